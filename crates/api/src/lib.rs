@@ -1,1 +1,116 @@
-//! placeholder
+//! remora-api: the REST API (`/api/v1`), live streams, health, and the
+//! dashboard's static files. `app(state)` builds the router so tests can call
+//! it without a socket; `run` serves it on a bound listener.
+
+pub mod auth;
+pub mod config;
+pub mod background;
+pub mod error;
+pub mod jobs;
+pub mod servers;
+pub mod stream;
+pub mod workers;
+
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use remora_netqueue::{Client, Event};
+use remora_store::{Store, Vault};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body: usize,
+    /// Shells a script job may name.
+    pub allowed_shells: Vec<String>,
+    /// Upper bound of a job's `timeout`, seconds.
+    pub max_timeout: i64,
+    /// Largest `command` / `script` text, bytes.
+    pub max_command_len: usize,
+    /// Static dashboard files served at `/` when present.
+    pub web_dir: Option<PathBuf>,
+    /// A worker whose last heartbeat is older than this is down.
+    pub worker_down_after: std::time::Duration,
+    pub default_max_retries: i64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body: 1024 * 1024,
+            allowed_shells: ["/bin/bash", "/bin/sh", "bash", "sh", "/usr/bin/bash", "/bin/dash", "/bin/zsh", "/usr/bin/zsh", "/usr/bin/python3", "python3"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            max_timeout: 7 * 24 * 3600,
+            max_command_len: 256 * 1024,
+            web_dir: None,
+            worker_down_after: std::time::Duration::from_secs(30),
+            default_max_retries: 2,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub vault: Vault,
+    pub queue: Client,
+    pub cfg: Arc<ApiConfig>,
+    /// Every pub/sub event from the queue, fanned out to SSE clients.
+    pub events: broadcast::Sender<Event>,
+    /// Wakes the pusher after a job was written.
+    pub push_wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
+        let (events, _) = broadcast::channel(4096);
+        AppState { store, vault, queue, cfg: Arc::new(cfg), events, push_wake: Arc::new(tokio::sync::Notify::new()) }
+    }
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+    let db = state.store.ping().await.is_ok();
+    Json(json!({ "status": "healthy", "version": remora_domain::VERSION, "database": if db { "ok" } else { "unreachable" } }))
+}
+
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(servers::router())
+        .merge(jobs::router())
+        .merge(workers::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .nest("/api/v1", api)
+        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") });
+    if let Some(dir) = state.cfg.web_dir.clone().filter(|d| d.join("index.html").exists()) {
+        let serve = tower_http::services::ServeDir::new(&dir)
+            .fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+        router = router.fallback_service(serve);
+    }
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serve the API on `listener` until `shutdown`, with its background tasks
+/// (queue pusher and reconciler, worker reaper, event fan-out).
+pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let tracker = tokio_util::task::TaskTracker::new();
+    background::spawn_all(&tracker, state.clone(), shutdown.clone());
+    let router = app(state);
+    let sd = shutdown.clone();
+    axum::serve(listener, router).with_graceful_shutdown(async move { sd.cancelled().await }).await?;
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}

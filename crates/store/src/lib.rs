@@ -1,1 +1,861 @@
-//! placeholder
+//! Database access shared by the API and the worker.
+//!
+//! # One query layer for SQLite and PostgreSQL
+//! Every query goes through `sqlx::Any` with a single SQL text for both
+//! databases. That works because the schema only uses types both sides map
+//! identically through `Any`: `TEXT`, `BIGINT` (also for booleans, as 0/1,
+//! and for times, as epoch milliseconds), and `BLOB`/`BYTEA` for bytes.
+//! Placeholders are written `$1, $2, …`, which PostgreSQL requires and
+//! SQLite accepts. Only the migrations differ (one directory per backend, a
+//! `BLOB` vs `BYTEA` spelling) and one row lock (`FOR UPDATE`, PostgreSQL
+//! only). The test suite runs every query against both databases.
+//!
+//! SQLite allows one writer at a time; rather than letting concurrent
+//! writers collide (`SQLITE_BUSY`), the store keeps a separate write pool
+//! with a single connection for SQLite, so writes queue in the pool. On
+//! PostgreSQL both pools are the same.
+
+pub mod config;
+pub mod vault;
+
+use remora_domain::{AuthType, Job, JobKind, JobStatus, Server, Stream};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use vault::Vault;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The default database: SQLite in the data directory.
+pub fn default_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("remora.db").display())
+}
+
+fn map_unique(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return StoreError::Conflict;
+        }
+    }
+    StoreError::Db(e)
+}
+
+/// Fields the API sets when creating a server (secrets already sealed).
+#[derive(Debug, Clone, Default)]
+pub struct NewServer {
+    pub name: String,
+    pub hostname: String,
+    pub port: i64,
+    pub user: String,
+    pub auth_type: Option<AuthType>,
+    pub password_enc: Option<Vec<u8>>,
+    pub private_key_enc: Option<Vec<u8>>,
+    pub passphrase_enc: Option<Vec<u8>>,
+    pub pem_file_id: Option<String>,
+    pub is_active: bool,
+    pub tags: Vec<String>,
+    pub max_concurrency: i64,
+}
+
+/// A server's sealed credentials, for the worker and connection tests.
+#[derive(Debug, Clone)]
+pub struct ServerSecrets {
+    pub password_enc: Option<Vec<u8>>,
+    pub private_key_enc: Option<Vec<u8>>,
+    pub passphrase_enc: Option<Vec<u8>>,
+    pub pem_file_enc: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub page: i64,
+    pub limit: i64,
+    pub status: Option<JobStatus>,
+    pub server_id: Option<String>,
+    pub batch_id: Option<String>,
+    pub search: Option<String>,
+    /// One of created_at, started_at, finished_at, priority, status.
+    pub sort_by: Option<String>,
+    pub ascending: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The job is now `running` on this worker.
+    Claimed(Box<Job>),
+    /// The server is at its `max_concurrency`: put the message back.
+    Busy,
+    /// The job is not `queued` any more (canceled, already finished, gone).
+    NotQueued,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    pub status: Option<JobStatus>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was queued and is now canceled.
+    CanceledQueued,
+    /// It is running; the worker was asked to stop it.
+    Requested,
+    /// Already in a final state.
+    AlreadyFinal(JobStatus),
+    NotFound,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputChunk {
+    pub seq: i64,
+    pub stream: Stream,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkerRow {
+    pub id: String,
+    pub hostname: String,
+    pub version: String,
+    pub concurrency: i64,
+    pub running: i64,
+    #[serde(with = "remora_domain::time::rfc3339")]
+    pub started_at: i64,
+    #[serde(with = "remora_domain::time::rfc3339")]
+    pub last_heartbeat_at: i64,
+    pub status: String,
+}
+
+const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated";
+const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at";
+
+fn job_from_row(r: &AnyRow) -> Result<Job> {
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    let args: String = r.try_get("args")?;
+    Ok(Job {
+        id: r.try_get("id")?,
+        kind: JobKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
+        command: r.try_get("command")?,
+        args: serde_json::from_str(&args).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        script: r.try_get("script")?,
+        shell: r.try_get("shell")?,
+        server_id: r.try_get("server_id")?,
+        batch_id: r.try_get("batch_id")?,
+        status: JobStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        priority: r.try_get("priority")?,
+        timeout: r.try_get("timeout_secs")?,
+        exit_code: r.try_get("exit_code")?,
+        exit_signal: r.try_get("exit_signal")?,
+        error: r.try_get("error")?,
+        error_code: r.try_get("error_code")?,
+        attempt: r.try_get("attempt")?,
+        max_retries: r.try_get("max_retries")?,
+        worker_id: r.try_get("worker_id")?,
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        stdout_bytes: r.try_get("stdout_bytes")?,
+        stderr_bytes: r.try_get("stderr_bytes")?,
+        truncated: r.try_get::<i64, _>("truncated")? != 0,
+    })
+}
+
+fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
+    // `x IS NOT NULL` is a boolean on PostgreSQL and an integer on SQLite.
+    if let Ok(b) = r.try_get::<bool, _>(col) {
+        return Ok(b);
+    }
+    Ok(r.try_get::<i64, _>(col)? != 0)
+}
+
+fn server_from_row(r: &AnyRow) -> Result<Server> {
+    let auth: String = r.try_get("auth_type")?;
+    let tags: String = r.try_get("tags")?;
+    Ok(Server {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        hostname: r.try_get("hostname")?,
+        port: r.try_get("port")?,
+        user: r.try_get("username")?,
+        auth_type: AuthType::parse(&auth).ok_or_else(|| StoreError::Corrupt(format!("auth type {auth}")))?,
+        is_active: r.try_get::<i64, _>("is_active")? != 0,
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        max_concurrency: r.try_get("max_concurrency")?,
+        host_key_fingerprint: r.try_get("host_key_fingerprint")?,
+        has_password: bool_col(r, "has_pw")?,
+        has_private_key: bool_col(r, "has_key")?,
+        pem_file_id: r.try_get("pem_file_id")?,
+        last_status: r.try_get("last_status")?,
+        last_checked_at: r.try_get("last_checked_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn worker_from_row(r: &AnyRow) -> Result<WorkerRow> {
+    Ok(WorkerRow {
+        id: r.try_get("id")?,
+        hostname: r.try_get("hostname")?,
+        version: r.try_get("version")?,
+        concurrency: r.try_get("concurrency")?,
+        running: r.try_get("running")?,
+        started_at: r.try_get("started_at")?,
+        last_heartbeat_at: r.try_get("last_heartbeat_at")?,
+        status: r.try_get("status")?,
+    })
+}
+
+fn like_pattern(s: &str) -> String {
+    let mut p = String::from("%");
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl Store {
+    /// Connect and apply migrations. `url` is `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let opts = || {
+                    AnyPoolOptions::new().after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                };
+                let write = opts().max_connections(1).connect(url).await?;
+                SQLITE_MIGRATOR.run(&write).await?;
+                let read = opts().max_connections(8).connect(url).await?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await?;
+                POSTGRES_MIGRATOR.run(&pool).await?;
+                (pool.clone(), pool)
+            }
+        };
+        Ok(Store { read, write, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    // ---------------------------------------------------------------- servers
+
+    pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
+        let id = remora_domain::new_id();
+        let now = remora_domain::time::now_ms();
+        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() { AuthType::Password } else { AuthType::Key });
+        sqlx::query(
+            "INSERT INTO servers (id, name, hostname, port, username, auth_type, password_enc, private_key_enc, passphrase_enc, pem_file_id, is_active, tags, max_concurrency, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&id)
+        .bind(&s.name)
+        .bind(&s.hostname)
+        .bind(s.port)
+        .bind(&s.user)
+        .bind(auth.as_str())
+        .bind(s.password_enc.clone())
+        .bind(s.private_key_enc.clone())
+        .bind(s.passphrase_enc.clone())
+        .bind(s.pem_file_id.clone())
+        .bind(s.is_active as i64)
+        .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(s.max_concurrency)
+        .bind(now)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(map_unique)?;
+        self.get_server(&id).await?.ok_or_else(|| StoreError::Corrupt("inserted server vanished".into()))
+    }
+
+    pub async fn list_servers(&self) -> Result<Vec<Server>> {
+        let rows = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers ORDER BY name"))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    pub async fn get_server(&self, id: &str) -> Result<Option<Server>> {
+        let row = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(server_from_row).transpose()
+    }
+
+    pub async fn get_server_by_name(&self, name: &str) -> Result<Option<Server>> {
+        let row = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(server_from_row).transpose()
+    }
+
+    pub async fn server_secrets(&self, id: &str) -> Result<Option<ServerSecrets>> {
+        let row = sqlx::query(
+            "SELECT s.password_enc, s.private_key_enc, s.passphrase_enc, p.content_enc
+             FROM servers s LEFT JOIN pem_files p ON p.id = s.pem_file_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(ServerSecrets {
+                password_enc: r.try_get(0)?,
+                private_key_enc: r.try_get(1)?,
+                passphrase_enc: r.try_get(2)?,
+                pem_file_enc: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Trust on first use: pin `fingerprint` if the server has none yet.
+    /// Returns the fingerprint now pinned.
+    pub async fn pin_host_key(&self, id: &str, fingerprint: &str) -> Result<Option<String>> {
+        sqlx::query("UPDATE servers SET host_key_fingerprint = $1 WHERE id = $2 AND host_key_fingerprint IS NULL")
+            .bind(fingerprint)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        let row = sqlx::query("SELECT host_key_fingerprint FROM servers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
+    }
+
+    /// Replace the pinned key (the audited "accept new host key" action).
+    pub async fn set_host_key(&self, id: &str, fingerprint: Option<&str>) -> Result<bool> {
+        let r = sqlx::query("UPDATE servers SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3")
+            .bind(fingerprint.map(str::to_string))
+            .bind(remora_domain::time::now_ms())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_server_status(&self, id: &str, status: &str) -> Result<()> {
+        sqlx::query("UPDATE servers SET last_status = $1, last_checked_at = $2 WHERE id = $3")
+            .bind(status)
+            .bind(remora_domain::time::now_ms())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_server(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM servers WHERE id = $1").bind(id).execute(&self.write).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------------- jobs
+
+    pub async fn insert_job(&self, j: &Job) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0)",
+        )
+        .bind(&j.id)
+        .bind(j.kind.as_str())
+        .bind(j.command.clone())
+        .bind(serde_json::to_string(&j.args).unwrap_or_else(|_| "[]".into()))
+        .bind(j.script.clone())
+        .bind(j.shell.clone())
+        .bind(&j.server_id)
+        .bind(j.batch_id.clone())
+        .bind(j.status.as_str())
+        .bind(j.priority)
+        .bind(j.timeout)
+        .bind(j.max_retries)
+        .bind(j.created_at)
+        .execute(&self.write)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// One page of jobs and the total count matching the filter.
+    pub async fn list_jobs(&self, f: &JobFilter) -> Result<(Vec<Job>, i64)> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(s) = f.status {
+            binds.push(s.as_str().to_string());
+            conds.push(format!("status = ${}", binds.len()));
+        }
+        if let Some(s) = &f.server_id {
+            binds.push(s.clone());
+            conds.push(format!("server_id = ${}", binds.len()));
+        }
+        if let Some(b) = &f.batch_id {
+            binds.push(b.clone());
+            conds.push(format!("batch_id = ${}", binds.len()));
+        }
+        if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
+            binds.push(like_pattern(q));
+            let a = binds.len();
+            binds.push(q.to_string());
+            let b = binds.len();
+            conds.push(format!(
+                "(LOWER(COALESCE(command, '') || ' ' || COALESCE(script, '')) LIKE ${a} ESCAPE '\\' OR id = ${b})"
+            ));
+        }
+        let where_sql = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let col = match f.sort_by.as_deref() {
+            Some("started_at") => "started_at",
+            Some("finished_at") => "finished_at",
+            Some("priority") => "priority",
+            Some("status") => "status",
+            _ => "created_at",
+        };
+        let dir = if f.ascending { "ASC" } else { "DESC" };
+        let limit = f.limit.clamp(1, 1000);
+        let offset = (f.page.max(1) - 1) * limit;
+        let sql = format!(
+            "SELECT {JOB_COLS} FROM jobs {where_sql} ORDER BY {col} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
+        );
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        let count_sql = format!("SELECT COUNT(*) FROM jobs {where_sql}");
+        let mut q = sqlx::query(&count_sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let total: i64 = q.fetch_one(&self.read).await?.try_get(0)?;
+        Ok((jobs, total))
+    }
+
+    /// Move a queued job to `running` for `worker_id`, unless its server is at
+    /// `max_concurrency` (counted over all workers).
+    pub async fn claim_job(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
+        let mut tx = self.write.begin().await?;
+        let job_row = sqlx::query("SELECT server_id, status FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(job_row) = job_row else { return Ok(Claim::NotQueued) };
+        let server_id: String = job_row.try_get(0)?;
+        let status: String = job_row.try_get(1)?;
+        if status != "queued" {
+            return Ok(Claim::NotQueued);
+        }
+        // Serialise claims per server so the running count cannot race. On
+        // SQLite the single write connection already does.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let max: Option<i64> = sqlx::query(&format!("SELECT max_concurrency FROM servers WHERE id = $1{lock}"))
+            .bind(&server_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if let Some(max) = max {
+            let running: i64 = sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = 'running'")
+                .bind(&server_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if max > 0 && running >= max {
+                return Ok(Claim::Busy);
+            }
+        }
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'running', worker_id = $1, started_at = $2, attempt = attempt + 1
+             WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(worker_id)
+        .bind(now)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(Claim::NotQueued);
+        }
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
+            .bind(job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let job = job_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Claim::Claimed(Box::new(job)))
+    }
+
+    /// Put a running job back to `queued` (its command never started and a
+    /// retry remains). Only the worker holding it may.
+    pub async fn requeue_job(&self, job_id: &str, worker_id: &str, error: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL, error = $1
+             WHERE id = $2 AND status = 'running' AND worker_id = $3",
+        )
+        .bind(error)
+        .bind(job_id)
+        .bind(worker_id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Record the final state of a running job. Exactly one final status
+    /// wins: the update only applies while the job is still `running` on
+    /// this worker. A pending cancel request turns the status into
+    /// `canceled` unless the caller already decided `timed_out`.
+    pub async fn finish_job(&self, job_id: &str, worker_id: &str, f: &Finish) -> Result<Option<JobStatus>> {
+        let status = f.status.unwrap_or(JobStatus::Failed);
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 AND $1 IN ('completed', 'failed') THEN 'canceled' ELSE $1 END,
+                 exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
+             WHERE id = $7 AND status = 'running' AND worker_id = $8",
+        )
+        .bind(status.as_str())
+        .bind(f.exit_code)
+        .bind(f.exit_signal.clone())
+        .bind(f.error.clone())
+        .bind(f.error_code.clone())
+        .bind(now)
+        .bind(job_id)
+        .bind(worker_id)
+        .execute(&self.write)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(self.get_job(job_id).await?.map(|j| j.status))
+    }
+
+    /// End a job whatever worker holds it (the reaper, a cancel of a job
+    /// whose worker is gone). Only applies to non-final jobs.
+    pub async fn force_finish(&self, job_id: &str, status: JobStatus, error: &str, error_code: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
+             WHERE id = $5 AND status IN ('queued', 'running')",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(error_code)
+        .bind(remora_domain::time::now_ms())
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn request_cancel(&self, job_id: &str) -> Result<CancelOutcome> {
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = $1, error = 'canceled before it started'
+             WHERE id = $2 AND status = 'queued'",
+        )
+        .bind(now)
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(CancelOutcome::CanceledQueued);
+        }
+        let r = sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = 'running'")
+            .bind(job_id)
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 1 {
+            return Ok(CancelOutcome::Requested);
+        }
+        match self.get_job(job_id).await? {
+            Some(j) if j.status.is_final() => Ok(CancelOutcome::AlreadyFinal(j.status)),
+            Some(_) => Ok(CancelOutcome::Requested),
+            None => Ok(CancelOutcome::NotFound),
+        }
+    }
+
+    pub async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT cancel_requested FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? != 0,
+            None => false,
+        })
+    }
+
+    /// Append output chunks and update the job's byte counters, atomically.
+    pub async fn append_output(
+        &self,
+        job_id: &str,
+        chunks: &[OutputChunk],
+        stdout_bytes: i64,
+        stderr_bytes: i64,
+        truncated: bool,
+    ) -> Result<()> {
+        let now = remora_domain::time::now_ms();
+        let mut tx = self.write.begin().await?;
+        for c in chunks {
+            sqlx::query("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(job_id)
+                .bind(c.seq)
+                .bind(c.stream.code())
+                .bind(c.data.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_unique)?;
+        }
+        sqlx::query("UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4")
+            .bind(stdout_bytes)
+            .bind(stderr_bytes)
+            .bind(truncated as i64)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored chunks of a job in order, optionally after `after_seq`.
+    pub async fn output_chunks(&self, job_id: &str, after_seq: i64) -> Result<Vec<OutputChunk>> {
+        let rows = sqlx::query("SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq")
+            .bind(job_id)
+            .bind(after_seq)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let code: i64 = r.try_get(1)?;
+                Ok(OutputChunk {
+                    seq: r.try_get(0)?,
+                    stream: Stream::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("stream {code}")))?,
+                    data: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The full stored stdout and stderr of a job, bytes-exact.
+    pub async fn job_output(&self, job_id: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        for c in self.output_chunks(job_id, -1).await? {
+            match c.stream {
+                Stream::Stdout => out.extend_from_slice(&c.data),
+                Stream::Stderr => err.extend_from_slice(&c.data),
+            }
+        }
+        Ok((out, err))
+    }
+
+    /// Jobs the database holds as `queued`, for re-pushing to the queue.
+    pub async fn queued_jobs(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, server_id, priority FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT {}",
+            limit.max(1)
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    pub async fn count_jobs_by_status(&self) -> Result<Vec<(JobStatus, i64)>> {
+        let rows = sqlx::query("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+            .fetch_all(&self.read)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let s: String = r.try_get(0)?;
+            let n: i64 = r.try_get(1)?;
+            if let Ok(st) = s.parse() {
+                out.push((st, n));
+            }
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- workers
+
+    pub async fn register_worker(&self, w: &WorkerRow) -> Result<()> {
+        sqlx::query("DELETE FROM workers WHERE id = $1").bind(&w.id).execute(&self.write).await?;
+        sqlx::query(
+            "INSERT INTO workers (id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&w.id)
+        .bind(&w.hostname)
+        .bind(&w.version)
+        .bind(w.concurrency)
+        .bind(w.running)
+        .bind(w.started_at)
+        .bind(w.last_heartbeat_at)
+        .bind(&w.status)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn heartbeat_worker(&self, id: &str, running: i64, status: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE workers SET last_heartbeat_at = $1, running = $2, status = $3 WHERE id = $4")
+            .bind(remora_domain::time::now_ms())
+            .bind(running)
+            .bind(status)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn list_workers(&self) -> Result<Vec<WorkerRow>> {
+        let rows = sqlx::query("SELECT id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status FROM workers ORDER BY started_at DESC")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+
+    /// Mark workers whose last heartbeat is older than `cutoff_ms` as down and
+    /// return their ids.
+    pub async fn mark_stale_workers(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM workers WHERE status <> 'down' AND last_heartbeat_at < $1")
+            .bind(cutoff_ms)
+            .fetch_all(&self.read)
+            .await?;
+        let mut ids = Vec::new();
+        for r in rows {
+            let id: String = r.try_get(0)?;
+            let u = sqlx::query("UPDATE workers SET status = 'down' WHERE id = $1 AND status <> 'down' AND last_heartbeat_at < $2")
+                .bind(&id)
+                .bind(cutoff_ms)
+                .execute(&self.write)
+                .await?;
+            if u.rows_affected() == 1 {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Running jobs held by a worker that is not `up` (down or unknown).
+    pub async fn orphaned_jobs(&self) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT j.id, j.worker_id FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
+             WHERE j.status = 'running' AND (w.id IS NULL OR w.status = 'down')",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    // ----------------------------------------------------------------- tokens
+
+    pub async fn insert_token(&self, name: &str, token_hash: &str, role: &str) -> Result<String> {
+        let id = remora_domain::new_id();
+        sqlx::query("INSERT INTO api_tokens (id, name, token_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(role)
+            .bind(remora_domain::time::now_ms())
+            .execute(&self.write)
+            .await
+            .map_err(map_unique)?;
+        Ok(id)
+    }
+
+    /// The (id, role) of a live token with this hash.
+    pub async fn find_token(&self, token_hash: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+}

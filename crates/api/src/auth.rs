@@ -1,0 +1,74 @@
+//! Bearer-token authentication. Tokens are stored as SHA-256 hashes; the
+//! admin token comes from `REMORA_ADMIN_TOKEN` or is generated on first
+//! start, printed once and written 0600 into the data dir.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn generate_token() -> String {
+    let mut b = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    format!("rmr_{}", hex::encode(b))
+}
+
+/// Who made the request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token_id: String,
+    pub role: String,
+}
+
+/// Make sure an admin token exists. Returns a freshly generated token (to
+/// print once) when one had to be created.
+pub async fn seed_admin(store: &remora_store::Store, env_token: Option<&str>, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    if let Some(t) = env_token.filter(|t| !t.is_empty()) {
+        let h = hash_token(t);
+        if store.find_token(&h).await?.is_none() {
+            store.insert_token("admin (REMORA_ADMIN_TOKEN)", &h, "admin").await?;
+        }
+        return Ok(None);
+    }
+    let path = data_dir.join("admin.token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let t = existing.trim();
+        if !t.is_empty() {
+            let h = hash_token(t);
+            if store.find_token(&h).await?.is_none() {
+                store.insert_token("admin (generated)", &h, "admin").await?;
+            }
+            return Ok(None);
+        }
+    }
+    let t = generate_token();
+    std::fs::create_dir_all(data_dir)?;
+    remora_store::vault::write_private_file(&path, format!("{t}\n").as_bytes())?;
+    store.insert_token("admin (generated)", &hash_token(&t), "admin").await?;
+    Ok(Some(t))
+}
+
+pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(header) = header else {
+        return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header"));
+    };
+    let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`"));
+    };
+    match state.store.find_token(&hash_token(token)).await? {
+        Some((token_id, role)) => {
+            req.extensions_mut().insert(Caller { token_id, role });
+            Ok(next.run(req).await)
+        }
+        None => Err(ApiError::unauthorized("the token is invalid or was revoked")),
+    }
+}

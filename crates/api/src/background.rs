@@ -1,0 +1,141 @@
+//! Work the API does in the background: push new jobs to the queue (and
+//! re-push every job the database still holds as `queued`, so a lost queue
+//! or an outage loses nothing), reap jobs of workers that stopped
+//! heartbeating, and fan pub/sub events out to SSE clients. Every piece is
+//! idempotent, so several API instances on one database may all run them.
+
+use crate::AppState;
+use remora_domain::{Job, JobEvent, JobStatus, QueuedJob, JOBS_QUEUE, TOPIC_STATUS};
+use remora_netqueue::client::Push;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// Push one job; on failure it stays `queued` in the database and the
+/// reconciler pushes it later.
+pub async fn push_job(state: &AppState, job: &Job) {
+    if let Err(e) = push(state, &job.id, &job.server_id, job.priority).await {
+        warn!(job_id = %job.id, error = %e, "queue unavailable; the job stays queued in the database and will be pushed when it returns");
+        state.push_wake.notify_one();
+    }
+}
+
+async fn push(state: &AppState, id: &str, server_id: &str, priority: i64) -> Result<(), remora_netqueue::client::ClientError> {
+    let payload = serde_json::to_vec(&QueuedJob { job_id: id.to_string(), server_id: server_id.to_string() }).unwrap_or_default();
+    state
+        .queue
+        .push(Push {
+            queue: JOBS_QUEUE.to_string(),
+            id: id.to_string(),
+            priority: priority.clamp(1, 10) as u8,
+            payload: payload.into(),
+            delay: Duration::ZERO,
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Push every `queued` job again (the queue drops duplicates by job id).
+pub async fn reconcile_once(state: &AppState) -> usize {
+    let jobs = match state.store.queued_jobs(5000).await {
+        Ok(j) => j,
+        Err(e) => {
+            warn!(error = %e, "reconciler could not read queued jobs");
+            return 0;
+        }
+    };
+    let mut pushed = 0;
+    for (id, server_id, priority) in jobs {
+        match push(state, &id, &server_id, priority).await {
+            Ok(()) => pushed += 1,
+            Err(e) => {
+                warn!(error = %e, "reconciler could not reach the queue");
+                break;
+            }
+        }
+    }
+    pushed
+}
+
+/// End the jobs of workers that stopped heartbeating.
+pub async fn reap_once(state: &AppState) -> usize {
+    let cutoff = remora_domain::time::now_ms() - state.cfg.worker_down_after.as_millis() as i64;
+    match state.store.mark_stale_workers(cutoff).await {
+        Ok(ids) => {
+            for id in ids {
+                warn!(worker_id = %id, "worker missed its heartbeats; marked down");
+            }
+        }
+        Err(e) => warn!(error = %e, "reaper could not check workers"),
+    }
+    let orphans = state.store.orphaned_jobs().await.unwrap_or_default();
+    let mut n = 0;
+    for (job_id, worker) in orphans {
+        let worker = worker.unwrap_or_else(|| "unknown".into());
+        let msg = format!("worker {worker} stopped heartbeating while running this job; its remote processes are killed by the job wrapper when the SSH session drops");
+        if let Ok(true) = state.store.force_finish(&job_id, JobStatus::Failed, &msg, "worker_lost").await {
+            n += 1;
+            info!(job_id = %job_id, worker_id = %worker, "job of a lost worker ended as failed");
+            let ev = JobEvent { job_id: job_id.clone(), status: JobStatus::Failed, exit_code: None };
+            if let Ok(b) = serde_json::to_vec(&ev) {
+                let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
+            }
+        }
+    }
+    n
+}
+
+pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationToken) {
+    // Reconciler: at start, when a push failed, and every 15 s.
+    {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            loop {
+                let n = reconcile_once(&state).await;
+                if n > 0 {
+                    tracing::debug!(pushed = n, "reconciler pushed queued jobs");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                    _ = state.push_wake.notified() => {
+                        // A push just failed: retry soon, not in a tight loop.
+                        tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
+                    }
+                }
+            }
+        });
+    }
+    // Reaper.
+    {
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tick.tick() => {} }
+                reap_once(&state).await;
+            }
+        });
+    }
+    // Pub/sub fan-out to SSE clients.
+    tracker.spawn(async move {
+        loop {
+            match state.queue.subscribe(vec!["*".to_string()]).await {
+                Ok(mut sub) => loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        ev = sub.next() => match ev {
+                            Some(ev) => { let _ = state.events.send(ev); }
+                            None => break,
+                        }
+                    }
+                },
+                Err(e) => warn!(error = %e, "event subscription failed; retrying"),
+            }
+            tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
+        }
+    });
+}

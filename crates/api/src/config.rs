@@ -1,0 +1,64 @@
+//! Command-line / environment configuration of the API.
+
+use crate::ApiConfig;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "remora-api", version, about = "Remora REST API and dashboard server")]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub store: remora_store::config::StoreArgs,
+    /// Address to listen on (loopback unless you say otherwise).
+    #[arg(long, env = "REMORA_API_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    #[command(flatten)]
+    pub api: ApiOpts,
+    /// Queue server address.
+    #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
+    pub queue_addr: String,
+    /// Token for the queue handshake.
+    #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
+    pub queue_token: Option<String>,
+    /// Admin API token; when unset, one is generated on first start.
+    #[arg(long, env = "REMORA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// `text` or `json`.
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiOpts {
+    /// Directory with the built dashboard (served at `/`).
+    #[arg(long, env = "REMORA_WEB_DIR", default_value = "web/out")]
+    pub web_dir: PathBuf,
+    /// Largest request body, bytes.
+    #[arg(long, env = "REMORA_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// Comma-separated shells a script job may use.
+    #[arg(long, env = "REMORA_ALLOWED_SHELLS", value_delimiter = ',')]
+    pub allowed_shells: Option<Vec<String>>,
+    /// Largest job timeout, seconds.
+    #[arg(long, env = "REMORA_MAX_TIMEOUT", default_value_t = 7 * 24 * 3600)]
+    pub max_timeout: i64,
+    /// Seconds without a heartbeat after which a worker is down and its jobs end.
+    #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
+    pub worker_down_after_secs: u64,
+}
+
+impl ApiOpts {
+    pub fn config(&self) -> ApiConfig {
+        let mut c = ApiConfig { web_dir: Some(self.web_dir.clone()), max_body: self.max_body, max_timeout: self.max_timeout, ..Default::default() };
+        if let Some(s) = &self.allowed_shells {
+            c.allowed_shells = s.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        }
+        c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
+        c
+    }
+}
+
+impl ApiArgs {
+    pub fn config(&self) -> ApiConfig {
+        self.api.config()
+    }
+}

@@ -1,0 +1,301 @@
+//! `/jobs`: submit command and script jobs (to one server, several, or a
+//! tag), list and read them, read their stored output, cancel them.
+
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use remora_domain::{Job, JobEvent, JobKind, JobStatus, Server, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS};
+use remora_store::{CancelOutcome, JobFilter};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list).post(create_command))
+        .route("/jobs/script", post(create_script))
+        .route("/jobs/{id}", get(get_one))
+        .route("/jobs/{id}/logs", get(logs))
+        .route("/jobs/{id}/stdout", get(stdout))
+        .route("/jobs/{id}/stderr", get(stderr))
+        .route("/jobs/{id}/cancel", post(cancel))
+        .route("/jobs/{id}/stream", get(crate::stream::job_stream))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    pub command: Option<String>,
+    pub script: Option<String>,
+    pub shell: Option<String>,
+    pub args: Option<Vec<String>>,
+    pub server_id: Option<String>,
+    pub server_ids: Option<Vec<String>>,
+    pub tag: Option<String>,
+    pub timeout: Option<i64>,
+    pub priority: Option<i64>,
+    pub max_retries: Option<i64>,
+}
+
+/// The servers a submission targets, and whether it is a batch.
+async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, bool)> {
+    let given = [b.server_id.is_some(), b.server_ids.is_some(), b.tag.is_some()].iter().filter(|x| **x).count();
+    if given == 0 {
+        return Err(ApiError::missing("server_id"));
+    }
+    if given > 1 {
+        return Err(ApiError::invalid("server_id", "give exactly one of `server_id`, `server_ids` or `tag`"));
+    }
+    if let Some(id) = &b.server_id {
+        return Ok((vec![crate::servers::find(state, id).await?], false));
+    }
+    if let Some(ids) = &b.server_ids {
+        if ids.is_empty() {
+            return Err(ApiError::invalid("server_ids", "server_ids must not be empty"));
+        }
+        if ids.len() > 1000 {
+            return Err(ApiError::invalid("server_ids", "at most 1000 servers per submission"));
+        }
+        let mut out: Vec<Server> = Vec::new();
+        for id in ids {
+            let s = crate::servers::find(state, id).await?;
+            if !out.iter().any(|o| o.id == s.id) {
+                out.push(s);
+            }
+        }
+        return Ok((out, true));
+    }
+    let tag = b.tag.clone().unwrap_or_default();
+    let servers: Vec<Server> = state
+        .store
+        .list_servers()
+        .await?
+        .into_iter()
+        .filter(|s| s.is_active && s.tags.iter().any(|t| *t == tag))
+        .collect();
+    if servers.is_empty() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no active server has the tag `{tag}`")).with_field("tag"));
+    }
+    Ok((servers, true))
+}
+
+impl ApiError {
+    pub fn with_field(mut self, f: &str) -> Self {
+        self.field = Some(f.to_string());
+        self
+    }
+}
+
+fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64, Vec<String>)> {
+    let priority = b.priority.unwrap_or(5);
+    if !(1..=10).contains(&priority) {
+        return Err(ApiError::invalid("priority", "priority must be between 1 and 10"));
+    }
+    let timeout = b.timeout.unwrap_or(0);
+    if timeout < 0 || timeout > state.cfg.max_timeout {
+        return Err(ApiError::invalid("timeout", format!("timeout must be between 0 (no limit) and {} seconds", state.cfg.max_timeout)));
+    }
+    let max_retries = b.max_retries.unwrap_or(state.cfg.default_max_retries);
+    if !(0..=10).contains(&max_retries) {
+        return Err(ApiError::invalid("max_retries", "max_retries must be between 0 and 10"));
+    }
+    let args = b.args.clone().unwrap_or_default();
+    if args.len() > 1000 {
+        return Err(ApiError::invalid("args", "at most 1000 args"));
+    }
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(ApiError::invalid("args", "args must not contain NUL bytes"));
+    }
+    Ok((priority, timeout, max_retries, args))
+}
+
+async fn create_command(State(state): State<AppState>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
+    let command = b.command.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("command"))?;
+    if command.len() > state.cfg.max_command_len {
+        return Err(ApiError::invalid("command", format!("command is longer than {} bytes", state.cfg.max_command_len)));
+    }
+    if command.contains('\0') {
+        return Err(ApiError::invalid("command", "command must not contain NUL bytes"));
+    }
+    if b.script.is_some() || b.shell.is_some() {
+        return Err(ApiError::invalid("script", "`script` and `shell` belong to POST /api/v1/jobs/script"));
+    }
+    submit(state, b, JobKind::Command, Some(command), None, None).await
+}
+
+async fn create_script(State(state): State<AppState>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
+    let script = b.script.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("script"))?;
+    if script.len() > state.cfg.max_command_len {
+        return Err(ApiError::invalid("script", format!("script is longer than {} bytes", state.cfg.max_command_len)));
+    }
+    if b.command.is_some() {
+        return Err(ApiError::invalid("command", "a script job takes `script`, not `command`"));
+    }
+    let shell = b.shell.clone().unwrap_or_else(|| "/bin/bash".to_string());
+    if !state.cfg.allowed_shells.iter().any(|s| *s == shell) {
+        return Err(ApiError::invalid("shell", format!("shell `{shell}` is not allowed; allowed: {}", state.cfg.allowed_shells.join(", "))));
+    }
+    submit(state, b, JobKind::Script, None, Some(script), Some(shell)).await
+}
+
+async fn submit(state: AppState, b: CreateJob, kind: JobKind, command: Option<String>, script: Option<String>, shell: Option<String>) -> ApiResult<Response> {
+    let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
+    let (servers, batch) = targets(&state, &b).await?;
+    let batch_id = batch.then(remora_domain::new_id);
+    let mut jobs = Vec::with_capacity(servers.len());
+    for s in &servers {
+        let job = Job {
+            id: remora_domain::new_id(),
+            kind,
+            command: command.clone(),
+            args: args.clone(),
+            script: script.clone(),
+            shell: shell.clone(),
+            server_id: s.id.clone(),
+            batch_id: batch_id.clone(),
+            status: JobStatus::Queued,
+            priority,
+            timeout,
+            exit_code: None,
+            exit_signal: None,
+            error: None,
+            error_code: None,
+            attempt: 0,
+            max_retries,
+            worker_id: None,
+            cancel_requested: false,
+            created_at: remora_domain::time::now_ms(),
+            started_at: None,
+            finished_at: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            truncated: false,
+        };
+        state.store.insert_job(&job).await?;
+        crate::background::push_job(&state, &job).await;
+        jobs.push(job);
+    }
+    tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
+    if let (false, Some(job)) = (batch, jobs.first()) {
+        return Ok((StatusCode::CREATED, Json(job.clone())).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "batch_id": batch_id, "jobs": jobs }))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    pub page: Option<i64>,
+    pub limit: Option<i64>,
+    pub status: Option<String>,
+    pub server_id: Option<String>,
+    pub batch_id: Option<String>,
+    pub search: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let page = q.page.unwrap_or(1);
+    if page < 1 {
+        return Err(ApiError::invalid("page", "page starts at 1"));
+    }
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be between 1 and 200"));
+    }
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<JobStatus>().map_err(|e| ApiError::invalid("status", e.to_string()))?),
+    };
+    if let Some(sb) = &q.sort_by {
+        if !["created_at", "started_at", "finished_at", "priority", "status"].contains(&sb.as_str()) {
+            return Err(ApiError::invalid("sort_by", "sort_by must be one of created_at, started_at, finished_at, priority, status"));
+        }
+    }
+    let ascending = match q.sort_order.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return Err(ApiError::invalid("sort_order", "sort_order must be `asc` or `desc`")),
+    };
+    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending };
+    let (jobs, total) = state.store.list_jobs(&f).await?;
+    let total_pages = (total + limit - 1) / limit;
+    Ok(Json(json!({
+        "jobs": jobs,
+        "pagination": { "page": page, "limit": limit, "total": total, "total_pages": total_pages, "has_next": page < total_pages, "has_prev": page > 1 }
+    })))
+}
+
+pub async fn load(state: &AppState, id: &str) -> ApiResult<Job> {
+    state.store.get_job(id).await?.ok_or_else(|| ApiError::not_found("job", id))
+}
+
+async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
+    Ok(Json(load(&state, &id).await?))
+}
+
+async fn logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let job = load(&state, &id).await?;
+    let (out, err) = state.store.job_output(&id).await?;
+    Ok(Json(json!({
+        "job_id": job.id,
+        "status": job.status,
+        "exit_code": job.exit_code,
+        "exit_signal": job.exit_signal,
+        "error": job.error,
+        "stdout": String::from_utf8_lossy(&out),
+        "stderr": String::from_utf8_lossy(&err),
+        "stdout_bytes": job.stdout_bytes,
+        "stderr_bytes": job.stderr_bytes,
+        "truncated": job.truncated,
+    })))
+}
+
+async fn raw(state: AppState, id: String, stdout: bool) -> ApiResult<Response> {
+    let job = load(&state, &id).await?;
+    let (out, err) = state.store.job_output(&id).await?;
+    let body = if stdout { out } else { err };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+            (header::HeaderName::from_static("x-remora-truncated"), job.truncated.to_string()),
+            (header::HeaderName::from_static("x-remora-status"), job.status.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn stdout(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    raw(state, id, true).await
+}
+
+async fn stderr(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    raw(state, id, false).await
+}
+
+async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    match state.store.request_cancel(&id).await? {
+        CancelOutcome::NotFound => return Err(ApiError::not_found("job", &id)),
+        CancelOutcome::AlreadyFinal(st) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("job `{id}` already ended as {st}")));
+        }
+        CancelOutcome::CanceledQueued => {
+            let _ = state.queue.cancel(JOBS_QUEUE, &id).await;
+            let ev = JobEvent { job_id: id.clone(), status: JobStatus::Canceled, exit_code: None };
+            if let Ok(b) = serde_json::to_vec(&ev) {
+                let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
+            }
+        }
+        CancelOutcome::Requested => {
+            let _ = state.queue.publish(TOPIC_CANCEL, id.clone().into_bytes().into()).await;
+        }
+    }
+    tracing::info!(job_id = %id, "cancel requested");
+    let job = load(&state, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)).into_response())
+}

@@ -1,0 +1,150 @@
+//! A pool of authenticated connections per server: several channels share
+//! one connection (below sshd's default `MaxSessions` of 10), idle
+//! connections expire, and a broken one is replaced by a fresh connect.
+
+use crate::{Connection, SshConfig, SshError, Target};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+
+/// Channels a job may hold on one connection. One of sshd's ten sessions is
+/// kept free for the cancel sweep that runs beside a job.
+pub const CHANNELS_PER_CONNECTION: usize = 8;
+
+pub struct Pooled {
+    pub conn: Connection,
+    slots: Arc<Semaphore>,
+    last_used: std::sync::Mutex<Instant>,
+}
+
+/// A lease on one channel slot of a pooled connection.
+pub struct Lease {
+    pub conn: Arc<Pooled>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Lease {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn.conn
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.conn.last_used.lock() {
+            *t = Instant::now();
+        }
+    }
+}
+
+pub struct Pool {
+    cfg: SshConfig,
+    conns: Mutex<HashMap<u64, Vec<Arc<Pooled>>>>,
+    /// One connect at a time per key, so a burst of jobs shares a handshake.
+    connecting: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
+    pub connects_total: AtomicU64,
+}
+
+fn key_of(server_key: &str, t: &Target) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    server_key.hash(&mut h);
+    t.host.hash(&mut h);
+    t.port.hash(&mut h);
+    t.user.hash(&mut h);
+    t.pinned.hash(&mut h);
+    t.creds.password.hash(&mut h);
+    t.creds.private_key.hash(&mut h);
+    t.creds.passphrase.hash(&mut h);
+    h.finish()
+}
+
+impl Pool {
+    pub fn new(cfg: SshConfig) -> Pool {
+        Pool {
+            cfg,
+            conns: Mutex::new(HashMap::new()),
+            connecting: Mutex::new(HashMap::new()),
+            connects_total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &SshConfig {
+        &self.cfg
+    }
+
+    fn try_lease(list: &mut Vec<Arc<Pooled>>) -> Option<Lease> {
+        list.retain(|p| !p.conn.is_closed());
+        for p in list.iter() {
+            if let Ok(permit) = p.slots.clone().try_acquire_owned() {
+                return Some(Lease { conn: p.clone(), _permit: permit });
+            }
+        }
+        None
+    }
+
+    /// A channel slot on a live connection to `target`, connecting when none
+    /// has a free slot. `server_key` names the server (its id).
+    pub async fn lease(&self, server_key: &str, target: &Target) -> Result<Lease, SshError> {
+        let key = key_of(server_key, target);
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+            return Ok(l);
+        }
+        let gate = self.connecting.lock().await.entry(key).or_default().clone();
+        let _g = gate.lock().await;
+        // Someone may have connected while we waited for the gate.
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+            return Ok(l);
+        }
+        let conn = Connection::connect(target, &self.cfg).await?;
+        self.connects_total.fetch_add(1, Ordering::Relaxed);
+        let pooled = Arc::new(Pooled {
+            conn,
+            slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+            last_used: std::sync::Mutex::new(Instant::now()),
+        });
+        let permit = pooled.slots.clone().try_acquire_owned().map_err(|e| SshError::Ssh(e.to_string()))?;
+        self.conns.lock().await.entry(key).or_default().push(pooled.clone());
+        Ok(Lease { conn: pooled, _permit: permit })
+    }
+
+    /// Close connections idle for longer than `idle` with no channel in use.
+    pub async fn expire_idle(&self, idle: Duration) -> usize {
+        let mut closed = Vec::new();
+        {
+            let mut map = self.conns.lock().await;
+            for list in map.values_mut() {
+                list.retain(|p| {
+                    let in_use = p.slots.available_permits() < CHANNELS_PER_CONNECTION;
+                    let idle_for = p.last_used.lock().map(|t| t.elapsed()).unwrap_or_default();
+                    let keep = !p.conn.is_closed() && (in_use || idle_for < idle);
+                    if !keep {
+                        closed.push(p.clone());
+                    }
+                    keep
+                });
+            }
+            map.retain(|_, l| !l.is_empty());
+        }
+        let n = closed.len();
+        for p in closed {
+            p.conn.disconnect().await;
+        }
+        n
+    }
+
+    /// (open connections, channels in use)
+    pub async fn stats(&self) -> (usize, usize) {
+        let map = self.conns.lock().await;
+        let conns = map.values().map(|l| l.len()).sum();
+        let chans = map
+            .values()
+            .flat_map(|l| l.iter())
+            .map(|p| CHANNELS_PER_CONNECTION - p.slots.available_permits())
+            .sum();
+        (conns, chans)
+    }
+}

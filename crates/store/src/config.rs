@@ -1,0 +1,40 @@
+//! Settings every component that opens the database shares.
+
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Directory for the SQLite database, the master key and generated tokens.
+    #[arg(long, env = "REMORA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; default: SQLite in the data dir.
+    #[arg(long, env = "REMORA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// 32-byte key (64 hex chars or base64) that encrypts secrets at rest;
+    /// default: `master.key` in the data dir, generated 0600 on first start.
+    #[arg(long, env = "REMORA_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+}
+
+impl StoreArgs {
+    pub fn url(&self) -> String {
+        self.database_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| crate::default_url(&self.data_dir))
+    }
+
+    /// Create the data dir, connect (running migrations) and load the vault.
+    pub async fn open(&self) -> anyhow::Result<(crate::Store, crate::Vault)> {
+        use anyhow::Context;
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
+        let store = crate::Store::connect(&self.url()).await.with_context(|| "opening the database (REMORA_DATABASE_URL)".to_string())?;
+        let vault = crate::Vault::load(self.master_key.as_deref(), &self.data_dir).context("loading the master key")?;
+        Ok((store, vault))
+    }
+}
+
+/// `text` (default) or `json` log lines; filter with `RUST_LOG`.
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn,tower_http=info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+}

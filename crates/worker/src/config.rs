@@ -1,0 +1,78 @@
+//! Command-line / environment configuration of the worker.
+
+use crate::WorkerConfig;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "remora-worker", version, about = "Remora worker: runs queued jobs over SSH")]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub store: remora_store::config::StoreArgs,
+    #[command(flatten)]
+    pub worker: WorkerOpts,
+    /// Queue server address.
+    #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
+    pub queue_addr: String,
+    /// Token for the queue handshake.
+    #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
+    pub queue_token: Option<String>,
+    /// `text` or `json`.
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerOpts {
+    /// Worker id (default: random).
+    #[arg(long, env = "REMORA_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Jobs run at once by this worker.
+    #[arg(long, env = "REMORA_WORKER_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Stored output cap per job, bytes (stdout + stderr).
+    #[arg(long, env = "REMORA_OUTPUT_CAP", default_value_t = 16 * 1024 * 1024)]
+    pub output_cap: u64,
+    /// Seconds between TERM and KILL when canceling or timing out.
+    #[arg(long, env = "REMORA_KILL_GRACE", default_value_t = 5)]
+    pub kill_grace_secs: u64,
+    /// SSH connect + handshake + auth timeout, seconds.
+    #[arg(long, env = "REMORA_SSH_CONNECT_TIMEOUT", default_value_t = 10)]
+    pub connect_timeout_secs: u64,
+    /// Seconds running jobs may take to finish after SIGTERM before they are canceled.
+    #[arg(long, env = "REMORA_DRAIN_TIMEOUT", default_value_t = 30)]
+    pub drain_timeout_secs: u64,
+    /// Seconds between heartbeats.
+    #[arg(long, env = "REMORA_HEARTBEAT_INTERVAL", default_value_t = 5)]
+    pub heartbeat_secs: u64,
+}
+
+impl WorkerOpts {
+    pub fn config(&self) -> WorkerConfig {
+        let mut c = WorkerConfig::default();
+        if let Some(id) = &self.worker_id {
+            c.id = id.clone();
+        }
+        c.concurrency = self.concurrency.max(1);
+        c.output_cap = self.output_cap;
+        c.kill_grace = Duration::from_secs(self.kill_grace_secs);
+        c.ssh.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
+        c.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
+        c.heartbeat_interval = Duration::from_secs(self.heartbeat_secs.max(1));
+        c
+    }
+}
+
+impl WorkerArgs {
+    pub fn config(&self) -> WorkerConfig {
+        self.worker.config()
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
