@@ -1,1 +1,16 @@
-//! placeholder
+//! NetQueue: Remora's durable, leased, priority job queue over framed TCP, plus low-latency
+//! fire-and-forget pub/sub. `server::run` serves it; `client::Client` talks to it.
+//! The wire protocol is specified in `docs/netqueue-protocol.md`.
+
+pub mod client;
+pub mod log;
+pub mod protocol;
+pub mod pubsub;
+pub mod queue;
+pub mod server;
+pub mod wire;
+
+pub use client::{Backoff, Client, ClientConfig, ClientError, Push, Subscription};
+pub use protocol::{Delivery, ErrorCode, Event, PushOutcome, PROTOCOL_VERSION};
+pub use queue::{QueueStats, ServerStats, Stats};
+pub use server::{run, FsyncPolicy, ServerConfig, ServerError};

@@ -1,0 +1,120 @@
+//! `remora-netqueue`: parse flags/env, init tracing, bind, serve until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use remora_netqueue::{FsyncPolicy, ServerConfig};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "remora-netqueue", version, about = "Remora's durable, leased, priority job queue server")]
+struct Args {
+    /// Address to listen on (loopback by default).
+    #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
+    addr: String,
+    /// Directory for the queue log. Defaults to $REMORA_DATA_DIR/queue, else ./data/queue.
+    #[arg(long, env = "REMORA_QUEUE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory (nothing survives a restart).
+    #[arg(long, env = "REMORA_QUEUE_IN_MEMORY", conflicts_with = "data_dir")]
+    in_memory: bool,
+    /// Shared secret clients must present. Unset = no auth (only sensible on loopback).
+    #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// always | interval:<ms> | never.
+    #[arg(long, env = "REMORA_QUEUE_FSYNC", default_value = "always")]
+    fsync: FsyncPolicy,
+    /// Largest request frame in bytes.
+    #[arg(long, env = "REMORA_QUEUE_MAX_FRAME", default_value_t = 1024 * 1024)]
+    max_frame: usize,
+    /// Deliveries before a message is dead-lettered (0 = unlimited).
+    #[arg(long, env = "REMORA_QUEUE_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: u32,
+    /// Live messages allowed per queue.
+    #[arg(long, env = "REMORA_QUEUE_MAX_MESSAGES", default_value_t = 1_000_000)]
+    max_queue_messages: usize,
+    /// Live payload bytes allowed per queue.
+    #[arg(long, env = "REMORA_QUEUE_MAX_BYTES", default_value_t = 1 << 30)]
+    max_queue_bytes: usize,
+    /// Concurrent client connections.
+    #[arg(long, env = "REMORA_QUEUE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Log segment size in bytes.
+    #[arg(long, env = "REMORA_QUEUE_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    segment_bytes: u64,
+    /// Compact once the log is at least this big (and over twice the live data).
+    #[arg(long, env = "REMORA_QUEUE_COMPACT_MIN_BYTES", default_value_t = 64 * 1024 * 1024)]
+    compact_min_bytes: u64,
+    /// text | json.
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_format == "json" {
+        tracing_subscriber::fmt().with_env_filter(filter).json().init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+
+    let data_dir = if args.in_memory {
+        None
+    } else {
+        Some(args.data_dir.clone().unwrap_or_else(|| {
+            std::env::var_os("REMORA_DATA_DIR").map_or_else(|| PathBuf::from("./data"), PathBuf::from).join("queue")
+        }))
+    };
+    let config = ServerConfig {
+        data_dir,
+        token: args.token.filter(|t| !t.is_empty()),
+        max_frame: args.max_frame,
+        fsync: args.fsync,
+        max_attempts: args.max_attempts,
+        max_queue_messages: args.max_queue_messages,
+        max_queue_bytes: args.max_queue_bytes,
+        max_connections: args.max_connections,
+        segment_bytes: args.segment_bytes,
+        compact_min_bytes: args.compact_min_bytes,
+        ..ServerConfig::default()
+    };
+    if config.token.is_none() {
+        tracing::warn!("REMORA_QUEUE_TOKEN is not set: any local process can use the queue");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    // Machine-readable line so supervisors and tests can find the bound port.
+    println!("listening on {}", listener.local_addr()?);
+
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal.cancel();
+    });
+    let _ = Duration::ZERO;
+    remora_netqueue::run(listener, config, shutdown).await.context("queue server failed")
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,7 @@
+//! NetQueue integration tests: one binary (see STYLE.md), modules by concern.
+
+mod support;
+
+mod client_api;
+mod malformed;
+mod pubsub;
