@@ -342,6 +342,34 @@ impl Store {
         self.get_server(&id).await?.ok_or_else(|| StoreError::Corrupt("inserted server vanished".into()))
     }
 
+    /// Replace every settable field of a server (the caller merges partial
+    /// updates, keeping sealed secrets it does not change).
+    pub async fn update_server(&self, id: &str, s: &NewServer) -> Result<bool> {
+        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() { AuthType::Password } else { AuthType::Key });
+        let r = sqlx::query(
+            "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5, password_enc = $6, private_key_enc = $7,
+                 passphrase_enc = $8, pem_file_id = $9, is_active = $10, tags = $11, max_concurrency = $12, updated_at = $13 WHERE id = $14",
+        )
+        .bind(&s.name)
+        .bind(&s.hostname)
+        .bind(s.port)
+        .bind(&s.user)
+        .bind(auth.as_str())
+        .bind(s.password_enc.clone())
+        .bind(s.private_key_enc.clone())
+        .bind(s.passphrase_enc.clone())
+        .bind(s.pem_file_id.clone())
+        .bind(s.is_active as i64)
+        .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into()))
+        .bind(s.max_concurrency)
+        .bind(remora_domain::time::now_ms())
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map_err(map_unique)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     pub async fn list_servers(&self) -> Result<Vec<Server>> {
         let rows = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers ORDER BY name"))
             .fetch_all(&self.read)
