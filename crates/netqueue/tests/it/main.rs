@@ -3,5 +3,6 @@
 mod support;
 
 mod client_api;
+mod durability;
 mod malformed;
 mod pubsub;
