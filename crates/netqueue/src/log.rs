@@ -533,3 +533,26 @@ mod tests {
         assert_eq!(again.stats().queues["q"].total, 19);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes parse without panicking; whatever parses re-encodes to exactly the valid prefix.
+        #[test]
+        fn parse_records_never_panics_and_is_prefix_exact(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let clock = Clock::now();
+            let (records, valid) = parse_records(&data, clock);
+            prop_assert!(valid <= data.len());
+            let mut again = BytesMut::new();
+            for r in &records {
+                encode_record(&mut again, r, clock);
+            }
+            prop_assert_eq!(again.len(), valid);
+        }
+    }
+}
