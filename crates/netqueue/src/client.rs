@@ -241,8 +241,10 @@ async fn drive(conn: Conn, rx: &mut mpsc::Receiver<Call>, stop: &CancellationTok
             _ = stop.cancelled() => break Exit::ClientsGone,
             frame = rd.next() => match frame {
                 Some(Ok(body)) => match decode_reply(body.freeze()) {
+                    // Id 0 is never a reply to us: an event, or a connection-level error the
+                    // server follows by closing (which the next read reports).
                     Ok((0, Reply::Error { code, message })) => {
-                        break Exit::Disconnected(format!("server closed the connection: {code}: {message}"));
+                        debug!(%code, %message, "queue server connection error");
                     }
                     Ok((0, _)) => {}
                     Ok((id, reply)) => {
