@@ -1,0 +1,7 @@
+//! End-to-end tests: HTTP API → queue → worker → real OpenSSH sshd →
+//! database → API and CLI.
+
+mod api;
+mod cli;
+mod stack;
+mod worker;
