@@ -56,16 +56,31 @@ pub async fn seed_admin(store: &remora_store::Store, env_token: Option<&str>, da
     Ok(Some(t))
 }
 
+/// Browsers' EventSource cannot send headers: the SSE routes also take
+/// `?access_token=`.
+fn query_token(req: &Request) -> Option<String> {
+    let path = req.uri().path();
+    if !(path.ends_with("/stream") || path.ends_with("/events")) {
+        return None;
+    }
+    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("access_token=")).map(str::to_string)
+}
+
 pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let Some(header) = header else {
-        return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header"));
+    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let token = match (header, query_token(&req)) {
+        (Some(h), _) => match h.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => t.to_string(),
+            None => return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+        },
+        (None, Some(q)) => q,
+        (None, None) => return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header")),
     };
-    let Some(token) = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) else {
-        return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`"));
-    };
-    match state.store.find_token(&hash_token(token)).await? {
+    match state.store.find_token(&hash_token(&token)).await? {
         Some((token_id, role)) => {
+            if role == "viewer" && req.method() != axum::http::Method::GET {
+                return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", "this token is read-only (role viewer)"));
+            }
             req.extensions_mut().insert(Caller { token_id, role });
             Ok(next.run(req).await)
         }

@@ -3,7 +3,9 @@
 
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +25,180 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/stderr", get(stderr))
         .route("/jobs/{id}/cancel", post(cancel))
         .route("/jobs/{id}/stream", get(crate::stream::job_stream))
+        .route("/jobs/{id}/duplicate", post(duplicate))
+        .route("/jobs/{id}/rerun", post(rerun))
+        .route("/jobs/export", get(export))
+        .route("/batches/{id}", get(batch))
+        .route("/batches/{id}/rerun", post(rerun_batch))
+        .route("/events", get(crate::stream::events))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateBody {
+    pub server_id: Option<String>,
+    pub timeout: Option<i64>,
+    pub priority: Option<i64>,
+}
+
+/// A new queued job copying `src`, with optional overrides.
+async fn copy_job(state: &AppState, src: &Job, o: DuplicateBody, batch_id: Option<String>) -> ApiResult<Job> {
+    let server_id = match &o.server_id {
+        Some(s) => crate::servers::find(state, s).await?.id,
+        None => src.server_id.clone(),
+    };
+    let b = CreateJob { timeout: Some(o.timeout.unwrap_or(src.timeout)), priority: Some(o.priority.unwrap_or(src.priority)), max_retries: Some(src.max_retries), args: Some(src.args.clone()), ..Default::default() };
+    let (priority, timeout, max_retries, args) = validate_common(state, &b)?;
+    let job = Job {
+        id: remora_domain::new_id(),
+        args,
+        server_id,
+        batch_id,
+        status: JobStatus::Queued,
+        priority,
+        timeout,
+        max_retries,
+        exit_code: None,
+        exit_signal: None,
+        error: None,
+        error_code: None,
+        attempt: 0,
+        worker_id: None,
+        cancel_requested: false,
+        created_at: remora_domain::time::now_ms(),
+        started_at: None,
+        finished_at: None,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        truncated: false,
+        ..src.clone()
+    };
+    state.store.insert_job(&job).await?;
+    crate::background::push_job(state, &job).await;
+    Ok(job)
+}
+
+fn parse_optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg.split('`').nth(1).map(str::to_string);
+        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message: msg, field }
+    })
+}
+
+/// Same job again, optionally on another server or with another timeout/priority.
+async fn duplicate(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<Job>)> {
+    let src = load(&state, &id).await?;
+    let o: DuplicateBody = parse_optional(&body)?;
+    let job = copy_job(&state, &src, o, None).await?;
+    crate::audit(&state, &caller, "job.duplicate", "job", Some(&job.id), Some(&src.id)).await;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+/// Run a finished job again, unchanged.
+async fn rerun(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Job>)> {
+    let src = load(&state, &id).await?;
+    if !src.status.is_final() {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_finished", format!("job `{id}` is still {}; rerun it once it has ended, or duplicate it", src.status)));
+    }
+    let job = copy_job(&state, &src, DuplicateBody::default(), None).await?;
+    crate::audit(&state, &caller, "job.rerun", "job", Some(&job.id), Some(&src.id)).await;
+    Ok((StatusCode::CREATED, Json(job)))
+}
+
+async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
+    let f = JobFilter { page: 1, limit: 1000, batch_id: Some(id.to_string()), ascending: true, ..Default::default() };
+    let (jobs, _) = state.store.list_jobs(&f).await?;
+    if jobs.is_empty() {
+        return Err(ApiError::not_found("batch", id));
+    }
+    Ok(jobs)
+}
+
+/// The per-server grid of a multi-server submission.
+async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let jobs = batch_jobs(&state, &id).await?;
+    let names: std::collections::HashMap<String, String> = state.store.list_servers().await?.into_iter().map(|s| (s.id, s.name)).collect();
+    let mut summary = serde_json::Map::new();
+    for st in JobStatus::ALL {
+        summary.insert(st.as_str().into(), json!(0));
+    }
+    let mut grid = Vec::new();
+    for j in &jobs {
+        *summary.entry(j.status.as_str()).or_insert(json!(0)) = json!(summary[j.status.as_str()].as_i64().unwrap_or(0) + 1);
+        grid.push(json!({ "server_id": j.server_id, "server_name": names.get(&j.server_id), "job_id": j.id, "status": j.status, "exit_code": j.exit_code, "error": j.error }));
+    }
+    let done = jobs.iter().all(|j| j.status.is_final());
+    Ok(Json(json!({ "batch_id": id, "total": jobs.len(), "finished": done, "summary": summary, "servers": grid, "jobs": jobs })))
+}
+
+/// Rerun every job of a batch as a new batch.
+async fn rerun_batch(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let jobs = batch_jobs(&state, &id).await?;
+    if let Some(j) = jobs.iter().find(|j| !j.status.is_final()) {
+        return Err(ApiError::new(StatusCode::CONFLICT, "not_finished", format!("job `{}` of the batch is still {}", j.id, j.status)));
+    }
+    let new_batch = remora_domain::new_id();
+    let mut out = Vec::new();
+    for j in &jobs {
+        out.push(copy_job(&state, j, DuplicateBody::default(), Some(new_batch.clone())).await?);
+    }
+    crate::audit(&state, &caller, "batch.rerun", "batch", Some(&new_batch), Some(&id)).await;
+    Ok((StatusCode::CREATED, Json(json!({ "batch_id": new_batch, "jobs": out }))))
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    pub date: Option<String>,
+}
+
+/// Finished jobs of one UTC day as NDJSON, streamed in pages.
+async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
+    let date = q.date.ok_or_else(|| ApiError::missing("date"))?;
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(&date, &fmt).map_err(|_| ApiError::invalid("date", "date must be YYYY-MM-DD"))?;
+    let from = (day.midnight().assume_utc().unix_timestamp()) * 1000;
+    let to = from + 86_400_000;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let page = match state.store.finished_between(from, to, after.clone(), 1000).await {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    return;
+                }
+            };
+            if page.is_empty() {
+                return;
+            }
+            let mut buf = Vec::new();
+            for j in &page {
+                if let Ok(line) = serde_json::to_vec(j) {
+                    buf.extend_from_slice(&line);
+                    buf.push(b'\n');
+                }
+            }
+            let last = page.last().map(|j| (j.finished_at.unwrap_or(0), j.id.clone()));
+            if tx.send(Ok(buf.into())).await.is_err() {
+                return;
+            }
+            after = last;
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"remora-jobs-{date}.ndjson\"")),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -112,7 +288,7 @@ fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64,
     Ok((priority, timeout, max_retries, args))
 }
 
-async fn create_command(State(state): State<AppState>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
+async fn create_command(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
     let command = b.command.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("command"))?;
     if command.len() > state.cfg.max_command_len {
         return Err(ApiError::invalid("command", format!("command is longer than {} bytes", state.cfg.max_command_len)));
@@ -123,10 +299,10 @@ async fn create_command(State(state): State<AppState>, JsonBody(b): JsonBody<Cre
     if b.script.is_some() || b.shell.is_some() {
         return Err(ApiError::invalid("script", "`script` and `shell` belong to POST /api/v1/jobs/script"));
     }
-    submit(state, b, JobKind::Command, Some(command), None, None).await
+    submit(state, &caller, b, JobKind::Command, Some(command), None, None).await
 }
 
-async fn create_script(State(state): State<AppState>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
+async fn create_script(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
     let script = b.script.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("script"))?;
     if script.len() > state.cfg.max_command_len {
         return Err(ApiError::invalid("script", format!("script is longer than {} bytes", state.cfg.max_command_len)));
@@ -138,10 +314,10 @@ async fn create_script(State(state): State<AppState>, JsonBody(b): JsonBody<Crea
     if !state.cfg.allowed_shells.iter().any(|s| *s == shell) {
         return Err(ApiError::invalid("shell", format!("shell `{shell}` is not allowed; allowed: {}", state.cfg.allowed_shells.join(", "))));
     }
-    submit(state, b, JobKind::Script, None, Some(script), Some(shell)).await
+    submit(state, &caller, b, JobKind::Script, None, Some(script), Some(shell)).await
 }
 
-async fn submit(state: AppState, b: CreateJob, kind: JobKind, command: Option<String>, script: Option<String>, shell: Option<String>) -> ApiResult<Response> {
+async fn submit(state: AppState, caller: &Caller, b: CreateJob, kind: JobKind, command: Option<String>, script: Option<String>, shell: Option<String>) -> ApiResult<Response> {
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
     let (servers, batch) = targets(&state, &b).await?;
     let batch_id = batch.then(remora_domain::new_id);
@@ -179,6 +355,8 @@ async fn submit(state: AppState, b: CreateJob, kind: JobKind, command: Option<St
         jobs.push(job);
     }
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
+    let first = jobs.first().map(|j| j.id.clone());
+    crate::audit(&state, caller, "job.submit", if batch { "batch" } else { "job" }, batch_id.as_deref().or(first.as_deref()), None).await;
     if let (false, Some(job)) = (batch, jobs.first()) {
         return Ok((StatusCode::CREATED, Json(job.clone())).into_response());
     }
@@ -278,7 +456,7 @@ async fn stderr(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
     raw(state, id, false).await
 }
 
-async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Response> {
     match state.store.request_cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::not_found("job", &id)),
         CancelOutcome::AlreadyFinal(st) => {
@@ -296,6 +474,7 @@ async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
         }
     }
     tracing::info!(job_id = %id, "cancel requested");
+    crate::audit(&state, &caller, "job.cancel", "job", Some(&id), None).await;
     let job = load(&state, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

@@ -5,6 +5,10 @@
 pub mod auth;
 pub mod config;
 pub mod background;
+pub mod checks;
+pub mod pem;
+pub mod system;
+pub mod tokens;
 pub mod error;
 pub mod jobs;
 pub mod servers;
@@ -37,6 +41,12 @@ pub struct ApiConfig {
     /// A worker whose last heartbeat is older than this is down.
     pub worker_down_after: std::time::Duration,
     pub default_max_retries: i64,
+    /// Per-host timeout of server checks.
+    pub check_timeout: std::time::Duration,
+    /// Servers checked at once by the bulk status check.
+    pub check_concurrency: usize,
+    /// Largest PEM upload, bytes.
+    pub pem_max_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -52,6 +62,9 @@ impl Default for ApiConfig {
             web_dir: None,
             worker_down_after: std::time::Duration::from_secs(30),
             default_max_retries: 2,
+            check_timeout: std::time::Duration::from_secs(5),
+            check_concurrency: 32,
+            pem_max_bytes: 64 * 1024,
         }
     }
 }
@@ -80,11 +93,21 @@ async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> 
     Json(json!({ "status": "healthy", "version": remora_domain::VERSION, "database": if db { "ok" } else { "unreachable" } }))
 }
 
+/// Record a mutating action in the audit log (failures are logged, not fatal).
+pub async fn audit(state: &AppState, caller: &auth::Caller, action: &str, object_type: &str, object_id: Option<&str>, detail: Option<&str>) {
+    if let Err(e) = state.store.audit(Some(&caller.token_id), action, object_type, object_id, detail).await {
+        tracing::warn!(error = %e, action, "writing the audit log failed");
+    }
+}
+
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(servers::router())
         .merge(jobs::router())
         .merge(workers::router())
+        .merge(pem::router())
+        .merge(system::router())
+        .merge(tokens::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
     let mut router = Router::new()
         .route("/health", get(health))

@@ -4,7 +4,9 @@
 
 use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::AppState;
+use crate::auth::Caller;
 use axum::extract::{Path, State};
+use axum::Extension;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,7 +18,11 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/servers", get(list).post(create))
-        .route("/servers/{id}", get(get_one).delete(delete))
+        .route("/servers/status", get(bulk_status))
+        .route("/servers/{id}", get(get_one).put(update).delete(delete))
+        .route("/servers/{id}/test", axum::routing::post(test))
+        .route("/servers/{id}/status", get(status))
+        .route("/servers/{id}/host-key/accept", axum::routing::post(accept_host_key))
 }
 
 #[derive(Deserialize, Default)]
@@ -111,12 +117,18 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
     })
 }
 
-async fn create(State(state): State<AppState>, JsonBody(body): JsonBody<CreateServer>) -> ApiResult<(StatusCode, Json<Server>)> {
+async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(body): JsonBody<CreateServer>) -> ApiResult<(StatusCode, Json<Server>)> {
+    if let Some(p) = &body.pem_file_id {
+        if state.store.get_pem(p).await?.is_none() {
+            return Err(ApiError::not_found("pem file", p).with_field("pem_file_id"));
+        }
+    }
     let new = validate_new(&state, body)?;
     let name = new.name.clone();
     match state.store.insert_server(&new).await {
         Ok(s) => {
             tracing::info!(server_id = %s.id, name = %s.name, "server created");
+            crate::audit(&state, &caller, "server.create", "server", Some(&s.id), Some(&s.name)).await;
             Ok((StatusCode::CREATED, Json(s)))
         }
         Err(remora_store::StoreError::Conflict) => Err(ApiError::conflict("name", format!("a server named `{name}` already exists"))),
@@ -144,8 +156,129 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(find(&state, &id).await?))
 }
 
-async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let s = find(&state, &id).await?;
     state.store.delete_server(&s.id).await?;
+    crate::audit(&state, &caller, "server.delete", "server", Some(&s.id), Some(&s.name)).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Partial update: absent fields keep their value; an empty `password`,
+/// `private_key` or `pem_file_id` string removes that credential.
+async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, JsonBody(b): JsonBody<CreateServer>) -> ApiResult<Json<Server>> {
+    let cur = find(&state, &id).await?;
+    let sealed = state.store.server_secrets(&cur.id).await?.ok_or_else(|| ApiError::not_found("server", &id))?;
+    let clear = |v: &Option<String>| v.as_deref() == Some("");
+    let mut merged = CreateServer {
+        name: Some(b.name.clone().unwrap_or(cur.name.clone())),
+        hostname: Some(b.hostname.clone().unwrap_or(cur.hostname.clone())),
+        port: Some(b.port.unwrap_or(cur.port)),
+        user: Some(b.user.clone().unwrap_or(cur.user.clone())),
+        auth_type: b.auth_type.clone(),
+        password: b.password.clone().filter(|p| !p.is_empty()),
+        private_key: b.private_key.clone().filter(|p| !p.is_empty()),
+        passphrase: b.passphrase.clone().filter(|p| !p.is_empty()),
+        pem_file_id: if clear(&b.pem_file_id) { None } else { b.pem_file_id.clone().or(cur.pem_file_id.clone()) },
+        tags: Some(b.tags.clone().unwrap_or(cur.tags.clone())),
+        max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
+        is_active: Some(b.is_active.unwrap_or(cur.is_active)),
+    };
+    if let Some(p) = &merged.pem_file_id {
+        if state.store.get_pem(p).await?.is_none() {
+            return Err(ApiError::not_found("pem file", p).with_field("pem_file_id"));
+        }
+    }
+    // Keep existing sealed secrets unless replaced or cleared; validation
+    // needs to know some credential remains.
+    let keep_pw = merged.password.is_none() && !clear(&b.password) && sealed.password_enc.is_some();
+    let keep_key = merged.private_key.is_none() && !clear(&b.private_key) && sealed.private_key_enc.is_some();
+    let keep_pass = merged.passphrase.is_none() && !clear(&b.passphrase) && sealed.passphrase_enc.is_some();
+    if keep_pw {
+        merged.password = Some("(kept)".into());
+    }
+    let key_for_check = merged.private_key.clone();
+    if keep_key {
+        merged.private_key = None;
+    }
+    let mut new = validate_update(&state, merged, keep_key)?;
+    if keep_pw {
+        new.password_enc = sealed.password_enc.clone();
+    }
+    if keep_key {
+        new.private_key_enc = sealed.private_key_enc.clone();
+    }
+    if keep_pass && key_for_check.is_none() {
+        new.passphrase_enc = sealed.passphrase_enc.clone();
+    }
+    if new.auth_type.is_none() || b.auth_type.is_none() {
+        new.auth_type = Some(if new.private_key_enc.is_some() || new.pem_file_id.is_some() { AuthType::Key } else { AuthType::Password });
+    }
+    let name = new.name.clone();
+    match state.store.update_server(&cur.id, &new).await {
+        Ok(_) => {}
+        Err(remora_store::StoreError::Conflict) => return Err(ApiError::conflict("name", format!("a server named `{name}` already exists"))),
+        Err(e) => return Err(e.into()),
+    }
+    crate::audit(&state, &caller, "server.update", "server", Some(&cur.id), Some(&name)).await;
+    Ok(Json(find(&state, &cur.id).await?))
+}
+
+fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> ApiResult<NewServer> {
+    if has_kept_key && b.password.is_none() && b.pem_file_id.is_none() {
+        // validate_new insists on a credential; a kept key is one.
+        let mut b2 = b;
+        b2.password = Some("(placeholder)".into());
+        let mut n = validate_new(state, b2)?;
+        n.password_enc = None;
+        return Ok(n);
+    }
+    validate_new(state, b)
+}
+
+async fn test(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
+    let s = find(&state, &id).await?;
+    Ok(Json(crate::checks::check(&state, &s, true).await))
+}
+
+async fn status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
+    let s = find(&state, &id).await?;
+    Ok(Json(crate::checks::check(&state, &s, false).await))
+}
+
+async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let servers: Vec<Server> = state.store.list_servers().await?.into_iter().filter(|s| s.is_active).collect();
+    let started = std::time::Instant::now();
+    let results = crate::checks::check_all(&state, servers, false).await;
+    let reachable = results.iter().filter(|r| r.ok).count();
+    Ok(Json(json!({ "servers": results, "total": results.len(), "reachable": reachable, "took_ms": started.elapsed().as_millis() as u64 })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptKey {
+    /// The fingerprint the operator expects; refused if the host now presents another.
+    pub fingerprint: Option<String>,
+}
+
+/// Pin the host key the server presents now (an audited action).
+async fn accept_host_key(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Server>> {
+    let s = find(&state, &id).await?;
+    let want: AcceptKey = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        AcceptKey::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+    };
+    let presented = remora_ssh::probe_host_key(&s.hostname, s.port as u16, state.cfg.check_timeout)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.code(), format!("could not read the host key: {e}")))?;
+    if let Some(want) = &want.fingerprint {
+        if *want != presented {
+            return Err(ApiError::conflict("fingerprint", format!("the host now presents {presented}, not {want}; nothing was changed")));
+        }
+    }
+    state.store.set_host_key(&s.id, Some(&presented)).await?;
+    let detail = format!("{} -> {}", s.host_key_fingerprint.as_deref().unwrap_or("(none)"), presented);
+    tracing::warn!(server_id = %s.id, %detail, "host key accepted");
+    crate::audit(&state, &caller, "server.host_key.accept", "server", Some(&s.id), Some(&detail)).await;
+    Ok(Json(find(&state, &s.id).await?))
 }

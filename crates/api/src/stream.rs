@@ -158,3 +158,31 @@ pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, h
     use axum::response::IntoResponse;
     Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(orx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
+
+/// `GET /events`: status changes of all jobs, for live list pages.
+/// `event: job`, data `{"job_id","status","exit_code"}`.
+pub async fn events(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut rx = state.events.subscribe();
+    let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(256);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                ev = rx.recv() => match ev {
+                    Ok(ev) if ev.topic == TOPIC_STATUS => {
+                        let data = String::from_utf8_lossy(&ev.payload).into_owned();
+                        if tx.send(Ok(Event::default().event("job").data(data))).await.is_err() { return; }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        // Tell the client to refetch: it missed `n` events.
+                        if tx.send(Ok(Event::default().event("lagged").data(n.to_string()))).await.is_err() { return; }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    });
+    Sse::new(tokio_stream::wrappers::ReceiverStream::new(out)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+}

@@ -32,6 +32,17 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The connection target of a stored server with its decrypted secrets.
+pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) -> Target {
+    Target {
+        host: server.hostname.clone(),
+        port: server.port as u16,
+        user: server.user.clone(),
+        creds: Credentials { password: s.password, private_key: s.private_key, passphrase: s.passphrase },
+        pinned: server.host_key_fingerprint.clone(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Target {
     pub host: String,
@@ -241,6 +252,29 @@ impl Connection {
     pub async fn disconnect(&self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     }
+}
+
+/// The SHA256 fingerprint of the host key `host:port` presents, without
+/// authenticating (no credential is sent).
+pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
+    let addr = format!("{host}:{port}");
+    let secs = timeout.as_secs().max(1);
+    let seen = Arc::new(Mutex::new(None));
+    // A pin that can never match: the handshake stops right after the key is seen.
+    let handler = ClientHandler { pinned: Some(String::from("-")), seen: seen.clone() };
+    let config = Arc::new(client::Config { inactivity_timeout: None, ..Default::default() });
+    let fut = async {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| SshError::ConnectFailed { addr: addr.clone(), reason: e.to_string() })?;
+        let _ = client::connect_stream(config, tcp, handler).await;
+        Ok::<(), SshError>(())
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(())) => {}
+    }
+    let fp = seen.lock().ok().and_then(|s| s.clone());
+    fp.ok_or_else(|| SshError::Ssh(format!("{addr} presented no host key")))
 }
 
 async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target) -> Result<(), SshError> {

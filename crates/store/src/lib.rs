@@ -149,6 +149,56 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
+/// A server's credentials, decrypted.
+#[derive(Clone, Default)]
+pub struct PlainSecrets {
+    pub password: Option<String>,
+    pub private_key: Option<String>,
+    pub passphrase: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PemFile {
+    pub id: String,
+    pub key_type: String,
+    pub fingerprint: String,
+    pub size: i64,
+    #[serde(with = "remora_domain::time::rfc3339")]
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(with = "remora_domain::time::rfc3339")]
+    pub created_at: i64,
+    #[serde(with = "remora_domain::time::opt_rfc3339")]
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub token_id: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub detail: Option<String>,
+    #[serde(with = "remora_domain::time::rfc3339")]
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MinuteCount {
+    /// Start of the minute, epoch ms.
+    pub minute: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub total: i64,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WorkerRow {
     pub id: String,
@@ -885,5 +935,181 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+    // ------------------------------------------------------------- secrets
+
+    /// Decrypt a server's credentials (its own key, or its uploaded PEM file).
+    pub async fn open_secrets(&self, server_id: &str, vault: &Vault) -> Result<Option<PlainSecrets>> {
+        let Some(sec) = self.server_secrets(server_id).await? else { return Ok(None) };
+        let open = |v: &Option<Vec<u8>>| -> Result<Option<String>> {
+            v.as_ref()
+                .map(|b| vault.open_string(b))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("cannot decrypt the server's credentials: {e}")))
+        };
+        let pem_pass = match &sec.pem_file_enc {
+            Some(_) => {
+                let row = sqlx::query("SELECT p.passphrase_enc FROM servers s JOIN pem_files p ON p.id = s.pem_file_id WHERE s.id = $1")
+                    .bind(server_id)
+                    .fetch_optional(&self.read)
+                    .await?;
+                row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>(0).ok().flatten())
+            }
+            None => None,
+        };
+        let own_key = open(&sec.private_key_enc)?;
+        let (private_key, passphrase) = match own_key {
+            Some(k) => (Some(k), open(&sec.passphrase_enc)?),
+            None => (open(&sec.pem_file_enc)?, match open(&sec.passphrase_enc)? {
+                Some(p) => Some(p),
+                None => open(&pem_pass)?,
+            }),
+        };
+        Ok(Some(PlainSecrets { password: open(&sec.password_enc)?, private_key, passphrase }))
+    }
+
+    // ------------------------------------------------------------- pem files
+
+    pub async fn insert_pem(&self, key_type: &str, fingerprint: &str, content_enc: &[u8], passphrase_enc: Option<Vec<u8>>, size: i64) -> Result<PemFile> {
+        let id = remora_domain::new_id();
+        let now = remora_domain::time::now_ms();
+        sqlx::query("INSERT INTO pem_files (id, key_type, fingerprint, content_enc, passphrase_enc, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&id)
+            .bind(key_type)
+            .bind(fingerprint)
+            .bind(content_enc.to_vec())
+            .bind(passphrase_enc)
+            .bind(size)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(PemFile { id, key_type: key_type.into(), fingerprint: fingerprint.into(), size, created_at: now })
+    }
+
+    pub async fn list_pems(&self) -> Result<Vec<PemFile>> {
+        let rows = sqlx::query("SELECT id, key_type, fingerprint, size, created_at FROM pem_files ORDER BY created_at DESC")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(PemFile { id: r.try_get(0)?, key_type: r.try_get(1)?, fingerprint: r.try_get(2)?, size: r.try_get(3)?, created_at: r.try_get(4)? }))
+            .collect()
+    }
+
+    pub async fn get_pem(&self, id: &str) -> Result<Option<PemFile>> {
+        Ok(self.list_pems().await?.into_iter().find(|p| p.id == id))
+    }
+
+    /// Servers that use a PEM file (it cannot be deleted while any does).
+    pub async fn pem_users(&self, id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM servers WHERE pem_file_id = $1 ORDER BY name").bind(id).fetch_all(&self.read).await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    pub async fn delete_pem(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM pem_files WHERE id = $1").bind(id).execute(&self.write).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------- tokens, audit
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at")
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(TokenRow { id: r.try_get(0)?, name: r.try_get(1)?, role: r.try_get(2)?, created_at: r.try_get(3)?, revoked_at: r.try_get(4)? }))
+            .collect()
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(remora_domain::time::now_ms())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn audit(&self, token_id: Option<&str>, action: &str, object_type: &str, object_id: Option<&str>, detail: Option<&str>) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(remora_domain::new_id())
+            .bind(token_id.map(str::to_string))
+            .bind(action)
+            .bind(object_type)
+            .bind(object_id.map(str::to_string))
+            .bind(detail.map(str::to_string))
+            .bind(remora_domain::time::now_ms())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_audit(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, token_id, action, object_type, object_id, detail, created_at FROM audit_log ORDER BY created_at DESC, id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get(0)?,
+                    token_id: r.try_get(1)?,
+                    action: r.try_get(2)?,
+                    object_type: r.try_get(3)?,
+                    object_id: r.try_get(4)?,
+                    detail: r.try_get(5)?,
+                    created_at: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------- statistics
+
+    /// Finished jobs per minute since `since_ms`.
+    pub async fn throughput(&self, since_ms: i64) -> Result<Vec<MinuteCount>> {
+        let rows = sqlx::query(
+            "SELECT (finished_at / 60000) * 60000 AS minute,
+                    SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
+                    SUM(CASE WHEN status <> 'completed' THEN 1 ELSE 0 END) AS failed,
+                    COUNT(*) AS total
+             FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1
+             GROUP BY (finished_at / 60000) * 60000 ORDER BY minute",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MinuteCount {
+                    minute: r.try_get(0)?,
+                    completed: r.try_get(1)?,
+                    failed: r.try_get(2)?,
+                    total: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Jobs that finished in `[from_ms, to_ms)`, oldest first, `limit` after `after_id`
+    /// (keyset pagination for exports).
+    pub async fn finished_between(&self, from_ms: i64, to_ms: i64, after: Option<(i64, String)>, limit: i64) -> Result<Vec<Job>> {
+        let (cond, a_ms, a_id) = match after {
+            Some((ms, id)) => ("AND (finished_at > $3 OR (finished_at = $3 AND id > $4))", ms, id),
+            None => ("AND $3 = $3 AND $4 = $4", 0, String::new()),
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE finished_at >= $1 AND finished_at < $2 {cond} ORDER BY finished_at, id LIMIT {}",
+            limit.clamp(1, 10_000)
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(a_ms)
+        .bind(a_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(job_from_row).collect()
     }
 }

@@ -8,7 +8,7 @@ use crate::Ctx;
 use remora_domain::command::{command_line, exec_string, kill_marked, script_line};
 use remora_domain::{Job, JobKind, JobStatus, OutputEvent, Stream, TOPIC_OUTPUT_PREFIX};
 use remora_netqueue::Delivery;
-use remora_ssh::{sig_name, Credentials, Sig, SshError, Target};
+use remora_ssh::{sig_name, Sig, SshError, Target};
 use remora_store::Finish;
 use russh::ChannelMsg;
 use std::time::{Duration, Instant};
@@ -57,34 +57,12 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, &
         Ok(None) => return Err(("the job's server was deleted".into(), "server_not_found")),
         Err(e) => return Err((format!("reading the server failed: {e}"), "internal")),
     };
-    let secrets = match ctx.store.server_secrets(&job.server_id).await {
+    let secrets = match ctx.store.open_secrets(&job.server_id, &ctx.vault).await {
         Ok(Some(s)) => s,
-        _ => return Err(("reading the server's credentials failed".into(), "internal")),
+        Ok(None) => return Err(("the job's server was deleted".into(), "server_not_found")),
+        Err(e) => return Err((e.to_string(), "secret_unreadable")),
     };
-    let open = |v: &Option<Vec<u8>>| -> Result<Option<String>, (String, &'static str)> {
-        v.as_ref()
-            .map(|b| ctx.vault.open_string(b))
-            .transpose()
-            .map_err(|e| (format!("cannot decrypt the server's credentials: {e}"), "secret_unreadable"))
-    };
-    let creds = Credentials {
-        password: open(&secrets.password_enc)?,
-        private_key: match open(&secrets.private_key_enc)? {
-            Some(k) => Some(k),
-            None => open(&secrets.pem_file_enc)?,
-        },
-        passphrase: open(&secrets.passphrase_enc)?,
-    };
-    Ok((
-        Target {
-            host: server.hostname.clone(),
-            port: server.port as u16,
-            user: server.user.clone(),
-            creds,
-            pinned: server.host_key_fingerprint.clone(),
-        },
-        server.id,
-    ))
+    Ok((remora_ssh::target_of(&server, secrets), server.id))
 }
 
 pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {

@@ -5,3 +5,4 @@ mod api;
 mod cli;
 mod stack;
 mod worker;
+mod api_more;

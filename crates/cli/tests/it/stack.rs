@@ -30,7 +30,12 @@ impl Stack {
         Stack::start(Db::Sqlite, remora_worker::WorkerConfig::default()).await
     }
 
-    pub async fn start(db: Db, mut wcfg: remora_worker::WorkerConfig) -> Stack {
+    pub async fn start(db: Db, wcfg: remora_worker::WorkerConfig) -> Stack {
+        let cfg = remora_api::ApiConfig { worker_down_after: Duration::from_secs(5), ..Default::default() };
+        Stack::start_with(db, wcfg, cfg).await
+    }
+
+    pub async fn start_with(db: Db, mut wcfg: remora_worker::WorkerConfig, cfg: remora_api::ApiConfig) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match db {
             Db::Sqlite => (remora_store::default_url(dir.path()), None),
@@ -51,7 +56,6 @@ impl Stack {
         store.insert_token("test", &remora_api::auth::hash_token(&token), "admin").await.unwrap();
         let al = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", al.local_addr().unwrap());
-        let cfg = remora_api::ApiConfig { worker_down_after: Duration::from_secs(5), ..Default::default() };
         let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), cfg);
         tokio::spawn(remora_api::run(al, state, shutdown.clone()));
 
