@@ -498,7 +498,13 @@ impl Broker {
         self.expire(now);
         let key = self.leased_key(queue, id, lease_id)?;
         self.unindex(key);
-        self.requeue_or_bury(key, (!delay.is_zero()).then(|| now + delay), now);
+        // A NACK is a live consumer's decision ("not now"), not a failure: it
+        // never dead-letters. Only leases that run out count against
+        // `max_attempts`.
+        let (queue, id) = (queue.to_string(), id.to_string());
+        let ready_at = (!delay.is_zero()).then(|| now + delay);
+        self.emit(|| Record::Requeue { queue, id, ready_at });
+        self.delay_or_ready(key, ready_at, now);
         Ok(())
     }
 

@@ -115,7 +115,7 @@ async fn stale_ack_after_relese_is_rejected_and_touch_keeps_a_lease() {
 }
 
 #[tokio::test]
-async fn nack_delay_cancel_and_dead_letter() {
+async fn nack_delay_cancel_and_nack_never_dead_letters() {
     let srv = TestServer::start(ServerConfig { max_attempts: 2, ..ServerConfig::default() }).await;
     let c = srv.client().await;
     c.push(Push::new("q", "a", "1")).await.unwrap();
@@ -128,8 +128,11 @@ async fn nack_delay_cancel_and_dead_letter() {
     let d = c.reserve(&["q"], 1, Duration::ZERO, LEASE).await.unwrap().remove(0);
     assert_eq!(d.attempt, 2);
     c.nack("q", "a", d.lease_id, Duration::ZERO).await.unwrap();
+    // A NACK is a consumer's "not now": past max_attempts it still requeues.
     let q = &c.stats().await.unwrap().queues["q"];
-    assert_eq!((q.total, q.dead_lettered), (0, 1));
+    assert_eq!((q.total, q.dead_lettered), (1, 0));
+    let d = c.reserve(&["q"], 1, Duration::ZERO, LEASE).await.unwrap().remove(0);
+    assert_eq!(d.attempt, 3);
 }
 
 #[tokio::test]
