@@ -30,6 +30,12 @@ export function EventsProvider({ children }: { children: React.ReactNode }) {
       signal: ctl.signal,
       onState: (c) => setLive(c),
       onEvent: (ev) => {
+        if (ev.event === "lagged") {
+          // The server dropped events for us: refetch everything job-related.
+          timer ??= setTimeout(flush, 300);
+          qc.invalidateQueries({ queryKey: ["job"] });
+          return;
+        }
         if (ev.event !== "job") return;
         try {
           const d = JSON.parse(ev.data) as { job_id?: string };

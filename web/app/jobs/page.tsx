@@ -81,7 +81,7 @@ function JobsPageInner() {
     created_after: dayBound(f.from, false),
     created_before: dayBound(f.to, true),
   };
-  const jobs = useQuery({ ...jobsQuery(query), refetchInterval: live ? false : 5000 });
+  const jobs = useQuery({ ...jobsQuery(query), refetchInterval: live ? 30_000 : 5000 });
   const servers = useQuery(serversQuery());
   const serverName = React.useCallback(
     (id: string) => servers.data?.servers.find((s) => s.id === id)?.name ?? id.slice(0, 8),
