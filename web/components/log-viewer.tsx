@@ -31,7 +31,14 @@ export function LogViewer({
 }) {
   const parent = React.useRef<HTMLDivElement>(null);
   const count = tab === "combined" ? model.combined.length : model[tab].length;
-  const v = useVirtualizer({ count, getScrollElement: () => parent.current, estimateSize: () => ROW, overscan: 20 });
+  const v = useVirtualizer({
+    count,
+    getScrollElement: () => parent.current,
+    estimateSize: () => ROW,
+    overscan: 20,
+    // Rows on the first paint, before the scroller has been measured.
+    initialRect: { width: 800, height: typeof height === "number" ? height : 480 },
+  });
 
   React.useEffect(() => {
     if (follow && count > 0) v.scrollToIndex(count - 1, { align: "end" });

@@ -15,8 +15,9 @@ const SSHD = JSON.parse(fs.readFileSync(process.env.SSHD_JSON!, "utf8")) as {
 const SHOTS = process.env.SCREENSHOT_DIR!;
 
 async function shot(page: Page, name: string) {
-  // Let in-flight queries settle so the picture shows data, not skeletons.
-  await page.waitForLoadState("networkidle", { timeout: 5_000 }).catch(() => {});
+  // Wait until no skeleton is on screen so the picture shows data. (Not
+  // "networkidle": the live event streams keep the network busy.)
+  await expect(page.locator("[data-skeleton]")).toHaveCount(0);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
 

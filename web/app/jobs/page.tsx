@@ -116,10 +116,10 @@ function JobsPageInner() {
     }
   }
 
-  const sortHeader = (key: (typeof SORTABLE)[number], label: string) => {
+  const sortHeader = (key: (typeof SORTABLE)[number], label: string, className?: string) => {
     const on = f.sort_by === key;
     return (
-      <Th aria-sort={on ? (f.sort_order === "asc" ? "ascending" : "descending") : "none"}>
+      <Th className={className} aria-sort={on ? (f.sort_order === "asc" ? "ascending" : "descending") : "none"}>
         <button
           className="inline-flex items-center gap-1 hover:text-foreground"
           onClick={() => set({ sort_by: key, sort_order: on && f.sort_order === "desc" ? "asc" : "desc" })}
@@ -201,7 +201,7 @@ function JobsPageInner() {
               <Th>Server</Th>
               <Th>Command</Th>
               {sortHeader("created_at", "Created")}
-              {sortHeader("started_at", "Started")}
+              {sortHeader("started_at", "Started", "hidden 2xl:table-cell")}
               <Th>Duration</Th>
               <Th>Exit</Th>
               {sortHeader("priority", "Prio")}
@@ -217,7 +217,7 @@ function JobsPageInner() {
                   <JobStatusBadge status={j.status} />
                 </Td>
                 <Td className="whitespace-nowrap">{serverName(j.server_id)}</Td>
-                <Td className="max-w-[28rem]">
+                <Td className="max-w-[22rem]">
                   <Link href={`/jobs/view/?id=${j.id}`} className="block truncate font-mono text-xs hover:underline" title={jobLabel(j)}>
                     {jobLabel(j)}
                   </Link>
@@ -225,7 +225,7 @@ function JobsPageInner() {
                 <Td className="whitespace-nowrap text-xs" title={formatTime(j.created_at)}>
                   {relativeTime(j.created_at)}
                 </Td>
-                <Td className="whitespace-nowrap text-xs">{formatTime(j.started_at)}</Td>
+                <Td className="hidden whitespace-nowrap text-xs 2xl:table-cell">{formatTime(j.started_at)}</Td>
                 <Td className="whitespace-nowrap tabular-nums">{formatDuration(jobDurationMs(j))}</Td>
                 <Td className="tabular-nums">{j.exit_code ?? (j.exit_signal ? `SIG${j.exit_signal}` : "—")}</Td>
                 <Td className="tabular-nums">{j.priority}</Td>

@@ -14,7 +14,7 @@ import { ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { JobStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
-import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
+import { Card, CardContent, CardTitle } from "@/components/ui/card";
 import { Tabs } from "@/components/ui/tabs";
 
 function Meta({ label, children }: { label: string; children: React.ReactNode }) {
@@ -131,7 +131,7 @@ function JobView() {
         </CardContent>
       </Card>
       <Card>
-        <CardHeader className="flex-row flex-wrap items-center justify-between gap-2 space-y-0">
+        <div className="flex flex-wrap items-center justify-between gap-2 p-4 pb-2">
           <CardTitle className="flex items-center gap-2">
             Output
             {stream.connected && !stream.ended ? <Badge tone="blue">live</Badge> : null}
@@ -158,7 +158,7 @@ function JobView() {
               Download stderr
             </Button>
           </div>
-        </CardHeader>
+        </div>
         <CardContent>
           {stream.error ? (
             <div className="mb-2">
