@@ -111,5 +111,6 @@ mkdir -p "$SHOTS"
 log "running Playwright against $URL"
 cd "$WEB"
 REMORA_URL="$URL" REMORA_TOKEN="$TOKEN" SSHD_JSON="$TMP/sshd.json" SCREENSHOT_DIR="$SHOTS" \
-  timeout --signal=TERM --kill-after=10 900 npx --no-install playwright test "$@"
+  REMORA_BENCH_OUT="${REMORA_BENCH_OUT:-$WEB/benchmarks.md}" \
+  timeout --signal=TERM --kill-after=10 1500 npx --no-install playwright test "$@"
 log "screenshots in $SHOTS"
