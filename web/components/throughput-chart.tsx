@@ -56,7 +56,7 @@ export function ThroughputChart({ points, height = 160 }: { points: ThroughputPo
           <span className="h-2 w-2 rounded-sm bg-emerald-500" aria-hidden /> completed
         </span>
         <span className="flex items-center gap-1">
-          <span className="h-2 w-2 rounded-sm bg-red-500" aria-hidden /> failed / timed out
+          <span className="h-2 w-2 rounded-sm bg-red-500" aria-hidden /> not completed (failed, timed out, canceled)
         </span>
       </figcaption>
     </figure>
