@@ -1,0 +1,18 @@
+# Deployment targets (included from the Makefile).
+#   make dist    release tarball dist/remora-<version>-linux-<arch>.tar.gz (scripts/dist.sh)
+#   make chaos   full fault suite: 600 jobs, 2 APIs, 3 workers, 5 sshd hosts, PostgreSQL, with
+#                kill -9 of a worker and of the queue and an API restart (scripts/chaos.sh)
+#   make chaos-quick   the bounded form (200 jobs, about 1.5 minutes) that `make test` runs
+
+.PHONY: dist chaos chaos-quick
+
+dist:
+	scripts/dist.sh
+
+chaos: deps
+	$(CARGO) build --workspace --bins
+	scripts/chaos.sh
+
+chaos-quick: deps
+	$(CARGO) build --workspace --bins
+	CHAOS_JOBS=200 CHAOS_SECONDS=40 CHAOS_SETTLE=90 scripts/chaos.sh
