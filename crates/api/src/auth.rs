@@ -21,6 +21,15 @@ pub fn generate_token() -> String {
     format!("rmr_{}", hex::encode(b))
 }
 
+/// Per-token request limiter (`None` when disabled).
+pub type Limiter = Option<governor::DefaultKeyedRateLimiter<String>>;
+
+pub fn limiter(per_second: u32) -> Limiter {
+    let rate = std::num::NonZeroU32::new(per_second)?;
+    let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
+    Some(governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst)))
+}
+
 /// Who made the request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -78,6 +87,19 @@ pub async fn require_token(State(state): State<AppState>, mut req: Request, next
     };
     match state.store.find_token(&hash_token(&token)).await? {
         Some((token_id, role)) => {
+            if let Some(l) = state.limiter.as_ref() {
+                if let Err(not_until) = l.check_key(&token_id) {
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                    let secs = wait.as_secs() + 1;
+                    let mut resp = axum::response::IntoResponse::into_response(ApiError::new(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        "rate_limited",
+                        format!("too many requests for this token; retry in {secs} s"),
+                    ));
+                    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+                    return Ok(resp);
+                }
+            }
             if role == "viewer" && req.method() != axum::http::Method::GET {
                 return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", "this token is read-only (role viewer)"));
             }

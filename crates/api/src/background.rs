@@ -15,6 +15,10 @@ use tracing::{info, warn};
 /// Push one job; on failure it stays `queued` in the database and the
 /// reconciler pushes it later.
 pub async fn push_job(state: &AppState, job: &Job) {
+    let ev = JobEvent { job_id: job.id.clone(), status: JobStatus::Queued, exit_code: None };
+    if let Ok(b) = serde_json::to_vec(&ev) {
+        let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
+    }
     if let Err(e) = push(state, &job.id, &job.server_id, job.priority).await {
         warn!(job_id = %job.id, error = %e, "queue unavailable; the job stays queued in the database and will be pushed when it returns");
         state.push_wake.notify_one();

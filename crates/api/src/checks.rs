@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CheckResult {
     pub server_id: String,
     pub name: String,
@@ -23,6 +23,7 @@ pub struct CheckResult {
     pub error: Option<String>,
     pub error_code: Option<String>,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub checked_at: i64,
 }
 

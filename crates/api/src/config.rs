@@ -41,6 +41,21 @@ pub struct ApiOpts {
     /// Largest job timeout, seconds.
     #[arg(long, env = "REMORA_MAX_TIMEOUT", default_value_t = 7 * 24 * 3600)]
     pub max_timeout: i64,
+    /// Requests per second per token (burst: twice that); 0 disables rate limiting.
+    #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+    /// Comma-separated origins allowed by CORS (e.g. http://localhost:3000); empty = CORS off.
+    #[arg(long, env = "REMORA_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+    /// Per-host timeout of server checks, seconds.
+    #[arg(long, env = "REMORA_CHECK_TIMEOUT", default_value_t = 5)]
+    pub check_timeout_secs: u64,
+    /// Servers checked at once by the bulk status check.
+    #[arg(long, env = "REMORA_CHECK_CONCURRENCY", default_value_t = 32)]
+    pub check_concurrency: usize,
+    /// Largest PEM upload, bytes.
+    #[arg(long, env = "REMORA_PEM_MAX_BYTES", default_value_t = 64 * 1024)]
+    pub pem_max_bytes: usize,
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
@@ -53,6 +68,11 @@ impl ApiOpts {
             c.allowed_shells = s.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
         }
         c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
+        c.rate_limit = self.rate_limit;
+        c.cors_origins = self.cors_origins.clone().unwrap_or_default().into_iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
+        c.check_concurrency = self.check_concurrency.max(1);
+        c.pem_max_bytes = self.pem_max_bytes;
         c
     }
 }

@@ -8,32 +8,40 @@ use axum::extract::{Path, Query, State};
 use axum::Extension;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_domain::{Job, JobEvent, JobKind, JobStatus, Server, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS};
 use remora_store::{CancelOutcome, JobFilter};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::openapi::{BatchCell, BatchCreated, BatchView, JobList, Logs, Pagination};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list).post(create_command))
-        .route("/jobs/script", post(create_script))
-        .route("/jobs/{id}", get(get_one))
-        .route("/jobs/{id}/logs", get(logs))
-        .route("/jobs/{id}/stdout", get(stdout))
-        .route("/jobs/{id}/stderr", get(stderr))
-        .route("/jobs/{id}/cancel", post(cancel))
-        .route("/jobs/{id}/stream", get(crate::stream::job_stream))
-        .route("/jobs/{id}/duplicate", post(duplicate))
-        .route("/jobs/{id}/rerun", post(rerun))
-        .route("/jobs/export", get(export))
-        .route("/batches/{id}", get(batch))
-        .route("/batches/{id}/rerun", post(rerun_batch))
-        .route("/events", get(crate::stream::events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create_command))
+        .routes(routes!(create_script))
+        .routes(routes!(get_one))
+        .routes(routes!(logs))
+        .routes(routes!(stdout))
+        .routes(routes!(stderr))
+        .routes(routes!(cancel))
+        .routes(routes!(crate::stream::job_stream))
+        .routes(routes!(duplicate))
+        .routes(routes!(rerun))
+        .routes(routes!(export))
+        .routes(routes!(batch))
+        .routes(routes!(rerun_batch))
+        .routes(routes!(crate::stream::events))
 }
 
-#[derive(Deserialize, Default)]
+/// 201 body of a submission: the job (one target) or the batch (several).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Created {
+    Job(Box<Job>),
+    Batch(crate::openapi::BatchCreated),
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DuplicateBody {
     pub server_id: Option<String>,
@@ -90,6 +98,8 @@ fn parse_optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiR
 }
 
 /// Same job again, optionally on another server or with another timeout/priority.
+/// Same job again, optionally on another server or with another timeout or priority.
+#[utoipa::path(post, path = "/jobs/{id}/duplicate", tag = "jobs", params(("id" = String, Path, description = "Job id")), request_body(content = Option<DuplicateBody>, content_type = "application/json"), responses((status = 201, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn duplicate(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<Job>)> {
     let src = load(&state, &id).await?;
     let o: DuplicateBody = parse_optional(&body)?;
@@ -99,6 +109,8 @@ async fn duplicate(State(state): State<AppState>, Extension(caller): Extension<C
 }
 
 /// Run a finished job again, unchanged.
+/// Run a finished job again, unchanged.
+#[utoipa::path(post, path = "/jobs/{id}/rerun", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 201, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn rerun(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Job>)> {
     let src = load(&state, &id).await?;
     if !src.status.is_final() {
@@ -119,24 +131,25 @@ async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
 }
 
 /// The per-server grid of a multi-server submission.
-async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// The per-server grid of a multi-server submission.
+#[utoipa::path(get, path = "/batches/{id}", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 200, body = BatchView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<BatchView>> {
     let jobs = batch_jobs(&state, &id).await?;
     let names: std::collections::HashMap<String, String> = state.store.list_servers().await?.into_iter().map(|s| (s.id, s.name)).collect();
-    let mut summary = serde_json::Map::new();
-    for st in JobStatus::ALL {
-        summary.insert(st.as_str().into(), json!(0));
-    }
-    let mut grid = Vec::new();
+    let mut summary: std::collections::BTreeMap<String, i64> = JobStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut servers = Vec::new();
     for j in &jobs {
-        *summary.entry(j.status.as_str()).or_insert(json!(0)) = json!(summary[j.status.as_str()].as_i64().unwrap_or(0) + 1);
-        grid.push(json!({ "server_id": j.server_id, "server_name": names.get(&j.server_id), "job_id": j.id, "status": j.status, "exit_code": j.exit_code, "error": j.error }));
+        *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
+        servers.push(BatchCell { server_id: j.server_id.clone(), server_name: names.get(&j.server_id).cloned(), job_id: j.id.clone(), status: j.status, exit_code: j.exit_code, error: j.error.clone() });
     }
-    let done = jobs.iter().all(|j| j.status.is_final());
-    Ok(Json(json!({ "batch_id": id, "total": jobs.len(), "finished": done, "summary": summary, "servers": grid, "jobs": jobs })))
+    let finished = jobs.iter().all(|j| j.status.is_final());
+    Ok(Json(BatchView { batch_id: id, total: jobs.len(), finished, summary, servers, jobs }))
 }
 
 /// Rerun every job of a batch as a new batch.
-async fn rerun_batch(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Value>)> {
+/// Rerun every job of a finished batch as a new batch.
+#[utoipa::path(post, path = "/batches/{id}/rerun", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 201, body = BatchCreated), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn rerun_batch(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<BatchCreated>)> {
     let jobs = batch_jobs(&state, &id).await?;
     if let Some(j) = jobs.iter().find(|j| !j.status.is_final()) {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_finished", format!("job `{}` of the batch is still {}", j.id, j.status)));
@@ -147,15 +160,18 @@ async fn rerun_batch(State(state): State<AppState>, Extension(caller): Extension
         out.push(copy_job(&state, j, DuplicateBody::default(), Some(new_batch.clone())).await?);
     }
     crate::audit(&state, &caller, "batch.rerun", "batch", Some(&new_batch), Some(&id)).await;
-    Ok((StatusCode::CREATED, Json(json!({ "batch_id": new_batch, "jobs": out }))))
+    Ok((StatusCode::CREATED, Json(BatchCreated { batch_id: Some(new_batch), jobs: out })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     pub date: Option<String>,
 }
 
 /// Finished jobs of one UTC day as NDJSON, streamed in pages.
+/// Finished jobs of one UTC day as NDJSON.
+#[utoipa::path(get, path = "/jobs/export", tag = "jobs", params(ExportQuery), responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
     let date = q.date.ok_or_else(|| ApiError::missing("date"))?;
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
@@ -201,7 +217,8 @@ async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> 
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
+/// A command job (`command`) or a script job (`script`, `shell`) for `server_id`, `server_ids` or `tag`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
     pub command: Option<String>,
@@ -288,6 +305,8 @@ fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64,
     Ok((priority, timeout, max_retries, args))
 }
 
+/// Submit a command job to one server (201 job) or several (201 batch).
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create_command(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
     let command = b.command.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("command"))?;
     if command.len() > state.cfg.max_command_len {
@@ -302,6 +321,8 @@ async fn create_command(State(state): State<AppState>, Extension(caller): Extens
     submit(state, &caller, b, JobKind::Command, Some(command), None, None).await
 }
 
+/// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
+#[utoipa::path(post, path = "/jobs/script", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create_script(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
     let script = b.script.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("script"))?;
     if script.len() > state.cfg.max_command_len {
@@ -358,12 +379,13 @@ async fn submit(state: AppState, caller: &Caller, b: CreateJob, kind: JobKind, c
     let first = jobs.first().map(|j| j.id.clone());
     crate::audit(&state, caller, "job.submit", if batch { "batch" } else { "job" }, batch_id.as_deref().or(first.as_deref()), None).await;
     if let (false, Some(job)) = (batch, jobs.first()) {
-        return Ok((StatusCode::CREATED, Json(job.clone())).into_response());
+        return Ok((StatusCode::CREATED, Json(Created::Job(Box::new(job.clone())))).into_response());
     }
-    Ok((StatusCode::CREATED, Json(json!({ "batch_id": batch_id, "jobs": jobs }))).into_response())
+    Ok((StatusCode::CREATED, Json(Created::Batch(BatchCreated { batch_id, jobs }))).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub page: Option<i64>,
     pub limit: Option<i64>,
@@ -371,11 +393,19 @@ pub struct ListQuery {
     pub server_id: Option<String>,
     pub batch_id: Option<String>,
     pub search: Option<String>,
+    /// created_at, started_at, finished_at, priority or status
     pub sort_by: Option<String>,
+    /// asc or desc (default)
     pub sort_order: Option<String>,
+    /// RFC 3339; jobs created at or after.
+    pub created_after: Option<String>,
+    /// RFC 3339; jobs created before.
+    pub created_before: Option<String>,
 }
 
-async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<Value>> {
+/// Jobs, newest first by default; never with output bodies.
+#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<JobList>> {
     let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let page = q.page.unwrap_or(1);
     if page < 1 {
@@ -399,38 +429,47 @@ async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::e
         Some("asc") => true,
         Some(_) => return Err(ApiError::invalid("sort_order", "sort_order must be `asc` or `desc`")),
     };
-    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending };
+    let time = |field: &str, v: &Option<String>| -> ApiResult<Option<i64>> {
+        match v.as_deref().filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(t) => remora_domain::time::rfc3339_to_ms(t).map(Some).ok_or_else(|| ApiError::invalid(field, format!("`{t}` is not an RFC 3339 time"))),
+        }
+    };
+    let created_after = time("created_after", &q.created_after)?;
+    let created_before = time("created_before", &q.created_before)?;
+    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending, created_after, created_before };
     let (jobs, total) = state.store.list_jobs(&f).await?;
     let total_pages = (total + limit - 1) / limit;
-    Ok(Json(json!({
-        "jobs": jobs,
-        "pagination": { "page": page, "limit": limit, "total": total, "total_pages": total_pages, "has_next": page < total_pages, "has_prev": page > 1 }
-    })))
+    Ok(Json(JobList { jobs, pagination: Pagination { page, limit, total, total_pages, has_next: page < total_pages, has_prev: page > 1 } }))
 }
 
 pub async fn load(state: &AppState, id: &str) -> ApiResult<Job> {
     state.store.get_job(id).await?.ok_or_else(|| ApiError::not_found("job", id))
 }
 
+/// One job.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
     Ok(Json(load(&state, &id).await?))
 }
 
-async fn logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+/// Stored output and outcome (lossy UTF-8; `/stdout` and `/stderr` give exact bytes).
+#[utoipa::path(get, path = "/jobs/{id}/logs", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Logs), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Logs>> {
     let job = load(&state, &id).await?;
     let (out, err) = state.store.job_output(&id).await?;
-    Ok(Json(json!({
-        "job_id": job.id,
-        "status": job.status,
-        "exit_code": job.exit_code,
-        "exit_signal": job.exit_signal,
-        "error": job.error,
-        "stdout": String::from_utf8_lossy(&out),
-        "stderr": String::from_utf8_lossy(&err),
-        "stdout_bytes": job.stdout_bytes,
-        "stderr_bytes": job.stderr_bytes,
-        "truncated": job.truncated,
-    })))
+    Ok(Json(Logs {
+        job_id: job.id,
+        status: job.status,
+        exit_code: job.exit_code,
+        exit_signal: job.exit_signal,
+        error: job.error,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        stdout_bytes: job.stdout_bytes,
+        stderr_bytes: job.stderr_bytes,
+        truncated: job.truncated,
+    }))
 }
 
 async fn raw(state: AppState, id: String, stdout: bool) -> ApiResult<Response> {
@@ -448,14 +487,20 @@ async fn raw(state: AppState, id: String, stdout: bool) -> ApiResult<Response> {
         .into_response())
 }
 
+/// Stored stdout, bytes-exact.
+#[utoipa::path(get, path = "/jobs/{id}/stdout", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn stdout(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     raw(state, id, true).await
 }
 
+/// Stored stderr, bytes-exact.
+#[utoipa::path(get, path = "/jobs/{id}/stderr", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn stderr(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     raw(state, id, false).await
 }
 
+/// Cancel: a queued job at once; a running one has its remote process tree killed.
+#[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 202, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Response> {
     match state.store.request_cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::not_found("job", &id)),

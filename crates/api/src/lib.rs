@@ -11,12 +11,15 @@ pub mod system;
 pub mod tokens;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
+pub mod openapi;
 pub mod servers;
 pub mod stream;
 pub mod workers;
 
-use axum::routing::get;
 use axum::{middleware, Json, Router};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_netqueue::{Client, Event};
 use remora_store::{Store, Vault};
 use serde_json::json;
@@ -47,6 +50,10 @@ pub struct ApiConfig {
     pub check_concurrency: usize,
     /// Largest PEM upload, bytes.
     pub pem_max_bytes: usize,
+    /// Requests per second per token (burst twice that); 0 disables the limit.
+    pub rate_limit: u32,
+    /// Origins allowed by CORS; empty = CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -65,6 +72,8 @@ impl Default for ApiConfig {
             check_timeout: std::time::Duration::from_secs(5),
             check_concurrency: 32,
             pem_max_bytes: 64 * 1024,
+            rate_limit: 100,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -79,18 +88,41 @@ pub struct AppState {
     pub events: broadcast::Sender<Event>,
     /// Wakes the pusher after a job was written.
     pub push_wake: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub limiter: Arc<auth::Limiter>,
 }
 
 impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
         let (events, _) = broadcast::channel(4096);
-        AppState { store, vault, queue, cfg: Arc::new(cfg), events, push_wake: Arc::new(tokio::sync::Notify::new()) }
+        let limiter = Arc::new(auth::limiter(cfg.rate_limit));
+        AppState { store, vault, queue, cfg: Arc::new(cfg), events, push_wake: Arc::new(tokio::sync::Notify::new()), metrics: Arc::new(metrics::Metrics::new()), limiter }
     }
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+/// Liveness: the process answers. `database` reports whether it answers too.
+#[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = openapi::Health)))]
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<openapi::Health> {
     let db = state.store.ping().await.is_ok();
-    Json(json!({ "status": "healthy", "version": remora_domain::VERSION, "database": if db { "ok" } else { "unreachable" } }))
+    Json(openapi::Health { status: "healthy".into(), version: remora_domain::VERSION.into(), database: if db { "ok" } else { "unreachable" }.into() })
+}
+
+/// Readiness: 200 when the database and the queue answer, else 503 naming what does not.
+#[utoipa::path(get, path = "/ready", tag = "system", security(()), responses((status = 200, description = "Ready"), (status = 503, body = openapi::ErrorBody)))]
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, error::ApiError> {
+    let db = state.store.ping().await.is_ok();
+    let queue = tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
+    if db && queue {
+        return Ok(Json(json!({ "status": "ready", "database": "ok", "queue": "ok" })));
+    }
+    let mut down = Vec::new();
+    if !db {
+        down.push("database");
+    }
+    if !queue {
+        down.push("queue");
+    }
+    Err(error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("unreachable: {}", down.join(", "))))
 }
 
 /// Record a mutating action in the audit log (failures are logged, not fatal).
@@ -100,28 +132,57 @@ pub async fn audit(state: &AppState, caller: &auth::Caller, action: &str, object
     }
 }
 
-pub fn app(state: AppState) -> Router {
-    let api = Router::new()
+/// Every `/api/v1` route, with its OpenAPI description.
+fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(servers::router())
         .merge(jobs::router())
         .merge(workers::router())
         .merge(pem::router())
         .merge(system::router())
         .merge(tokens::router())
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
-    let mut router = Router::new()
-        .route("/health", get(health))
-        .nest("/api/v1", api)
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, spec) = OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics::render))
+        .nest("/api/v1", v1())
+        .split_for_parts();
+    spec
+}
+
+pub fn app(state: AppState) -> Router {
+    let v1 = v1().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let (router, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics::render))
+        .nest("/api/v1", v1)
+        .split_for_parts();
+    let mut router = router
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
         .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") });
     if let Some(dir) = state.cfg.web_dir.clone().filter(|d| d.join("index.html").exists()) {
-        let serve = tower_http::services::ServeDir::new(&dir)
-            .fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+        let serve = tower_http::services::ServeDir::new(&dir).fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
         router = router.fallback_service(serve);
     }
-    router
+    let mut router = router
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    if !state.cfg.cors_origins.is_empty() {
+        let origins: Vec<axum::http::HeaderValue> = state.cfg.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        router = router.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::PUT, axum::http::Method::DELETE])
+                .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE, axum::http::HeaderName::from_static("last-event-id")]),
+        );
+    }
+    router.with_state(state)
 }
 
 /// Serve the API on `listener` until `shutdown`, with its background tasks

@@ -7,17 +7,31 @@ use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_store::PemFile;
 use russh::keys::HashAlg;
-use serde_json::{json, Value};
+use crate::openapi::PemList;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/pem-files", get(list).post(upload)).route("/pem-files/{id}", delete(remove).get(get_one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, upload)).routes(routes!(get_one, remove))
 }
 
-async fn upload(State(state): State<AppState>, Extension(caller): Extension<Caller>, mut mp: Multipart) -> ApiResult<(StatusCode, Json<Value>)> {
+/// The multipart form of an upload.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PemUpload {
+    /// The private key (PEM or OpenSSH text).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Its passphrase, if it is encrypted.
+    passphrase: Option<String>,
+}
+
+/// Upload a private key (multipart field `file`, at most 64 KiB by default). It must parse as a
+/// private key; it is stored encrypted and referenced by id.
+#[utoipa::path(post, path = "/pem-files", tag = "keys", request_body(content = PemUpload, content_type = "multipart/form-data"), responses((status = 201, body = PemFile), (status = 400, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn upload(State(state): State<AppState>, Extension(caller): Extension<Caller>, mut mp: Multipart) -> ApiResult<(StatusCode, Json<PemFile>)> {
     let max = state.cfg.pem_max_bytes;
     let mut content: Option<Vec<u8>> = None;
     let mut passphrase: Option<String> = None;
@@ -52,18 +66,23 @@ async fn upload(State(state): State<AppState>, Extension(caller): Extension<Call
         .insert_pem(&key_type, &fingerprint, &state.vault.seal(text.as_bytes()), passphrase.map(|p| state.vault.seal(p.as_bytes())), text.len() as i64)
         .await?;
     crate::audit(&state, &caller, "pem.upload", "pem_file", Some(&pem.id), Some(&fingerprint)).await;
-    Ok((StatusCode::CREATED, Json(json!(pem))))
+    Ok((StatusCode::CREATED, Json(pem)))
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let pems = state.store.list_pems().await?;
-    Ok(Json(json!({ "pem_files": pems })))
+/// Uploaded keys (type and fingerprint, never the key).
+#[utoipa::path(get, path = "/pem-files", tag = "keys", responses((status = 200, body = PemList), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<PemList>> {
+    Ok(Json(PemList { pem_files: state.store.list_pems().await? }))
 }
 
+/// One uploaded key.
+#[utoipa::path(get, path = "/pem-files/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, body = PemFile), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<PemFile>> {
     state.store.get_pem(&id).await?.map(Json).ok_or_else(|| ApiError::not_found("pem file", &id))
 }
 
+/// Delete an uploaded key that no server uses.
+#[utoipa::path(delete, path = "/pem-files/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn remove(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     if state.store.get_pem(&id).await?.is_none() {
         return Err(ApiError::not_found("pem file", &id));

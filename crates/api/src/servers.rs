@@ -8,24 +8,25 @@ use crate::auth::Caller;
 use axum::extract::{Path, State};
 use axum::Extension;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_domain::{AuthType, Server};
 use remora_store::NewServer;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::openapi::{BulkStatus, ServerList};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/servers", get(list).post(create))
-        .route("/servers/status", get(bulk_status))
-        .route("/servers/{id}", get(get_one).put(update).delete(delete))
-        .route("/servers/{id}/test", axum::routing::post(test))
-        .route("/servers/{id}/status", get(status))
-        .route("/servers/{id}/host-key/accept", axum::routing::post(accept_host_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(bulk_status))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(test))
+        .routes(routes!(status))
+        .routes(routes!(accept_host_key))
 }
 
-#[derive(Deserialize, Default)]
+/// Create (all required but noted) or update (all optional) a server.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServer {
     pub name: Option<String>,
@@ -117,6 +118,8 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
     })
 }
 
+/// Register a server. Secrets are encrypted at rest and never returned.
+#[utoipa::path(post, path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(body): JsonBody<CreateServer>) -> ApiResult<(StatusCode, Json<Server>)> {
     if let Some(p) = &body.pem_file_id {
         if state.store.get_pem(p).await?.is_none() {
@@ -136,9 +139,11 @@ async fn create(State(state): State<AppState>, Extension(caller): Extension<Call
     }
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// All servers, by name.
+#[utoipa::path(get, path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
     let servers = state.store.list_servers().await?;
-    Ok(Json(json!({ "servers": servers, "total": servers.len() })))
+    Ok(Json(ServerList { total: servers.len(), servers }))
 }
 
 /// Look a server up by id, or by name.
@@ -152,10 +157,14 @@ pub async fn find(state: &AppState, id_or_name: &str) -> ApiResult<Server> {
     Err(ApiError::not_found("server", id_or_name))
 }
 
+/// One server.
+#[utoipa::path(get, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Server>> {
     Ok(Json(find(&state, &id).await?))
 }
 
+/// Delete a server.
+#[utoipa::path(delete, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn delete(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let s = find(&state, &id).await?;
     state.store.delete_server(&s.id).await?;
@@ -165,6 +174,9 @@ async fn delete(State(state): State<AppState>, Extension(caller): Extension<Call
 
 /// Partial update: absent fields keep their value; an empty `password`,
 /// `private_key` or `pem_file_id` string removes that credential.
+/// Partial update: absent fields keep their value; an empty `password`, `private_key` or
+/// `pem_file_id` removes that credential.
+#[utoipa::path(put, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body = CreateServer, responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, JsonBody(b): JsonBody<CreateServer>) -> ApiResult<Json<Server>> {
     let cur = find(&state, &id).await?;
     let sealed = state.store.server_secrets(&cur.id).await?.ok_or_else(|| ApiError::not_found("server", &id))?;
@@ -235,25 +247,31 @@ fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> Api
     validate_new(state, b)
 }
 
+/// Real SSH login and `true`: latency, host key, precise error. Pins the key on first use.
+#[utoipa::path(post, path = "/servers/{id}/test", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn test(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = find(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, true).await))
 }
 
+/// SSH login check; records `last_status` and `last_checked_at`.
+#[utoipa::path(get, path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = find(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, false).await))
 }
 
-async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// Check every active server concurrently (bounded concurrency, per-host timeout).
+#[utoipa::path(get, path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
     let servers: Vec<Server> = state.store.list_servers().await?.into_iter().filter(|s| s.is_active).collect();
     let started = std::time::Instant::now();
     let results = crate::checks::check_all(&state, servers, false).await;
     let reachable = results.iter().filter(|r| r.ok).count();
-    Ok(Json(json!({ "servers": results, "total": results.len(), "reachable": reachable, "took_ms": started.elapsed().as_millis() as u64 })))
+    Ok(Json(BulkStatus { total: results.len(), reachable, took_ms: started.elapsed().as_millis() as u64, servers: results }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptKey {
     /// The fingerprint the operator expects; refused if the host now presents another.
@@ -261,6 +279,8 @@ pub struct AcceptKey {
 }
 
 /// Pin the host key the server presents now (an audited action).
+/// Pin the host key the server presents now (audited). With `fingerprint`, only if it matches.
+#[utoipa::path(post, path = "/servers/{id}/host-key/accept", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body(content = Option<AcceptKey>, content_type = "application/json"), responses((status = 200, body = Server), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 502, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn accept_host_key(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Server>> {
     let s = find(&state, &id).await?;
     let want: AcceptKey = if body.iter().all(|b| b.is_ascii_whitespace()) {

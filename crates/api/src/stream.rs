@@ -59,6 +59,9 @@ async fn catch_up(state: &AppState, id: &str, c: &mut Cursor, tx: &mpsc::Sender<
     true
 }
 
+/// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
+/// `Last-Event-ID`; closes after the final status. Browsers may pass `?access_token=`.
+#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<axum::response::Response> {
     let job = crate::jobs::load(&state, &id).await?;
     let mut sent = [0i64, 0i64];
@@ -80,7 +83,9 @@ pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, h
         }
     });
     let topic = format!("{TOPIC_OUTPUT_PREFIX}{id}");
+    let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     tokio::spawn(async move {
+        let _guard = guard;
         let mut c = Cursor { sent, db_pos: [0, 0], last_seq: -1 };
         let status = |j: &remora_domain::Job| Event::default().event("status").data(serde_json::to_string(j).unwrap_or_default());
         if tx.send(status(&job)).await.is_err() {
@@ -161,11 +166,15 @@ pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, h
 
 /// `GET /events`: status changes of all jobs, for live list pages.
 /// `event: job`, data `{"job_id","status","exit_code"}`.
+/// Server-sent events of every job status change: `event: job`, data `{"job_id","status","exit_code"}`.
+#[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody)))]
 pub async fn events(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut rx = state.events.subscribe();
     let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(256);
+    let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     tokio::spawn(async move {
+        let _guard = guard;
         loop {
             tokio::select! {
                 _ = tx.closed() => return,

@@ -6,18 +6,15 @@ use crate::error::{ApiError, ApiResult, JsonBody};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::openapi::{AuditList, TokenCreated, TokenList};
 
 pub const ROLES: [&str; 3] = ["admin", "operator", "viewer"];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", delete(revoke))
-        .route("/audit", get(audit_log))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(revoke)).routes(routes!(audit_log))
 }
 
 fn admin_only(c: &Caller) -> ApiResult<()> {
@@ -27,14 +24,16 @@ fn admin_only(c: &Caller) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     pub name: Option<String>,
     pub role: Option<String>,
 }
 
-async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<NewToken>) -> ApiResult<(StatusCode, Json<Value>)> {
+/// Create a token; its secret is in this response only.
+#[utoipa::path(post, path = "/tokens", tag = "admin", request_body = NewToken, responses((status = 201, body = TokenCreated), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<NewToken>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     admin_only(&caller)?;
     let name = b.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
     if name.len() > 100 {
@@ -47,14 +46,19 @@ async fn create(State(state): State<AppState>, Extension(caller): Extension<Call
     let token = generate_token();
     let id = state.store.insert_token(&name, &hash_token(&token), &role).await?;
     crate::audit(&state, &caller, "token.create", "token", Some(&id), Some(&name)).await;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name, "role": role, "created_at": remora_domain::time::ms_to_rfc3339(remora_domain::time::now_ms()), "token": token }))))
+    let created_at = remora_domain::time::ms_to_rfc3339(remora_domain::time::now_ms());
+    Ok((StatusCode::CREATED, Json(TokenCreated { id, name, role, created_at, token })))
 }
 
-async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<Value>> {
+/// List tokens (never their secrets).
+#[utoipa::path(get, path = "/tokens", tag = "admin", responses((status = 200, body = TokenList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<TokenList>> {
     admin_only(&caller)?;
-    Ok(Json(json!({ "tokens": state.store.list_tokens().await? })))
+    Ok(Json(TokenList { tokens: state.store.list_tokens().await? }))
 }
 
+/// Revoke a token.
+#[utoipa::path(delete, path = "/tokens/{id}", tag = "admin", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn revoke(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
     admin_only(&caller)?;
     if id == caller.token_id {
@@ -67,12 +71,15 @@ async fn revoke(State(state): State<AppState>, Extension(caller): Extension<Call
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
-async fn audit_log(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(q): Query<AuditQuery>) -> ApiResult<Json<Value>> {
+/// Recent mutating actions, newest first.
+#[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery), responses((status = 200, body = AuditList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn audit_log(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(q): Query<AuditQuery>) -> ApiResult<Json<AuditList>> {
     admin_only(&caller)?;
-    Ok(Json(json!({ "entries": state.store.list_audit(q.limit.unwrap_or(100)).await? })))
+    Ok(Json(AuditList { entries: state.store.list_audit(q.limit.unwrap_or(100)).await? }))
 }

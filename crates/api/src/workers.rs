@@ -1,29 +1,26 @@
 //! Worker registry: who is running jobs and whether they are alive.
 
 use crate::error::ApiResult;
+use crate::openapi::{WorkerInfo, WorkerList};
 use crate::AppState;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/workers", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+/// Registered workers, newest first, with `up` from their heartbeats.
+#[utoipa::path(get, path = "/workers", tag = "system", responses((status = 200, body = WorkerList), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>) -> ApiResult<Json<WorkerList>> {
     let cutoff = remora_domain::time::now_ms() - state.cfg.worker_down_after.as_millis() as i64;
-    let workers: Vec<Value> = state
+    let workers = state
         .store
         .list_workers()
         .await?
         .into_iter()
-        .map(|w| {
-            let up = w.status == "up" && w.last_heartbeat_at >= cutoff;
-            let mut v = serde_json::to_value(&w).unwrap_or_default();
-            v["up"] = json!(up);
-            v
-        })
+        .map(|w| WorkerInfo { up: w.status == "up" && w.last_heartbeat_at >= cutoff, worker: w })
         .collect();
-    Ok(Json(json!({ "workers": workers })))
+    Ok(Json(WorkerList { workers }))
 }

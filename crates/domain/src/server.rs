@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthType {
     Password,
@@ -25,7 +25,7 @@ impl AuthType {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct Server {
     pub id: String,
     pub name: String,
@@ -42,9 +42,12 @@ pub struct Server {
     pub pem_file_id: Option<String>,
     pub last_status: Option<String>,
     #[serde(with = "crate::time::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_checked_at: Option<i64>,
     #[serde(with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }

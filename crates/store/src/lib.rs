@@ -110,6 +110,9 @@ pub struct JobFilter {
     /// One of created_at, started_at, finished_at, priority, status.
     pub sort_by: Option<String>,
     pub ascending: bool,
+    /// Epoch ms bounds on created_at: `>= created_after`, `< created_before`.
+    pub created_after: Option<i64>,
+    pub created_before: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,28 +160,31 @@ pub struct PlainSecrets {
     pub passphrase: Option<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct PemFile {
     pub id: String,
     pub key_type: String,
     pub fingerprint: String,
     pub size: i64,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
     pub role: String,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(with = "remora_domain::time::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: String,
     pub token_id: Option<String>,
@@ -187,6 +193,7 @@ pub struct AuditEntry {
     pub object_id: Option<String>,
     pub detail: Option<String>,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -195,11 +202,13 @@ pub struct MinuteCount {
     /// Start of the minute, epoch ms.
     pub minute: i64,
     pub completed: i64,
+    /// failed + timed_out
     pub failed: i64,
+    pub canceled: i64,
     pub total: i64,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct WorkerRow {
     pub id: String,
     pub hostname: String,
@@ -207,8 +216,10 @@ pub struct WorkerRow {
     pub concurrency: i64,
     pub running: i64,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: i64,
     #[serde(with = "remora_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_heartbeat_at: i64,
     pub status: String,
 }
@@ -552,6 +563,13 @@ impl Store {
         if let Some(b) = &f.batch_id {
             binds.push(b.clone());
             conds.push(format!("batch_id = ${}", binds.len()));
+        }
+        // Numbers are formatted into the SQL (they are i64, not text).
+        if let Some(t) = f.created_after {
+            conds.push(format!("created_at >= {t}"));
+        }
+        if let Some(t) = f.created_before {
+            conds.push(format!("created_at < {t}"));
         }
         if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
             binds.push(like_pattern(q));
@@ -1073,7 +1091,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT (finished_at / 60000) * 60000 AS minute,
                     SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
-                    SUM(CASE WHEN status <> 'completed' THEN 1 ELSE 0 END) AS failed,
+                    SUM(CASE WHEN status IN ('failed', 'timed_out') THEN 1 ELSE 0 END) AS failed,
+                    SUM(CASE WHEN status = 'canceled' THEN 1 ELSE 0 END) AS canceled,
                     COUNT(*) AS total
              FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1
              GROUP BY (finished_at / 60000) * 60000 ORDER BY minute",
@@ -1087,7 +1106,8 @@ impl Store {
                     minute: r.try_get(0)?,
                     completed: r.try_get(1)?,
                     failed: r.try_get(2)?,
-                    total: r.try_get(3)?,
+                    canceled: r.try_get(3)?,
+                    total: r.try_get(4)?,
                 })
             })
             .collect()

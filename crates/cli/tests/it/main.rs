@@ -6,3 +6,5 @@ mod cli;
 mod stack;
 mod worker;
 mod api_more;
+mod worker_more;
+mod openapi;

@@ -1,0 +1,215 @@
+//! OpenAPI 3.1 document, generated from the handlers' annotations (utoipa):
+//! the router and the spec come from the same `routes!` registrations, so a
+//! route cannot exist without being documented. Served at
+//! `/api/openapi.json`, with Swagger UI (assets bundled in the binary) at
+//! `/api/docs`.
+
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Remora API", description = "Self-hosted SSH remote execution. Every `/api/v1` route needs `Authorization: Bearer <token>`."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "servers", description = "SSH targets and their checks"),
+        (name = "jobs", description = "Submitting, reading and controlling jobs"),
+        (name = "keys", description = "Uploaded private keys"),
+        (name = "system", description = "Health, workers, statistics"),
+        (name = "admin", description = "Tokens and the audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// `{"error": {...}}`
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable snake_case code.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, for validation errors.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Pagination {
+    pub page: i64,
+    pub limit: i64,
+    pub total: i64,
+    pub total_pages: i64,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<remora_domain::Job>,
+    pub pagination: Pagination,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerList {
+    pub servers: Vec<remora_domain::Server>,
+    pub total: usize,
+}
+
+/// A multi-server submission.
+#[derive(Serialize, ToSchema)]
+pub struct BatchCreated {
+    pub batch_id: Option<String>,
+    pub jobs: Vec<remora_domain::Job>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Logs {
+    pub job_id: String,
+    pub status: remora_domain::JobStatus,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+    pub truncated: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchCell {
+    pub server_id: String,
+    pub server_name: Option<String>,
+    pub job_id: String,
+    pub status: remora_domain::JobStatus,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    pub batch_id: String,
+    pub total: usize,
+    pub finished: bool,
+    /// Jobs per status.
+    pub summary: std::collections::BTreeMap<String, i64>,
+    pub servers: Vec<BatchCell>,
+    pub jobs: Vec<remora_domain::Job>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkerInfo {
+    #[serde(flatten)]
+    pub worker: remora_store::WorkerRow,
+    /// Heartbeat within the down-after window.
+    pub up: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkerList {
+    pub workers: Vec<WorkerInfo>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PemList {
+    pub pem_files: Vec<remora_store::PemFile>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<remora_store::TokenRow>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    /// The secret; shown only in this response.
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub entries: Vec<remora_store::AuditEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkStatus {
+    pub servers: Vec<crate::checks::CheckResult>,
+    pub total: usize,
+    pub reachable: usize,
+    pub took_ms: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobCounts {
+    pub total: i64,
+    pub by_status: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerCounts {
+    pub total: usize,
+    pub active: usize,
+    pub reachable: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WorkerCounts {
+    pub up: usize,
+    pub down: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SystemInfo {
+    pub version: String,
+    pub jobs: JobCounts,
+    /// completed / (completed + failed + timed_out); null when none finished.
+    pub success_rate: Option<f64>,
+    pub servers: ServerCounts,
+    pub workers: WorkerCounts,
+    /// Ready and delayed jobs in the queue; null when the queue is unreachable.
+    pub queue_depth: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MinutePoint {
+    pub minute: String,
+    pub completed: i64,
+    /// failed + timed_out
+    pub failed: i64,
+    pub canceled: i64,
+    pub total: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SystemEnhanced {
+    #[serde(flatten)]
+    pub info: SystemInfo,
+    /// The last 60 minutes, oldest first.
+    pub throughput: Vec<MinutePoint>,
+    pub jobs_last_hour: i64,
+    pub jobs_per_minute: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub database: String,
+}
