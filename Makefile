@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up build test test-rust deps dist clean
+.PHONY: up build test test-rust test-api-spec test-web deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
 up: build
@@ -13,7 +13,7 @@ build:
 
 ## Every suite: unit, integration and end-to-end tests against real OpenSSH sshd
 ## and a throwaway PostgreSQL cluster. As root, installs missing packages (apt).
-test: deps test-rust
+test: deps test-rust test-api-spec test-web
 
 deps:
 	scripts/install-deps.sh
@@ -21,6 +21,14 @@ deps:
 test-rust:
 	$(CARGO) build --workspace --tests --bins
 	CI=$${CI:-true} scripts/with-postgres.sh scripts/cargo-test.sh
+
+## schemathesis against the OpenAPI spec of a running stack (bounded).
+test-api-spec: build
+	scripts/schemathesis.sh 30
+
+## Dashboard: build, component tests (Vitest), browser tests (Playwright + Chromium).
+test-web: build
+	bash web/scripts/test.sh
 
 clean:
 	$(CARGO) clean

@@ -151,6 +151,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .routes(routes!(metrics::render))
         .nest("/api/v1", v1())
         .split_for_parts();
+    finish_spec(spec)
+}
+
+fn finish_spec(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::Modify;
+    openapi::CommonErrors.modify(&mut spec);
     spec
 }
 
@@ -163,13 +169,29 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .split_for_parts();
     let mut router = router
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", spec))
+        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", finish_spec(spec)))
         .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") });
     if let Some(dir) = state.cfg.web_dir.clone().filter(|d| d.join("index.html").exists()) {
+        // The dashboard (an SPA: unknown paths get index.html), but never
+        // for API paths, which answer a JSON 404.
         let serve = tower_http::services::ServeDir::new(&dir).fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
-        router = router.fallback_service(serve);
+        router = router.fallback(move |req: axum::extract::Request| {
+            let serve = serve.clone();
+            async move {
+                use axum::response::IntoResponse;
+                use tower::ServiceExt;
+                if req.uri().path().starts_with("/api/") {
+                    return error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route").into_response();
+                }
+                match serve.oneshot(req).await {
+                    Ok(r) => r.into_response(),
+                    Err(e) => match e {},
+                }
+            }
+        });
     }
     let mut router = router
+        .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http());

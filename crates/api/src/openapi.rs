@@ -31,6 +31,44 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every `/api/v1` operation may also answer with these (request
+/// problems the handler never sees, auth, limits, the database down).
+/// Applied to the assembled document (after the routers merged their paths).
+pub struct CommonErrors;
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let common: [(&str, &str); 9] = [
+            ("400", "Malformed request (query string, path, JSON syntax)"),
+            ("401", "Missing or invalid token"),
+            ("403", "The token's role does not allow this"),
+            ("405", "Method not allowed"),
+            ("413", "Body larger than the configured limit"),
+            ("415", "Body is not of the documented content type"),
+            ("422", "A field failed validation (`field` names it)"),
+            ("429", "Rate limited (see Retry-After)"),
+            ("503", "The database did not answer"),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1") {
+                continue;
+            }
+            let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for op in ops.into_iter().flatten() {
+                for (code, desc) in common {
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(desc)
+                            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                            .build()
+                            .into()
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// `{"error": {...}}`
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
