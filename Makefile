@@ -2,11 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up build test test-rust test-api-spec test-web deps clean
+.PHONY: up web build test test-rust test-api-spec test-web deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
-up: build
+up: build web
 	./target/debug/remora up --demo
+
+## The dashboard's static export (web/out), rebuilt when its sources changed.
+web:
+	scripts/build-web.sh
 
 build:
 	$(CARGO) build --bins
