@@ -2,13 +2,14 @@
 # Fault suite: a scaled-out Remora on PostgreSQL, with processes killed under load.
 #
 # Usage: scripts/chaos.sh            full run  (CHAOS_JOBS=600 over 90 s, about 2.5 minutes)
-#        CHAOS_JOBS=200 CHAOS_SECONDS=40 scripts/chaos.sh     bounded quick run (about 1.5 minutes)
+#        CHAOS_JOBS=300 CHAOS_SECONDS=45 scripts/chaos.sh     bounded quick run (about 1.5 minutes)
 #
 # Starts 5 OpenSSH hosts (remora-testkit sshd on 127.0.1.1-5), 1 durable netqueue, 2 API processes
 # and 3 workers on one PostgreSQL database (a throwaway cluster via scripts/with-postgres.sh unless
 # REMORA_TEST_PG_URL is set), submits CHAOS_JOBS jobs through both APIs over CHAOS_SECONDS, and
-# meanwhile: kill -9 a worker (and restart it with the same id, as systemd would), kill -9 and
-# restart the netqueue, restart one API. Each job appends its id ($REMORA_JOB) to ~/markers on its
+# meanwhile: kill -9 a worker and restart it with the same id (as a supervisor would), kill -9
+# another and restart it under a new id, kill -9 and restart the netqueue, restart one API
+# (SIGTERM) and kill -9 and restart the other. Each job appends its id ($REMORA_JOB) to ~/markers on its
 # host, so a job that ran twice shows up twice. Then checks: every job final, none stuck
 # queued/running, none ran twice, every completed job left its marker, every failed job has a
 # reason, completed >= CHAOS_MIN_COMPLETED_PCT (97). Exits non-zero when a check fails.
@@ -98,6 +99,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+kill9() { # role
+    { kill -KILL "${PID[$1]}" && wait "${PID[$1]}"; } 2>/dev/null || true
+}
+
 free_port() {
     local p
     while :; do
@@ -166,9 +171,11 @@ start_api() { # n
     PID[api$n]=$!
     wait_for 60 "api $n" curl -fsS "http://127.0.0.1:${API_PORTS[$((n - 1))]}/health"
 }
+declare -A WID=()
 start_worker() { # n
     local n=$1
-    REMORA_WORKER_ID=chaos-w$n REMORA_DATA_DIR=$W/worker$n "$BIN/remora-worker" >>"$W/worker$n.log" 2>&1 &
+    WID[$n]=${WID[$n]:-chaos-w$n}
+    REMORA_WORKER_ID=${WID[$n]} REMORA_DATA_DIR=$W/worker$n "$BIN/remora-worker" >>"$W/worker$n.log" 2>&1 &
     PID[worker$n]=$!
 }
 
@@ -245,22 +252,31 @@ at() { # fraction of the window: sleep until then
 }
 
 # --- faults --------------------------------------------------------------------------------------
-kill9() { # role
-    { kill -KILL "${PID[$1]}" && wait "${PID[$1]}"; } 2>/dev/null || true
+busy_kill_worker() { # n: wait up to 10 s until it runs something, so the fault bites; kill -9
+    local n=$1 running
+    for _ in $(seq 1 100); do
+        [[ $(sql "select count(*) from jobs where status='running' and worker_id='${WID[$n]}'") -gt 0 ]] && break
+        sleep 0.1
+    done
+    running=$(sql "select string_agg(id, ' ') from jobs where status='running' and worker_id='${WID[$n]}'")
+    log "FAULT kill -9 worker $n (${WID[$n]}, pid ${PID[worker$n]}), running: ${running:-nothing}"
+    kill9 "worker$n"
 }
 
-at 0.25
-# Kill it while it runs something (waiting up to 10 s for that), so the fault bites.
-for _ in $(seq 1 100); do
-    [[ $(sql "select count(*) from jobs where status='running' and worker_id='chaos-w3'") -gt 0 ]] && break
-    sleep 0.1
-done
-running=$(sql "select string_agg(id, ' ') from jobs where status='running' and worker_id='chaos-w3'")
-log "FAULT kill -9 worker 3 (pid ${PID[worker3]}), running: ${running:-nothing}"
-kill9 worker3
-sleep 2
+at 0.20
+# Restarted with the same id, as a supervisor with a fixed REMORA_WORKER_ID would.
+busy_kill_worker 3
+sleep 1
 start_worker 3
-log "worker 3 restarted with the same id (pid ${PID[worker3]})"
+log "worker 3 restarted with the same id ${WID[3]} (pid ${PID[worker3]})"
+
+at 0.33
+# Restarted under a new id: the old one's jobs are the reaper's (REMORA_WORKER_DOWN_AFTER).
+busy_kill_worker 2
+sleep 1
+WID[2]=chaos-w2-restarted
+start_worker 2
+log "worker 2 restarted as ${WID[2]} (pid ${PID[worker2]})"
 
 at 0.45
 log "FAULT kill -9 netqueue (pid ${PID[netqueue]})"
@@ -269,11 +285,20 @@ sleep 2
 start_netqueue
 log "netqueue restarted on the same data dir (pid ${PID[netqueue]})"
 
-at 0.65
+at 0.62
 log "FAULT restart api 2 (SIGTERM, pid ${PID[api2]})"
 stop_pid "${PID[api2]}"
 start_api 2
 log "api 2 back (pid ${PID[api2]})"
+
+at 0.78
+# kill -9 between the database insert and the queue push leaves a job only the other
+# instance's reconciler can push.
+log "FAULT kill -9 api 1 (pid ${PID[api1]})"
+kill9 api1
+sleep 1
+start_api 1
+log "api 1 back (pid ${PID[api1]})"
 
 wait "${PID[sub1]}" "${PID[sub2]}" || true
 unset 'PID[sub1]' 'PID[sub2]'
@@ -346,6 +371,14 @@ if ((failed + canceled)); then
     echo "  failure reasons:"
     awk -F'\t' '$3!="completed" && $3!="queued" && $3!="running" { print $3 " " $4 ": " substr($5, 1, 110) }' "$W/jobs.tsv" \
         | sort | uniq -c | sort -rn | head -10 | sed 's/^/   /'
+fi
+killed=$(grep -o 'running: .*' "$W/timeline.log" | sed 's/running: //; s/nothing//' | tr ' ' '\n' | grep . || true)
+if [[ -n $killed ]]; then
+    echo "  jobs running on the killed workers, and how they ended:"
+    for id in $killed; do
+        awk -F'\t' -v id="$id" '$1==id { printf "    %s %s %s markers=", $1, $3, $4 }' "$W/jobs.tsv"
+        grep -c "^$id " "$W/markers.txt" || true
+    done
 fi
 echo "checks:"
 [[ $total -ge $((JOBS * 9 / 10)) ]] && check ok "jobs accepted ($total of $JOBS)" || check fail "jobs accepted ($total of $JOBS)"
