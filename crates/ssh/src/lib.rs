@@ -3,6 +3,7 @@
 //! from a per-server pool of authenticated connections.
 
 pub mod demo;
+pub mod keys;
 pub mod pool;
 
 use russh::client::{self, Handle, Msg};
@@ -162,9 +163,7 @@ pub fn sig_name(s: &Sig) -> String {
     }
 }
 
-pub fn parse_private_key(text: &str, passphrase: Option<&str>) -> Result<russh::keys::PrivateKey, SshError> {
-    russh::keys::decode_secret_key(text, passphrase).map_err(|e| SshError::BadKey(e.to_string()))
-}
+pub use keys::parse_private_key;
 
 impl Connection {
     pub async fn connect(target: &Target, cfg: &SshConfig) -> Result<Connection, SshError> {

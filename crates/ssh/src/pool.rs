@@ -23,6 +23,8 @@ pub struct Pooled {
 /// A lease on one channel slot of a pooled connection.
 pub struct Lease {
     pub conn: Arc<Pooled>,
+    /// Set when this lease opened a new connection: how long connecting took.
+    pub connected_in: Option<Duration>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -55,7 +57,6 @@ fn key_of(server_key: &str, t: &Target) -> u64 {
     t.host.hash(&mut h);
     t.port.hash(&mut h);
     t.user.hash(&mut h);
-    t.pinned.hash(&mut h);
     t.creds.password.hash(&mut h);
     t.creds.private_key.hash(&mut h);
     t.creds.passphrase.hash(&mut h);
@@ -76,11 +77,15 @@ impl Pool {
         &self.cfg
     }
 
-    fn try_lease(list: &mut Vec<Arc<Pooled>>) -> Option<Lease> {
-        list.retain(|p| !p.conn.is_closed());
+    fn try_lease(list: &mut Vec<Arc<Pooled>>, pinned: Option<&str>) -> Option<Lease> {
+        // The pin is not part of the key: the first connection (trust on
+        // first use) stays usable once its key is pinned. A connection to a
+        // key that is no longer the pinned one (a changed key was accepted)
+        // leaves the pool; jobs already on it run to their end.
+        list.retain(|p| !p.conn.is_closed() && pinned.is_none_or(|k| k == p.conn.host_key_fingerprint()));
         for p in list.iter() {
             if let Ok(permit) = p.slots.clone().try_acquire_owned() {
-                return Some(Lease { conn: p.clone(), _permit: permit });
+                return Some(Lease { conn: p.clone(), connected_in: None, _permit: permit });
             }
         }
         None
@@ -90,13 +95,13 @@ impl Pool {
     /// has a free slot. `server_key` names the server (its id).
     pub async fn lease(&self, server_key: &str, target: &Target) -> Result<Lease, SshError> {
         let key = key_of(server_key, target);
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), target.pinned.as_deref()) {
             return Ok(l);
         }
         let gate = self.connecting.lock().await.entry(key).or_default().clone();
         let _g = gate.lock().await;
         // Someone may have connected while we waited for the gate.
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), target.pinned.as_deref()) {
             return Ok(l);
         }
         let conn = Connection::connect(target, &self.cfg).await?;
@@ -108,7 +113,8 @@ impl Pool {
         });
         let permit = pooled.slots.clone().try_acquire_owned().map_err(|e| SshError::Ssh(e.to_string()))?;
         self.conns.lock().await.entry(key).or_default().push(pooled.clone());
-        Ok(Lease { conn: pooled, _permit: permit })
+        let connected_in = Some(pooled.conn.connected_in);
+        Ok(Lease { conn: pooled, connected_in, _permit: permit })
     }
 
     /// Close connections idle for longer than `idle` with no channel in use.

@@ -19,6 +19,9 @@ pub struct WorkerArgs {
     /// `text` or `json`.
     #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (off unless set).
+    #[arg(long, env = "REMORA_WORKER_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

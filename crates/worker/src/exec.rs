@@ -11,6 +11,7 @@ use remora_netqueue::Delivery;
 use remora_ssh::{sig_name, Sig, SshError, Target};
 use remora_store::Finish;
 use russh::ChannelMsg;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -42,6 +43,7 @@ impl Running<'_> {
         match self.ctx.store.finish_job(&self.job.id, &self.ctx.cfg.id, &f).await {
             Ok(Some(st)) => {
                 info!(status = %st, exit_code = ?f.exit_code, "job finished");
+                self.ctx.metrics.jobs_finished.with_label_values(&[st.as_str()]).inc();
                 self.ctx.publish_status(&self.job.id, st, f.exit_code).await;
             }
             Ok(None) => warn!("job was no longer running on this worker; its final status stands"),
@@ -72,6 +74,7 @@ pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
     if let Ok(mut m) = ctx.running.lock() {
         m.insert(job.id.clone(), cancel.clone());
     }
+    ctx.metrics.jobs_running.inc();
     // A cancel may have landed between the claim and the registration above.
     if ctx.store.is_cancel_requested(&job.id).await.unwrap_or(false) {
         cancel.cancel();
@@ -80,6 +83,7 @@ pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
     if let Ok(mut m) = ctx.running.lock() {
         m.remove(&job.id);
     }
+    ctx.metrics.jobs_running.dec();
     out
 }
 
@@ -92,14 +96,22 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     let lease = tokio::select! {
         l = ctx.pool.lease(&server_id, &target) => l,
         _ = cancel.cancelled() => {
+            if ctx.drain_expired.load(Ordering::Relaxed) {
+                // Never started: another worker can run it.
+                if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await {
+                    ctx.publish_status(&job.id, JobStatus::Queued, None).await;
+                    return Outcome::Retry(Duration::ZERO);
+                }
+            }
             return r.finish(Finish { status: Some(JobStatus::Canceled), error: Some("canceled before the command started".into()), ..Default::default() }).await;
         }
     };
     let lease = match lease {
         Ok(l) => l,
         Err(e) => {
+            ctx.metrics.connect_failures.with_label_values(&[e.code()]).inc();
             if e.is_connect_level() && job.attempt <= job.max_retries {
-                let delay = ctx.cfg.retry_backoff * 2u32.saturating_pow((job.attempt.max(1) - 1) as u32).min(64);
+                let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
                 let msg = format!("attempt {} failed: {e}; retrying in {} ms", job.attempt, delay.as_millis());
                 if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
                     info!(error = %e, "connection failed; job requeued");
@@ -110,6 +122,9 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
             return r.fail(&e.to_string(), e.code()).await;
         }
     };
+    if let Some(t) = lease.connected_in {
+        ctx.metrics.connect_seconds.observe(t.as_secs_f64());
+    }
     if target.pinned.is_none() {
         // Trust on first use.
         if let Ok(Some(pinned)) = ctx.store.pin_host_key(&server_id, lease.host_key_fingerprint()).await {
@@ -160,8 +175,12 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
                     ChannelMsg::ExitSignal { signal_name, .. } => { exit_signal = Some(sig_name(&signal_name)); continue }
                     _ => continue,
                 };
+                ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
                 let offset = sink.stored(stream);
                 let (kept, due) = sink.push(stream, &data);
+                if kept.len() < data.len() {
+                    ctx.metrics.output_dropped_bytes.inc_by((data.len() - kept.len()) as u64);
+                }
                 if !kept.is_empty() {
                     let ev = OutputEvent { job_id: job.id.clone(), stream, offset, len: kept.len() as i64, data: String::from_utf8_lossy(kept).into_owned() };
                     if let Ok(b) = serde_json::to_vec(&ev) {
@@ -206,6 +225,14 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     }
     let (status, error) = match stopping {
         Some(JobStatus::TimedOut) => (JobStatus::TimedOut, Some(format!("timed out after {} s; the remote process tree was killed", job.timeout))),
+        Some(_) if ctx.drain_expired.load(Ordering::Relaxed) => (
+            JobStatus::Canceled,
+            Some(format!(
+                "canceled: worker {} shut down and its drain timeout of {} s ran out; the remote process tree was killed",
+                ctx.cfg.id,
+                ctx.cfg.drain_timeout.as_secs()
+            )),
+        ),
         Some(_) => (JobStatus::Canceled, Some("canceled; the remote process tree was killed".to_string())),
         None => match (exit_code, &exit_signal) {
             (Some(0), _) => (JobStatus::Completed, None),
@@ -219,10 +246,18 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         JobStatus::Failed if exit_signal.is_some() => Some("signaled".to_string()),
         JobStatus::Failed => Some("no_exit_status".to_string()),
         JobStatus::TimedOut => Some("timed_out".to_string()),
+        JobStatus::Canceled if ctx.drain_expired.load(Ordering::Relaxed) => Some("drain_timeout".to_string()),
         JobStatus::Canceled => Some("canceled".to_string()),
         _ => None,
     };
     r.finish(Finish { status: Some(status), exit_code, exit_signal, error, error_code: code }).await
+}
+
+fn stream_label(s: Stream) -> &'static str {
+    match s {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
 }
 
 /// Signal the job over its channel and, on a second channel, every process

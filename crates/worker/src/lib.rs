@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod exec;
+pub mod metrics;
 pub mod sink;
 
 use anyhow::Context;
@@ -11,6 +12,7 @@ use remora_netqueue::client::Client;
 use remora_ssh::{Pool, SshConfig};
 use remora_store::{Claim, Store, Vault, WorkerRow};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -41,6 +43,18 @@ pub struct WorkerConfig {
     pub ssh: SshConfig,
 }
 
+/// Pub/sub topic on which a worker id asks that worker to drain (as on
+/// SIGTERM: stop reserving, let running jobs finish up to the drain timeout,
+/// cancel the rest, exit).
+pub const TOPIC_DRAIN: &str = "worker.drain";
+
+/// Delay before a job whose connection failed is tried again: `base`
+/// doubled per attempt already made (1 s, 2 s, 4 s …), at most 64 × `base`.
+pub fn retry_delay(base: Duration, attempt: i64) -> Duration {
+    let doublings = attempt.clamp(1, 7) - 1;
+    base * (1u32 << doublings)
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
@@ -59,6 +73,10 @@ impl Default for WorkerConfig {
     }
 }
 
+/// How long one reserve request waits for a job; also bounds how long an
+/// idle worker takes to stop.
+const RESERVE_WAIT: Duration = Duration::from_secs(2);
+
 /// Everything a job task needs.
 pub struct Ctx {
     pub store: Store,
@@ -68,6 +86,11 @@ pub struct Ctx {
     pub cfg: WorkerConfig,
     /// Cancel tokens of the jobs running here, by job id.
     pub running: Mutex<HashMap<String, CancellationToken>>,
+    pub metrics: metrics::Metrics,
+    /// Shutting down: no more reserves.
+    pub draining: AtomicBool,
+    /// The drain timeout ran out and the remaining jobs are being canceled.
+    pub drain_expired: AtomicBool,
 }
 
 impl Ctx {
@@ -83,8 +106,21 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
-/// Run the worker until `shutdown`, then drain.
+/// Run the worker until `shutdown` (or a drain request on [`TOPIC_DRAIN`]),
+/// then drain.
 pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with(store, vault, queue, cfg, None, shutdown).await
+}
+
+/// [`run`], also serving `GET /metrics` on `metrics` when given.
+pub async fn run_with(
+    store: Store,
+    vault: Vault,
+    queue: Client,
+    cfg: WorkerConfig,
+    metrics: Option<tokio::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let now = remora_domain::time::now_ms();
     store
         .register_worker(&WorkerRow {
@@ -107,17 +143,30 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
         pool: Pool::new(cfg.ssh.clone()),
         cfg,
         running: Mutex::new(HashMap::new()),
+        metrics: metrics::Metrics::new(),
+        draining: AtomicBool::new(false),
+        drain_expired: AtomicBool::new(false),
     });
     let tracker = TaskTracker::new();
+    // Job tasks only, so the drain can wait for exactly them.
+    let jobs = TaskTracker::new();
     let bg = CancellationToken::new();
+    // Stops reserving: the caller's shutdown or a drain request.
+    let stop = shutdown.child_token();
+    if let Some(l) = metrics {
+        info!(addr = %l.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics endpoint listening");
+        tracker.spawn(metrics::serve(l, ctx.clone(), bg.clone()));
+    }
 
-    // Cancel notifications: the API publishes the job id on TOPIC_CANCEL.
+    // Cancel notifications: the API publishes the job id on TOPIC_CANCEL;
+    // drain requests: a worker id on TOPIC_DRAIN.
     {
         let ctx = ctx.clone();
         let bg = bg.clone();
+        let stop = stop.clone();
         tracker.spawn(async move {
             loop {
-                let mut sub = match ctx.queue.subscribe(vec![TOPIC_CANCEL.to_string()]).await {
+                let mut sub = match ctx.queue.subscribe(vec![TOPIC_CANCEL.to_string(), TOPIC_DRAIN.to_string()]).await {
                     Ok(s) => s,
                     Err(e) => {
                         warn!(error = %e, "cancel subscription failed; retrying");
@@ -128,6 +177,12 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
                     tokio::select! {
                         _ = bg.cancelled() => return,
                         ev = sub.next() => match ev {
+                            Some(ev) if ev.topic == TOPIC_DRAIN => {
+                                if ev.payload.as_ref() == ctx.cfg.id.as_bytes() && !stop.is_cancelled() {
+                                    info!("drain requested");
+                                    stop.cancel();
+                                }
+                            }
                             Some(ev) => {
                                 let id = String::from_utf8_lossy(&ev.payload).to_string();
                                 if let Some(t) = ctx.running.lock().ok().and_then(|m| m.get(&id).cloned()) {
@@ -157,7 +212,8 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
                     .lock()
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
-                if let Err(e) = ctx.store.heartbeat_worker(&ctx.cfg.id, running.len() as i64, "up").await {
+                let status = if ctx.draining.load(Ordering::Relaxed) { "draining" } else { "up" };
+                if let Err(e) = ctx.store.heartbeat_worker(&ctx.cfg.id, running.len() as i64, status).await {
                     warn!(error = %e, "heartbeat failed");
                 }
                 for (id, tok) in running {
@@ -171,21 +227,39 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
     }
 
     let slots = Arc::new(Semaphore::new(ctx.cfg.concurrency.max(1)));
-    let queues = [JOBS_QUEUE];
-    'outer: loop {
+    loop {
         let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = stop.cancelled() => break,
             p = slots.clone().acquire_many_owned(1) => p.expect("semaphore never closed"),
         };
+        let reserve = {
+            let queue = ctx.queue.clone();
+            let lease = ctx.cfg.lease;
+            async move { queue.reserve(&[JOBS_QUEUE], 1, RESERVE_WAIT, lease).await }
+        };
+        let mut reserve = Box::pin(reserve);
         let deliveries = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = ctx.queue.reserve(&queues, 1, Duration::from_secs(5), ctx.cfg.lease) => r,
+            r = &mut reserve => r,
+            _ = stop.cancelled() => {
+                // The queue may already have leased us a message: let the
+                // reserve answer (within RESERVE_WAIT) and hand it back at
+                // once instead of letting its lease run out.
+                let ctx = ctx.clone();
+                tracker.spawn(async move {
+                    if let Ok(ds) = reserve.await {
+                        for d in ds {
+                            let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::ZERO).await;
+                        }
+                    }
+                });
+                break;
+            }
         };
         let deliveries = match deliveries {
             Ok(d) => d,
             Err(e) => {
                 warn!(error = %e, "reserve failed; retrying");
-                tokio::select! { _ = shutdown.cancelled() => break 'outer, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
+                tokio::select! { _ = stop.cancelled() => break, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
                 continue;
             }
         };
@@ -193,7 +267,7 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
         for d in deliveries {
             let ctx = ctx.clone();
             let p = permit.take();
-            tracker.spawn(async move {
+            jobs.spawn(async move {
                 handle_delivery(ctx, d).await;
                 drop(p);
             });
@@ -201,20 +275,19 @@ pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, s
     }
 
     // Drain: no more reserves; give running jobs `drain_timeout`, then cancel.
-    info!(running = ctx.running.lock().map(|m| m.len()).unwrap_or(0), "worker draining");
-    let drain = async {
-        loop {
-            if ctx.running.lock().map(|m| m.is_empty()).unwrap_or(true) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    if tokio::time::timeout(ctx.cfg.drain_timeout, drain).await.is_err() {
+    ctx.draining.store(true, Ordering::Relaxed);
+    let running = ctx.running.lock().map(|m| m.len()).unwrap_or(0);
+    info!(running, drain_timeout_s = ctx.cfg.drain_timeout.as_secs(), "worker draining");
+    let _ = ctx.store.heartbeat_worker(&ctx.cfg.id, running as i64, "draining").await;
+    jobs.close();
+    if tokio::time::timeout(ctx.cfg.drain_timeout, jobs.wait()).await.is_err() {
+        ctx.drain_expired.store(true, Ordering::Relaxed);
         let toks: Vec<_> = ctx.running.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+        warn!(jobs = toks.len(), "drain timeout ran out; canceling the remaining jobs");
         for t in toks {
             t.cancel();
         }
+        jobs.wait().await;
     }
     bg.cancel();
     tracker.close();
@@ -236,6 +309,11 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
     };
     tracing::Span::current().record("job_id", msg.job_id.as_str());
     match ctx.store.claim_job(&msg.job_id, &ctx.cfg.id).await {
+        Ok(Claim::Claimed(job)) if ctx.drain_expired.load(Ordering::Relaxed) => {
+            // Claimed just as the drain ran out: hand it to another worker.
+            let _ = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await;
+            let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::ZERO).await;
+        }
         Ok(Claim::Claimed(job)) => {
             let outcome = exec::run_job(&ctx, *job, &d).await;
             match outcome {
@@ -243,6 +321,7 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
                     let _ = ctx.queue.ack(&d.queue, &d.id, d.lease_id).await;
                 }
                 exec::Outcome::Retry(delay) => {
+                    ctx.metrics.retries.inc();
                     let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, delay).await;
                 }
             }
@@ -258,5 +337,21 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
             warn!(error = %e, "claiming the job failed; it goes back to the queue");
             let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::from_secs(1)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_delay_doubles_from_the_base_and_stops_at_64x() {
+        let b = Duration::from_secs(1);
+        let got: Vec<u64> = (1..=9).map(|a| retry_delay(b, a).as_secs()).collect();
+        assert_eq!(got, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
+        assert_eq!(retry_delay(b, 0), b, "a job never claimed counts as the first attempt");
+        assert_eq!(retry_delay(b, i64::MAX).as_secs(), 64);
+        assert_eq!(retry_delay(Duration::from_millis(100), 3), Duration::from_millis(400));
     }
 }

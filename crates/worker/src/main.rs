@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use remora_worker::config::WorkerArgs;
 
@@ -7,6 +8,10 @@ async fn main() -> anyhow::Result<()> {
     remora_store::config::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
     let queue = remora_netqueue::client::Client::connect(&args.queue_addr, args.queue_token.clone()).await?;
+    let metrics = match args.metrics_addr.as_deref().filter(|a| !a.is_empty()) {
+        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding the metrics address {a}"))?),
+        None => None,
+    };
     let shutdown = tokio_util::sync::CancellationToken::new();
     {
         let s = shutdown.clone();
@@ -16,5 +21,5 @@ async fn main() -> anyhow::Result<()> {
             s.cancel();
         });
     }
-    remora_worker::run(store, vault, queue, args.config(), shutdown).await
+    remora_worker::run_with(store, vault, queue, args.config(), metrics, shutdown).await
 }

@@ -14,6 +14,10 @@ pub struct Stack {
     pub token: String,
     pub store: Store,
     pub queue_addr: String,
+    /// Token of the stack's queue, for a worker process started beside it.
+    pub queue_token: String,
+    /// The database URL (SQLite in `dir`, or PostgreSQL).
+    pub db_url: String,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     pub dir: tempfile::TempDir,
@@ -35,7 +39,14 @@ impl Stack {
         Stack::start_with(db, wcfg, cfg).await
     }
 
-    pub async fn start_with(db: Db, mut wcfg: remora_worker::WorkerConfig, cfg: remora_api::ApiConfig) -> Stack {
+    pub async fn start_with(db: Db, wcfg: remora_worker::WorkerConfig, cfg: remora_api::ApiConfig) -> Stack {
+        Stack::start_opts(db, Some(wcfg), cfg).await
+    }
+
+    /// Like [`Stack::start_with`]; `wcfg: None` starts no worker in the test
+    /// process (tests then run the `remora-worker` binary against
+    /// [`Stack::dir`], which holds the SQLite database and the master key).
+    pub async fn start_opts(db: Db, wcfg: Option<remora_worker::WorkerConfig>, cfg: remora_api::ApiConfig) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match db {
             Db::Sqlite => (remora_store::default_url(dir.path()), None),
@@ -50,7 +61,7 @@ impl Stack {
         let queue_addr = ql.local_addr().unwrap().to_string();
         let qcfg = remora_netqueue::ServerConfig { token: Some(qtoken.clone()), max_attempts: 1000, ..Default::default() };
         tokio::spawn(remora_netqueue::run(ql, qcfg, shutdown.clone()));
-        let queue = remora_netqueue::Client::connect(&queue_addr, Some(qtoken)).await.unwrap();
+        let queue = remora_netqueue::Client::connect(&queue_addr, Some(qtoken.clone())).await.unwrap();
 
         let token = remora_api::auth::generate_token();
         store.insert_token("test", &remora_api::auth::hash_token(&token), "admin").await.unwrap();
@@ -59,12 +70,14 @@ impl Stack {
         let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), cfg);
         tokio::spawn(remora_api::run(al, state, shutdown.clone()));
 
-        wcfg.heartbeat_interval = Duration::from_secs(1);
-        wcfg.kill_grace = Duration::from_secs(2);
-        wcfg.ssh.connect_timeout = Duration::from_secs(5);
-        tokio::spawn(remora_worker::run(store.clone(), vault, queue, wcfg, shutdown.clone()));
+        if let Some(mut wcfg) = wcfg {
+            wcfg.heartbeat_interval = Duration::from_secs(1);
+            wcfg.kill_grace = Duration::from_secs(2);
+            wcfg.ssh.connect_timeout = Duration::from_secs(5);
+            tokio::spawn(remora_worker::run(store.clone(), vault, queue, wcfg, shutdown.clone()));
+        }
 
-        Stack { url: api_url, token, store, queue_addr, http: reqwest::Client::new(), shutdown, dir, _pg: pg }
+        Stack { url: api_url, token, store, queue_addr, queue_token: qtoken, db_url: url, http: reqwest::Client::new(), shutdown, dir, _pg: pg }
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {

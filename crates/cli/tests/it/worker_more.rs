@@ -1,0 +1,367 @@
+//! The worker's "done when" list of issue 3 against real OpenSSH: repeated
+//! cancels, a worker process killed with SIGKILL, dead and silent hosts,
+//! 1 GiB of output, connection reuse, key formats, retries, drain, metrics.
+//! Tests that need a separate worker process run the `remora-worker` binary
+//! against the stack's database and queue.
+
+use crate::stack::{Db, Stack};
+use remora_testkit::require;
+use remora_testkit::sshd::{KeyKind, SshHost};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- helpers
+
+/// The `remora-worker` binary beside this test binary (target/debug). Cargo
+/// builds it for the worker crate's own integration tests, so `cargo test`,
+/// `cargo nextest run --workspace` and `make test` all keep it fresh.
+fn worker_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().and_then(|d| d.parent()).unwrap().join("remora-worker");
+    assert!(p.exists(), "{} is missing: run `cargo build --workspace --tests --bins`", p.display());
+    p
+}
+
+/// A `remora-worker` process on the stack's database and queue. Killed on drop.
+struct WorkerProc {
+    child: Child,
+    id: String,
+    log: PathBuf,
+}
+
+impl WorkerProc {
+    async fn spawn(stack: &Stack, id: &str, env: &[(&str, &str)]) -> WorkerProc {
+        let log = stack.dir.path().join(format!("{id}.log"));
+        let mut cmd = Command::new(worker_bin());
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("REMORA_DATA_DIR", stack.dir.path())
+            .env("REMORA_DATABASE_URL", &stack.db_url)
+            .env("REMORA_QUEUE_ADDR", &stack.queue_addr)
+            .env("REMORA_QUEUE_TOKEN", &stack.queue_token)
+            .env("REMORA_WORKER_ID", id)
+            .env("REMORA_HEARTBEAT_INTERVAL", "1")
+            .env("REMORA_KILL_GRACE", "2")
+            .env("REMORA_SSH_CONNECT_TIMEOUT", "5")
+            .env("RUST_LOG", "info,sqlx=warn,russh=warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting remora-worker");
+        let w = WorkerProc { child, id: id.to_string(), log };
+        let start = Instant::now();
+        loop {
+            let ws = stack.get("/api/v1/workers").await;
+            let list = ws.as_array().cloned().or_else(|| ws["workers"].as_array().cloned()).unwrap_or_default();
+            if list.iter().any(|x| x["id"] == id) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "worker {id} never registered: {}", w.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Peak resident set size of the process so far, KiB (`VmHWM`).
+    fn peak_rss_kib(&self) -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    fn signal(&self, sig: &str) {
+        let st = Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap();
+        assert!(st.success());
+    }
+
+    async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(start.elapsed() < within, "worker {} still running after {within:?}: {}", self.id, self.log_text());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stack on SQLite with no API rate limit (these tests poll many jobs);
+/// `wcfg: None` runs no worker in this process (the test starts one).
+async fn stack(wcfg: Option<remora_worker::WorkerConfig>) -> Stack {
+    let cfg = remora_api::ApiConfig { worker_down_after: Duration::from_secs(5), rate_limit: 0, ..Default::default() };
+    Stack::start_opts(Db::Sqlite, wcfg, cfg).await
+}
+
+async fn stack_without_worker() -> Stack {
+    stack(None).await
+}
+
+#[allow(dead_code)]
+async fn wait_for<F: FnMut() -> bool>(what: &str, within: Duration, mut cond: F) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < within, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait until `n` processes of the host's user run `sleep 1000`.
+async fn wait_sleepers(host: &SshHost, n: usize) {
+    let start = Instant::now();
+    loop {
+        let ps = host.user_processes();
+        if ps.iter().filter(|(_, c)| c.trim() == "sleep 1000").count() >= n {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the command never started: {ps:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn submit_json(stack: &Stack, body: Value) -> String {
+    let (st, v) = stack.post("/api/v1/jobs", body).await;
+    assert_eq!(st, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+// ------------------------------------------------------------ cancel 20×
+
+/// Cancel `command` 20 times in a row on one stack: every time the job ends
+/// `canceled` and nothing of the user is left on the host within 3 s.
+async fn cancel_twenty_times(command: &str, sleepers: usize) {
+    let host = require!(SshHost::start());
+    let stack = Stack::sqlite().await;
+    let sid = stack.add_server("h", &host).await;
+    for round in 1..=20 {
+        let id = stack.submit(&sid, command).await;
+        stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+        wait_sleepers(&host, sleepers).await;
+        let (st, v) = stack.post(&format!("/api/v1/jobs/{id}/cancel"), json!(null)).await;
+        assert_eq!(st, 202, "{v}");
+        let asked = Instant::now();
+        let job = stack.wait_final(&id, Duration::from_secs(10)).await;
+        assert_eq!(job["status"], "canceled", "round {round}: {job}");
+        let left = Duration::from_secs(3).saturating_sub(asked.elapsed());
+        assert!(host.wait_no_user_processes(left), "round {round}: left on the host 3 s after the cancel: {:?}", host.user_processes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_plain_command_20_of_20() {
+    cancel_twenty_times("sleep 1000", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_background_children_20_of_20() {
+    cancel_twenty_times("bash -c 'sleep 1000 & sleep 1000 & wait'", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_setsid_children_20_of_20() {
+    cancel_twenty_times("setsid sleep 1000 & sleep 1000; wait", 2).await;
+}
+
+// ------------------------------------------------------ worker kill -9
+
+/// SIGKILL of the worker process mid-job: the wrapper's watchdog kills the
+/// remote tree once the SSH session is gone, and the API's reaper ends the
+/// job with a reason naming the lost worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_killed_with_sigkill_leaves_nothing_and_the_job_ends() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let mut w = WorkerProc::spawn(&stack, "w-kill9", &[]).await;
+    let id = stack.submit(&sid, "sleep 1000").await;
+    stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+    wait_sleepers(&host, 1).await;
+    w.signal("-KILL");
+    w.wait_exit(Duration::from_secs(5)).await;
+    let killed = Instant::now();
+    let job = stack.wait_final(&id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error_code"], "worker_lost", "{job}");
+    assert!(job["error"].as_str().unwrap_or("").contains("w-kill9"), "the reason names the worker: {job}");
+    assert!(host.wait_no_user_processes(Duration::from_secs(10)), "left on the host: {:?}", host.user_processes());
+    eprintln!("job final {:?} after the kill", killed.elapsed());
+}
+
+// ------------------------------------------- dead and silent hosts
+
+/// One host refuses connections, one accepts TCP and never speaks SSH: both
+/// jobs fail with a clear reason within the connect timeout (5 s in the
+/// stack), and jobs on a healthy host run meanwhile as if nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_and_silent_hosts_fail_fast_and_do_not_block_others() {
+    let host = require!(SshHost::start());
+    let stack = Stack::sqlite().await;
+    let healthy = stack.add_server("healthy", &host).await;
+
+    let refused_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s); // accept, then say nothing
+        }
+    });
+    for (name, port) in [("refused", refused_port), ("silent", silent_port)] {
+        let (st, v) = stack
+            .post("/api/v1/servers", json!({ "name": name, "hostname": "127.0.0.1", "port": port, "user": host.user(), "private_key": host.private_key() }))
+            .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    // Warm the healthy host's connection so the timing below measures jobs, not the first handshake.
+    let warm = stack.submit(&healthy, "true").await;
+    assert_eq!(stack.wait_final(&warm, Duration::from_secs(20)).await["status"], "completed");
+
+    let t0 = Instant::now();
+    let refused = submit_json(&stack, json!({ "server_id": "refused", "command": "echo never", "max_retries": 0 })).await;
+    let silent = submit_json(&stack, json!({ "server_id": "silent", "command": "echo never", "max_retries": 0 })).await;
+    let mut ok = Vec::new();
+    for i in 0..10 {
+        ok.push(stack.submit(&healthy, &format!("echo job{i}")).await);
+    }
+    for (i, id) in ok.iter().enumerate() {
+        let j = stack.wait_final(id, Duration::from_secs(20)).await;
+        assert_eq!(j["status"], "completed", "{j}");
+        let out = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
+        assert_eq!(out["stdout"], format!("job{i}\n"));
+    }
+    let healthy_done = t0.elapsed();
+    assert!(healthy_done < Duration::from_secs(4), "healthy jobs took {healthy_done:?}: a dead host held them up");
+
+    let j = stack.wait_final(&refused, Duration::from_secs(20)).await;
+    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("failed"), Some("connect_failed")), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
+    let j = stack.wait_final(&silent, Duration::from_secs(20)).await;
+    let silent_done = t0.elapsed();
+    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("failed"), Some("connect_timeout")), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("no SSH handshake"), "{j}");
+    // connect timeout 5 s, plus scheduling slack on a busy machine
+    assert!(silent_done < Duration::from_millis(7500), "silent host failed after {silent_done:?}");
+    hold.abort();
+}
+
+// ------------------------------------------------------------ 1 GiB
+
+/// 1 GiB on stdout: the worker process's peak RSS stays under 64 MiB, the
+/// stored output is exactly the default 16 MiB cap with `truncated`, and
+/// the job completes with exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_gib_of_stdout_keeps_worker_memory_bounded() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let w = WorkerProc::spawn(&stack, "w-gib", &[]).await;
+    let (st, v) = stack
+        .post("/api/v1/jobs", json!({ "server_id": sid, "command": "yes 'Remora streams a gigabyte of output in bounded memory.' | head -c 1073741824" }))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    let job = stack.wait_final(&id, Duration::from_secs(240)).await;
+    let took = t0.elapsed();
+    let peak = w.peak_rss_kib();
+    eprintln!("1 GiB job took {took:?}; worker peak RSS {} KiB", peak);
+    assert_eq!((job["status"].as_str(), job["exit_code"].as_i64()), (Some("completed"), Some(0)), "{job}");
+    assert_eq!(job["truncated"], true, "{job}");
+    let cap = 16 * 1024 * 1024;
+    assert_eq!(job["stdout_bytes"].as_i64(), Some(cap), "{job}");
+    let body = stack.http.get(format!("{}/api/v1/jobs/{id}/stdout", stack.url)).bearer_auth(&stack.token).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(body.len() as i64, cap);
+    let line = b"Remora streams a gigabyte of output in bounded memory.\n";
+    assert!(body.chunks(line.len()).take((cap as usize) / line.len()).all(|c| c == line), "stored output is bytes-exact");
+    assert!(peak < 64 * 1024, "worker peak RSS {peak} KiB ≥ 64 MiB");
+}
+
+// ------------------------------------------------ connection reuse
+
+/// 200 `true` jobs to one host go over a handful of SSH connections (the
+/// sshd log counts every TCP connection it accepted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_jobs_share_a_handful_of_connections() {
+    let host = require!(SshHost::start());
+    let stack = stack(Some(Default::default())).await;
+    let (st, v) = stack
+        .post("/api/v1/servers", json!({ "name": "h", "hostname": host.host(), "port": host.port(), "user": host.user(), "private_key": host.private_key(), "max_concurrency": 16 }))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let before = host.connection_count();
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(stack.submit("h", "true").await);
+    }
+    for id in &ids {
+        let j = stack.wait_final(id, Duration::from_secs(120)).await;
+        assert_eq!(j["status"], "completed", "{j}");
+    }
+    let conns = host.connection_count() - before;
+    eprintln!("200 jobs in {:?} over {conns} SSH connections", t0.elapsed());
+    assert!((1..=3).contains(&conns), "200 jobs opened {conns} SSH connections: {}", host.log());
+}
+
+// ------------------------------------------------------------- keys
+
+/// Ed25519, ECDSA and RSA keys in OpenSSH and PEM formats, with a passphrase
+/// (and PEM without one), each authenticate and run a job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_key_type_and_format_with_a_passphrase_runs_jobs() {
+    let mut host = require!(SshHost::start());
+    let stack = Stack::sqlite().await;
+    let pass = "correct horse";
+    let cases: [(&str, KeyKind, bool, Option<&str>); 6] = [
+        ("ed25519-openssh-pass", KeyKind::Ed25519, false, Some(pass)),
+        ("ecdsa-openssh-pass", KeyKind::Ecdsa, false, Some(pass)),
+        ("ecdsa-pem-pass", KeyKind::Ecdsa, true, Some(pass)),
+        ("rsa-openssh-pass", KeyKind::Rsa, false, Some(pass)),
+        ("rsa-pem-pass", KeyKind::Rsa, true, Some(pass)),
+        ("rsa-pem-plain", KeyKind::Rsa, true, None),
+    ];
+    let mut jobs = Vec::new();
+    for (name, kind, pem, pp) in cases {
+        let key = host.add_key(kind, pp, pem).unwrap();
+        let mut body = json!({ "name": name, "hostname": host.host(), "port": host.port(), "user": host.user(), "private_key": key });
+        if let Some(p) = pp {
+            body["passphrase"] = json!(p);
+        }
+        let (st, v) = stack.post("/api/v1/servers", body).await;
+        assert_eq!(st, 201, "{name}: {v}");
+        jobs.push((name, stack.submit(name, &format!("echo {name}")).await));
+    }
+    for (name, id) in jobs {
+        let j = stack.wait_final(&id, Duration::from_secs(30)).await;
+        assert_eq!(j["status"], "completed", "{name}: {j}");
+        assert_eq!(stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"], format!("{name}\n"));
+    }
+}

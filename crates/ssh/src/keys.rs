@@ -1,0 +1,139 @@
+//! Private key text → key. russh reads OpenSSH, PKCS#8, SEC1 and PKCS#1
+//! keys, but decrypts a legacy encrypted PEM key (`Proc-Type: 4,ENCRYPTED`,
+//! what `ssh-keygen -m PEM -N pass` writes) only as RSA with AES-128-CBC,
+//! and panics on AES-256-CBC. So such keys are decrypted here (OpenSSL's
+//! `EVP_BytesToKey` with MD5, AES-CBC) and handed to russh unencrypted.
+
+use crate::SshError;
+use data_encoding::{BASE64, BASE64_MIME, HEXUPPER_PERMISSIVE};
+
+pub fn parse_private_key(text: &str, passphrase: Option<&str>) -> Result<russh::keys::PrivateKey, SshError> {
+    let decoded = match decrypt_legacy_pem(text, passphrase)? {
+        Some(plain) => russh::keys::decode_secret_key(&plain, None),
+        None => russh::keys::decode_secret_key(text, passphrase),
+    };
+    decoded.map_err(|e| SshError::BadKey(e.to_string()))
+}
+
+/// `Some(unencrypted PEM)` for a legacy encrypted PEM key, `None` for any
+/// other text.
+fn decrypt_legacy_pem(text: &str, passphrase: Option<&str>) -> Result<Option<String>, SshError> {
+    let mut label = None;
+    let mut dek = None;
+    let mut encrypted = false;
+    let mut body = String::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("-----BEGIN ") {
+            label = rest.strip_suffix("-----").map(str::to_string);
+        } else if line.starts_with("-----END ") {
+            break;
+        } else if label.is_some() {
+            if line.eq_ignore_ascii_case("Proc-Type: 4,ENCRYPTED") {
+                encrypted = true;
+            } else if let Some(v) = line.strip_prefix("DEK-Info:") {
+                dek = Some(v.trim().to_string());
+            } else if !line.contains(':') {
+                body.push_str(line);
+            }
+        }
+    }
+    let (Some(label), true) = (label, encrypted) else { return Ok(None) };
+    let bad = |m: &str| SshError::BadKey(m.to_string());
+    let dek = dek.ok_or_else(|| bad("encrypted PEM key without a DEK-Info header"))?;
+    let (cipher, iv_hex) = dek.split_once(',').ok_or_else(|| bad("malformed DEK-Info header"))?;
+    let iv = HEXUPPER_PERMISSIVE.decode(iv_hex.trim().as_bytes()).map_err(|_| bad("malformed DEK-Info IV"))?;
+    let pass = passphrase.ok_or_else(|| bad("the key is encrypted: a passphrase is needed"))?;
+    let data = BASE64_MIME.decode(body.as_bytes()).map_err(|_| bad("malformed PEM body"))?;
+    let der = match (cipher.trim(), iv.len()) {
+        ("AES-128-CBC", 16) => aes_cbc_decrypt::<aes::Aes128>(&data, &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 16), &iv),
+        ("AES-256-CBC", 16) => aes_cbc_decrypt::<aes::Aes256>(&data, &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 32), &iv),
+        (c, _) => return Err(SshError::BadKey(format!("unsupported PEM encryption {c} (AES-128-CBC and AES-256-CBC are supported)"))),
+    }
+    .ok_or_else(|| bad("wrong passphrase"))?;
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for chunk in BASE64.encode(&der).as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    Ok(Some(pem))
+}
+
+/// OpenSSL's `EVP_BytesToKey` with MD5 and one iteration, as legacy PEM
+/// encryption uses it.
+fn evp_bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 16);
+    let mut prev: Vec<u8> = Vec::new();
+    while out.len() < len {
+        let mut c = md5::Context::new();
+        c.consume(&prev);
+        c.consume(pass);
+        c.consume(salt);
+        prev = c.finalize().0.to_vec();
+        out.extend_from_slice(&prev);
+    }
+    out.truncate(len);
+    out
+}
+
+fn aes_cbc_decrypt<C>(data: &[u8], key: &[u8], iv: &[u8]) -> Option<Vec<u8>>
+where
+    C: aes::cipher::BlockCipherDecrypt + aes::cipher::KeyInit,
+    cbc::Decryptor<C>: aes::cipher::KeyIvInit + aes::cipher::BlockModeDecrypt,
+{
+    use aes::cipher::{block_padding::Pkcs7, BlockModeDecrypt, KeyIvInit};
+    let d = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
+    let mut buf = data.to_vec();
+    d.decrypt_padded::<Pkcs7>(&mut buf).ok().map(|p| p.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evp_bytes_to_key_matches_openssl() {
+        // `openssl enc -aes-256-cbc -k secret -S 0102030405060708 -md md5 -P`
+        let k = evp_bytes_to_key(b"secret", &[1, 2, 3, 4, 5, 6, 7, 8], 32);
+        assert_eq!(data_encoding::HEXUPPER.encode(&k), "C9E5A1BD216DBE1317E230CEF48F38EE7F0E17AD64022144BCCEC4A1AA2879AB");
+        assert_eq!(evp_bytes_to_key(b"secret", &[1, 2, 3, 4, 5, 6, 7, 8], 16), k[..16]);
+    }
+
+    /// Keys written by `ssh-keygen -m PEM` (AES-128-CBC) and `openssl …
+    /// -aes256` (AES-256-CBC), RSA and ECDSA; skipped where the tools are
+    /// missing.
+    #[test]
+    fn decrypts_legacy_pem_keys_from_ssh_keygen_and_openssl() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let run = |cmd: &mut Command| cmd.output().map(|o| o.status.success()).unwrap_or(false);
+        for (kind, bits, ossl) in [("rsa", "2048", ["rsa", "-traditional"]), ("ecdsa", "256", ["ec", "-param_out"])] {
+            let k = dir.path().join(kind);
+            if !run(Command::new("ssh-keygen").args(["-q", "-t", kind, "-b", bits, "-m", "PEM", "-N", "pass phrase", "-f"]).arg(&k)) {
+                eprintln!("skipped: ssh-keygen unavailable");
+                return;
+            }
+            let text = std::fs::read_to_string(&k).unwrap();
+            assert!(text.contains("AES-128-CBC"), "{text}");
+            let key = parse_private_key(&text, Some("pass phrase")).unwrap();
+            assert!(matches!(parse_private_key(&text, Some("wrong")), Err(SshError::BadKey(_))));
+            assert!(matches!(parse_private_key(&text, None), Err(SshError::BadKey(_))));
+            // The same key re-encrypted with AES-256-CBC by openssl.
+            let k256 = dir.path().join(format!("{kind}-256"));
+            let ossl_args: &[&str] = if ossl[0] == "rsa" { &ossl } else { &ossl[..1] };
+            let ok = run(Command::new("openssl").args(ossl_args).args(["-passin", "pass:pass phrase", "-aes256", "-passout", "pass:other phrase", "-in"]).arg(&k).arg("-out").arg(&k256));
+            if ok {
+                let text = std::fs::read_to_string(&k256).unwrap();
+                assert!(text.contains("AES-256-CBC"), "{text}");
+                let again = parse_private_key(&text, Some("other phrase")).unwrap();
+                assert_eq!(again.public_key(), key.public_key());
+            }
+        }
+    }
+
+    #[test]
+    fn unencrypted_and_openssh_text_pass_through() {
+        assert!(decrypt_legacy_pem("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", None).unwrap().is_none());
+        assert!(decrypt_legacy_pem("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", None).unwrap().is_none());
+    }
+}
