@@ -3,12 +3,12 @@
 
 mod client;
 mod follow;
+mod more;
 mod up;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use client::{enc, Api};
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
 use serde_json::{json, Value};
 use std::io::Read;
 
@@ -66,6 +66,36 @@ enum Cmd {
     /// Cancel a job (its remote process tree is killed).
     #[command(after_help = "Example:\n  remora cancel 0199…")]
     Cancel { id: String },
+    /// Run a job again, optionally elsewhere or with another timeout/priority.
+    #[command(after_help = "Example:\n  remora duplicate 0199… --server web2 --priority 9")]
+    Duplicate {
+        id: String,
+        #[arg(long)]
+        server: Option<String>,
+        #[arg(long)]
+        timeout: Option<i64>,
+        #[arg(long)]
+        priority: Option<i64>,
+        /// Stream output and exit with the job's exit code.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Run a finished job again, unchanged.
+    #[command(after_help = "Example:\n  remora rerun 0199… --follow")]
+    Rerun {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Show the per-server grid of a multi-server submission.
+    #[command(after_help = "Example:\n  remora batches 0199…")]
+    Batches { id: String },
+    /// Manage uploaded private keys.
+    #[command(subcommand)]
+    Pem(PemCmd),
+    /// Manage API tokens (admin).
+    #[command(subcommand)]
+    Tokens(TokensCmd),
     /// List workers.
     #[command(after_help = "Example:\n  remora workers")]
     Workers,
@@ -75,6 +105,42 @@ enum Cmd {
     /// Print shell completions.
     #[command(after_help = "Example:\n  remora completions bash > /etc/bash_completion.d/remora")]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand)]
+enum PemCmd {
+    /// Upload a private key file (it must parse; it is stored encrypted).
+    #[command(after_help = "Example:\n  remora pem upload ~/.ssh/deploy.pem\n  remora servers add web1 --host 10.0.0.5 --user deploy --pem <id>")]
+    Upload {
+        file: std::path::PathBuf,
+        /// Read the key's passphrase from this environment variable.
+        #[arg(long)]
+        passphrase_env: Option<String>,
+    },
+    /// List uploaded keys.
+    #[command(after_help = "Example:\n  remora pem list")]
+    List,
+    /// Delete an uploaded key no server uses.
+    #[command(after_help = "Example:\n  remora pem rm 0199…")]
+    Rm { id: String },
+}
+
+#[derive(Subcommand)]
+enum TokensCmd {
+    /// List tokens (never their secrets).
+    #[command(after_help = "Example:\n  remora tokens list")]
+    List,
+    /// Create a token; its secret is printed once.
+    #[command(after_help = "Example:\n  remora tokens create ci --role operator")]
+    Create {
+        name: String,
+        /// admin, operator or viewer (read-only).
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+    /// Revoke a token.
+    #[command(after_help = "Example:\n  remora tokens revoke 0199…")]
+    Revoke { id: String },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +158,9 @@ enum ServersCmd {
         /// Private key file (OpenSSH or PEM).
         #[arg(long, conflicts_with = "password_stdin")]
         key_file: Option<std::path::PathBuf>,
+        /// Use a key uploaded with `remora pem upload` (its id).
+        #[arg(long, conflicts_with_all = ["password_stdin", "key_file"])]
+        pem: Option<String>,
         /// Read the key's passphrase from this environment variable.
         #[arg(long)]
         passphrase_env: Option<String>,
@@ -104,6 +173,50 @@ enum ServersCmd {
         /// Jobs at once on this server, over all workers.
         #[arg(long)]
         max_concurrency: Option<i64>,
+    },
+    /// Change a server (only the options given).
+    #[command(after_help = "Examples:\n  remora servers update web1 --port 2222\n  remora servers update web1 --key-file new_key\n  remora servers update web1 --inactive")]
+    Update {
+        server: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, conflicts_with = "password_stdin")]
+        key_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Replace the tags (repeatable).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long)]
+        max_concurrency: Option<i64>,
+        #[arg(long, conflicts_with = "active")]
+        inactive: bool,
+        #[arg(long)]
+        active: bool,
+    },
+    /// Real SSH login and `true`: latency, host key, error.
+    #[command(after_help = "Example:\n  remora servers test web1")]
+    Test { server: String },
+    /// Health of one server, or of all (`--all`, concurrent, with a progress bar).
+    #[command(after_help = "Examples:\n  remora servers status web1\n  remora servers status --all")]
+    Status {
+        server: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Pin the host key the server presents now (after a legitimate change).
+    #[command(after_help = "Example:\n  remora servers accept-key web1 --fingerprint SHA256:…")]
+    AcceptKey {
+        server: String,
+        /// Only if the server presents exactly this fingerprint.
+        #[arg(long)]
+        fingerprint: Option<String>,
     },
     /// List servers.
     #[command(after_help = "Example:\n  remora servers list -o json")]
@@ -165,21 +278,8 @@ enum JobsCmd {
     Get { id: String },
 }
 
-fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
+use more::{paint_status, print_json, s};
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn short_time(v: &Value) -> String {
-    v.as_str().map(|t| t.replace('T', " ").chars().take(19).collect()).unwrap_or_else(|| "-".into())
-}
 
 fn duration(job: &Value) -> String {
     let start = job["started_at"].as_str().and_then(remora_domain::time::rfc3339_to_ms);
@@ -199,11 +299,7 @@ fn duration(job: &Value) -> String {
     }
 }
 
-fn table(headers: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_header(headers.to_vec());
-    t
-}
+use more::table;
 
 async fn resolve_server(api: &Api, name_or_id: &str) -> Result<Value> {
     api.get(&format!("/api/v1/servers/{}", enc(name_or_id))).await
@@ -282,7 +378,7 @@ async fn run(cli: Cli) -> Result<i32> {
                 }).unwrap_or_else(|| "(script)".into());
                 let cmd: String = if cmd.chars().count() > 40 { cmd.chars().take(39).collect::<String>() + "…" } else { cmd };
                 let sid = j["server_id"].as_str().unwrap_or("");
-                t.add_row(vec![s(&j["id"]), s(&j["status"]), names.get(sid).cloned().unwrap_or_else(|| sid.to_string()), cmd, s(&j["exit_code"]), duration(&j), short_time(&j["created_at"])]);
+                t.add_row(vec![s(&j["id"]), paint_status(j["status"].as_str().unwrap_or("-")), names.get(sid).cloned().unwrap_or_else(|| sid.to_string()), cmd, s(&j["exit_code"]), duration(&j), more::ago(&j["created_at"])]);
             }
             println!("{t}");
             let p = &v["pagination"];
@@ -330,6 +426,42 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Cmd::Duplicate { id, server, timeout, priority, follow } => {
+            let mut body = json!({});
+            if let Some(v) = server { body["server_id"] = json!(v); }
+            if let Some(v) = timeout { body["timeout"] = json!(v); }
+            if let Some(v) = priority { body["priority"] = json!(v); }
+            let j = api.post(&format!("/api/v1/jobs/{}/duplicate", enc(&id)), &body).await?;
+            started(&api, out, j, follow).await
+        }
+        Cmd::Rerun { id, follow } => {
+            let j = api.post(&format!("/api/v1/jobs/{}/rerun", enc(&id)), &Value::Null).await?;
+            started(&api, out, j, follow).await
+        }
+        Cmd::Batches { id } => more::batch(&api, out == Output::Json, &id).await,
+        Cmd::Pem(PemCmd::Upload { file, passphrase_env }) => more::pem_upload(&api, out == Output::Json, &file, passphrase_env).await,
+        Cmd::Pem(PemCmd::List) => more::pem_list(&api, out == Output::Json).await,
+        Cmd::Pem(PemCmd::Rm { id }) => {
+            api.delete(&format!("/api/v1/pem-files/{}", enc(&id))).await?;
+            if out == Output::Json { print_json(&json!({ "deleted": id })); } else { println!("key {id} deleted"); }
+            Ok(0)
+        }
+        Cmd::Tokens(TokensCmd::List) => more::tokens_list(&api, out == Output::Json).await,
+        Cmd::Tokens(TokensCmd::Create { name, role }) => {
+            let v = api.post("/api/v1/tokens", &json!({ "name": name, "role": role })).await?;
+            if out == Output::Json {
+                print_json(&v);
+            } else {
+                println!("{}", s(&v["token"]));
+                eprintln!("token `{}` ({}) created; the secret above is shown only once", s(&v["name"]), s(&v["role"]));
+            }
+            Ok(0)
+        }
+        Cmd::Tokens(TokensCmd::Revoke { id }) => {
+            api.delete(&format!("/api/v1/tokens/{}", enc(&id))).await?;
+            if out == Output::Json { print_json(&json!({ "revoked": id })); } else { println!("token {id} revoked"); }
+            Ok(0)
+        }
         Cmd::Workers => {
             let v = api.get("/api/v1/workers").await?;
             if out == Output::Json {
@@ -338,7 +470,7 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             let mut t = table(&["ID", "HOST", "UP", "RUNNING", "CONCURRENCY", "LAST HEARTBEAT", "VERSION"]);
             for w in v["workers"].as_array().cloned().unwrap_or_default() {
-                t.add_row(vec![s(&w["id"]), s(&w["hostname"]), s(&w["up"]), s(&w["running"]), s(&w["concurrency"]), short_time(&w["last_heartbeat_at"]), s(&w["version"])]);
+                t.add_row(vec![s(&w["id"]), s(&w["hostname"]), paint_status(&s(&w["up"])), s(&w["running"]), s(&w["concurrency"]), more::ago(&w["last_heartbeat_at"]), s(&w["version"])]);
             }
             println!("{t}");
             Ok(0)
@@ -346,14 +478,30 @@ async fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Print a newly created job, or follow it.
+async fn started(api: &Api, out: Output, j: Value, follow: bool) -> Result<i32> {
+    if follow {
+        return follow::follow_jobs(api, vec![(s(&j["id"]), s(&j["server_id"]))]).await;
+    }
+    if out == Output::Json {
+        print_json(&j);
+    } else {
+        println!("{}", s(&j["id"]));
+    }
+    Ok(0)
+}
+
 async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
     match c {
-        ServersCmd::Add { name, host, port, user, key_file, passphrase_env, password_stdin, tags, max_concurrency } => {
+        ServersCmd::Add { name, host, port, user, key_file, pem, passphrase_env, password_stdin, tags, max_concurrency } => {
             let mut body = json!({ "name": name, "hostname": host, "port": port, "user": user, "tags": tags });
             if let Some(m) = max_concurrency {
                 body["max_concurrency"] = json!(m);
             }
-            if let Some(f) = key_file {
+            if let Some(p) = pem {
+                body["pem_file_id"] = json!(p);
+                body["auth_type"] = json!("key");
+            } else if let Some(f) = key_file {
                 let key = std::fs::read_to_string(&f).with_context(|| format!("reading key file {}", f.display()))?;
                 body["private_key"] = json!(key);
                 body["auth_type"] = json!("key");
@@ -361,20 +509,10 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
                     body["passphrase"] = json!(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?);
                 }
             } else if password_stdin {
-                let pw = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                    rpassword::prompt_password("SSH password: ")?
-                } else {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s)?;
-                    s.trim_end_matches(['\n', '\r']).to_string()
-                };
-                if pw.is_empty() {
-                    bail!("the password read from stdin is empty");
-                }
-                body["password"] = json!(pw);
+                body["password"] = json!(more::read_password_stdin()?);
                 body["auth_type"] = json!("password");
             } else {
-                bail!("give --key-file FILE or --password-stdin");
+                bail!("give --key-file FILE, --pem ID or --password-stdin");
             }
             let v = api.post("/api/v1/servers", &body).await?;
             if out == Output::Json {
@@ -384,6 +522,38 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             Ok(0)
         }
+        ServersCmd::Update { server, name, host, port, user, key_file, password_stdin, tags, max_concurrency, inactive, active } => {
+            let cur = resolve_server(api, &server).await?;
+            let mut body = json!({});
+            if let Some(v) = name { body["name"] = json!(v); }
+            if let Some(v) = host { body["hostname"] = json!(v); }
+            if let Some(v) = port { body["port"] = json!(v); }
+            if let Some(v) = user { body["user"] = json!(v); }
+            if let Some(f) = key_file {
+                body["private_key"] = json!(std::fs::read_to_string(&f).with_context(|| format!("reading key file {}", f.display()))?);
+            }
+            if password_stdin {
+                body["password"] = json!(more::read_password_stdin()?);
+            }
+            if !tags.is_empty() { body["tags"] = json!(tags); }
+            if let Some(v) = max_concurrency { body["max_concurrency"] = json!(v); }
+            if inactive { body["is_active"] = json!(false); }
+            if active { body["is_active"] = json!(true); }
+            if body.as_object().map(|o| o.is_empty()).unwrap_or(true) {
+                bail!("nothing to change: give at least one option (see --help)");
+            }
+            let v: Value = api.send(api.request(reqwest::Method::PUT, &format!("/api/v1/servers/{}", enc(cur["id"].as_str().unwrap_or("")))).json(&body)).await?.json().await?;
+            if out == Output::Json { print_json(&v); } else { println!("server {} updated", s(&v["name"])); }
+            Ok(0)
+        }
+        ServersCmd::Test { server } => more::server_test(api, out == Output::Json, &server).await,
+        ServersCmd::Status { server, all } => {
+            if server.is_none() && !all {
+                bail!("give a server name, or --all");
+            }
+            more::server_status(api, out == Output::Json, server, all).await
+        }
+        ServersCmd::AcceptKey { server, fingerprint } => more::accept_key(api, out == Output::Json, &server, fingerprint).await,
         ServersCmd::List => {
             let v = api.get("/api/v1/servers").await?;
             if out == Output::Json {
@@ -393,7 +563,7 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             let mut t = table(&["NAME", "ADDRESS", "USER", "AUTH", "TAGS", "LAST STATUS", "HOST KEY"]);
             for sv in v["servers"].as_array().cloned().unwrap_or_default() {
                 let tags: Vec<String> = sv["tags"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
-                t.add_row(vec![s(&sv["name"]), format!("{}:{}", s(&sv["hostname"]), s(&sv["port"])), s(&sv["user"]), s(&sv["auth_type"]), tags.join(","), s(&sv["last_status"]), s(&sv["host_key_fingerprint"])]);
+                t.add_row(vec![s(&sv["name"]), format!("{}:{}", s(&sv["hostname"]), s(&sv["port"])), s(&sv["user"]), s(&sv["auth_type"]), tags.join(","), paint_status(&s(&sv["last_status"])), s(&sv["host_key_fingerprint"])]);
             }
             println!("{t}");
             Ok(0)

@@ -8,3 +8,4 @@ mod worker;
 mod api_more;
 mod worker_more;
 mod openapi;
+mod cli_more;
