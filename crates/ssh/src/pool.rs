@@ -57,6 +57,11 @@ fn key_of(server_key: &str, t: &Target) -> u64 {
     t.host.hash(&mut h);
     t.port.hash(&mut h);
     t.user.hash(&mut h);
+    // A connection is reused only under the pin it was verified against:
+    // the connections made while the key was still unpinned (trust on first
+    // use) are not handed to jobs that expect the pinned key, and accepting
+    // a new key through the API starts a new set of connections.
+    t.pinned.hash(&mut h);
     t.creds.password.hash(&mut h);
     t.creds.private_key.hash(&mut h);
     t.creds.passphrase.hash(&mut h);
@@ -77,12 +82,8 @@ impl Pool {
         &self.cfg
     }
 
-    fn try_lease(list: &mut Vec<Arc<Pooled>>, pinned: Option<&str>) -> Option<Lease> {
-        // The pin is not part of the key: the first connection (trust on
-        // first use) stays usable once its key is pinned. A connection to a
-        // key that is no longer the pinned one (a changed key was accepted)
-        // leaves the pool; jobs already on it run to their end.
-        list.retain(|p| !p.conn.is_closed() && pinned.is_none_or(|k| k == p.conn.host_key_fingerprint()));
+    fn try_lease(list: &mut Vec<Arc<Pooled>>) -> Option<Lease> {
+        list.retain(|p| !p.conn.is_closed());
         for p in list.iter() {
             if let Ok(permit) = p.slots.clone().try_acquire_owned() {
                 return Some(Lease { conn: p.clone(), connected_in: None, _permit: permit });
@@ -95,13 +96,13 @@ impl Pool {
     /// has a free slot. `server_key` names the server (its id).
     pub async fn lease(&self, server_key: &str, target: &Target) -> Result<Lease, SshError> {
         let key = key_of(server_key, target);
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), target.pinned.as_deref()) {
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
             return Ok(l);
         }
         let gate = self.connecting.lock().await.entry(key).or_default().clone();
         let _g = gate.lock().await;
         // Someone may have connected while we waited for the gate.
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), target.pinned.as_deref()) {
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
             return Ok(l);
         }
         let conn = Connection::connect(target, &self.cfg).await?;
@@ -115,6 +116,17 @@ impl Pool {
         self.conns.lock().await.entry(key).or_default().push(pooled.clone());
         let connected_in = Some(pooled.conn.connected_in);
         Ok(Lease { conn: pooled, connected_in, _permit: permit })
+    }
+
+    /// Take the connection under `lease` out of the pool: no new channels
+    /// go to it (it failed to open one). Jobs still on it run on; it closes
+    /// when the last lease on it is dropped.
+    pub async fn evict(&self, lease: &Lease) {
+        let mut map = self.conns.lock().await;
+        for list in map.values_mut() {
+            list.retain(|p| !Arc::ptr_eq(p, &lease.conn));
+        }
+        map.retain(|_, l| !l.is_empty());
     }
 
     /// Close connections idle for longer than `idle` with no channel in use.

@@ -93,55 +93,66 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
-    let lease = tokio::select! {
-        l = ctx.pool.lease(&server_id, &target) => l,
-        _ = cancel.cancelled() => {
-            if ctx.drain_expired.load(Ordering::Relaxed) {
-                // Never started: another worker can run it.
-                if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await {
-                    ctx.publish_status(&job.id, JobStatus::Queued, None).await;
-                    return Outcome::Retry(Duration::ZERO);
-                }
-            }
-            return r.finish(Finish { status: Some(JobStatus::Canceled), error: Some("canceled before the command started".into()), ..Default::default() }).await;
-        }
-    };
-    let lease = match lease {
-        Ok(l) => l,
-        Err(e) => {
-            ctx.metrics.connect_failures.with_label_values(&[e.code()]).inc();
-            if e.is_connect_level() && job.attempt <= job.max_retries {
-                let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
-                let msg = format!("attempt {} failed: {e}; retrying in {} ms", job.attempt, delay.as_millis());
-                if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
-                    info!(error = %e, "connection failed; job requeued");
-                    ctx.publish_status(&job.id, JobStatus::Queued, None).await;
-                    return Outcome::Retry(delay);
-                }
-            }
-            return r.fail(&e.to_string(), e.code()).await;
-        }
-    };
-    if let Some(t) = lease.connected_in {
-        ctx.metrics.connect_seconds.observe(t.as_secs_f64());
-    }
-    if target.pinned.is_none() {
-        // Trust on first use.
-        if let Ok(Some(pinned)) = ctx.store.pin_host_key(&server_id, lease.host_key_fingerprint()).await {
-            if pinned != lease.host_key_fingerprint() {
-                let e = SshError::HostKeyMismatch { expected: pinned, got: lease.host_key_fingerprint().to_string() };
-                return r.fail(&e.to_string(), e.code()).await;
-            }
-        }
-    }
-
     let line = match job.kind {
         JobKind::Command => command_line(job.command.as_deref().unwrap_or(""), &job.args),
         JobKind::Script => script_line(job.shell.as_deref().unwrap_or("/bin/bash"), &job.args),
     };
-    let mut channel = match lease.exec(&exec_string(&job.id, &line)).await {
-        Ok(c) => c,
-        Err(e) => return r.fail(&format!("could not start the command: {e}"), e.code()).await,
+    // A pooled connection can be dead without the client knowing yet (sshd
+    // restarted, its session killed): when a channel cannot be opened on a
+    // reused connection, drop that connection and try a fresh one. Only a
+    // failure on a new connection counts against the job.
+    let mut tries = 0;
+    let (lease, mut channel) = loop {
+        tries += 1;
+        let lease = tokio::select! {
+            l = ctx.pool.lease(&server_id, &target) => l,
+            _ = cancel.cancelled() => {
+                if ctx.drain_expired.load(Ordering::Relaxed) {
+                    // Never started: another worker can run it.
+                    if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await {
+                        ctx.publish_status(&job.id, JobStatus::Queued, None).await;
+                        return Outcome::Retry(Duration::ZERO);
+                    }
+                }
+                return r.finish(Finish { status: Some(JobStatus::Canceled), error: Some("canceled before the command started".into()), ..Default::default() }).await;
+            }
+        };
+        let lease = match lease {
+            Ok(l) => l,
+            Err(e) => {
+                ctx.metrics.connect_failures.with_label_values(&[e.code()]).inc();
+                if e.is_connect_level() && job.attempt <= job.max_retries {
+                    let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
+                    let msg = format!("attempt {} failed: {e}; retrying in {} ms", job.attempt, delay.as_millis());
+                    if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
+                        info!(error = %e, "connection failed; job requeued");
+                        ctx.publish_status(&job.id, JobStatus::Queued, None).await;
+                        return Outcome::Retry(delay);
+                    }
+                }
+                return r.fail(&e.to_string(), e.code()).await;
+            }
+        };
+        if let Some(t) = lease.connected_in {
+            ctx.metrics.connect_seconds.observe(t.as_secs_f64());
+        }
+        if target.pinned.is_none() {
+            // Trust on first use.
+            if let Ok(Some(pinned)) = ctx.store.pin_host_key(&server_id, lease.host_key_fingerprint()).await {
+                if pinned != lease.host_key_fingerprint() {
+                    let e = SshError::HostKeyMismatch { expected: pinned, got: lease.host_key_fingerprint().to_string() };
+                    return r.fail(&e.to_string(), e.code()).await;
+                }
+            }
+        }
+        match lease.exec(&exec_string(&job.id, &line)).await {
+            Ok(c) => break (lease, c),
+            Err(e) if lease.connected_in.is_none() && tries < 4 => {
+                info!(error = %e, "a pooled connection is unusable; dropping it and reconnecting");
+                ctx.pool.evict(&lease).await;
+            }
+            Err(e) => return r.fail(&format!("could not start the command: {e}"), e.code()).await,
+        }
     };
     if job.kind == JobKind::Script {
         let script = job.script.clone().unwrap_or_default();

@@ -73,8 +73,23 @@ impl WorkerProc {
         self.child.id()
     }
 
+    /// The worker's log, without terminal colour codes.
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let raw = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut out = String::with_capacity(raw.len());
+        let mut chars = raw.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Peak resident set size of the process so far, KiB (`VmHWM`).
@@ -121,12 +136,17 @@ async fn stack_without_worker() -> Stack {
     stack(None).await
 }
 
-#[allow(dead_code)]
-async fn wait_for<F: FnMut() -> bool>(what: &str, within: Duration, mut cond: F) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "{what}: not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// Kill the sshd session processes of the host's user (by pid): the
+/// connections they serve drop, as when a host reboots.
+fn kill_sshd_sessions(host: &SshHost) {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u32>().ok());
+        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if uid == Some(host.uid()) && cmd.starts_with("sshd:") {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
     }
 }
 
@@ -307,7 +327,9 @@ async fn one_gib_of_stdout_keeps_worker_memory_bounded() {
 // ------------------------------------------------ connection reuse
 
 /// 200 `true` jobs to one host go over a handful of SSH connections (the
-/// sshd log counts every TCP connection it accepted).
+/// sshd log counts every TCP connection it accepted): at concurrency 16 and
+/// 8 channels per connection, at most 2 for the jobs claimed before the host
+/// key was pinned (trust on first use) and 2 after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_jobs_share_a_handful_of_connections() {
     let host = require!(SshHost::start());
@@ -328,7 +350,7 @@ async fn two_hundred_jobs_share_a_handful_of_connections() {
     }
     let conns = host.connection_count() - before;
     eprintln!("200 jobs in {:?} over {conns} SSH connections", t0.elapsed());
-    assert!((1..=3).contains(&conns), "200 jobs opened {conns} SSH connections: {}", host.log());
+    assert!((1..=4).contains(&conns), "200 jobs opened {conns} SSH connections: {}", host.log());
 }
 
 // ------------------------------------------------------------- keys
@@ -364,4 +386,164 @@ async fn every_key_type_and_format_with_a_passphrase_runs_jobs() {
         assert_eq!(j["status"], "completed", "{name}: {j}");
         assert_eq!(stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"], format!("{name}\n"));
     }
+}
+
+// ---------------------------------------------------------- retries
+
+/// Connection-level failures are retried with backoff up to `max_retries`:
+/// a host that stays down fails after 1 + 2 attempts with the last error; a
+/// host that comes back during the backoff runs the job on attempt 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_failures_are_retried_with_backoff() {
+    let mut host = require!(SshHost::start());
+    let wcfg = remora_worker::WorkerConfig { retry_backoff: Duration::from_millis(300), ..Default::default() };
+    let stack = stack(Some(wcfg)).await;
+    let sid = stack.add_server("flaky", &host).await;
+    let down_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (st, v) = stack
+        .post("/api/v1/servers", json!({ "name": "down", "hostname": "127.0.0.1", "port": down_port, "user": host.user(), "private_key": host.private_key() }))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    // Pin the host key first, so the restarted sshd is the same host.
+    let warm = stack.submit(&sid, "true").await;
+    assert_eq!(stack.wait_final(&warm, Duration::from_secs(20)).await["status"], "completed");
+
+    let t0 = Instant::now();
+    let down = submit_json(&stack, json!({ "server_id": "down", "command": "echo never", "max_retries": 2 })).await;
+    let j = stack.wait_final(&down, Duration::from_secs(30)).await;
+    let took = t0.elapsed();
+    assert_eq!((j["status"].as_str(), j["error_code"].as_str(), j["attempt"].as_i64()), (Some("failed"), Some("connect_failed"), Some(3)), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
+    // 300 ms + 600 ms of backoff between the three attempts
+    assert!(took >= Duration::from_millis(900), "three attempts in {took:?}: no backoff");
+
+    // A host that is down for the first attempt only. Its pooled connection
+    // goes too (sshd's session processes killed), so the job has to connect.
+    host.stop().unwrap();
+    kill_sshd_sessions(&host);
+    let stack2 = stack;
+    let id = submit_json(&stack2, json!({ "server_id": sid, "command": "echo back", "max_retries": 2 })).await;
+    let j = stack2.wait_job(&id, Duration::from_secs(20), |j| j["error"].as_str().unwrap_or("").starts_with("attempt 1 failed")).await;
+    assert_eq!(j["status"], "queued", "{j}");
+    host.restart().unwrap();
+    let j = stack2.wait_final(&id, Duration::from_secs(20)).await;
+    assert_eq!((j["status"].as_str(), j["attempt"].as_i64()), (Some("completed"), Some(2)), "{j}");
+    assert_eq!(stack2.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"], "back\n");
+}
+
+// ------------------------------------------------------------ drain
+
+/// SIGTERM: the worker stops reserving at once (a job submitted afterwards
+/// stays queued), reports `draining`, lets the running job finish, exits 0;
+/// the next worker picks the queued job up at once (no lease to wait out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_running_jobs_and_takes_no_new_ones() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let mut w = WorkerProc::spawn(&stack, "w-drain", &[("REMORA_DRAIN_TIMEOUT", "30")]).await;
+    let running = stack.submit(&sid, "sleep 3; echo finished").await;
+    stack.wait_job(&running, Duration::from_secs(20), |j| j["status"] == "running").await;
+    w.signal("-TERM");
+    let later = stack.submit(&sid, "echo later").await;
+    let t0 = Instant::now();
+    loop {
+        let ws = stack.get("/api/v1/workers").await;
+        let list = ws.as_array().cloned().or_else(|| ws["workers"].as_array().cloned()).unwrap_or_default();
+        if list.iter().any(|x| x["id"] == "w-drain" && x["status"] == "draining") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "worker never reported draining: {ws}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = w.wait_exit(Duration::from_secs(20)).await;
+    assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
+    let j = stack.get(&format!("/api/v1/jobs/{running}")).await;
+    assert_eq!((j["status"].as_str(), j["exit_code"].as_i64()), (Some("completed"), Some(0)), "{j}");
+    assert_eq!(stack.get(&format!("/api/v1/jobs/{running}/logs")).await["stdout"], "finished\n");
+    let j = stack.get(&format!("/api/v1/jobs/{later}")).await;
+    assert_eq!((j["status"].as_str(), j["attempt"].as_i64()), (Some("queued"), Some(0)), "the draining worker took a new job: {j}");
+
+    let _w2 = WorkerProc::spawn(&stack, "w-next", &[]).await;
+    let t1 = Instant::now();
+    let j = stack.wait_final(&later, Duration::from_secs(20)).await;
+    assert_eq!(j["status"], "completed", "{j}");
+    assert!(t1.elapsed() < Duration::from_secs(10), "the queued job waited {:?} (a lease of the stopped worker?)", t1.elapsed());
+}
+
+/// When the drain timeout runs out, the remaining jobs are canceled the
+/// proper way (TERM, KILL, marker sweep), with a reason; nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn drain_timeout_cancels_the_rest_properly() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let mut w = WorkerProc::spawn(&stack, "w-expire", &[("REMORA_DRAIN_TIMEOUT", "1")]).await;
+    let id = stack.submit(&sid, "setsid sleep 1000 & sleep 1000; wait").await;
+    stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+    wait_sleepers(&host, 2).await;
+    w.signal("-TERM");
+    let t0 = Instant::now();
+    let st = w.wait_exit(Duration::from_secs(15)).await;
+    assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
+    let j = stack.get(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("canceled"), Some("drain_timeout")), "{j}");
+    assert!(j["error"].as_str().unwrap().contains("drain timeout of 1 s"), "{j}");
+    assert!(host.wait_no_user_processes(Duration::from_secs(3)), "left on the host: {:?}", host.user_processes());
+    eprintln!("worker stopped {:?} after SIGTERM", t0.elapsed());
+}
+
+// ---------------------------------------------------------- metrics
+
+async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+/// `REMORA_WORKER_METRICS_ADDR` serves jobs by final status, SSH connect
+/// latency, open connections and channels, and bytes streamed; a drain
+/// request on the queue's pub/sub (what the API publishes) stops the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_endpoint_and_drain_request() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let mut w = WorkerProc::spawn(&stack, "w-metrics", &[("REMORA_WORKER_METRICS_ADDR", "127.0.0.1:0")]).await;
+    let log = w.log_text();
+    let addr = log
+        .lines()
+        .find(|l| l.contains("metrics endpoint listening"))
+        .and_then(|l| l.split("addr=").nth(1))
+        .map(|a| a.split_whitespace().next().unwrap_or("").to_string())
+        .unwrap_or_else(|| panic!("no metrics address in the log: {log}"));
+    let url = format!("http://{addr}/metrics");
+    // Pin the host key up front (with the fingerprint we know), so both
+    // jobs expect the same key and share one connection.
+    let (st, v) = stack.post(&format!("/api/v1/servers/{sid}/host-key/accept"), json!({ "fingerprint": host.host_key_fingerprint() })).await;
+    assert_eq!(st, 200, "{v}");
+
+    let a = stack.submit(&sid, "printf abc; printf de >&2").await;
+    assert_eq!(stack.wait_final(&a, Duration::from_secs(20)).await["status"], "completed");
+    let b = stack.submit(&sid, "exit 3").await;
+    assert_eq!(stack.wait_final(&b, Duration::from_secs(20)).await["status"], "failed");
+    let text = scrape(&url).await;
+    let m = |n: &str| metric(&text, n).unwrap_or_else(|| panic!("{n} missing: {text}"));
+    assert_eq!(m("remora_worker_jobs_finished_total{status=\"completed\"}"), 1.0);
+    assert_eq!(m("remora_worker_jobs_finished_total{status=\"failed\"}"), 1.0);
+    assert_eq!(m("remora_worker_ssh_connect_seconds_count"), 1.0, "both jobs on one connection");
+    assert!(m("remora_worker_ssh_connect_seconds_sum") > 0.0);
+    assert_eq!(m("remora_worker_ssh_connections"), 1.0);
+    assert_eq!(m("remora_worker_ssh_channels"), 0.0);
+    assert_eq!(m("remora_worker_jobs_running"), 0.0);
+    assert_eq!(m("remora_worker_output_bytes_total{stream=\"stdout\"}"), 3.0);
+    assert_eq!(m("remora_worker_output_bytes_total{stream=\"stderr\"}"), 2.0);
+
+    let q = remora_netqueue::Client::connect(&stack.queue_addr, Some(stack.queue_token.clone())).await.unwrap();
+    q.publish(remora_worker::TOPIC_DRAIN, b"w-metrics".to_vec().into()).await.unwrap();
+    let st = w.wait_exit(Duration::from_secs(15)).await;
+    assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
+    assert!(w.log_text().contains("drain requested"));
 }
