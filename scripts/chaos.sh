@@ -252,13 +252,13 @@ at() { # fraction of the window: sleep until then
 }
 
 # --- faults --------------------------------------------------------------------------------------
-busy_kill_worker() { # n: wait up to 10 s until it runs something, so the fault bites; kill -9
-    local n=$1 running
-    for _ in $(seq 1 100); do
-        [[ $(sql "select count(*) from jobs where status='running' and worker_id='${WID[$n]}'") -gt 0 ]] && break
+busy_kill_worker() { # n: kill -9 while it runs a long (2-4 s) job, waiting up to 15 s for one
+    local n=$1 running= i
+    for i in $(seq 1 150); do
+        running=$(sql "select string_agg(id, ' ') from jobs where status='running' and worker_id='${WID[$n]}' and command not like '%sleep 0.%'")
+        [[ -n $running ]] && break
         sleep 0.1
     done
-    running=$(sql "select string_agg(id, ' ') from jobs where status='running' and worker_id='${WID[$n]}'")
     log "FAULT kill -9 worker $n (${WID[$n]}, pid ${PID[worker$n]}), running: ${running:-nothing}"
     kill9 "worker$n"
 }
