@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Static checks of deployment/: every REMORA_* variable the code reads is in .env.template, the
+# scripts parse, the systemd units verify (when systemd-analyze exists), and the compose file
+# validates (when docker compose or docker-compose exists). Fast; no build, no network.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+
+missing=$(comm -23 \
+    <(grep -rhoE 'env = "REMORA_[A-Z_]+"|var(_os)?\("REMORA_[A-Z_]+"' crates --include=*.rs | grep -oE 'REMORA_[A-Z_]+' | sort -u) \
+    <(grep -oE '^#?REMORA_[A-Z_]+=' deployment/.env.template | tr -d '#=' | sort -u))
+if [[ -n $missing ]]; then
+    echo "deployment/.env.template lacks: $(echo $missing)" >&2
+    fail=1
+fi
+for f in deployment/install.sh deployment/test-install.sh scripts/dist.sh scripts/chaos.sh; do
+    bash -n "$f" || fail=1
+done
+if command -v systemd-analyze >/dev/null; then
+    # Only the missing /usr/local/bin executables may be reported on a build machine.
+    out=$(for u in deployment/systemd/*.service; do systemd-analyze verify "$u" 2>&1; done | grep -v 'is not executable' || true)
+    [[ -z $out ]] || { echo "$out" >&2; fail=1; }
+fi
+if docker compose version >/dev/null 2>&1; then
+    docker compose -f deployment/docker-compose.yml config -q || fail=1
+elif command -v docker-compose >/dev/null; then
+    docker-compose -f deployment/docker-compose.yml config -q || fail=1
+else
+    echo "deployment/check.sh: no docker compose here; compose file not validated" >&2
+fi
+((fail == 0)) && echo "deployment: checks passed"
+exit "$fail"
