@@ -10,13 +10,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 
-/// Channels a job may hold on one connection. One of sshd's ten sessions is
-/// kept free for the cancel sweep that runs beside a job.
+/// Channels a job may hold on one connection. The other two of sshd's
+/// default ten sessions (`MaxSessions`) are for the short commands that run
+/// beside jobs (the cancel sweep), see [`SIDE_CHANNELS`].
 pub const CHANNELS_PER_CONNECTION: usize = 8;
+/// Short side commands at once per connection, so that canceling all eight
+/// jobs of a connection at once never asks sshd for an eleventh session.
+pub const SIDE_CHANNELS: usize = 2;
 
 pub struct Pooled {
     pub conn: Connection,
     slots: Arc<Semaphore>,
+    side: Semaphore,
     last_used: std::sync::Mutex<Instant>,
 }
 
@@ -32,6 +37,18 @@ impl std::ops::Deref for Lease {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         &self.conn.conn
+    }
+}
+
+impl Lease {
+    /// Run a short command beside the job (on one of the connection's
+    /// [`SIDE_CHANNELS`], waiting for a free one).
+    pub async fn run_aside(&self, command: &str, timeout: std::time::Duration) -> Result<crate::Output, SshError> {
+        let _side = tokio::time::timeout(timeout, self.conn.side.acquire())
+            .await
+            .map_err(|_| SshError::Ssh("no free side channel".into()))?
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        self.conn.conn.run(command, timeout).await
     }
 }
 
@@ -110,6 +127,7 @@ impl Pool {
         let pooled = Arc::new(Pooled {
             conn,
             slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+            side: Semaphore::new(SIDE_CHANNELS),
             last_used: std::sync::Mutex::new(Instant::now()),
         });
         let permit = pooled.slots.clone().try_acquire_owned().map_err(|e| SshError::Ssh(e.to_string()))?;

@@ -227,7 +227,7 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     if stopping.is_some() {
         // Whatever escaped TERM (setsid, trapped signals) goes now.
         let sweep = kill_marked(&job.id, "KILL");
-        if let Err(e) = lease.run(&sweep, Duration::from_secs(5)).await {
+        if let Err(e) = lease.run_aside(&sweep, Duration::from_secs(5)).await {
             warn!(error = %e, "final process sweep failed");
         }
     }
@@ -277,7 +277,7 @@ async fn terminate(lease: &remora_ssh::pool::Lease, channel: &mut russh::Channel
     let name = sig_name(&sig);
     let started = Instant::now();
     let _ = channel.signal(sig).await;
-    if let Err(e) = lease.run(&kill_marked(job_id, &name), Duration::from_secs(5)).await {
+    if let Err(e) = lease.run_aside(&kill_marked(job_id, &name), Duration::from_secs(5)).await {
         warn!(error = %e, signal = %name, "process sweep failed");
     }
     info!(signal = %name, took_ms = started.elapsed().as_millis() as u64, "sent signal to the job's process tree");

@@ -206,6 +206,39 @@ async fn cancel_setsid_children_20_of_20() {
     cancel_twenty_times("setsid sleep 1000 & sleep 1000; wait", 2).await;
 }
 
+/// Eight jobs on one connection canceled at once: the cancel sweeps share
+/// the connection's two side channels (8 + 2 = sshd's default MaxSessions)
+/// and every job still ends `canceled` with nothing left within 3 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_of_eight_jobs_at_once_on_one_connection() {
+    let host = require!(SshHost::start());
+    let stack = stack(Some(Default::default())).await;
+    let sid = stack.add_server("h", &host).await;
+    let (st, v) = stack.post(&format!("/api/v1/servers/{sid}/host-key/accept"), json!({ "fingerprint": host.host_key_fingerprint() })).await;
+    assert_eq!(st, 200, "{v}");
+    let before = host.connection_count();
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(stack.submit(&sid, "sleep 1000").await);
+    }
+    let t0 = Instant::now();
+    wait_sleepers(&host, 8).await;
+    eprintln!("8 jobs running after {:?}", t0.elapsed());
+    let asked = Instant::now();
+    for id in &ids {
+        let (st, v) = stack.post(&format!("/api/v1/jobs/{id}/cancel"), json!(null)).await;
+        assert_eq!(st, 202, "{v}");
+    }
+    for id in &ids {
+        let j = stack.wait_final(id, Duration::from_secs(10)).await;
+        assert_eq!(j["status"], "canceled", "{j}");
+    }
+    eprintln!("8 jobs canceled after {:?}", asked.elapsed());
+    let left = Duration::from_secs(3).saturating_sub(asked.elapsed());
+    assert!(host.wait_no_user_processes(left), "left on the host 3 s after the cancels: {:?}", host.user_processes());
+    assert_eq!(host.connection_count() - before, 1, "all eight jobs shared one connection");
+}
+
 // ------------------------------------------------------ worker kill -9
 
 /// SIGKILL of the worker process mid-job: the wrapper's watchdog kills the
