@@ -17,7 +17,7 @@ build:
 
 ## Every suite: unit, integration and end-to-end tests against real OpenSSH sshd
 ## and a throwaway PostgreSQL cluster. As root, installs missing packages (apt).
-test: deps test-rust test-api-spec test-web
+test: deps test-rust test-api-spec chaos-quick deploy-check test-web
 
 deps:
 	scripts/install-deps.sh
@@ -36,3 +36,5 @@ test-web: build
 
 clean:
 	$(CARGO) clean
+
+include mk/deploy.mk

@@ -47,6 +47,9 @@ pub struct ApiOpts {
     /// Comma-separated origins allowed by CORS (e.g. http://localhost:3000); empty = CORS off.
     #[arg(long, env = "REMORA_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
+    /// Job lists count matching rows up to this many, then report `total_exact: false` (0 = always exact).
+    #[arg(long, env = "REMORA_LIST_COUNT_CAP", default_value_t = 10_000)]
+    pub list_count_cap: i64,
     /// Per-host timeout of server checks, seconds.
     #[arg(long, env = "REMORA_CHECK_TIMEOUT", default_value_t = 5)]
     pub check_timeout_secs: u64,
@@ -65,10 +68,15 @@ impl ApiOpts {
     pub fn config(&self) -> ApiConfig {
         let mut c = ApiConfig { web_dir: Some(self.web_dir.clone()), max_body: self.max_body, max_timeout: self.max_timeout, ..Default::default() };
         if let Some(s) = &self.allowed_shells {
-            c.allowed_shells = s.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            let shells: Vec<String> = s.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            // An empty REMORA_ALLOWED_SHELLS means "unset" (the default list), not "no shell".
+            if !shells.is_empty() {
+                c.allowed_shells = shells;
+            }
         }
         c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
         c.rate_limit = self.rate_limit;
+        c.list_count_cap = self.list_count_cap.max(0);
         c.cors_origins = self.cors_origins.clone().unwrap_or_default().into_iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);

@@ -437,10 +437,10 @@ async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::e
     };
     let created_after = time("created_after", &q.created_after)?;
     let created_before = time("created_before", &q.created_before)?;
-    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending, created_after, created_before };
-    let (jobs, total) = state.store.list_jobs(&f).await?;
-    let total_pages = (total + limit - 1) / limit;
-    Ok(Json(JobList { jobs, pagination: Pagination { page, limit, total, total_pages, has_next: page < total_pages, has_prev: page > 1 } }))
+    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending, created_after, created_before, count_cap: state.cfg.list_count_cap };
+    let p = state.store.list_jobs_page(&f).await?;
+    let total_pages = (p.total + limit - 1) / limit;
+    Ok(Json(JobList { jobs: p.items, pagination: Pagination { page, limit, total: p.total, total_exact: p.total_exact, total_pages, has_next: p.has_next, has_prev: page > 1 } }))
 }
 
 pub async fn load(state: &AppState, id: &str) -> ApiResult<Job> {

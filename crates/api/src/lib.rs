@@ -54,6 +54,8 @@ pub struct ApiConfig {
     pub rate_limit: u32,
     /// Origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
+    /// Job lists count matching rows up to this many (0 = always exact).
+    pub list_count_cap: i64,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +76,7 @@ impl Default for ApiConfig {
             pem_max_bytes: 64 * 1024,
             rate_limit: 100,
             cors_origins: Vec::new(),
+            list_count_cap: 10_000,
         }
     }
 }

@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(t) = remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir).await? {
         eprintln!("Generated admin token (shown once; also saved 0600 in {}): {t}", args.store.data_dir.join("admin.token").display());
     }
-    let queue = remora_netqueue::client::Client::connect(&args.queue_addr, args.queue_token.clone()).await?;
+    let queue = remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone()).await?;
     let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", args.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "remora-api listening");
     let state = remora_api::AppState::new(store, vault, queue, args.config());

@@ -366,8 +366,33 @@ impl Client {
         Self::connect_with(addr, ClientConfig { token, ..ClientConfig::default() }).await
     }
 
+    /// Like [`Client::connect`], but a queue that is not reachable yet is
+    /// not an error: the client starts disconnected and keeps reconnecting
+    /// in the background (calls fail with `Unavailable` meanwhile). A queue
+    /// that answers but refuses the token is still an error.
+    pub async fn connect_lazy(addr: &str, token: Option<String>) -> Result<Client, ClientError> {
+        let config = ClientConfig { token, ..ClientConfig::default() };
+        match connect_once(addr, &config).await {
+            Ok(conn) => Ok(Self::start(addr, config, Some(conn))),
+            Err(e @ (ClientError::Connect { .. } | ClientError::Timeout(_) | ClientError::Disconnected | ClientError::Unavailable(_))) => {
+                tracing::warn!(addr, error = %e, "queue not reachable yet; reconnecting in the background");
+                let c = Self::start(addr, config, None);
+                if let Ok(mut le) = c.inner.last_error.lock() {
+                    *le = e.to_string();
+                }
+                c.inner.connected.store(false, Ordering::SeqCst);
+                Ok(c)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn connect_with(addr: &str, config: ClientConfig) -> Result<Client, ClientError> {
         let conn = connect_once(addr, &config).await?;
+        Ok(Self::start(addr, config, Some(conn)))
+    }
+
+    fn start(addr: &str, config: ClientConfig, conn: Option<Conn>) -> Client {
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
         let connected = Arc::new(AtomicBool::new(true));
         let last_error = Arc::new(Mutex::new(String::new()));
@@ -376,14 +401,12 @@ impl Client {
             addr.to_owned(),
             config.clone(),
             rx,
-            Some(conn),
+            conn,
             connected.clone(),
             last_error.clone(),
             stop.clone(),
         ));
-        Ok(Client {
-            inner: Arc::new(Inner { addr: addr.to_owned(), config, tx, connected, last_error, _stop: stop.drop_guard() }),
-        })
+        Client { inner: Arc::new(Inner { addr: addr.to_owned(), config, tx, connected, last_error, _stop: stop.drop_guard() }) }
     }
 
     /// Whether the shared connection is currently up.

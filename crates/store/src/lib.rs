@@ -64,6 +64,13 @@ pub fn default_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("remora.db").display())
 }
 
+/// The file of a `sqlite://PATH?…` URL (none for in-memory databases).
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
+}
+
 fn map_unique(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e {
         if d.is_unique_violation() {
@@ -113,6 +120,21 @@ pub struct JobFilter {
     /// Epoch ms bounds on created_at: `>= created_after`, `< created_before`.
     pub created_after: Option<i64>,
     pub created_before: Option<i64>,
+    /// Count matching rows only up to this many (0 = exact count). Counting
+    /// a million rows costs far more than reading a page.
+    pub count_cap: i64,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Matching rows, or `count_cap` when there are at least that many.
+    pub total: i64,
+    /// False when `total` stopped at the cap.
+    pub total_exact: bool,
+    /// Whether a next page exists (read, not derived from the count).
+    pub has_next: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -341,6 +363,25 @@ impl Store {
                     })
                 };
                 let write = opts().max_connections(1).connect(url).await?;
+                // Processes starting together on a fresh data dir (API and a
+                // worker) must not both run the migrations: a file lock
+                // beside the database serialises them.
+                let _lock = match sqlite_path(url) {
+                    Some(db) => {
+                        let lock_path = format!("{db}.migrate.lock");
+                        Some(
+                            tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                                let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+                                f.lock()?;
+                                Ok(f)
+                            })
+                            .await
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                            .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?,
+                        )
+                    }
+                    None => None,
+                };
                 SQLITE_MIGRATOR.run(&write).await?;
                 let read = opts().max_connections(8).connect(url).await?;
                 (read, write)
@@ -550,6 +591,12 @@ impl Store {
 
     /// One page of jobs and the total count matching the filter.
     pub async fn list_jobs(&self, f: &JobFilter) -> Result<(Vec<Job>, i64)> {
+        let p = self.list_jobs_page(f).await?;
+        Ok((p.items, p.total))
+    }
+
+    /// One page of jobs, with a count capped at `f.count_cap`.
+    pub async fn list_jobs_page(&self, f: &JobFilter) -> Result<Page<Job>> {
         let mut conds: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         if let Some(s) = f.status {
@@ -591,22 +638,33 @@ impl Store {
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let limit = f.limit.clamp(1, 1000);
         let offset = (f.page.max(1) - 1) * limit;
+        // One row more than the page tells whether a next page exists.
         let sql = format!(
-            "SELECT {JOB_COLS} FROM jobs {where_sql} ORDER BY {col} {dir}, id {dir} LIMIT {limit} OFFSET {offset}"
+            "SELECT {JOB_COLS} FROM jobs {where_sql} ORDER BY {col} {dir}, id {dir} LIMIT {} OFFSET {offset}",
+            limit + 1
         );
         let mut q = sqlx::query(&sql);
         for b in &binds {
             q = q.bind(b.clone());
         }
         let rows = q.fetch_all(&self.read).await?;
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
-        let count_sql = format!("SELECT COUNT(*) FROM jobs {where_sql}");
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        let has_next = jobs.len() as i64 > limit;
+        jobs.truncate(limit as usize);
+        let count_sql = if f.count_cap > 0 {
+            format!("SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where_sql} LIMIT {}) capped", f.count_cap)
+        } else {
+            format!("SELECT COUNT(*) FROM jobs {where_sql}")
+        };
         let mut q = sqlx::query(&count_sql);
         for b in &binds {
             q = q.bind(b.clone());
         }
         let total: i64 = q.fetch_one(&self.read).await?.try_get(0)?;
-        Ok((jobs, total))
+        let total_exact = f.count_cap <= 0 || total < f.count_cap;
+        // A page past the cap still counts what it has seen.
+        let total = total.max(offset + jobs.len() as i64 + has_next as i64);
+        Ok(Page { items: jobs, total, total_exact, has_next })
     }
 
     /// Move a queued job to `running` for `worker_id`, unless its server is at
@@ -861,6 +919,22 @@ impl Store {
     // ---------------------------------------------------------------- workers
 
     pub async fn register_worker(&self, w: &WorkerRow) -> Result<()> {
+        // A worker that (re)starts holds no job yet: whatever its id still has `running` belonged
+        // to an earlier process with that id which died (kill -9, crash, reboot) before the reaper
+        // saw it go down; once the new row says `up`, the reaper never would.
+        let msg = format!(
+            "worker {} restarted while running this job; its remote processes are killed by the job wrapper when the SSH session drops",
+            w.id
+        );
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', error = $1, error_code = 'worker_lost', finished_at = $2
+             WHERE worker_id = $3 AND status = 'running'",
+        )
+        .bind(&msg)
+        .bind(remora_domain::time::now_ms())
+        .bind(&w.id)
+        .execute(&self.write)
+        .await?;
         sqlx::query("DELETE FROM workers WHERE id = $1").bind(&w.id).execute(&self.write).await?;
         sqlx::query(
             "INSERT INTO workers (id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status)
@@ -1131,5 +1205,25 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(job_from_row).collect()
+    }
+    /// Benchmarks only: fill `jobs` with `n` finished jobs spread over two
+    /// servers and the statuses, in one statement per backend.
+    pub async fn bench_fill_jobs(&self, n: i64, server_a: &str, server_b: &str) -> Result<()> {
+        let series = match self.backend {
+            Backend::Sqlite => "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) SELECT x FROM c",
+            Backend::Postgres => "SELECT generate_series(1, $1) AS x",
+        };
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, command, args, server_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, started_at, finished_at, exit_code, stdout_bytes, stderr_bytes, truncated)
+             SELECT 'bench-' || CAST(x AS TEXT), 'command', CASE WHEN x % 10 = 0 THEN 'deploy app ' || CAST(x AS TEXT) ELSE 'echo ' || CAST(x AS TEXT) END, '[]',
+                    CASE WHEN x % 4 = 0 THEN $2 ELSE $3 END,
+                    CASE x % 5 WHEN 0 THEN 'failed' WHEN 1 THEN 'canceled' ELSE 'completed' END,
+                    5, 0, 1, 0, 0, 1700000000000 + x * 1000, 1700000000000 + x * 1000, 1700000000500 + x * 1000, 0, 10, 0, 0
+             FROM ({series}) s"
+        );
+        sqlx::query(&sql).bind(n).bind(server_a).bind(server_b).execute(&self.write).await?;
+        // As autovacuum / a long-running database would have done.
+        sqlx::query(if self.backend == Backend::Postgres { "ANALYZE jobs" } else { "ANALYZE" }).execute(&self.write).await?;
+        Ok(())
     }
 }

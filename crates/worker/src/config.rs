@@ -52,8 +52,9 @@ pub struct WorkerOpts {
 impl WorkerOpts {
     pub fn config(&self) -> WorkerConfig {
         let mut c = WorkerConfig::default();
-        if let Some(id) = &self.worker_id {
-            c.id = id.clone();
+        // An empty REMORA_WORKER_ID (a blank line in an env file) means "unset", not the id "".
+        if let Some(id) = self.worker_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+            c.id = id.to_string();
         }
         c.concurrency = self.concurrency.max(1);
         c.output_cap = self.output_cap;

@@ -100,6 +100,12 @@ async fn exercise(s: &Store) {
     let (asc, _) = s.list_jobs(&JobFilter { page: 1, limit: 10, ascending: true, ..Default::default() }).await.unwrap();
     assert_eq!(asc[0].id, j1.id);
     assert_eq!(s.queued_jobs(10).await.unwrap().len(), 3);
+    let p = s.list_jobs_page(&JobFilter { page: 1, limit: 1, count_cap: 2, ..Default::default() }).await.unwrap();
+    assert_eq!((p.items.len(), p.total, p.total_exact, p.has_next), (1, 2, false, true), "capped count");
+    let p = s.list_jobs_page(&JobFilter { page: 3, limit: 1, count_cap: 100, ..Default::default() }).await.unwrap();
+    assert_eq!((p.items.len(), p.total, p.total_exact, p.has_next), (1, 3, true, false));
+    let (_, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, created_after: Some(2000), created_before: Some(3000), ..Default::default() }).await.unwrap();
+    assert_eq!(n, 1, "created_at window");
 
     // workers
     let now = remora_domain::time::now_ms();
@@ -221,4 +227,18 @@ async fn concurrent_claims_respect_max_concurrency() {
         }
     }
     assert_eq!(claimed, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_starting_together_migrate_once() {
+    let d = tempfile::tempdir().unwrap();
+    let url = remora_store::default_url(d.path());
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        let url = url.clone();
+        handles.push(tokio::spawn(async move { Store::connect(&url).await.map(|_| ()) }));
+    }
+    for h in handles {
+        h.await.unwrap().expect("a concurrent start failed to open the database");
+    }
 }
