@@ -102,9 +102,55 @@ enum Cmd {
     /// Run API, queue and worker in one process (SQLite under ./data).
     #[command(after_help = "Example:\n  remora up --demo")]
     Up(up::UpArgs),
+    /// Re-encrypt every stored secret under a new master key (run on the API host; then restart
+    /// the API and the workers with the new key).
+    #[command(after_help = "Examples:\n  remora rekey                      # key in ./data/master.key: replaced, old one kept\n  REMORA_MASTER_KEY=… remora rekey  # prints the new key to set everywhere")]
+    Rekey(RekeyArgs),
     /// Print shell completions.
     #[command(after_help = "Example:\n  remora completions bash > /etc/bash_completion.d/remora")]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(clap::Args)]
+struct RekeyArgs {
+    #[command(flatten)]
+    store: remora_store::config::StoreArgs,
+    /// The new key (64 hex chars or base64 of 32 bytes); default: generated.
+    #[arg(long, hide_env_values = true)]
+    new_key: Option<String>,
+}
+
+async fn rekey(a: RekeyArgs) -> Result<i32> {
+    use remora_store::vault::{parse_key, write_private_file};
+    let (store, old) = a.store.open().await?;
+    let key: [u8; 32] = match &a.new_key {
+        Some(k) => parse_key(k)?,
+        None => {
+            let mut k = [0u8; 32];
+            use rand::RngCore;
+            rand::rngs::OsRng.fill_bytes(&mut k);
+            k
+        }
+    };
+    let new = remora_store::Vault::new(key);
+    // The new key is on disk before any value is sealed with it.
+    let dir = &a.store.data_dir;
+    let staged = dir.join("master.key.new");
+    write_private_file(&staged, hex::encode(key).as_bytes()).with_context(|| format!("writing {}", staged.display()))?;
+    let n = store.rekey(&old, &new).await?;
+    if a.store.master_key.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+        println!("{}", hex::encode(key));
+        eprintln!("re-encrypted {n} secret(s) under key {} (also saved 0600 in {}).", new.key_id(), staged.display());
+        eprintln!("Set REMORA_MASTER_KEY to the key above on every API and worker (REMORA_MASTER_KEY_PREVIOUS=<old key> during the rollout) and restart them.");
+    } else {
+        let current = dir.join("master.key");
+        let backup = dir.join(format!("master.key.previous-{}", remora_domain::time::now_ms()));
+        std::fs::rename(&current, &backup).with_context(|| format!("keeping the old key as {}", backup.display()))?;
+        std::fs::rename(&staged, &current).with_context(|| format!("installing {}", current.display()))?;
+        eprintln!("re-encrypted {n} secret(s) under key {}; {} holds it, the old key is kept in {}.", new.key_id(), current.display(), backup.display());
+        eprintln!("Restart the API and the workers to use it.");
+    }
+    Ok(0)
 }
 
 #[derive(Subcommand)]
@@ -323,6 +369,7 @@ async fn run(cli: Cli) -> Result<i32> {
     let out = cli.output;
     match cli.cmd {
         Cmd::Up(args) => up::run(args).await.map(|_| 0),
+        Cmd::Rekey(args) => rekey(args).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "remora", &mut std::io::stdout());

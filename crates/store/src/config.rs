@@ -14,6 +14,10 @@ pub struct StoreArgs {
     /// default: `master.key` in the data dir, generated 0600 on first start.
     #[arg(long, env = "REMORA_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// Earlier master keys (comma-separated), still accepted for reading
+    /// while `remora rekey` rolls secrets over to the current key.
+    #[arg(long, env = "REMORA_MASTER_KEY_PREVIOUS", hide_env_values = true, value_delimiter = ',')]
+    pub master_key_previous: Option<Vec<String>>,
 }
 
 impl StoreArgs {
@@ -26,8 +30,18 @@ impl StoreArgs {
         use anyhow::Context;
         std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
         let store = crate::Store::connect(&self.url()).await.with_context(|| "opening the database (REMORA_DATABASE_URL)".to_string())?;
-        let vault = crate::Vault::load(self.master_key.as_deref(), &self.data_dir).context("loading the master key")?;
+        let vault = self.vault()?;
         Ok((store, vault))
+    }
+
+    /// The vault: the current master key and any previous ones.
+    pub fn vault(&self) -> anyhow::Result<crate::Vault> {
+        use anyhow::Context;
+        let mut previous = Vec::new();
+        for k in self.master_key_previous.iter().flatten().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+            previous.push(crate::vault::parse_key(k).context("REMORA_MASTER_KEY_PREVIOUS")?);
+        }
+        Ok(crate::Vault::load(self.master_key.as_deref(), &self.data_dir).context("loading the master key")?.with_previous(&previous))
     }
 }
 

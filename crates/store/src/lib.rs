@@ -1226,4 +1226,25 @@ impl Store {
         sqlx::query(if self.backend == Backend::Postgres { "ANALYZE jobs" } else { "ANALYZE" }).execute(&self.write).await?;
         Ok(())
     }
+    /// Re-encrypt every sealed secret (server passwords, keys, passphrases,
+    /// uploaded key files) from `old` (which may know previous keys) to
+    /// `new`, in one transaction. Returns how many values were rewritten.
+    pub async fn rekey(&self, old: &Vault, new: &Vault) -> Result<usize> {
+        let mut tx = self.write.begin().await?;
+        let mut n = 0;
+        for (table, cols) in [("servers", ["password_enc", "private_key_enc", "passphrase_enc"]), ("pem_files", ["content_enc", "passphrase_enc", "passphrase_enc"])] {
+            for col in cols.iter().collect::<std::collections::BTreeSet<_>>() {
+                let rows = sqlx::query(&format!("SELECT id, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&mut *tx).await?;
+                for r in rows {
+                    let id: String = r.try_get(0)?;
+                    let sealed: Vec<u8> = r.try_get(1)?;
+                    let plain = old.open(&sealed).map_err(|e| StoreError::Corrupt(format!("{table}.{col} of {id}: {e}")))?;
+                    sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2")).bind(new.seal(&plain)).bind(&id).execute(&mut *tx).await?;
+                    n += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
 }

@@ -1,9 +1,12 @@
 //! Secrets at rest: XChaCha20-Poly1305 under a 32-byte master key.
 //!
-//! Sealed layout: `b'R' | key_id (1 byte) | nonce (24 bytes) | ciphertext+tag`.
-//! The key id lets a later rotation tell which key sealed a value. The master
-//! key comes from `REMORA_MASTER_KEY` (64 hex chars or base64 of 32 bytes) or
-//! from `master.key` in the data dir, created 0600 on first start.
+//! Sealed layout: `b'R' | 2 (format) | key id (4 bytes) | nonce (24 bytes) |
+//! ciphertext+tag`. The key id (the first 4 bytes of SHA-256 of the key)
+//! tells which key sealed a value, so keys can be rotated: `remora rekey`
+//! re-encrypts every secret under a new key, and previous keys
+//! (`REMORA_MASTER_KEY_PREVIOUS`) still open values during a rollout. The
+//! master key comes from `REMORA_MASTER_KEY` (64 hex chars or base64 of 32
+//! bytes) or from `master.key` in the data dir, created 0600 on first start.
 
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -12,6 +15,8 @@ use rand::RngCore;
 use std::path::Path;
 
 const MAGIC: u8 = b'R';
+const FORMAT: u8 = 2;
+const HEADER: usize = 2 + 4 + 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -24,14 +29,29 @@ pub enum VaultError {
 }
 
 #[derive(Clone)]
-pub struct Vault {
-    key_id: u8,
+struct Key {
+    id: [u8; 4],
     cipher: XChaCha20Poly1305,
+}
+
+impl Key {
+    fn new(key: [u8; 32]) -> Key {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(key);
+        Key { id: [d[0], d[1], d[2], d[3]], cipher: XChaCha20Poly1305::new(&key.into()) }
+    }
+}
+
+#[derive(Clone)]
+pub struct Vault {
+    current: Key,
+    /// Older keys that may still have sealed values (read only).
+    previous: Vec<Key>,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("key_id", &self.key_id).finish_non_exhaustive()
+        f.debug_struct("Vault").field("key_id", &hex::encode(self.current.id)).field("previous", &self.previous.len()).finish_non_exhaustive()
     }
 }
 
@@ -47,7 +67,23 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], VaultError> {
 
 impl Vault {
     pub fn new(key: [u8; 32]) -> Vault {
-        Vault { key_id: 1, cipher: XChaCha20Poly1305::new(&key.into()) }
+        Vault { current: Key::new(key), previous: Vec::new() }
+    }
+
+    /// Also open values sealed under these older keys.
+    pub fn with_previous(mut self, keys: &[[u8; 32]]) -> Vault {
+        self.previous.extend(keys.iter().map(|k| Key::new(*k)));
+        self
+    }
+
+    /// Hex id of the current key.
+    pub fn key_id(&self) -> String {
+        hex::encode(self.current.id)
+    }
+
+    /// The key id a sealed value names.
+    pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+        (sealed.len() >= HEADER && sealed[0] == MAGIC && sealed[1] == FORMAT).then(|| hex::encode(&sealed[2..6]))
     }
 
     /// The key from `REMORA_MASTER_KEY` text if given, else `master.key` in
@@ -75,24 +111,25 @@ impl Vault {
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
+            .current
             .cipher
             .encrypt(XNonce::from_slice(&nonce), plaintext)
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
-        let mut out = Vec::with_capacity(2 + 24 + ct.len());
+        let mut out = Vec::with_capacity(HEADER + ct.len());
         out.push(MAGIC);
-        out.push(self.key_id);
+        out.push(FORMAT);
+        out.extend_from_slice(&self.current.id);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         out
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        if sealed.len() < 26 || sealed[0] != MAGIC || sealed[1] != self.key_id {
+        if sealed.len() < HEADER || sealed[0] != MAGIC || sealed[1] != FORMAT {
             return Err(VaultError::Open);
         }
-        self.cipher
-            .decrypt(XNonce::from_slice(&sealed[2..26]), &sealed[26..])
-            .map_err(|_| VaultError::Open)
+        let key = std::iter::once(&self.current).chain(self.previous.iter()).find(|k| k.id == sealed[2..6]).ok_or(VaultError::Open)?;
+        key.cipher.decrypt(XNonce::from_slice(&sealed[6..HEADER]), &sealed[HEADER..]).map_err(|_| VaultError::Open)
     }
 
     pub fn open_string(&self, sealed: &[u8]) -> Result<String, VaultError> {
@@ -143,6 +180,19 @@ mod tests {
         let mode = std::fs::metadata(d.path().join("master.key")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+    #[test]
+    fn previous_keys_open_old_values_and_ids_differ() {
+        let old = Vault::new([1; 32]);
+        let sealed = old.seal(b"pw");
+        let new = Vault::new([2; 32]);
+        assert!(new.open(&sealed).is_err());
+        let rolling = Vault::new([2; 32]).with_previous(&[[1; 32]]);
+        assert_eq!(rolling.open(&sealed).unwrap(), b"pw");
+        assert_eq!(Vault::sealed_key_id(&sealed).unwrap(), old.key_id());
+        assert_ne!(old.key_id(), new.key_id());
+        assert_eq!(Vault::sealed_key_id(&rolling.seal(b"x")).unwrap(), new.key_id());
+    }
+
     #[test]
     fn parses_hex_and_rejects_short() {
         assert!(parse_key(&"ab".repeat(32)).is_ok());

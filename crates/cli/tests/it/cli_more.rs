@@ -198,3 +198,46 @@ async fn ctrl_c_during_follow_cancels_and_leaves_nothing() {
     let jobs = stack.get("/api/v1/jobs").await;
     assert_eq!(jobs["jobs"][0]["status"], "canceled");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rekey_reencrypts_every_secret_under_a_new_key() {
+    let host = require!(SshHost::start());
+    let dir;
+    let old_key;
+    {
+        let stack = Stack::sqlite().await;
+        stack.add_server("k", &host).await;
+        let (st, _) = stack.post("/api/v1/servers", serde_json::json!({ "name": "p", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })).await;
+        assert_eq!(st, 201);
+        old_key = std::fs::read_to_string(stack.dir.path().join("master.key")).unwrap();
+        dir = tempfile::tempdir().unwrap();
+        // Close the database (WAL checkpointed), then copy the data dir.
+        stack.store.close().await;
+        for e in std::fs::read_dir(stack.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("remora")).args(["rekey", "--data-dir", d.to_str().unwrap()]).env_remove("REMORA_MASTER_KEY").output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("re-encrypted 2 secret(s)"), "{}", text(&out.stderr));
+    let new_key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    assert_ne!(new_key, old_key);
+    // The new key opens both secrets; the old one opens none of them.
+    let store = remora_store::Store::connect(&remora_store::default_url(dir.path())).await.unwrap();
+    let new = remora_store::Vault::new(remora_store::vault::parse_key(&new_key).unwrap());
+    let old = remora_store::Vault::new(remora_store::vault::parse_key(&old_key).unwrap());
+    for name in ["k", "p"] {
+        let s = store.get_server_by_name(name).await.unwrap().unwrap();
+        let plain = store.open_secrets(&s.id, &new).await.unwrap().unwrap();
+        assert!(plain.password.as_deref() == Some(host.password()) || plain.private_key.as_deref() == Some(host.private_key()));
+        assert!(store.open_secrets(&s.id, &old).await.is_err(), "old key still opens {name}");
+    }
+}
