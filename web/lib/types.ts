@@ -35,7 +35,9 @@ export interface Job {
 export interface Pagination {
   page: number;
   limit: number;
+  /** Counted up to the server's cap; `total_exact` false means "at least". */
   total: number;
+  total_exact?: boolean;
   total_pages: number;
   has_next: boolean;
   has_prev: boolean;
@@ -107,7 +109,9 @@ export interface Worker {
 export interface ThroughputPoint {
   minute: string;
   completed: number;
+  /** failed + timed_out */
   failed: number;
+  canceled?: number;
   total: number;
 }
 

@@ -135,7 +135,7 @@ function JobsPageInner() {
     <div>
       <PageHeader
         title="Jobs"
-        description={pg ? `${pg.total} job${pg.total === 1 ? "" : "s"} match${live ? " · live" : ""}` : "Every command and script run."}
+        description={pg ? `${pg.total}${pg.total_exact === false ? "+" : ""} job${pg.total === 1 ? "" : "s"} match${live ? " · live" : ""}` : "Every command and script run."}
         actions={
           <>
             <Button variant="outline" onClick={exportCsv} disabled={exporting}>
@@ -240,7 +240,7 @@ function JobsPageInner() {
       {pg && pg.total > 0 ? (
         <nav className="mt-4 flex flex-wrap items-center justify-between gap-3 text-sm" aria-label="Pagination">
           <span className="text-muted-foreground">
-            Page {pg.page} of {Math.max(pg.total_pages, 1)} · {pg.total} total
+            Page {pg.page} of {Math.max(pg.total_pages, 1)}{pg.total_exact === false ? "+" : ""} · {pg.total}{pg.total_exact === false ? "+" : ""} total
           </span>
           <div className="flex items-center gap-2">
             <label htmlFor="f-limit" className="text-muted-foreground">
