@@ -15,6 +15,8 @@ pub const JOBS_QUEUE: &str = "jobs";
 pub const TOPIC_CANCEL: &str = "cancel";
 /// Pub/sub topic on which workers announce job status changes (payload: JSON `JobEvent`).
 pub const TOPIC_STATUS: &str = "status";
+/// Pub/sub topic on which the API asks a worker to drain (payload: worker id).
+pub const TOPIC_DRAIN: &str = "worker.drain";
 /// Pub/sub topic prefix for live output (`output.<job id>`, payload: JSON `OutputEvent`).
 pub const TOPIC_OUTPUT_PREFIX: &str = "output.";
 

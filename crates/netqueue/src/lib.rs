@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod pubsub;
 pub mod queue;

@@ -50,6 +50,9 @@ struct Args {
     /// text | json.
     #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// Serve Prometheus metrics (GET /metrics) on this address; off when unset.
+    #[arg(long, env = "REMORA_QUEUE_METRICS_ADDR")]
+    metrics_addr: Option<String>,
 }
 
 #[tokio::main]
@@ -97,6 +100,24 @@ async fn main() -> anyhow::Result<()> {
         signal.cancel();
     });
     let _ = Duration::ZERO;
+    let token = config.token.clone();
+    let queue_addr = listener.local_addr()?.to_string();
+    if let Some(maddr) = args.metrics_addr.filter(|a| !a.trim().is_empty()) {
+        let ml = tokio::net::TcpListener::bind(&maddr).await.with_context(|| format!("binding the metrics address {maddr}"))?;
+        tracing::info!(addr = %ml.local_addr()?, "metrics on /metrics");
+        let sd = shutdown.clone();
+        tokio::spawn(async move {
+            // The queue's own client, lazily connected: the server starts below.
+            match remora_netqueue::Client::connect_lazy(&queue_addr, token).await {
+                Ok(c) => {
+                    if let Err(e) = remora_netqueue::metrics::serve(ml, c, sd).await {
+                        tracing::warn!(error = %e, "metrics endpoint stopped");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "metrics endpoint could not reach the queue"),
+            }
+        });
+    }
     remora_netqueue::run(listener, config, shutdown).await.context("queue server failed")
 }
 

@@ -46,7 +46,7 @@ pub struct WorkerConfig {
 /// Pub/sub topic on which a worker id asks that worker to drain (as on
 /// SIGTERM: stop reserving, let running jobs finish up to the drain timeout,
 /// cancel the rest, exit).
-pub const TOPIC_DRAIN: &str = "worker.drain";
+pub const TOPIC_DRAIN: &str = remora_domain::TOPIC_DRAIN;
 
 /// Delay before a job whose connection failed is tried again: `base`
 /// doubled per attempt already made (1 s, 2 s, 4 s …), at most 64 × `base`.

@@ -9,3 +9,4 @@ mod api_more;
 mod worker_more;
 mod openapi;
 mod cli_more;
+mod logs_secrets;

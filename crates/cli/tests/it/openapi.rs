@@ -43,7 +43,7 @@ fn spec_lists_every_route_of_the_design() {
         ("post", "/api/v1/jobs"), ("post", "/api/v1/jobs/script"), ("get", "/api/v1/jobs"), ("get", "/api/v1/jobs/{id}"),
         ("post", "/api/v1/jobs/{id}/cancel"), ("post", "/api/v1/jobs/{id}/duplicate"), ("post", "/api/v1/jobs/{id}/rerun"),
         ("get", "/api/v1/jobs/{id}/logs"), ("get", "/api/v1/jobs/{id}/stdout"), ("get", "/api/v1/jobs/{id}/stderr"), ("get", "/api/v1/jobs/{id}/stream"),
-        ("get", "/api/v1/batches/{id}"), ("get", "/api/v1/workers"), ("get", "/api/v1/system/info"), ("get", "/api/v1/system/enhanced"),
+        ("get", "/api/v1/batches/{id}"), ("get", "/api/v1/workers"), ("post", "/api/v1/workers/{id}/drain"), ("get", "/api/v1/system/info"), ("get", "/api/v1/system/enhanced"),
         ("get", "/api/v1/jobs/export"), ("get", "/api/v1/events"), ("get", "/api/v1/tokens"), ("post", "/api/v1/tokens"), ("delete", "/api/v1/tokens/{id}"), ("get", "/api/v1/audit"),
     ];
     for (m, p) in want {

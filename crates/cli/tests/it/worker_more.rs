@@ -574,9 +574,15 @@ async fn metrics_endpoint_and_drain_request() {
     assert_eq!(m("remora_worker_output_bytes_total{stream=\"stdout\"}"), 3.0);
     assert_eq!(m("remora_worker_output_bytes_total{stream=\"stderr\"}"), 2.0);
 
-    let q = remora_netqueue::Client::connect(&stack.queue_addr, Some(stack.queue_token.clone())).await.unwrap();
-    q.publish(remora_worker::TOPIC_DRAIN, b"w-metrics".to_vec().into()).await.unwrap();
+    // The API's drain action (audited) reaches the worker over the queue's pub/sub.
+    let (st, v) = stack.post("/api/v1/workers/nope/drain", json!(null)).await;
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = stack.post("/api/v1/workers/w-metrics/drain", json!(null)).await;
+    assert_eq!(st, 202, "{v}");
+    assert_eq!(v["id"], "w-metrics");
     let st = w.wait_exit(Duration::from_secs(15)).await;
     assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
     assert!(w.log_text().contains("drain requested"));
+    let audit = stack.get("/api/v1/audit").await;
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "worker.drain"), "{audit}");
 }
