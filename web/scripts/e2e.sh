@@ -90,6 +90,7 @@ done
 log "starting remora up --demo on 127.0.0.1:$API_PORT"
 REMORA_DATA_DIR="$TMP/data" REMORA_API_ADDR="127.0.0.1:$API_PORT" REMORA_QUEUE_ADDR="127.0.0.1:$QUEUE_PORT" \
   REMORA_WEB_DIR="$WEB/out" REMORA_ADMIN_TOKEN="$TOKEN" \
+  REMORA_LIST_COUNT_CAP=100000 \
   "$BIN/remora" up --demo >"$TMP/remora.log" 2>&1 &
 REMORA_PID=$!
 URL="http://127.0.0.1:$API_PORT"
