@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up web build test test-rust test-api-spec test-web deps clean
+.PHONY: up web build test test-rust test-up test-api-spec test-web deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
 up: build web
@@ -17,7 +17,7 @@ build:
 
 ## Every suite: unit, integration and end-to-end tests against real OpenSSH sshd
 ## and a throwaway PostgreSQL cluster. As root, installs missing packages (apt).
-test: deps test-rust test-api-spec chaos-quick deploy-check test-web
+test: deps test-rust test-up test-api-spec chaos-quick deploy-check test-web
 
 deps:
 	scripts/install-deps.sh
@@ -25,6 +25,10 @@ deps:
 test-rust:
 	$(CARGO) build --workspace --tests --bins
 	CI=$${CI:-true} scripts/with-postgres.sh scripts/cargo-test.sh
+
+## The README's first steps: `remora up --demo` on a fresh data dir, a job on local-demo.
+test-up: build
+	scripts/smoke-up.sh
 
 ## schemathesis against the OpenAPI spec of a running stack (bounded).
 test-api-spec: build

@@ -9,7 +9,7 @@ if ! command -v npm >/dev/null 2>&1; then
     echo "build-web: npm not found; install Node.js 20+ for the dashboard (the API works without it)" >&2
     exit 0
 fi
-newest_src=$(find app components lib public package.json package-lock.json next.config.* -type f -printf '%T@\n' 2>/dev/null | sort -n | tail -1)
+newest_src=$({ find app components lib public package.json package-lock.json next.config.* -type f -printf '%T@\n' 2>/dev/null || true; } | sort -n | tail -1)
 built=$(stat -c %Y out/index.html 2>/dev/null || echo 0)
 if [[ -f out/index.html && ${newest_src%.*} -le $built ]]; then
     exit 0
