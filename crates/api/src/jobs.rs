@@ -267,7 +267,7 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
         .list_servers()
         .await?
         .into_iter()
-        .filter(|s| s.is_active && s.tags.iter().any(|t| *t == tag))
+        .filter(|s| s.is_active && s.tags.contains(&tag))
         .collect();
     if servers.is_empty() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no active server has the tag `{tag}`")).with_field("tag"));
@@ -332,7 +332,7 @@ async fn create_script(State(state): State<AppState>, Extension(caller): Extensi
         return Err(ApiError::invalid("command", "a script job takes `script`, not `command`"));
     }
     let shell = b.shell.clone().unwrap_or_else(|| "/bin/bash".to_string());
-    if !state.cfg.allowed_shells.iter().any(|s| *s == shell) {
+    if !state.cfg.allowed_shells.contains(&shell) {
         return Err(ApiError::invalid("shell", format!("shell `{shell}` is not allowed; allowed: {}", state.cfg.allowed_shells.join(", "))));
     }
     submit(state, &caller, b, JobKind::Script, None, Some(script), Some(shell)).await

@@ -101,11 +101,11 @@ enum Cmd {
     Workers,
     /// Run API, queue and worker in one process (SQLite under ./data).
     #[command(after_help = "Example:\n  remora up --demo")]
-    Up(up::UpArgs),
+    Up(Box<up::UpArgs>),
     /// Re-encrypt every stored secret under a new master key (run on the API host; then restart
     /// the API and the workers with the new key).
     #[command(after_help = "Examples:\n  remora rekey                      # key in ./data/master.key: replaced, old one kept\n  REMORA_MASTER_KEY=… remora rekey  # prints the new key to set everywhere")]
-    Rekey(RekeyArgs),
+    Rekey(Box<RekeyArgs>),
     /// Print shell completions.
     #[command(after_help = "Example:\n  remora completions bash > /etc/bash_completion.d/remora")]
     Completions { shell: clap_complete::Shell },
@@ -368,8 +368,8 @@ async fn run(cli: Cli) -> Result<i32> {
     let api = Api::new(cli.url.clone(), cli.token.clone(), cli.profile.as_deref());
     let out = cli.output;
     match cli.cmd {
-        Cmd::Up(args) => up::run(args).await.map(|_| 0),
-        Cmd::Rekey(args) => rekey(args).await,
+        Cmd::Up(args) => up::run(*args).await.map(|_| 0),
+        Cmd::Rekey(args) => rekey(*args).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "remora", &mut std::io::stdout());

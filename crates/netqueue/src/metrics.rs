@@ -15,7 +15,8 @@ pub fn render(stats: &crate::Stats) -> String {
     let gauge = |o: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(o, "# HELP remora_queue_{name} {help}\n# TYPE remora_queue_{name} {kind}");
     };
-    let per_queue: [(&str, &str, &str, fn(&crate::QueueStats) -> u64); 9] = [
+    type Field = (&'static str, &'static str, &'static str, fn(&crate::QueueStats) -> u64);
+    let per_queue: [Field; 9] = [
         ("ready", "Messages available to RESERVE now", "gauge", |q| q.ready),
         ("leased", "Messages leased to a consumer", "gauge", |q| q.leased),
         ("delayed", "Messages waiting for their delay", "gauge", |q| q.delayed),
