@@ -542,6 +542,9 @@ rm -rf "$1"
         Ok(())
     }
 
+    /// `MaxSessions 10` is sshd's own default, written out on purpose: the
+    /// worker's channel budget per connection (8 job channels + sweeps) is
+    /// tested against what real servers allow.
     fn write_config(&self, penalties: bool) -> Result<()> {
         let dir = &self.dir_path;
         let mut cfg = format!(
@@ -557,7 +560,7 @@ rm -rf "$1"
              StrictModes no\n\
              AuthorizedKeysFile .ssh/authorized_keys\n\
              MaxStartups 100:30:200\n\
-             MaxSessions 100\n\
+             MaxSessions 10\n\
              LogLevel VERBOSE\n\
              UseDNS no\n\
              Subsystem sftp internal-sftp\n",
