@@ -24,7 +24,7 @@ deps:
 
 test-rust:
 	$(CARGO) build --workspace --tests --bins
-	CI=$${CI:-true} scripts/with-postgres.sh scripts/cargo-test.sh
+	CI=$${CI:-true} scripts/with-postgres.sh bash -c 'scripts/cargo-test.sh && scripts/cargo-test-pg.sh'
 
 ## The README's first steps: `remora up --demo` on a fresh data dir, a job on local-demo.
 test-up: build

@@ -28,7 +28,7 @@ async fn exit_three_round_trip(stack: &Stack) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn job_round_trip_on_sqlite() {
     require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     exit_three_round_trip(&stack).await;
 }
 
@@ -46,7 +46,7 @@ async fn job_round_trip_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn output_is_visible_while_running() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let id = stack.submit(&sid, "for i in $(seq 1 12); do echo line $i; sleep 0.5; done").await;
     // Within the 6 s run, /logs must already show lines while the job is running.
@@ -70,7 +70,7 @@ async fn output_is_visible_while_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn password_auth_script_job_and_bytes_exact_output() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let (st, srv) = stack
         .post("/api/v1/servers", json!({ "name": "pw", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() }))
         .await;
@@ -92,7 +92,7 @@ async fn password_auth_script_job_and_bytes_exact_output() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_are_json_and_name_the_problem() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     // health needs no token
     let h: serde_json::Value = reqwest::get(format!("{}/health", stack.url)).await.unwrap().json().await.unwrap();
     assert_eq!(h["status"], "healthy");
@@ -147,7 +147,7 @@ async fn api_errors_are_json_and_name_the_problem() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn list_paginates_and_filters() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let (st, _) = stack.post("/api/v1/servers", json!({ "name": "s", "hostname": "127.0.0.1", "port": 1, "user": "u", "password": "p" })).await;
     assert_eq!(st, 201);
     for i in 0..5 {

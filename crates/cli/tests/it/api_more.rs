@@ -19,7 +19,7 @@ async fn upload_pem(stack: &Stack, pem: &str) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pem_upload_test_connection_and_host_key_accept() {
     let mut host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let pem = host.add_key(KeyKind::Rsa, None, true).unwrap();
     assert!(pem.contains("BEGIN RSA PRIVATE KEY"), "{pem}");
     let (st, v) = upload_pem(&stack, &pem).await;
@@ -69,7 +69,7 @@ async fn pem_upload_test_connection_and_host_key_accept() {
 async fn bulk_status_takes_the_slowest_not_the_sum() {
     let host = require!(SshHost::start());
     let cfg = remora_api::ApiConfig { check_timeout: Duration::from_secs(2), ..Default::default() };
-    let stack = Stack::start_with(Db::Sqlite, Default::default(), cfg).await;
+    let stack = Stack::start_with(Db::from_env(), Default::default(), cfg).await;
     stack.add_server("good", &host).await;
     // Two hosts that accept TCP but never speak SSH.
     let mut silent = Vec::new();
@@ -100,7 +100,7 @@ async fn bulk_status_takes_the_slowest_not_the_sum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn update_duplicate_rerun_batch_and_system_info() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     // Empty database: no NaN.
     let info = stack.get("/api/v1/system/info").await;
     assert_eq!(info["success_rate"], Value::Null);
@@ -160,7 +160,7 @@ async fn update_duplicate_rerun_batch_and_system_info() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_roles_and_audit() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let (st, v) = stack.post("/api/v1/tokens", json!({ "name": "ci", "role": "viewer" })).await;
     assert_eq!(st, 201, "{v}");
     let viewer = v["token"].as_str().unwrap().to_string();
@@ -186,7 +186,7 @@ async fn tokens_roles_and_audit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn secrets_never_leave_and_are_encrypted_at_rest() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let (st, _) = stack.post("/api/v1/servers", json!({ "name": "pw", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })).await;
     assert_eq!(st, 201);
     stack.add_server("key", &host).await;
@@ -214,7 +214,7 @@ async fn secrets_never_leave_and_are_encrypted_at_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sse_streams_output_live_and_resumes() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let id = stack.submit(&sid, "echo first; sleep 2; echo second >&2; sleep 1; echo third").await;
     let (st, _) = stack.call(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/stream"), None).await;
@@ -266,7 +266,7 @@ async fn sse_streams_output_live_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_stream_reports_status_changes() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let r = stack.http.get(format!("{}/api/v1/events", stack.url)).bearer_auth(&stack.token).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -29,7 +29,7 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn submit_follow_exits_with_the_jobs_code() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let key = host.private_key_path().to_str().unwrap().to_string();
     let port = host.port().to_string();
     let out = remora(&stack, &["servers", "add", "web1", "--host", &host.host(), "--port", &port, "--user", host.user(), "--key-file", &key], None).await;
@@ -65,7 +65,7 @@ async fn submit_follow_exits_with_the_jobs_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_exit_nonzero_with_the_reason() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let out = tokio::task::spawn_blocking(|| {
         assert_cmd::Command::cargo_bin("remora").unwrap().env("REMORA_DATA_DIR", "/nonexistent").env("REMORA_CONFIG", "/nonexistent/p.json").args(["--url", "http://127.0.0.1:1", "--token", "x", "jobs", "list"]).output().unwrap()
     })

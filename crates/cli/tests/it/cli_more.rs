@@ -50,7 +50,7 @@ fn text(b: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_command_against_a_real_stack() {
     let mut host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let cli = Cli::new(&stack);
     let port = host.port().to_string();
     let key = host.private_key_path().to_str().unwrap().to_string();
@@ -137,7 +137,7 @@ async fn every_command_against_a_real_stack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_examples_completions_and_login_profiles() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let cli = Cli::new(&stack);
     for args in [
         vec!["--help"], vec!["login", "--help"], vec!["servers", "add", "--help"], vec!["servers", "list", "--help"], vec!["servers", "get", "--help"],
@@ -174,7 +174,7 @@ async fn help_examples_completions_and_login_profiles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ctrl_c_during_follow_cancels_and_leaves_nothing() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     stack.add_server("h", &host).await;
     let cli = Cli::new(&stack);
     let mut child = cli.cmd().args(["submit", "--server", "h", "--follow", "--", "sleep", "1000"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
@@ -205,7 +205,9 @@ async fn rekey_reencrypts_every_secret_under_a_new_key() {
     let dir;
     let old_key;
     {
-        let stack = Stack::sqlite().await;
+        // SQLite: the test copies the data dir (database + key file); the
+        // store test runs the same re-encryption on PostgreSQL.
+        let stack = Stack::start(crate::stack::Db::Sqlite, Default::default()).await;
         stack.add_server("k", &host).await;
         let (st, _) = stack.post("/api/v1/servers", serde_json::json!({ "name": "p", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })).await;
         assert_eq!(st, 201);

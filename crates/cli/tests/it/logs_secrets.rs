@@ -33,7 +33,7 @@ async fn no_secret_in_any_log_line_at_trace_level() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .try_init();
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let passphrase = "correct horse battery";
     let encrypted = host.add_key(KeyKind::Ed25519, Some(passphrase), false).unwrap();
     let (st, v) = stack.post("/api/v1/servers", json!({ "name": "pw", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })).await;

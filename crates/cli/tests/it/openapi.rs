@@ -56,7 +56,7 @@ fn spec_lists_every_route_of_the_design() {
 /// Generated from the spec: every operation but the public ones answers 401 without a token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_but_the_public_ones_needs_a_token() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let s = spec();
     let mut checked = 0;
     for (path, ops) in s["paths"].as_object().unwrap() {
@@ -79,7 +79,7 @@ async fn every_route_but_the_public_ones_needs_a_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_metrics_ready_and_spec_are_served() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let r = reqwest::get(format!("{}/api/openapi.json", stack.url)).await.unwrap();
     assert_eq!(r.status(), 200);
     let served: Value = r.json().await.unwrap();
@@ -104,7 +104,7 @@ async fn docs_metrics_ready_and_spec_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_answers_429_with_retry_after() {
     let cfg = remora_api::ApiConfig { rate_limit: 5, ..Default::default() };
-    let stack = Stack::start_with(Db::Sqlite, Default::default(), cfg).await;
+    let stack = Stack::start_with(Db::from_env(), Default::default(), cfg).await;
     let mut limited = None;
     // Burst is 10: within 40 immediate requests one must be refused.
     for _ in 0..40 {

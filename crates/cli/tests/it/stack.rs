@@ -29,9 +29,23 @@ pub enum Db {
     Postgres(remora_testkit::pg::PgDb),
 }
 
+impl Db {
+    pub fn from_env() -> Db {
+        match std::env::var("REMORA_TEST_DB").as_deref() {
+            Ok("postgres") => Db::Postgres(
+                remora_testkit::pg::database().unwrap().expect("REMORA_TEST_DB=postgres needs REMORA_TEST_PG_URL (run through scripts/with-postgres.sh)"),
+            ),
+            _ => Db::Sqlite,
+        }
+    }
+}
+
 impl Stack {
-    pub async fn sqlite() -> Stack {
-        Stack::start(Db::Sqlite, remora_worker::WorkerConfig::default()).await
+    /// A stack on the database `REMORA_TEST_DB` names: SQLite by default,
+    /// PostgreSQL with `REMORA_TEST_DB=postgres` (`make test` runs the API
+    /// and CLI suites both ways).
+    pub async fn new() -> Stack {
+        Stack::start(Db::from_env(), remora_worker::WorkerConfig::default()).await
     }
 
     pub async fn start(db: Db, wcfg: remora_worker::WorkerConfig) -> Stack {

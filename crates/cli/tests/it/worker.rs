@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 async fn cancel_leaves_nothing(command: &str) {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let id = stack.submit(&sid, command).await;
     stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
@@ -42,7 +42,7 @@ async fn cancel_kills_setsid_children() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timeout_kills_and_reports_timed_out() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let (st, v) = stack.post("/api/v1/jobs", json!({ "server_id": sid, "command": "sleep 1000", "timeout": 2 })).await;
     assert_eq!(st, 201, "{v}");
@@ -59,7 +59,7 @@ async fn timeout_kills_and_reports_timed_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changed_host_key_fails_with_host_key_mismatch() {
     let mut host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     let id = stack.submit(&sid, "true").await;
     assert_eq!(stack.wait_final(&id, Duration::from_secs(30)).await["status"], "completed");
@@ -76,7 +76,7 @@ async fn changed_host_key_fails_with_host_key_mismatch() {
 async fn multi_server_submit_creates_a_batch() {
     let h1 = require!(SshHost::start());
     let h2 = require!(SshHost::start_on("127.0.1.2"));
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     stack.add_server("a", &h1).await;
     stack.add_server("b", &h2).await;
     let (st, v) = stack.post("/api/v1/jobs", json!({ "server_ids": ["a", "b"], "command": "whoami" })).await;
@@ -101,7 +101,7 @@ async fn multi_server_submit_creates_a_batch() {
 /// The in-process demo host of `remora up --demo` runs jobs too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_host_runs_jobs_and_accepts_only_its_key() {
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sd = tokio_util::sync::CancellationToken::new();
     let demo = remora_ssh::demo::DemoHost::start(l, stack.dir.path(), sd.clone()).await.unwrap();

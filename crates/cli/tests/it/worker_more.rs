@@ -175,7 +175,7 @@ async fn submit_json(stack: &Stack, body: Value) -> String {
 /// `canceled` and nothing of the user is left on the host within 3 s.
 async fn cancel_twenty_times(command: &str, sleepers: usize) {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let sid = stack.add_server("h", &host).await;
     for round in 1..=20 {
         let id = stack.submit(&sid, command).await;
@@ -272,7 +272,7 @@ async fn worker_killed_with_sigkill_leaves_nothing_and_the_job_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refused_and_silent_hosts_fail_fast_and_do_not_block_others() {
     let host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let healthy = stack.add_server("healthy", &host).await;
 
     let refused_port = {
@@ -393,7 +393,7 @@ async fn two_hundred_jobs_share_a_handful_of_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_key_type_and_format_with_a_passphrase_runs_jobs() {
     let mut host = require!(SshHost::start());
-    let stack = Stack::sqlite().await;
+    let stack = Stack::new().await;
     let pass = "correct horse";
     let cases: [(&str, KeyKind, bool, Option<&str>); 6] = [
         ("ed25519-openssh-pass", KeyKind::Ed25519, false, Some(pass)),

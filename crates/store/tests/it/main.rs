@@ -172,6 +172,26 @@ async fn exercise(s: &Store) {
     assert!(s.find_token("nope").await.unwrap().is_none());
     assert!(matches!(s.insert_token("t2", "hash1", "admin").await, Err(StoreError::Conflict)));
 
+    // rekey: every sealed value moves to the new key, in one transaction
+    let old = remora_store::Vault::new([3; 32]);
+    let new = remora_store::Vault::new([4; 32]);
+    let mut sealed = server("sealed");
+    sealed.password_enc = Some(old.seal(b"pw"));
+    sealed.private_key_enc = Some(old.seal(b"key"));
+    let sv = s.insert_server(&sealed).await.unwrap();
+    s.insert_pem("ssh-ed25519", "SHA256:x", &old.seal(b"pem"), Some(old.seal(b"pass")), 3).await.unwrap();
+    // Values sealed under other keys (the fixtures above) would fail: rekey refuses, changing nothing.
+    assert!(s.rekey(&old, &new).await.is_err(), "unreadable values abort the rekey");
+    assert_eq!(s.open_secrets(&sv.id, &old).await.unwrap().unwrap().password.as_deref(), Some("pw"));
+    for id in [a.id.clone(), b.id.clone()] {
+        s.delete_server(&id).await.unwrap();
+    }
+    assert_eq!(s.rekey(&old, &new).await.unwrap(), 4);
+    let plain = s.open_secrets(&sv.id, &new).await.unwrap().unwrap();
+    assert_eq!((plain.password.as_deref(), plain.private_key.as_deref()), (Some("pw"), Some("key")));
+    assert!(s.open_secrets(&sv.id, &old).await.is_err());
+    let b = s.insert_server(&server("beta-again")).await.unwrap();
+
     assert!(s.delete_server(&b.id).await.unwrap());
     assert!(!s.delete_server(&b.id).await.unwrap());
     s.ping().await.unwrap();
