@@ -136,5 +136,6 @@ export interface ApiToken {
   name: string;
   role: string;
   created_at: string;
+  revoked_at?: string | null;
   token?: string;
 }

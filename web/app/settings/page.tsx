@@ -12,7 +12,7 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Dialog } from "@/components/ui/dialog";
-import { Field, Input } from "@/components/ui/input";
+import { Field, Input, Select } from "@/components/ui/input";
 import { Table, Td, Th } from "@/components/ui/table";
 
 export default function SettingsPage() {
@@ -20,11 +20,12 @@ export default function SettingsPage() {
   const { signOut } = useAuth();
   const tokens = useQuery(tokensQuery());
   const [name, setName] = React.useState("");
+  const [role, setRole] = React.useState("operator");
   const [created, setCreated] = React.useState<ApiToken | null>(null);
   const [revoking, setRevoking] = React.useState<ApiToken | null>(null);
   const [copied, setCopied] = React.useState(false);
   const create = useMutation({
-    mutationFn: () => api.post<ApiToken>("/api/v1/tokens", { name: name.trim() }),
+    mutationFn: () => api.post<ApiToken>("/api/v1/tokens", { name: name.trim(), role }),
     onSuccess: (t) => {
       setCreated(t);
       setName("");
@@ -58,6 +59,13 @@ export default function SettingsPage() {
               <Field label="New token name" htmlFor="token-name" className="min-w-[14rem] flex-1">
                 <Input id="token-name" value={name} onChange={(e) => setName(e.target.value)} placeholder="ci-deploy" required />
               </Field>
+              <Field label="Role" htmlFor="token-role" className="w-36">
+                <Select id="token-role" value={role} onChange={(e) => setRole(e.target.value)}>
+                  <option value="admin">admin</option>
+                  <option value="operator">operator</option>
+                  <option value="viewer">viewer</option>
+                </Select>
+              </Field>
               <Button type="submit" disabled={!name.trim() || create.isPending}>
                 Create token
               </Button>
@@ -83,16 +91,25 @@ export default function SettingsPage() {
                 </thead>
                 <tbody>
                   {list.map((t) => (
-                    <tr key={t.id}>
-                      <Td className="font-medium">{t.name}</Td>
+                    <tr key={t.id} data-token={t.name} className={t.revoked_at ? "text-muted-foreground" : undefined}>
+                      <Td className="font-medium">
+                        {t.name}
+                        {t.revoked_at ? (
+                          <Badge tone="red" className="ml-2" title={`Revoked ${formatTime(t.revoked_at)}`}>
+                            revoked
+                          </Badge>
+                        ) : null}
+                      </Td>
                       <Td>
                         <Badge tone={t.role === "admin" ? "amber" : "neutral"}>{t.role}</Badge>
                       </Td>
                       <Td className="text-xs">{formatTime(t.created_at)}</Td>
                       <Td>
-                        <Button size="sm" variant="ghost" className="text-destructive" onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
-                          Revoke
-                        </Button>
+                        {t.revoked_at ? null : (
+                          <Button size="sm" variant="ghost" className="text-destructive" onClick={() => setRevoking(t)} aria-label={`Revoke ${t.name}`}>
+                            Revoke
+                          </Button>
+                        )}
                       </Td>
                     </tr>
                   ))}
@@ -117,7 +134,7 @@ export default function SettingsPage() {
         </Card>
       </div>
       {created ? (
-        <Dialog open onClose={() => setCreated(null)} title={`Token “${created.name}” created`} description="Copy it now: it is shown only once.">
+        <Dialog open onClose={() => setCreated(null)} title={`Token “${created.name}” created`} description={`Role ${created.role}. Copy it now: it is shown only once.`}>
           <code className="block break-all rounded-md bg-muted p-3 font-mono text-xs" data-testid="new-token">
             {created.token}
           </code>

@@ -44,16 +44,24 @@ export function Field({
   children: React.ReactNode;
   className?: string;
 }) {
+  // The message below the control is its accessible description (and marks it invalid on error).
+  const msgId = `${htmlFor}-msg`;
+  const control =
+    (error || hint) && React.isValidElement<Record<string, unknown>>(children)
+      ? React.cloneElement(children, { "aria-describedby": msgId, ...(error ? { "aria-invalid": true } : {}) })
+      : children;
   return (
     <div className={cn("grid gap-1.5", className)}>
       <Label htmlFor={htmlFor}>{label}</Label>
-      {children}
+      {control}
       {error ? (
-        <p className="text-xs text-destructive" role="alert">
+        <p id={msgId} className="text-xs text-destructive" role="alert">
           {error}
         </p>
       ) : hint ? (
-        <p className="text-xs text-muted-foreground">{hint}</p>
+        <p id={msgId} className="text-xs text-muted-foreground">
+          {hint}
+        </p>
       ) : null}
     </div>
   );
