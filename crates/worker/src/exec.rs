@@ -145,16 +145,23 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
                 }
             }
         }
-        match lease.exec(&exec_string(&job.id, &line)).await {
-            Ok(c) => break (lease, c),
-            // sshd refuses a session (AdministrativelyProhibited, "no more
-            // sessions" in its log) while it still counts one that just
-            // closed at MaxSessions: the connection is fine, retry on it.
-            Err(e) if !lease.is_closed() && tries < 6 && e.to_string().contains("AdministrativelyProhibited") => {
-                info!(error = %e, "sshd is at MaxSessions on this connection; retrying");
-                drop(lease);
-                tokio::time::sleep(Duration::from_millis(20 * tries as u64)).await;
+        // sshd refuses a session (AdministrativelyProhibited, "no more
+        // sessions" in its log) while it still counts one that just closed
+        // at MaxSessions: the connection is fine, so keep this slot and ask
+        // again shortly rather than giving the slot up.
+        let mut opened = lease.exec(&exec_string(&job.id, &line)).await;
+        for wait in [10u64, 20, 40, 80, 160] {
+            match &opened {
+                Err(e) if !lease.is_closed() && e.to_string().contains("AdministrativelyProhibited") => {
+                    info!(error = %e, "sshd is at MaxSessions on this connection; retrying on it");
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    opened = lease.exec(&exec_string(&job.id, &line)).await;
+                }
+                _ => break,
             }
+        }
+        match opened {
+            Ok(c) => break (lease, c),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
                 info!(error = %e, "a pooled connection is unusable; dropping it and reconnecting");
                 ctx.pool.evict(&lease).await;
