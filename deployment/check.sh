@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of deployment/: every REMORA_* variable the code reads is in .env.template, the
+# Static checks of deployment/: every REMORA_* variable the product reads (tests and the testkit
+# excluded) is in .env.template, the
 # scripts parse, the systemd units verify (when systemd-analyze exists), and the compose file
 # validates (when docker compose or docker-compose exists). Fast; no build, no network.
 set -euo pipefail
@@ -7,7 +8,7 @@ cd "$(dirname "$0")/.."
 fail=0
 
 missing=$(comm -23 \
-    <(grep -rhoE 'env = "REMORA_[A-Z_]+"|var(_os)?\("REMORA_[A-Z_]+"' crates --include=*.rs | grep -oE 'REMORA_[A-Z_]+' | sort -u) \
+    <(grep -rhoE 'env = "REMORA_[A-Z_]+"|var(_os)?\("REMORA_[A-Z_]+"' crates --include=*.rs --exclude-dir=tests --exclude-dir=testkit | grep -oE 'REMORA_[A-Z_]+' | sort -u) \
     <(grep -oE '^#?REMORA_[A-Z_]+=' deployment/.env.template | tr -d '#=' | sort -u))
 if [[ -n $missing ]]; then
     echo "deployment/.env.template lacks: $(echo $missing)" >&2
