@@ -8,7 +8,7 @@
 set -euo pipefail
 
 # psql comes with postgresql (postgresql-client-NN); the postgresql-client metapackage is not needed.
-packages=(openssh-server openssh-client postgresql procps passwd "$@")
+packages=(openssh-server openssh-client postgresql procps passwd curl "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do
