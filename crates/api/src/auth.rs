@@ -27,7 +27,9 @@ pub type Limiter = Option<governor::DefaultKeyedRateLimiter<String>>;
 pub fn limiter(per_second: u32) -> Limiter {
     let rate = std::num::NonZeroU32::new(per_second)?;
     let burst = std::num::NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
-    Some(governor::RateLimiter::keyed(governor::Quota::per_second(rate).allow_burst(burst)))
+    Some(governor::RateLimiter::keyed(
+        governor::Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 /// Who made the request.
@@ -39,11 +41,17 @@ pub struct Caller {
 
 /// Make sure an admin token exists. Returns a freshly generated token (to
 /// print once) when one had to be created.
-pub async fn seed_admin(store: &remora_store::Store, env_token: Option<&str>, data_dir: &Path) -> anyhow::Result<Option<String>> {
+pub async fn seed_admin(
+    store: &remora_store::Store,
+    env_token: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<String>> {
     if let Some(t) = env_token.filter(|t| !t.is_empty()) {
         let h = hash_token(t);
         if store.find_token(&h).await?.is_none() {
-            store.insert_token("admin (REMORA_ADMIN_TOKEN)", &h, "admin").await?;
+            store
+                .insert_token("admin (REMORA_ADMIN_TOKEN)", &h, "admin")
+                .await?;
         }
         return Ok(None);
     }
@@ -61,7 +69,9 @@ pub async fn seed_admin(store: &remora_store::Store, env_token: Option<&str>, da
     let t = generate_token();
     std::fs::create_dir_all(data_dir)?;
     remora_store::vault::write_private_file(&path, format!("{t}\n").as_bytes())?;
-    store.insert_token("admin (generated)", &hash_token(&t), "admin").await?;
+    store
+        .insert_token("admin (generated)", &hash_token(&t), "admin")
+        .await?;
     Ok(Some(t))
 }
 
@@ -72,40 +82,75 @@ fn query_token(req: &Request) -> Option<String> {
     if !(path.ends_with("/stream") || path.ends_with("/events")) {
         return None;
     }
-    req.uri().query()?.split('&').find_map(|kv| kv.strip_prefix("access_token=")).map(str::to_string)
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("access_token="))
+        .map(str::to_string)
 }
 
-pub async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
-    let header = req.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+pub async fn require_token(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let token = match (header, query_token(&req)) {
-        (Some(h), _) => match h.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty()) {
+        (Some(h), _) => match h
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             Some(t) => t.to_string(),
-            None => return Err(ApiError::unauthorized("the Authorization header must be `Bearer <token>`")),
+            None => {
+                return Err(ApiError::unauthorized(
+                    "the Authorization header must be `Bearer <token>`",
+                ))
+            }
         },
         (None, Some(q)) => q,
-        (None, None) => return Err(ApiError::unauthorized("missing `Authorization: Bearer <token>` header")),
+        (None, None) => {
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <token>` header",
+            ))
+        }
     };
     match state.store.find_token(&hash_token(&token)).await? {
         Some((token_id, role)) => {
             if let Some(l) = state.limiter.as_ref() {
                 if let Err(not_until) = l.check_key(&token_id) {
-                    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                        &governor::clock::DefaultClock::default(),
+                    ));
                     let secs = wait.as_secs() + 1;
                     let mut resp = axum::response::IntoResponse::into_response(ApiError::new(
                         axum::http::StatusCode::TOO_MANY_REQUESTS,
                         "rate_limited",
                         format!("too many requests for this token; retry in {secs} s"),
                     ));
-                    resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+                    resp.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(secs),
+                    );
                     return Ok(resp);
                 }
             }
             if role == "viewer" && req.method() != axum::http::Method::GET {
-                return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "forbidden", "this token is read-only (role viewer)"));
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this token is read-only (role viewer)",
+                ));
             }
             req.extensions_mut().insert(Caller { token_id, role });
             Ok(next.run(req).await)
         }
-        None => Err(ApiError::unauthorized("the token is invalid or was revoked")),
+        None => Err(ApiError::unauthorized(
+            "the token is invalid or was revoked",
+        )),
     }
 }

@@ -15,7 +15,11 @@ use tracing::{info, warn};
 /// Push one job; on failure it stays `queued` in the database and the
 /// reconciler pushes it later.
 pub async fn push_job(state: &AppState, job: &Job) {
-    let ev = JobEvent { job_id: job.id.clone(), status: JobStatus::Queued, exit_code: None };
+    let ev = JobEvent {
+        job_id: job.id.clone(),
+        status: JobStatus::Queued,
+        exit_code: None,
+    };
     if let Ok(b) = serde_json::to_vec(&ev) {
         let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
     }
@@ -25,8 +29,17 @@ pub async fn push_job(state: &AppState, job: &Job) {
     }
 }
 
-async fn push(state: &AppState, id: &str, server_id: &str, priority: i64) -> Result<(), remora_netqueue::client::ClientError> {
-    let payload = serde_json::to_vec(&QueuedJob { job_id: id.to_string(), server_id: server_id.to_string() }).unwrap_or_default();
+async fn push(
+    state: &AppState,
+    id: &str,
+    server_id: &str,
+    priority: i64,
+) -> Result<(), remora_netqueue::client::ClientError> {
+    let payload = serde_json::to_vec(&QueuedJob {
+        job_id: id.to_string(),
+        server_id: server_id.to_string(),
+    })
+    .unwrap_or_default();
     state
         .queue
         .push(Push {
@@ -78,10 +91,18 @@ pub async fn reap_once(state: &AppState) -> usize {
     for (job_id, worker) in orphans {
         let worker = worker.unwrap_or_else(|| "unknown".into());
         let msg = format!("worker {worker} stopped heartbeating while running this job; its remote processes are killed by the job wrapper when the SSH session drops");
-        if let Ok(true) = state.store.force_finish(&job_id, JobStatus::Failed, &msg, "worker_lost").await {
+        if let Ok(true) = state
+            .store
+            .force_finish(&job_id, JobStatus::Failed, &msg, "worker_lost")
+            .await
+        {
             n += 1;
             info!(job_id = %job_id, worker_id = %worker, "job of a lost worker ended as failed");
-            let ev = JobEvent { job_id: job_id.clone(), status: JobStatus::Failed, exit_code: None };
+            let ev = JobEvent {
+                job_id: job_id.clone(),
+                status: JobStatus::Failed,
+                exit_code: None,
+            };
             if let Ok(b) = serde_json::to_vec(&ev) {
                 let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
             }

@@ -64,14 +64,20 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
         }
     };
     let target = remora_ssh::target_of(server, secrets);
-    let cfg = SshConfig { connect_timeout: state.cfg.check_timeout, ..Default::default() };
+    let cfg = SshConfig {
+        connect_timeout: state.cfg.check_timeout,
+        ..Default::default()
+    };
     let outcome = async {
         let conn = Connection::connect(&target, &cfg).await?;
         if run_true {
             let out = conn.run("true", state.cfg.check_timeout).await?;
             if out.exit_code != Some(0) {
                 conn.disconnect().await;
-                return Err(SshError::Ssh(format!("`true` exited with {:?}", out.exit_code)));
+                return Err(SshError::Ssh(format!(
+                    "`true` exited with {:?}",
+                    out.exit_code
+                )));
             }
         }
         let fp = conn.host_key_fingerprint().to_string();
@@ -84,7 +90,14 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
         Ok(fp) => {
             r.ok = true;
             r.status = "reachable".into();
-            r.host_key_status = Some(if server.host_key_fingerprint.is_some() { "pinned" } else { "new" }.into());
+            r.host_key_status = Some(
+                if server.host_key_fingerprint.is_some() {
+                    "pinned"
+                } else {
+                    "new"
+                }
+                .into(),
+            );
             if server.host_key_fingerprint.is_none() {
                 // Trust on first use: a successful check pins the key.
                 let _ = state.store.pin_host_key(&server.id, &fp).await;
@@ -107,7 +120,9 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
 
 /// Check many servers concurrently (at most `check_concurrency` at once).
 pub async fn check_all(state: &AppState, servers: Vec<Server>, run_true: bool) -> Vec<CheckResult> {
-    let sem = Arc::new(tokio::sync::Semaphore::new(state.cfg.check_concurrency.max(1)));
+    let sem = Arc::new(tokio::sync::Semaphore::new(
+        state.cfg.check_concurrency.max(1),
+    ));
     let mut set = tokio::task::JoinSet::new();
     for (i, s) in servers.into_iter().enumerate() {
         let state = state.clone();

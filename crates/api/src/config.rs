@@ -4,7 +4,11 @@ use crate::ApiConfig;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "remora-api", version, about = "Remora REST API and dashboard server")]
+#[command(
+    name = "remora-api",
+    version,
+    about = "Remora REST API and dashboard server"
+)]
 pub struct ApiArgs {
     #[command(flatten)]
     pub store: remora_store::config::StoreArgs,
@@ -66,9 +70,18 @@ pub struct ApiOpts {
 
 impl ApiOpts {
     pub fn config(&self) -> ApiConfig {
-        let mut c = ApiConfig { web_dir: Some(self.web_dir.clone()), max_body: self.max_body, max_timeout: self.max_timeout, ..Default::default() };
+        let mut c = ApiConfig {
+            web_dir: Some(self.web_dir.clone()),
+            max_body: self.max_body,
+            max_timeout: self.max_timeout,
+            ..Default::default()
+        };
         if let Some(s) = &self.allowed_shells {
-            let shells: Vec<String> = s.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+            let shells: Vec<String> = s
+                .iter()
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect();
             // An empty REMORA_ALLOWED_SHELLS means "unset" (the default list), not "no shell".
             if !shells.is_empty() {
                 c.allowed_shells = shells;
@@ -77,7 +90,14 @@ impl ApiOpts {
         c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
         c.rate_limit = self.rate_limit;
         c.list_count_cap = self.list_count_cap.max(0);
-        c.cors_origins = self.cors_origins.clone().unwrap_or_default().into_iter().map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect();
+        c.cors_origins = self
+            .cors_origins
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;

@@ -18,36 +18,72 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
     /// 422 naming a field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed", message: message.into(), field: Some(field.to_string()) }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
     }
     pub fn missing(field: &str) -> Self {
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "missing_field", message: format!("`{field}` is required"), field: Some(field.to_string()) }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "missing_field",
+            message: format!("`{field}` is required"),
+            field: Some(field.to_string()),
+        }
     }
     pub fn not_found(what: &str, id: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} `{id}` does not exist"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} `{id}` does not exist"),
+        )
     }
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::CONFLICT, code: "conflict", message: message.into(), field: Some(field.to_string()) }
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
     pub fn internal() -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the server log has the details")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details",
+        )
     }
 }
 
 impl From<remora_store::StoreError> for ApiError {
     fn from(e: remora_store::StoreError) -> Self {
         match e {
-            remora_store::StoreError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", "an object with the same unique value already exists"),
+            remora_store::StoreError::Conflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "an object with the same unique value already exists",
+            ),
             other => {
                 tracing::error!(error = %other, "database error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database did not answer; try again")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database did not answer; try again",
+                )
             }
         }
     }
@@ -84,18 +120,39 @@ where
             Err(JsonRejection::JsonDataError(e)) => {
                 let text = e.body_text();
                 let field = text.split('`').nth(1).map(str::to_string);
-                Err(ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message: text, field })
+                Err(ApiError {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    code: "invalid_field",
+                    message: text,
+                    field,
+                })
             }
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                e.body_text(),
+            )),
             Err(JsonRejection::BytesRejection(e)) => {
                 let status = e.status();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::new(status, "payload_too_large", "the request body is larger than the configured limit"))
+                    Err(ApiError::new(
+                        status,
+                        "payload_too_large",
+                        "the request body is larger than the configured limit",
+                    ))
                 } else {
-                    Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))
+                    Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        e.body_text(),
+                    ))
                 }
             }
-            Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                e.body_text(),
+            )),
         }
     }
 }
@@ -119,7 +176,9 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let mut message = String::from_utf8_lossy(&bytes).trim().to_string();
     if message.is_empty() {
         message = status.canonical_reason().unwrap_or("error").to_string();

@@ -1,19 +1,21 @@
 //! `/jobs`: submit command and script jobs (to one server, several, or a
 //! tag), list and read them, read their stored output, cancel them.
 
-use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::AppState;
 use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::openapi::{BatchCell, BatchCreated, BatchView, JobList, Logs, Pagination};
+use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::Extension;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
-use utoipa_axum::{router::OpenApiRouter, routes};
-use remora_domain::{Job, JobEvent, JobKind, JobStatus, Server, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS};
+use remora_domain::{
+    Job, JobEvent, JobKind, JobStatus, Server, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS,
+};
 use remora_store::{CancelOutcome, JobFilter};
 use serde::Deserialize;
-use crate::openapi::{BatchCell, BatchCreated, BatchView, JobList, Logs, Pagination};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,12 +52,23 @@ pub struct DuplicateBody {
 }
 
 /// A new queued job copying `src`, with optional overrides.
-async fn copy_job(state: &AppState, src: &Job, o: DuplicateBody, batch_id: Option<String>) -> ApiResult<Job> {
+async fn copy_job(
+    state: &AppState,
+    src: &Job,
+    o: DuplicateBody,
+    batch_id: Option<String>,
+) -> ApiResult<Job> {
     let server_id = match &o.server_id {
         Some(s) => crate::servers::find(state, s).await?.id,
         None => src.server_id.clone(),
     };
-    let b = CreateJob { timeout: Some(o.timeout.unwrap_or(src.timeout)), priority: Some(o.priority.unwrap_or(src.priority)), max_retries: Some(src.max_retries), args: Some(src.args.clone()), ..Default::default() };
+    let b = CreateJob {
+        timeout: Some(o.timeout.unwrap_or(src.timeout)),
+        priority: Some(o.priority.unwrap_or(src.priority)),
+        max_retries: Some(src.max_retries),
+        args: Some(src.args.clone()),
+        ..Default::default()
+    };
     let (priority, timeout, max_retries, args) = validate_common(state, &b)?;
     let job = Job {
         id: remora_domain::new_id(),
@@ -93,36 +106,79 @@ fn parse_optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiR
     serde_json::from_slice(body).map_err(|e| {
         let msg = e.to_string();
         let field = msg.split('`').nth(1).map(str::to_string);
-        ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code: "invalid_field", message: msg, field }
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "invalid_field",
+            message: msg,
+            field,
+        }
     })
 }
 
 /// Same job again, optionally on another server or with another timeout/priority.
 /// Same job again, optionally on another server or with another timeout or priority.
 #[utoipa::path(post, path = "/jobs/{id}/duplicate", tag = "jobs", params(("id" = String, Path, description = "Job id")), request_body(content = Option<DuplicateBody>, content_type = "application/json"), responses((status = 201, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn duplicate(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<(StatusCode, Json<Job>)> {
+async fn duplicate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let src = load(&state, &id).await?;
     let o: DuplicateBody = parse_optional(&body)?;
     let job = copy_job(&state, &src, o, None).await?;
-    crate::audit(&state, &caller, "job.duplicate", "job", Some(&job.id), Some(&src.id)).await;
+    crate::audit(
+        &state,
+        &caller,
+        "job.duplicate",
+        "job",
+        Some(&job.id),
+        Some(&src.id),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
 /// Run a finished job again, unchanged.
 /// Run a finished job again, unchanged.
 #[utoipa::path(post, path = "/jobs/{id}/rerun", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 201, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn rerun(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<Job>)> {
+async fn rerun(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let src = load(&state, &id).await?;
     if !src.status.is_final() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_finished", format!("job `{id}` is still {}; rerun it once it has ended, or duplicate it", src.status)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_finished",
+            format!(
+                "job `{id}` is still {}; rerun it once it has ended, or duplicate it",
+                src.status
+            ),
+        ));
     }
     let job = copy_job(&state, &src, DuplicateBody::default(), None).await?;
-    crate::audit(&state, &caller, "job.rerun", "job", Some(&job.id), Some(&src.id)).await;
+    crate::audit(
+        &state,
+        &caller,
+        "job.rerun",
+        "job",
+        Some(&job.id),
+        Some(&src.id),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(job)))
 }
 
 async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
-    let f = JobFilter { page: 1, limit: 1000, batch_id: Some(id.to_string()), ascending: true, ..Default::default() };
+    let f = JobFilter {
+        page: 1,
+        limit: 1000,
+        batch_id: Some(id.to_string()),
+        ascending: true,
+        ..Default::default()
+    };
     let (jobs, _) = state.store.list_jobs(&f).await?;
     if jobs.is_empty() {
         return Err(ApiError::not_found("batch", id));
@@ -133,34 +189,82 @@ async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
 /// The per-server grid of a multi-server submission.
 /// The per-server grid of a multi-server submission.
 #[utoipa::path(get, path = "/batches/{id}", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 200, body = BatchView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn batch(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<BatchView>> {
+async fn batch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BatchView>> {
     let jobs = batch_jobs(&state, &id).await?;
-    let names: std::collections::HashMap<String, String> = state.store.list_servers().await?.into_iter().map(|s| (s.id, s.name)).collect();
-    let mut summary: std::collections::BTreeMap<String, i64> = JobStatus::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let names: std::collections::HashMap<String, String> = state
+        .store
+        .list_servers()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let mut summary: std::collections::BTreeMap<String, i64> = JobStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
     let mut servers = Vec::new();
     for j in &jobs {
         *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
-        servers.push(BatchCell { server_id: j.server_id.clone(), server_name: names.get(&j.server_id).cloned(), job_id: j.id.clone(), status: j.status, exit_code: j.exit_code, error: j.error.clone() });
+        servers.push(BatchCell {
+            server_id: j.server_id.clone(),
+            server_name: names.get(&j.server_id).cloned(),
+            job_id: j.id.clone(),
+            status: j.status,
+            exit_code: j.exit_code,
+            error: j.error.clone(),
+        });
     }
     let finished = jobs.iter().all(|j| j.status.is_final());
-    Ok(Json(BatchView { batch_id: id, total: jobs.len(), finished, summary, servers, jobs }))
+    Ok(Json(BatchView {
+        batch_id: id,
+        total: jobs.len(),
+        finished,
+        summary,
+        servers,
+        jobs,
+    }))
 }
 
 /// Rerun every job of a batch as a new batch.
 /// Rerun every job of a finished batch as a new batch.
 #[utoipa::path(post, path = "/batches/{id}/rerun", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 201, body = BatchCreated), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn rerun_batch(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<(StatusCode, Json<BatchCreated>)> {
+async fn rerun_batch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<BatchCreated>)> {
     let jobs = batch_jobs(&state, &id).await?;
     if let Some(j) = jobs.iter().find(|j| !j.status.is_final()) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "not_finished", format!("job `{}` of the batch is still {}", j.id, j.status)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_finished",
+            format!("job `{}` of the batch is still {}", j.id, j.status),
+        ));
     }
     let new_batch = remora_domain::new_id();
     let mut out = Vec::new();
     for j in &jobs {
         out.push(copy_job(&state, j, DuplicateBody::default(), Some(new_batch.clone())).await?);
     }
-    crate::audit(&state, &caller, "batch.rerun", "batch", Some(&new_batch), Some(&id)).await;
-    Ok((StatusCode::CREATED, Json(BatchCreated { batch_id: Some(new_batch), jobs: out })))
+    crate::audit(
+        &state,
+        &caller,
+        "batch.rerun",
+        "batch",
+        Some(&new_batch),
+        Some(&id),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(BatchCreated {
+            batch_id: Some(new_batch),
+            jobs: out,
+        }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -172,17 +276,25 @@ pub struct ExportQuery {
 /// Finished jobs of one UTC day as NDJSON, streamed in pages.
 /// Finished jobs of one UTC day as NDJSON.
 #[utoipa::path(get, path = "/jobs/export", tag = "jobs", params(ExportQuery), responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> ApiResult<Response> {
+async fn export(
+    State(state): State<AppState>,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
     let date = q.date.ok_or_else(|| ApiError::missing("date"))?;
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let day = time::Date::parse(&date, &fmt).map_err(|_| ApiError::invalid("date", "date must be YYYY-MM-DD"))?;
+    let day = time::Date::parse(&date, &fmt)
+        .map_err(|_| ApiError::invalid("date", "date must be YYYY-MM-DD"))?;
     let from = (day.midnight().assume_utc().unix_timestamp()) * 1000;
     let to = from + 86_400_000;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         let mut after: Option<(i64, String)> = None;
         loop {
-            let page = match state.store.finished_between(from, to, after.clone(), 1000).await {
+            let page = match state
+                .store
+                .finished_between(from, to, after.clone(), 1000)
+                .await
+            {
                 Ok(p) => p,
                 Err(e) => {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
@@ -199,7 +311,9 @@ async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> 
                     buf.push(b'\n');
                 }
             }
-            let last = page.last().map(|j| (j.finished_at.unwrap_or(0), j.id.clone()));
+            let last = page
+                .last()
+                .map(|j| (j.finished_at.unwrap_or(0), j.id.clone()));
             if tx.send(Ok(buf.into())).await.is_err() {
                 return;
             }
@@ -210,7 +324,10 @@ async fn export(State(state): State<AppState>, Query(q): Query<ExportQuery>) -> 
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"remora-jobs-{date}.ndjson\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"remora-jobs-{date}.ndjson\""),
+            ),
         ],
         body,
     )
@@ -235,22 +352,38 @@ pub struct CreateJob {
 
 /// The servers a submission targets, and whether it is a batch.
 async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, bool)> {
-    let given = [b.server_id.is_some(), b.server_ids.is_some(), b.tag.is_some()].iter().filter(|x| **x).count();
+    let given = [
+        b.server_id.is_some(),
+        b.server_ids.is_some(),
+        b.tag.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
     if given == 0 {
         return Err(ApiError::missing("server_id"));
     }
     if given > 1 {
-        return Err(ApiError::invalid("server_id", "give exactly one of `server_id`, `server_ids` or `tag`"));
+        return Err(ApiError::invalid(
+            "server_id",
+            "give exactly one of `server_id`, `server_ids` or `tag`",
+        ));
     }
     if let Some(id) = &b.server_id {
         return Ok((vec![crate::servers::find(state, id).await?], false));
     }
     if let Some(ids) = &b.server_ids {
         if ids.is_empty() {
-            return Err(ApiError::invalid("server_ids", "server_ids must not be empty"));
+            return Err(ApiError::invalid(
+                "server_ids",
+                "server_ids must not be empty",
+            ));
         }
         if ids.len() > 1000 {
-            return Err(ApiError::invalid("server_ids", "at most 1000 servers per submission"));
+            return Err(ApiError::invalid(
+                "server_ids",
+                "at most 1000 servers per submission",
+            ));
         }
         let mut out: Vec<Server> = Vec::new();
         for id in ids {
@@ -270,7 +403,12 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
         .filter(|s| s.is_active && s.tags.contains(&tag))
         .collect();
     if servers.is_empty() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no active server has the tag `{tag}`")).with_field("tag"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no active server has the tag `{tag}`"),
+        )
+        .with_field("tag"));
     }
     Ok((servers, true))
 }
@@ -285,15 +423,27 @@ impl ApiError {
 fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64, Vec<String>)> {
     let priority = b.priority.unwrap_or(5);
     if !(1..=10).contains(&priority) {
-        return Err(ApiError::invalid("priority", "priority must be between 1 and 10"));
+        return Err(ApiError::invalid(
+            "priority",
+            "priority must be between 1 and 10",
+        ));
     }
     let timeout = b.timeout.unwrap_or(0);
     if timeout < 0 || timeout > state.cfg.max_timeout {
-        return Err(ApiError::invalid("timeout", format!("timeout must be between 0 (no limit) and {} seconds", state.cfg.max_timeout)));
+        return Err(ApiError::invalid(
+            "timeout",
+            format!(
+                "timeout must be between 0 (no limit) and {} seconds",
+                state.cfg.max_timeout
+            ),
+        ));
     }
     let max_retries = b.max_retries.unwrap_or(state.cfg.default_max_retries);
     if !(0..=10).contains(&max_retries) {
-        return Err(ApiError::invalid("max_retries", "max_retries must be between 0 and 10"));
+        return Err(ApiError::invalid(
+            "max_retries",
+            "max_retries must be between 0 and 10",
+        ));
     }
     let args = b.args.clone().unwrap_or_default();
     if args.len() > 1000 {
@@ -307,38 +457,101 @@ fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64,
 
 /// Submit a command job to one server (201 job) or several (201 batch).
 #[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn create_command(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
-    let command = b.command.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("command"))?;
+async fn create_command(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(b): JsonBody<CreateJob>,
+) -> ApiResult<Response> {
+    let command = b
+        .command
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::missing("command"))?;
     if command.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid("command", format!("command is longer than {} bytes", state.cfg.max_command_len)));
+        return Err(ApiError::invalid(
+            "command",
+            format!("command is longer than {} bytes", state.cfg.max_command_len),
+        ));
     }
     if command.contains('\0') {
-        return Err(ApiError::invalid("command", "command must not contain NUL bytes"));
+        return Err(ApiError::invalid(
+            "command",
+            "command must not contain NUL bytes",
+        ));
     }
     if b.script.is_some() || b.shell.is_some() {
-        return Err(ApiError::invalid("script", "`script` and `shell` belong to POST /api/v1/jobs/script"));
+        return Err(ApiError::invalid(
+            "script",
+            "`script` and `shell` belong to POST /api/v1/jobs/script",
+        ));
     }
-    submit(state, &caller, b, JobKind::Command, Some(command), None, None).await
+    submit(
+        state,
+        &caller,
+        b,
+        JobKind::Command,
+        Some(command),
+        None,
+        None,
+    )
+    .await
 }
 
 /// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
 #[utoipa::path(post, path = "/jobs/script", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn create_script(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<CreateJob>) -> ApiResult<Response> {
-    let script = b.script.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| ApiError::missing("script"))?;
+async fn create_script(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(b): JsonBody<CreateJob>,
+) -> ApiResult<Response> {
+    let script = b
+        .script
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::missing("script"))?;
     if script.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid("script", format!("script is longer than {} bytes", state.cfg.max_command_len)));
+        return Err(ApiError::invalid(
+            "script",
+            format!("script is longer than {} bytes", state.cfg.max_command_len),
+        ));
     }
     if b.command.is_some() {
-        return Err(ApiError::invalid("command", "a script job takes `script`, not `command`"));
+        return Err(ApiError::invalid(
+            "command",
+            "a script job takes `script`, not `command`",
+        ));
     }
     let shell = b.shell.clone().unwrap_or_else(|| "/bin/bash".to_string());
     if !state.cfg.allowed_shells.contains(&shell) {
-        return Err(ApiError::invalid("shell", format!("shell `{shell}` is not allowed; allowed: {}", state.cfg.allowed_shells.join(", "))));
+        return Err(ApiError::invalid(
+            "shell",
+            format!(
+                "shell `{shell}` is not allowed; allowed: {}",
+                state.cfg.allowed_shells.join(", ")
+            ),
+        ));
     }
-    submit(state, &caller, b, JobKind::Script, None, Some(script), Some(shell)).await
+    submit(
+        state,
+        &caller,
+        b,
+        JobKind::Script,
+        None,
+        Some(script),
+        Some(shell),
+    )
+    .await
 }
 
-async fn submit(state: AppState, caller: &Caller, b: CreateJob, kind: JobKind, command: Option<String>, script: Option<String>, shell: Option<String>) -> ApiResult<Response> {
+async fn submit(
+    state: AppState,
+    caller: &Caller,
+    b: CreateJob,
+    kind: JobKind,
+    command: Option<String>,
+    script: Option<String>,
+    shell: Option<String>,
+) -> ApiResult<Response> {
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
     let (servers, batch) = targets(&state, &b).await?;
     let batch_id = batch.then(remora_domain::new_id);
@@ -377,11 +590,27 @@ async fn submit(state: AppState, caller: &Caller, b: CreateJob, kind: JobKind, c
     }
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
     let first = jobs.first().map(|j| j.id.clone());
-    crate::audit(&state, caller, "job.submit", if batch { "batch" } else { "job" }, batch_id.as_deref().or(first.as_deref()), None).await;
+    crate::audit(
+        &state,
+        caller,
+        "job.submit",
+        if batch { "batch" } else { "job" },
+        batch_id.as_deref().or(first.as_deref()),
+        None,
+    )
+    .await;
     if let (false, Some(job)) = (batch, jobs.first()) {
-        return Ok((StatusCode::CREATED, Json(Created::Job(Box::new(job.clone())))).into_response());
+        return Ok((
+            StatusCode::CREATED,
+            Json(Created::Job(Box::new(job.clone()))),
+        )
+            .into_response());
     }
-    Ok((StatusCode::CREATED, Json(Created::Batch(BatchCreated { batch_id, jobs }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(Created::Batch(BatchCreated { batch_id, jobs })),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -405,46 +634,101 @@ pub struct ListQuery {
 
 /// Jobs, newest first by default; never with output bodies.
 #[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn list(State(state): State<AppState>, q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json<JobList>> {
-    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<JobList>> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
     let page = q.page.unwrap_or(1);
     if page < 1 {
         return Err(ApiError::invalid("page", "page starts at 1"));
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("limit", "limit must be between 1 and 200"));
+        return Err(ApiError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
     }
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(s.parse::<JobStatus>().map_err(|e| ApiError::invalid("status", e.to_string()))?),
+        Some(s) => Some(
+            s.parse::<JobStatus>()
+                .map_err(|e| ApiError::invalid("status", e.to_string()))?,
+        ),
     };
     if let Some(sb) = &q.sort_by {
-        if !["created_at", "started_at", "finished_at", "priority", "status"].contains(&sb.as_str()) {
-            return Err(ApiError::invalid("sort_by", "sort_by must be one of created_at, started_at, finished_at, priority, status"));
+        if ![
+            "created_at",
+            "started_at",
+            "finished_at",
+            "priority",
+            "status",
+        ]
+        .contains(&sb.as_str())
+        {
+            return Err(ApiError::invalid(
+                "sort_by",
+                "sort_by must be one of created_at, started_at, finished_at, priority, status",
+            ));
         }
     }
     let ascending = match q.sort_order.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(_) => return Err(ApiError::invalid("sort_order", "sort_order must be `asc` or `desc`")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "sort_order",
+                "sort_order must be `asc` or `desc`",
+            ))
+        }
     };
     let time = |field: &str, v: &Option<String>| -> ApiResult<Option<i64>> {
         match v.as_deref().filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(t) => remora_domain::time::rfc3339_to_ms(t).map(Some).ok_or_else(|| ApiError::invalid(field, format!("`{t}` is not an RFC 3339 time"))),
+            Some(t) => remora_domain::time::rfc3339_to_ms(t)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(field, format!("`{t}` is not an RFC 3339 time"))),
         }
     };
     let created_after = time("created_after", &q.created_after)?;
     let created_before = time("created_before", &q.created_before)?;
-    let f = JobFilter { page, limit, status, server_id: q.server_id, batch_id: q.batch_id, search: q.search, sort_by: q.sort_by, ascending, created_after, created_before, count_cap: state.cfg.list_count_cap };
+    let f = JobFilter {
+        page,
+        limit,
+        status,
+        server_id: q.server_id,
+        batch_id: q.batch_id,
+        search: q.search,
+        sort_by: q.sort_by,
+        ascending,
+        created_after,
+        created_before,
+        count_cap: state.cfg.list_count_cap,
+    };
     let p = state.store.list_jobs_page(&f).await?;
     let total_pages = (p.total + limit - 1) / limit;
-    Ok(Json(JobList { jobs: p.items, pagination: Pagination { page, limit, total: p.total, total_exact: p.total_exact, total_pages, has_next: p.has_next, has_prev: page > 1 } }))
+    Ok(Json(JobList {
+        jobs: p.items,
+        pagination: Pagination {
+            page,
+            limit,
+            total: p.total,
+            total_exact: p.total_exact,
+            total_pages,
+            has_next: p.has_next,
+            has_prev: page > 1,
+        },
+    }))
 }
 
 pub async fn load(state: &AppState, id: &str) -> ApiResult<Job> {
-    state.store.get_job(id).await?.ok_or_else(|| ApiError::not_found("job", id))
+    state
+        .store
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job", id))
 }
 
 /// One job.
@@ -478,9 +762,18 @@ async fn raw(state: AppState, id: String, stdout: bool) -> ApiResult<Response> {
     let body = if stdout { out } else { err };
     Ok((
         [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::HeaderName::from_static("x-remora-truncated"), job.truncated.to_string()),
-            (header::HeaderName::from_static("x-remora-status"), job.status.to_string()),
+            (
+                header::CONTENT_TYPE,
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-remora-truncated"),
+                job.truncated.to_string(),
+            ),
+            (
+                header::HeaderName::from_static("x-remora-status"),
+                job.status.to_string(),
+            ),
         ],
         body,
     )
@@ -501,21 +794,36 @@ async fn stderr(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
 
 /// Cancel: a queued job at once; a running one has its remote process tree killed.
 #[utoipa::path(post, path = "/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 202, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn cancel(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<Response> {
+async fn cancel(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     match state.store.request_cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::not_found("job", &id)),
         CancelOutcome::AlreadyFinal(st) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("job `{id}` already ended as {st}")));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_finished",
+                format!("job `{id}` already ended as {st}"),
+            ));
         }
         CancelOutcome::CanceledQueued => {
             let _ = state.queue.cancel(JOBS_QUEUE, &id).await;
-            let ev = JobEvent { job_id: id.clone(), status: JobStatus::Canceled, exit_code: None };
+            let ev = JobEvent {
+                job_id: id.clone(),
+                status: JobStatus::Canceled,
+                exit_code: None,
+            };
             if let Ok(b) = serde_json::to_vec(&ev) {
                 let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
             }
         }
         CancelOutcome::Requested => {
-            let _ = state.queue.publish(TOPIC_CANCEL, id.clone().into_bytes().into()).await;
+            let _ = state
+                .queue
+                .publish(TOPIC_CANCEL, id.clone().into_bytes().into())
+                .await;
         }
     }
     tracing::info!(job_id = %id, "cancel requested");

@@ -3,23 +3,21 @@
 //! it without a socket; `run` serves it on a bound listener.
 
 pub mod auth;
-pub mod config;
 pub mod background;
 pub mod checks;
-pub mod pem;
-pub mod system;
-pub mod tokens;
+pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod pem;
 pub mod servers;
 pub mod stream;
+pub mod system;
+pub mod tokens;
 pub mod workers;
 
 use axum::{middleware, Json, Router};
-use utoipa::OpenApi;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_netqueue::{Client, Event};
 use remora_store::{Store, Vault};
 use serde_json::json;
@@ -28,6 +26,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -62,10 +62,21 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body: 1024 * 1024,
-            allowed_shells: ["/bin/bash", "/bin/sh", "bash", "sh", "/usr/bin/bash", "/bin/dash", "/bin/zsh", "/usr/bin/zsh", "/usr/bin/python3", "python3"]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            allowed_shells: [
+                "/bin/bash",
+                "/bin/sh",
+                "bash",
+                "sh",
+                "/usr/bin/bash",
+                "/bin/dash",
+                "/bin/zsh",
+                "/usr/bin/zsh",
+                "/usr/bin/python3",
+                "python3",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             max_timeout: 7 * 24 * 3600,
             max_command_len: 256 * 1024,
             web_dir: None,
@@ -99,24 +110,46 @@ impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
         let (events, _) = broadcast::channel(4096);
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
-        AppState { store, vault, queue, cfg: Arc::new(cfg), events, push_wake: Arc::new(tokio::sync::Notify::new()), metrics: Arc::new(metrics::Metrics::new()), limiter }
+        AppState {
+            store,
+            vault,
+            queue,
+            cfg: Arc::new(cfg),
+            events,
+            push_wake: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(metrics::Metrics::new()),
+            limiter,
+        }
     }
 }
 
 /// Liveness: the process answers. `database` reports whether it answers too.
 #[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = openapi::Health)))]
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<openapi::Health> {
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<openapi::Health> {
     let db = state.store.ping().await.is_ok();
-    Json(openapi::Health { status: "healthy".into(), version: remora_domain::VERSION.into(), database: if db { "ok" } else { "unreachable" }.into() })
+    Json(openapi::Health {
+        status: "healthy".into(),
+        version: remora_domain::VERSION.into(),
+        database: if db { "ok" } else { "unreachable" }.into(),
+    })
 }
 
 /// Readiness: 200 when the database and the queue answer, else 503 naming what does not.
 #[utoipa::path(get, path = "/ready", tag = "system", security(()), responses((status = 200, description = "Ready"), (status = 503, body = openapi::ErrorBody)))]
-async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Result<Json<serde_json::Value>, error::ApiError> {
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<Json<serde_json::Value>, error::ApiError> {
     let db = state.store.ping().await.is_ok();
-    let queue = tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.ping()).await.map(|r| r.is_ok()).unwrap_or(false);
+    let queue = tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.ping())
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
     if db && queue {
-        return Ok(Json(json!({ "status": "ready", "database": "ok", "queue": "ok" })));
+        return Ok(Json(
+            json!({ "status": "ready", "database": "ok", "queue": "ok" }),
+        ));
     }
     let mut down = Vec::new();
     if !db {
@@ -125,12 +158,33 @@ async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> R
     if !queue {
         down.push("queue");
     }
-    Err(error::ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", format!("unreachable: {}", down.join(", "))))
+    Err(error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        format!("unreachable: {}", down.join(", ")),
+    ))
 }
 
 /// Record a mutating action in the audit log (failures are logged, not fatal).
-pub async fn audit(state: &AppState, caller: &auth::Caller, action: &str, object_type: &str, object_id: Option<&str>, detail: Option<&str>) {
-    if let Err(e) = state.store.audit(Some(&caller.token_id), action, object_type, object_id, detail).await {
+pub async fn audit(
+    state: &AppState,
+    caller: &auth::Caller,
+    action: &str,
+    object_type: &str,
+    object_id: Option<&str>,
+    detail: Option<&str>,
+) {
+    if let Err(e) = state
+        .store
+        .audit(
+            Some(&caller.token_id),
+            action,
+            object_type,
+            object_id,
+            detail,
+        )
+        .await
+    {
         tracing::warn!(error = %e, action, "writing the audit log failed");
     }
 }
@@ -164,7 +218,10 @@ fn finish_spec(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 }
 
 pub fn app(state: AppState) -> Router {
-    let v1 = v1().route_layer(middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let v1 = v1().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     let (router, spec) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health))
         .routes(routes!(ready))
@@ -172,19 +229,39 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", v1)
         .split_for_parts();
     let mut router = router
-        .merge(utoipa_swagger_ui::SwaggerUi::new("/api/docs").url("/api/openapi.json", finish_spec(spec)))
-        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route") });
-    if let Some(dir) = state.cfg.web_dir.clone().filter(|d| d.join("index.html").exists()) {
+        .merge(
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+                .url("/api/openapi.json", finish_spec(spec)),
+        )
+        .fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route",
+            )
+        });
+    if let Some(dir) = state
+        .cfg
+        .web_dir
+        .clone()
+        .filter(|d| d.join("index.html").exists())
+    {
         // The dashboard (an SPA: unknown paths get index.html), but never
         // for API paths, which answer a JSON 404.
-        let serve = tower_http::services::ServeDir::new(&dir).fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
+        let serve = tower_http::services::ServeDir::new(&dir)
+            .fallback(tower_http::services::ServeFile::new(dir.join("index.html")));
         router = router.fallback(move |req: axum::extract::Request| {
             let serve = serve.clone();
             async move {
                 use axum::response::IntoResponse;
                 use tower::ServiceExt;
                 if req.uri().path().starts_with("/api/") {
-                    return error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such route").into_response();
+                    return error::ApiError::new(
+                        axum::http::StatusCode::NOT_FOUND,
+                        "not_found",
+                        "no such route",
+                    )
+                    .into_response();
                 }
                 match serve.oneshot(req).await {
                     Ok(r) => r.into_response(),
@@ -195,16 +272,33 @@ pub fn app(state: AppState) -> Router {
     }
     let mut router = router
         .layer(middleware::from_fn(error::json_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     if !state.cfg.cors_origins.is_empty() {
-        let origins: Vec<axum::http::HeaderValue> = state.cfg.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        let origins: Vec<axum::http::HeaderValue> = state
+            .cfg
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
         router = router.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(origins)
-                .allow_methods([axum::http::Method::GET, axum::http::Method::POST, axum::http::Method::PUT, axum::http::Method::DELETE])
-                .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE, axum::http::HeaderName::from_static("last-event-id")]),
+                .allow_methods([
+                    axum::http::Method::GET,
+                    axum::http::Method::POST,
+                    axum::http::Method::PUT,
+                    axum::http::Method::DELETE,
+                ])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderName::from_static("last-event-id"),
+                ]),
         );
     }
     router.with_state(state)
@@ -212,12 +306,18 @@ pub fn app(state: AppState) -> Router {
 
 /// Serve the API on `listener` until `shutdown`, with its background tasks
 /// (queue pusher and reconciler, worker reaper, event fan-out).
-pub async fn run(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let tracker = tokio_util::task::TaskTracker::new();
     background::spawn_all(&tracker, state.clone(), shutdown.clone());
     let router = app(state);
     let sd = shutdown.clone();
-    axum::serve(listener, router).with_graceful_shutdown(async move { sd.cancelled().await }).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { sd.cancelled().await })
+        .await?;
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;

@@ -6,11 +6,21 @@ async fn main() -> anyhow::Result<()> {
     let args = ApiArgs::parse();
     remora_store::config::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
-    if let Some(t) = remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir).await? {
-        eprintln!("Generated admin token (shown once; also saved 0600 in {}): {t}", args.store.data_dir.join("admin.token").display());
+    if let Some(t) =
+        remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir)
+            .await?
+    {
+        eprintln!(
+            "Generated admin token (shown once; also saved 0600 in {}): {t}",
+            args.store.data_dir.join("admin.token").display()
+        );
     }
-    let queue = remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(&args.addr).await.map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", args.addr))?;
+    let queue =
+        remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())
+            .await?;
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", args.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "remora-api listening");
     let state = remora_api::AppState::new(store, vault, queue, args.config());
     let shutdown = tokio_util::sync::CancellationToken::new();
@@ -25,7 +35,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -6,7 +6,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,20 +30,56 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("remora".into()), None).expect("static registry prefix");
-        let requests = IntCounterVec::new(Opts::new("http_requests_total", "HTTP requests by route, method and status"), &["route", "method", "status"]).expect("static metric");
+        let registry =
+            Registry::new_custom(Some("remora".into()), None).expect("static registry prefix");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("static metric");
         let duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route").buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             &["route"],
         )
         .expect("static metric");
-        let sse_clients = IntGauge::new("sse_clients", "Open server-sent-event streams").expect("static metric");
-        let jobs = IntGaugeVec::new(Opts::new("jobs", "Jobs in the database by status"), &["status"]).expect("static metric");
-        let queue_depth = IntGauge::new("queue_depth", "Jobs waiting in the queue (ready + delayed); -1 when unreachable").expect("static metric");
-        for c in [Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>, Box::new(duration.clone()), Box::new(sse_clients.clone()), Box::new(jobs.clone()), Box::new(queue_depth.clone())] {
+        let sse_clients =
+            IntGauge::new("sse_clients", "Open server-sent-event streams").expect("static metric");
+        let jobs = IntGaugeVec::new(
+            Opts::new("jobs", "Jobs in the database by status"),
+            &["status"],
+        )
+        .expect("static metric");
+        let queue_depth = IntGauge::new(
+            "queue_depth",
+            "Jobs waiting in the queue (ready + delayed); -1 when unreachable",
+        )
+        .expect("static metric");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(sse_clients.clone()),
+            Box::new(jobs.clone()),
+            Box::new(queue_depth.clone()),
+        ] {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, requests, duration, sse_clients, jobs, queue_depth }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            sse_clients,
+            jobs,
+            queue_depth,
+        }
     }
 }
 
@@ -60,12 +99,24 @@ impl Drop for SseGuard {
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // The matched route template, never the raw path (bounded label values).
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let started = Instant::now();
     let resp = next.run(req).await;
-    state.metrics.duration.with_label_values(&[&route]).observe(started.elapsed().as_secs_f64());
-    state.metrics.requests.with_label_values(&[&route, &method, resp.status().as_str()]).inc();
+    state
+        .metrics
+        .duration
+        .with_label_values(&[&route])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .requests
+        .with_label_values(&[&route, &method, resp.status().as_str()])
+        .inc();
     resp
 }
 
@@ -75,16 +126,32 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 pub async fn render(State(state): State<AppState>) -> Response {
     if let Ok(counts) = state.store.count_jobs_by_status().await {
         for st in remora_domain::JobStatus::ALL {
-            let n = counts.iter().find(|(s, _)| *s == st).map(|(_, n)| *n).unwrap_or(0);
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == st)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
             state.metrics.jobs.with_label_values(&[st.as_str()]).set(n);
         }
     }
-    let depth = match tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.stats()).await {
-        Ok(Ok(st)) => st.queues.get(remora_domain::JOBS_QUEUE).map(|q| (q.ready + q.delayed) as i64).unwrap_or(0),
-        _ => -1,
-    };
+    let depth =
+        match tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.stats()).await {
+            Ok(Ok(st)) => st
+                .queues
+                .get(remora_domain::JOBS_QUEUE)
+                .map(|q| (q.ready + q.delayed) as i64)
+                .unwrap_or(0),
+            _ => -1,
+        };
     state.metrics.queue_depth.set(depth);
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], buf).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        buf,
+    )
+        .into_response()
 }

@@ -2,18 +2,18 @@
 //! returned: responses carry `has_password`, `has_private_key` and
 //! `pem_file_id` instead.
 
-use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::AppState;
 use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::openapi::{BulkStatus, ServerList};
+use crate::AppState;
 use axum::extract::{Path, State};
-use axum::Extension;
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use remora_domain::{AuthType, Server};
 use remora_store::NewServer;
 use serde::Deserialize;
-use crate::openapi::{BulkStatus, ServerList};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -45,63 +45,118 @@ pub struct CreateServer {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn valid_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && (s.parse::<std::net::IpAddr>().is_ok()
-            || s.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-')))
+            || s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !l.starts_with('-')
+            }))
 }
 
 pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
-    let name = b.name.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
+    let name = b
+        .name
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("name"))?;
     if !valid_name(&name) {
-        return Err(ApiError::invalid("name", "name must be 1–64 characters of letters, digits, `-`, `_` or `.`"));
+        return Err(ApiError::invalid(
+            "name",
+            "name must be 1–64 characters of letters, digits, `-`, `_` or `.`",
+        ));
     }
-    let hostname = b.hostname.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("hostname"))?;
+    let hostname = b
+        .hostname
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("hostname"))?;
     if !valid_hostname(&hostname) {
-        return Err(ApiError::invalid("hostname", format!("`{hostname}` is not a valid hostname or IP address")));
+        return Err(ApiError::invalid(
+            "hostname",
+            format!("`{hostname}` is not a valid hostname or IP address"),
+        ));
     }
     let port = b.port.unwrap_or(22);
     if !(1..=65535).contains(&port) {
-        return Err(ApiError::invalid("port", "port must be between 1 and 65535"));
+        return Err(ApiError::invalid(
+            "port",
+            "port must be between 1 and 65535",
+        ));
     }
-    let user = b.user.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("user"))?;
+    let user = b
+        .user
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing("user"))?;
     if user.len() > 64 || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::invalid("user", "user must be at most 64 characters without spaces"));
+        return Err(ApiError::invalid(
+            "user",
+            "user must be at most 64 characters without spaces",
+        ));
     }
     let auth_type = match b.auth_type.as_deref() {
         None => None,
-        Some(s) => Some(AuthType::parse(s).ok_or_else(|| ApiError::invalid("auth_type", "auth_type must be `password` or `key`"))?),
+        Some(s) => Some(AuthType::parse(s).ok_or_else(|| {
+            ApiError::invalid("auth_type", "auth_type must be `password` or `key`")
+        })?),
     };
     let password = b.password.filter(|p| !p.is_empty());
     let private_key = b.private_key.filter(|k| !k.trim().is_empty());
     let passphrase = b.passphrase.filter(|p| !p.is_empty());
     if let Some(k) = &private_key {
-        remora_ssh::parse_private_key(k, passphrase.as_deref())
-            .map_err(|e| ApiError::invalid("private_key", format!("private_key is not a usable private key: {e}")))?;
+        remora_ssh::parse_private_key(k, passphrase.as_deref()).map_err(|e| {
+            ApiError::invalid(
+                "private_key",
+                format!("private_key is not a usable private key: {e}"),
+            )
+        })?;
     }
     if password.is_none() && private_key.is_none() && b.pem_file_id.is_none() {
-        return Err(ApiError::invalid("password", "give a `password`, a `private_key` or a `pem_file_id`"));
+        return Err(ApiError::invalid(
+            "password",
+            "give a `password`, a `private_key` or a `pem_file_id`",
+        ));
     }
     match auth_type {
-        Some(AuthType::Password) if password.is_none() => return Err(ApiError::missing("password")),
-        Some(AuthType::Key) if private_key.is_none() && b.pem_file_id.is_none() => return Err(ApiError::missing("private_key")),
+        Some(AuthType::Password) if password.is_none() => {
+            return Err(ApiError::missing("password"))
+        }
+        Some(AuthType::Key) if private_key.is_none() && b.pem_file_id.is_none() => {
+            return Err(ApiError::missing("private_key"))
+        }
         _ => {}
     }
     let tags = b.tags.unwrap_or_default();
     for t in &tags {
         if !valid_name(t) {
-            return Err(ApiError::invalid("tags", format!("tag `{t}` must be 1–64 characters of letters, digits, `-`, `_` or `.`")));
+            return Err(ApiError::invalid(
+                "tags",
+                format!("tag `{t}` must be 1–64 characters of letters, digits, `-`, `_` or `.`"),
+            ));
         }
     }
     let max_concurrency = b.max_concurrency.unwrap_or(10);
     if !(1..=1000).contains(&max_concurrency) {
-        return Err(ApiError::invalid("max_concurrency", "max_concurrency must be between 1 and 1000"));
+        return Err(ApiError::invalid(
+            "max_concurrency",
+            "max_concurrency must be between 1 and 1000",
+        ));
     }
-    let auth_type = auth_type.or(Some(if private_key.is_some() || b.pem_file_id.is_some() { AuthType::Key } else { AuthType::Password }));
+    let auth_type = auth_type.or(Some(if private_key.is_some() || b.pem_file_id.is_some() {
+        AuthType::Key
+    } else {
+        AuthType::Password
+    }));
     Ok(NewServer {
         name,
         hostname,
@@ -120,7 +175,11 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
 
 /// Register a server. Secrets are encrypted at rest and never returned.
 #[utoipa::path(post, path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(body): JsonBody<CreateServer>) -> ApiResult<(StatusCode, Json<Server>)> {
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody<CreateServer>,
+) -> ApiResult<(StatusCode, Json<Server>)> {
     if let Some(p) = &body.pem_file_id {
         if state.store.get_pem(p).await?.is_none() {
             return Err(ApiError::not_found("pem file", p).with_field("pem_file_id"));
@@ -131,10 +190,21 @@ async fn create(State(state): State<AppState>, Extension(caller): Extension<Call
     match state.store.insert_server(&new).await {
         Ok(s) => {
             tracing::info!(server_id = %s.id, name = %s.name, "server created");
-            crate::audit(&state, &caller, "server.create", "server", Some(&s.id), Some(&s.name)).await;
+            crate::audit(
+                &state,
+                &caller,
+                "server.create",
+                "server",
+                Some(&s.id),
+                Some(&s.name),
+            )
+            .await;
             Ok((StatusCode::CREATED, Json(s)))
         }
-        Err(remora_store::StoreError::Conflict) => Err(ApiError::conflict("name", format!("a server named `{name}` already exists"))),
+        Err(remora_store::StoreError::Conflict) => Err(ApiError::conflict(
+            "name",
+            format!("a server named `{name}` already exists"),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -143,7 +213,10 @@ async fn create(State(state): State<AppState>, Extension(caller): Extension<Call
 #[utoipa::path(get, path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
     let servers = state.store.list_servers().await?;
-    Ok(Json(ServerList { total: servers.len(), servers }))
+    Ok(Json(ServerList {
+        total: servers.len(),
+        servers,
+    }))
 }
 
 /// Look a server up by id, or by name.
@@ -165,10 +238,22 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 
 /// Delete a server.
 #[utoipa::path(delete, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn delete(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let s = find(&state, &id).await?;
     state.store.delete_server(&s.id).await?;
-    crate::audit(&state, &caller, "server.delete", "server", Some(&s.id), Some(&s.name)).await;
+    crate::audit(
+        &state,
+        &caller,
+        "server.delete",
+        "server",
+        Some(&s.id),
+        Some(&s.name),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,9 +262,18 @@ async fn delete(State(state): State<AppState>, Extension(caller): Extension<Call
 /// Partial update: absent fields keep their value; an empty `password`, `private_key` or
 /// `pem_file_id` removes that credential.
 #[utoipa::path(put, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body = CreateServer, responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn update(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, JsonBody(b): JsonBody<CreateServer>) -> ApiResult<Json<Server>> {
+async fn update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<CreateServer>,
+) -> ApiResult<Json<Server>> {
     let cur = find(&state, &id).await?;
-    let sealed = state.store.server_secrets(&cur.id).await?.ok_or_else(|| ApiError::not_found("server", &id))?;
+    let sealed = state
+        .store
+        .server_secrets(&cur.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("server", &id))?;
     let clear = |v: &Option<String>| v.as_deref() == Some("");
     let mut merged = CreateServer {
         name: Some(b.name.clone().unwrap_or(cur.name.clone())),
@@ -190,7 +284,11 @@ async fn update(State(state): State<AppState>, Extension(caller): Extension<Call
         password: b.password.clone().filter(|p| !p.is_empty()),
         private_key: b.private_key.clone().filter(|p| !p.is_empty()),
         passphrase: b.passphrase.clone().filter(|p| !p.is_empty()),
-        pem_file_id: if clear(&b.pem_file_id) { None } else { b.pem_file_id.clone().or(cur.pem_file_id.clone()) },
+        pem_file_id: if clear(&b.pem_file_id) {
+            None
+        } else {
+            b.pem_file_id.clone().or(cur.pem_file_id.clone())
+        },
         tags: Some(b.tags.clone().unwrap_or(cur.tags.clone())),
         max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
         is_active: Some(b.is_active.unwrap_or(cur.is_active)),
@@ -203,8 +301,10 @@ async fn update(State(state): State<AppState>, Extension(caller): Extension<Call
     // Keep existing sealed secrets unless replaced or cleared; validation
     // needs to know some credential remains.
     let keep_pw = merged.password.is_none() && !clear(&b.password) && sealed.password_enc.is_some();
-    let keep_key = merged.private_key.is_none() && !clear(&b.private_key) && sealed.private_key_enc.is_some();
-    let keep_pass = merged.passphrase.is_none() && !clear(&b.passphrase) && sealed.passphrase_enc.is_some();
+    let keep_key =
+        merged.private_key.is_none() && !clear(&b.private_key) && sealed.private_key_enc.is_some();
+    let keep_pass =
+        merged.passphrase.is_none() && !clear(&b.passphrase) && sealed.passphrase_enc.is_some();
     if keep_pw {
         merged.password = Some("(kept)".into());
     }
@@ -223,15 +323,34 @@ async fn update(State(state): State<AppState>, Extension(caller): Extension<Call
         new.passphrase_enc = sealed.passphrase_enc.clone();
     }
     if new.auth_type.is_none() || b.auth_type.is_none() {
-        new.auth_type = Some(if new.private_key_enc.is_some() || new.pem_file_id.is_some() { AuthType::Key } else { AuthType::Password });
+        new.auth_type = Some(
+            if new.private_key_enc.is_some() || new.pem_file_id.is_some() {
+                AuthType::Key
+            } else {
+                AuthType::Password
+            },
+        );
     }
     let name = new.name.clone();
     match state.store.update_server(&cur.id, &new).await {
         Ok(_) => {}
-        Err(remora_store::StoreError::Conflict) => return Err(ApiError::conflict("name", format!("a server named `{name}` already exists"))),
+        Err(remora_store::StoreError::Conflict) => {
+            return Err(ApiError::conflict(
+                "name",
+                format!("a server named `{name}` already exists"),
+            ))
+        }
         Err(e) => return Err(e.into()),
     }
-    crate::audit(&state, &caller, "server.update", "server", Some(&cur.id), Some(&name)).await;
+    crate::audit(
+        &state,
+        &caller,
+        "server.update",
+        "server",
+        Some(&cur.id),
+        Some(&name),
+    )
+    .await;
     Ok(Json(find(&state, &cur.id).await?))
 }
 
@@ -249,14 +368,20 @@ fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> Api
 
 /// Real SSH login and `true`: latency, host key, precise error. Pins the key on first use.
 #[utoipa::path(post, path = "/servers/{id}/test", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn test(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
+async fn test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = find(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, true).await))
 }
 
 /// SSH login check; records `last_status` and `last_checked_at`.
 #[utoipa::path(get, path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn status(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<crate::checks::CheckResult>> {
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = find(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, false).await))
 }
@@ -264,11 +389,22 @@ async fn status(State(state): State<AppState>, Path(id): Path<String>) -> ApiRes
 /// Check every active server concurrently (bounded concurrency, per-host timeout).
 #[utoipa::path(get, path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
-    let servers: Vec<Server> = state.store.list_servers().await?.into_iter().filter(|s| s.is_active).collect();
+    let servers: Vec<Server> = state
+        .store
+        .list_servers()
+        .await?
+        .into_iter()
+        .filter(|s| s.is_active)
+        .collect();
     let started = std::time::Instant::now();
     let results = crate::checks::check_all(&state, servers, false).await;
     let reachable = results.iter().filter(|r| r.ok).count();
-    Ok(Json(BulkStatus { total: results.len(), reachable, took_ms: started.elapsed().as_millis() as u64, servers: results }))
+    Ok(Json(BulkStatus {
+        total: results.len(),
+        reachable,
+        took_ms: started.elapsed().as_millis() as u64,
+        servers: results,
+    }))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -281,24 +417,51 @@ pub struct AcceptKey {
 /// Pin the host key the server presents now (an audited action).
 /// Pin the host key the server presents now (audited). With `fingerprint`, only if it matches.
 #[utoipa::path(post, path = "/servers/{id}/host-key/accept", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body(content = Option<AcceptKey>, content_type = "application/json"), responses((status = 200, body = Server), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 502, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn accept_host_key(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Server>> {
+async fn accept_host_key(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Server>> {
     let s = find(&state, &id).await?;
     let want: AcceptKey = if body.iter().all(|b| b.is_ascii_whitespace()) {
         AcceptKey::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
     };
     let presented = remora_ssh::probe_host_key(&s.hostname, s.port as u16, state.cfg.check_timeout)
         .await
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.code(), format!("could not read the host key: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                e.code(),
+                format!("could not read the host key: {e}"),
+            )
+        })?;
     if let Some(want) = &want.fingerprint {
         if *want != presented {
-            return Err(ApiError::conflict("fingerprint", format!("the host now presents {presented}, not {want}; nothing was changed")));
+            return Err(ApiError::conflict(
+                "fingerprint",
+                format!("the host now presents {presented}, not {want}; nothing was changed"),
+            ));
         }
     }
     state.store.set_host_key(&s.id, Some(&presented)).await?;
-    let detail = format!("{} -> {}", s.host_key_fingerprint.as_deref().unwrap_or("(none)"), presented);
+    let detail = format!(
+        "{} -> {}",
+        s.host_key_fingerprint.as_deref().unwrap_or("(none)"),
+        presented
+    );
     tracing::warn!(server_id = %s.id, %detail, "host key accepted");
-    crate::audit(&state, &caller, "server.host_key.accept", "server", Some(&s.id), Some(&detail)).await;
+    crate::audit(
+        &state,
+        &caller,
+        "server.host_key.accept",
+        "server",
+        Some(&s.id),
+        Some(&detail),
+    )
+    .await;
     Ok(Json(find(&state, &s.id).await?))
 }

@@ -40,7 +40,9 @@ fn output_event(c: &Cursor, stream: Stream, data: &str) -> Event {
 
 /// Send whatever the database holds beyond what the client has.
 async fn catch_up(state: &AppState, id: &str, c: &mut Cursor, tx: &mpsc::Sender<Event>) -> bool {
-    let Ok(chunks) = state.store.output_chunks(id, c.last_seq).await else { return true };
+    let Ok(chunks) = state.store.output_chunks(id, c.last_seq).await else {
+        return true;
+    };
     for ch in chunks {
         let i = idx(ch.stream);
         let start = c.db_pos[i];
@@ -62,7 +64,11 @@ async fn catch_up(state: &AppState, id: &str, c: &mut Cursor, tx: &mpsc::Sender<
 /// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
 /// `Last-Event-ID`; closes after the final status. Browsers may pass `?access_token=`.
 #[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<axum::response::Response> {
+pub async fn job_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
     let job = crate::jobs::load(&state, &id).await?;
     let mut sent = [0i64, 0i64];
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
@@ -86,8 +92,16 @@ pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, h
     let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     tokio::spawn(async move {
         let _guard = guard;
-        let mut c = Cursor { sent, db_pos: [0, 0], last_seq: -1 };
-        let status = |j: &remora_domain::Job| Event::default().event("status").data(serde_json::to_string(j).unwrap_or_default());
+        let mut c = Cursor {
+            sent,
+            db_pos: [0, 0],
+            last_seq: -1,
+        };
+        let status = |j: &remora_domain::Job| {
+            Event::default()
+                .event("status")
+                .data(serde_json::to_string(j).unwrap_or_default())
+        };
         if tx.send(status(&job)).await.is_err() {
             return;
         }
@@ -161,7 +175,9 @@ pub async fn job_stream(State(state): State<AppState>, Path(id): Path<String>, h
         }
     });
     use axum::response::IntoResponse;
-    Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(orx)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(orx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
 }
 
 /// `GET /events`: status changes of all jobs, for live list pages.
@@ -193,5 +209,7 @@ pub async fn events(State(state): State<AppState>) -> axum::response::Response {
             }
         }
     });
-    Sse::new(tokio_stream::wrappers::ReceiverStream::new(out)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
+    Sse::new(tokio_stream::wrappers::ReceiverStream::new(out))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }

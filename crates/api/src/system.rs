@@ -2,7 +2,9 @@
 //! and queue depth — well defined on an empty database (no NaN).
 
 use crate::error::ApiResult;
-use crate::openapi::{JobCounts, MinutePoint, ServerCounts, SystemEnhanced, SystemInfo, WorkerCounts};
+use crate::openapi::{
+    JobCounts, MinutePoint, ServerCounts, SystemEnhanced, SystemInfo, WorkerCounts,
+};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -10,7 +12,9 @@ use remora_domain::JobStatus;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(info)).routes(routes!(enhanced))
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(enhanced))
 }
 
 pub async fn info_value(state: &AppState) -> ApiResult<SystemInfo> {
@@ -24,16 +28,30 @@ pub async fn info_value(state: &AppState) -> ApiResult<SystemInfo> {
         by_status.insert(st.as_str().to_string(), *n);
         total += n;
     }
-    let get = |s: JobStatus| counts.iter().find(|(x, _)| *x == s).map(|(_, n)| *n).unwrap_or(0);
+    let get = |s: JobStatus| {
+        counts
+            .iter()
+            .find(|(x, _)| *x == s)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
     let finished = get(JobStatus::Completed) + get(JobStatus::Failed) + get(JobStatus::TimedOut);
     // Canceled jobs say nothing about success; without finished jobs the rate is null, not NaN.
     let success_rate = (finished > 0).then(|| get(JobStatus::Completed) as f64 / finished as f64);
     let servers = state.store.list_servers().await?;
     let cutoff = remora_domain::time::now_ms() - state.cfg.worker_down_after.as_millis() as i64;
     let workers = state.store.list_workers().await?;
-    let up = workers.iter().filter(|w| w.status == "up" && w.last_heartbeat_at >= cutoff).count();
+    let up = workers
+        .iter()
+        .filter(|w| w.status == "up" && w.last_heartbeat_at >= cutoff)
+        .count();
     let queue_depth = match state.queue.stats().await {
-        Ok(st) => Some(st.queues.get(remora_domain::JOBS_QUEUE).map(|q| q.ready + q.delayed).unwrap_or(0)),
+        Ok(st) => Some(
+            st.queues
+                .get(remora_domain::JOBS_QUEUE)
+                .map(|q| q.ready + q.delayed)
+                .unwrap_or(0),
+        ),
         Err(_) => None,
     };
     Ok(SystemInfo {
@@ -43,9 +61,15 @@ pub async fn info_value(state: &AppState) -> ApiResult<SystemInfo> {
         servers: ServerCounts {
             total: servers.len(),
             active: servers.iter().filter(|s| s.is_active).count(),
-            reachable: servers.iter().filter(|s| s.last_status.as_deref() == Some("reachable")).count(),
+            reachable: servers
+                .iter()
+                .filter(|s| s.last_status.as_deref() == Some("reachable"))
+                .count(),
         },
-        workers: WorkerCounts { up, down: workers.len() - up },
+        workers: WorkerCounts {
+            up,
+            down: workers.len() - up,
+        },
         queue_depth,
     })
 }
@@ -77,5 +101,10 @@ async fn enhanced(State(state): State<AppState>) -> ApiResult<Json<SystemEnhance
         })
         .collect();
     let jobs_last_hour: i64 = rows.iter().map(|r| r.total).sum();
-    Ok(Json(SystemEnhanced { info, throughput, jobs_last_hour, jobs_per_minute: jobs_last_hour as f64 / 60.0 }))
+    Ok(Json(SystemEnhanced {
+        info,
+        throughput,
+        jobs_last_hour,
+        jobs_per_minute: jobs_last_hour as f64 / 60.0,
+    }))
 }

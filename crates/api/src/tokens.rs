@@ -3,23 +3,30 @@
 
 use crate::auth::{generate_token, hash_token, Caller};
 use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::openapi::{AuditList, TokenCreated, TokenList};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use utoipa_axum::{router::OpenApiRouter, routes};
 use serde::Deserialize;
-use crate::openapi::{AuditList, TokenCreated, TokenList};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub const ROLES: [&str; 3] = ["admin", "operator", "viewer"];
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(revoke)).routes(routes!(audit_log))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
+        .routes(routes!(audit_log))
 }
 
 fn admin_only(c: &Caller) -> ApiResult<()> {
     if c.role != "admin" {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only admin tokens manage tokens and read the audit log"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only admin tokens manage tokens and read the audit log",
+        ));
     }
     Ok(())
 }
@@ -33,36 +40,83 @@ pub struct NewToken {
 
 /// Create a token; its secret is in this response only.
 #[utoipa::path(post, path = "/tokens", tag = "admin", request_body = NewToken, responses((status = 201, body = TokenCreated), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, JsonBody(b): JsonBody<NewToken>) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
+async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(b): JsonBody<NewToken>,
+) -> ApiResult<(StatusCode, Json<TokenCreated>)> {
     admin_only(&caller)?;
-    let name = b.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
+    let name = b
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::missing("name"))?;
     if name.len() > 100 {
-        return Err(ApiError::invalid("name", "name must be at most 100 characters"));
+        return Err(ApiError::invalid(
+            "name",
+            "name must be at most 100 characters",
+        ));
     }
     let role = b.role.unwrap_or_else(|| "operator".into());
     if !ROLES.contains(&role.as_str()) {
-        return Err(ApiError::invalid("role", "role must be admin, operator or viewer"));
+        return Err(ApiError::invalid(
+            "role",
+            "role must be admin, operator or viewer",
+        ));
     }
     let token = generate_token();
-    let id = state.store.insert_token(&name, &hash_token(&token), &role).await?;
-    crate::audit(&state, &caller, "token.create", "token", Some(&id), Some(&name)).await;
+    let id = state
+        .store
+        .insert_token(&name, &hash_token(&token), &role)
+        .await?;
+    crate::audit(
+        &state,
+        &caller,
+        "token.create",
+        "token",
+        Some(&id),
+        Some(&name),
+    )
+    .await;
     let created_at = remora_domain::time::ms_to_rfc3339(remora_domain::time::now_ms());
-    Ok((StatusCode::CREATED, Json(TokenCreated { id, name, role, created_at, token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenCreated {
+            id,
+            name,
+            role,
+            created_at,
+            token,
+        }),
+    ))
 }
 
 /// List tokens (never their secrets).
 #[utoipa::path(get, path = "/tokens", tag = "admin", responses((status = 200, body = TokenList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> ApiResult<Json<TokenList>> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<TokenList>> {
     admin_only(&caller)?;
-    Ok(Json(TokenList { tokens: state.store.list_tokens().await? }))
+    Ok(Json(TokenList {
+        tokens: state.store.list_tokens().await?,
+    }))
 }
 
 /// Revoke a token.
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "admin", params(("id" = String, Path, description = "Token id")), responses((status = 204, description = "Revoked"), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn revoke(State(state): State<AppState>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     admin_only(&caller)?;
     if id == caller.token_id {
-        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "a token cannot revoke itself"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "a token cannot revoke itself",
+        ));
     }
     if !state.store.revoke_token(&id).await? {
         return Err(ApiError::not_found("token", &id));
@@ -79,7 +133,13 @@ pub struct AuditQuery {
 
 /// Recent mutating actions, newest first.
 #[utoipa::path(get, path = "/audit", tag = "admin", params(AuditQuery), responses((status = 200, body = AuditList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn audit_log(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(q): Query<AuditQuery>) -> ApiResult<Json<AuditList>> {
+async fn audit_log(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditList>> {
     admin_only(&caller)?;
-    Ok(Json(AuditList { entries: state.store.list_audit(q.limit.unwrap_or(100)).await? }))
+    Ok(Json(AuditList {
+        entries: state.store.list_audit(q.limit.unwrap_or(100)).await?,
+    }))
 }

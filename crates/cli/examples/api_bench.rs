@@ -28,18 +28,52 @@ async fn stack(db_url: Option<String>, with_worker: bool) -> (Stack, Store) {
     let sd = CancellationToken::new();
     let ql = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let qaddr = ql.local_addr().unwrap().to_string();
-    tokio::spawn(remora_netqueue::run(ql, remora_netqueue::ServerConfig { fsync: remora_netqueue::FsyncPolicy::Never, ..Default::default() }, sd.clone()));
-    let queue = remora_netqueue::Client::connect(&qaddr, None).await.unwrap();
+    tokio::spawn(remora_netqueue::run(
+        ql,
+        remora_netqueue::ServerConfig {
+            fsync: remora_netqueue::FsyncPolicy::Never,
+            ..Default::default()
+        },
+        sd.clone(),
+    ));
+    let queue = remora_netqueue::Client::connect(&qaddr, None)
+        .await
+        .unwrap();
     let token = remora_api::auth::generate_token();
-    store.insert_token("bench", &remora_api::auth::hash_token(&token), "admin").await.unwrap();
+    store
+        .insert_token("bench", &remora_api::auth::hash_token(&token), "admin")
+        .await
+        .unwrap();
     let al = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api_url = format!("http://{}", al.local_addr().unwrap());
-    let cfg = remora_api::ApiConfig { rate_limit: 0, ..Default::default() };
-    tokio::spawn(remora_api::run(al, remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), cfg), sd.clone()));
+    let cfg = remora_api::ApiConfig {
+        rate_limit: 0,
+        ..Default::default()
+    };
+    tokio::spawn(remora_api::run(
+        al,
+        remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), cfg),
+        sd.clone(),
+    ));
     if with_worker {
-        tokio::spawn(remora_worker::run(store.clone(), vault, queue, Default::default(), sd.clone()));
+        tokio::spawn(remora_worker::run(
+            store.clone(),
+            vault,
+            queue,
+            Default::default(),
+            sd.clone(),
+        ));
     }
-    (Stack { url: api_url, token, http: reqwest::Client::new(), sd, _dir: dir }, store)
+    (
+        Stack {
+            url: api_url,
+            token,
+            http: reqwest::Client::new(),
+            sd,
+            _dir: dir,
+        },
+        store,
+    )
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -51,7 +85,13 @@ async fn list_latency(s: &Stack, query: &str, n: usize) -> (f64, f64, f64) {
     let mut lat = Vec::with_capacity(n);
     for i in 0..n + 20 {
         let t = Instant::now();
-        let r = s.http.get(format!("{}/api/v1/jobs?{query}", s.url)).bearer_auth(&s.token).send().await.unwrap();
+        let r = s
+            .http
+            .get(format!("{}/api/v1/jobs?{query}", s.url))
+            .bearer_auth(&s.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{query}");
         let _ = r.bytes().await.unwrap();
         if i >= 20 {
@@ -64,16 +104,40 @@ async fn list_latency(s: &Stack, query: &str, n: usize) -> (f64, f64, f64) {
 async fn db_bench(label: &str, db_url: Option<String>, jobs: i64, requests: usize) {
     let (s, store) = stack(db_url, false).await;
     let srv = store
-        .insert_server(&remora_store::NewServer { name: "bench".into(), hostname: "127.0.0.1".into(), port: 22, user: "u".into(), password_enc: Some(vec![1]), is_active: true, max_concurrency: 10, ..Default::default() })
+        .insert_server(&remora_store::NewServer {
+            name: "bench".into(),
+            hostname: "127.0.0.1".into(),
+            port: 22,
+            user: "u".into(),
+            password_enc: Some(vec![1]),
+            is_active: true,
+            max_concurrency: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let other = store
-        .insert_server(&remora_store::NewServer { name: "other".into(), hostname: "127.0.0.1".into(), port: 22, user: "u".into(), password_enc: Some(vec![1]), is_active: true, max_concurrency: 10, ..Default::default() })
+        .insert_server(&remora_store::NewServer {
+            name: "other".into(),
+            hostname: "127.0.0.1".into(),
+            port: 22,
+            user: "u".into(),
+            password_enc: Some(vec![1]),
+            is_active: true,
+            max_concurrency: 10,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let t = Instant::now();
-    store.bench_fill_jobs(jobs, &srv.id, &other.id).await.unwrap();
-    eprintln!("{label}: inserted {jobs} jobs in {:.1} s", t.elapsed().as_secs_f64());
+    store
+        .bench_fill_jobs(jobs, &srv.id, &other.id)
+        .await
+        .unwrap();
+    eprintln!(
+        "{label}: inserted {jobs} jobs in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     for (name, q) in [
         ("no filter", "limit=50".to_string()),
         ("page 100", "limit=50&page=100".to_string()),
@@ -92,15 +156,33 @@ async fn sse_bench(lines: usize) {
     let sd = CancellationToken::new();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let demo = remora_ssh::demo::DemoHost::start(l, dir.path(), sd.clone()).await.unwrap();
+    let demo = remora_ssh::demo::DemoHost::start(l, dir.path(), sd.clone())
+        .await
+        .unwrap();
     let r = s.http.post(format!("{}/api/v1/servers", s.url)).bearer_auth(&s.token)
         .json(&json!({ "name": "demo", "hostname": "127.0.0.1", "port": demo.addr.port(), "user": "bench", "private_key": demo.client_key }))
         .send().await.unwrap();
     assert_eq!(r.status(), 201);
     let cmd = format!("for i in $(seq 1 {lines}); do date +%s%N; sleep 0.05; done");
-    let job: serde_json::Value = s.http.post(format!("{}/api/v1/jobs", s.url)).bearer_auth(&s.token).json(&json!({ "server_id": "demo", "command": cmd })).send().await.unwrap().json().await.unwrap();
+    let job: serde_json::Value = s
+        .http
+        .post(format!("{}/api/v1/jobs", s.url))
+        .bearer_auth(&s.token)
+        .json(&json!({ "server_id": "demo", "command": cmd }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = job["id"].as_str().unwrap();
-    let r = s.http.get(format!("{}/api/v1/jobs/{id}/stream", s.url)).bearer_auth(&s.token).send().await.unwrap();
+    let r = s
+        .http
+        .get(format!("{}/api/v1/jobs/{id}/stream", s.url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
     let mut ev = eventsource_stream::Eventsource::eventsource(r.bytes_stream());
     let mut lat = Vec::new();
     let mut buf = String::new();
@@ -109,7 +191,10 @@ async fn sse_bench(lines: usize) {
         if e.event != "output" {
             continue;
         }
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as f64;
         let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
         buf.push_str(v["data"].as_str().unwrap());
         while let Some(pos) = buf.find('\n') {
@@ -128,7 +213,10 @@ async fn sse_bench(lines: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let jobs: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let jobs: i64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let requests: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(500);
     println!("GET /api/v1/jobs over {jobs} jobs, {requests} sequential requests per row (latency in ms)\n");
     println!("| database | query | p50 | p95 | p99 |\n|---|---|---|---|---|");

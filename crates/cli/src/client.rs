@@ -25,11 +25,17 @@ pub fn profiles_path() -> PathBuf {
     if let Ok(p) = std::env::var("REMORA_CONFIG") {
         return PathBuf::from(p);
     }
-    dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("remora").join("profiles.json")
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("remora")
+        .join("profiles.json")
 }
 
 pub fn load_profiles() -> Profiles {
-    std::fs::read_to_string(profiles_path()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+    std::fs::read_to_string(profiles_path())
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
 }
 
 pub fn save_profiles(p: &Profiles) -> Result<PathBuf> {
@@ -78,17 +84,28 @@ impl Api {
             .map(str::to_string)
             .or(profiles.current.clone())
             .and_then(|n| profiles.profiles.get(&n).cloned());
-        let url = url.or_else(|| prof.as_ref().map(|p| p.url.clone())).unwrap_or_else(|| "http://127.0.0.1:8080".into());
+        let url = url
+            .or_else(|| prof.as_ref().map(|p| p.url.clone()))
+            .unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let token = token
             .or_else(|| prof.as_ref().map(|p| p.token.clone()))
             .or_else(|| {
                 // `remora up` on this machine: the generated admin token.
                 let dir = std::env::var("REMORA_DATA_DIR").unwrap_or_else(|_| "./data".into());
-                std::fs::read_to_string(PathBuf::from(dir).join("admin.token")).ok().map(|t| t.trim().to_string())
+                std::fs::read_to_string(PathBuf::from(dir).join("admin.token"))
+                    .ok()
+                    .map(|t| t.trim().to_string())
             })
             .filter(|t| !t.is_empty());
-        let http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5)).build().expect("building the HTTP client");
-        Api { url: url.trim_end_matches('/').to_string(), token, http }
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("building the HTTP client");
+        Api {
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            http,
+        }
     }
 
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
@@ -115,24 +132,48 @@ impl Api {
         }
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        let code = body["error"]["code"].as_str().unwrap_or("http_error").to_string();
-        let mut message = body["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| format!("the API answered {status}"));
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or("http_error")
+            .to_string();
+        let mut message = body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the API answered {status}"));
         if let Some(f) = body["error"]["field"].as_str() {
             message = format!("{message} [field: {f}]");
         }
         let hint = match status {
-            StatusCode::UNAUTHORIZED if self.token.is_none() => Some("no token: pass --token, set REMORA_TOKEN, or run `remora login`".to_string()),
-            StatusCode::UNAUTHORIZED => Some("the token was rejected: check REMORA_TOKEN / --token, or run `remora login` again".to_string()),
+            StatusCode::UNAUTHORIZED if self.token.is_none() => {
+                Some("no token: pass --token, set REMORA_TOKEN, or run `remora login`".to_string())
+            }
+            StatusCode::UNAUTHORIZED => Some(
+                "the token was rejected: check REMORA_TOKEN / --token, or run `remora login` again"
+                    .to_string(),
+            ),
             _ => None,
         };
-        Err(anyhow!(ApiFailure { status: Some(status), code, message, hint }))
+        Err(anyhow!(ApiFailure {
+            status: Some(status),
+            code,
+            message,
+            hint
+        }))
     }
 
     pub async fn get(&self, path: &str) -> Result<Value> {
-        Ok(self.send(self.request(Method::GET, path)).await?.json().await?)
+        Ok(self
+            .send(self.request(Method::GET, path))
+            .await?
+            .json()
+            .await?)
     }
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        Ok(self.send(self.request(Method::POST, path).json(body)).await?.json().await?)
+        Ok(self
+            .send(self.request(Method::POST, path).json(body))
+            .await?
+            .json()
+            .await?)
     }
     pub async fn delete(&self, path: &str) -> Result<()> {
         self.send(self.request(Method::DELETE, path)).await?;

@@ -5,8 +5,8 @@
 
 use crate::client::Api;
 use anyhow::Result;
-use futures::StreamExt;
 use eventsource_stream::Eventsource;
+use futures::StreamExt;
 use remora_domain::{Job, JobStatus};
 use serde_json::Value;
 use std::io::Write;
@@ -54,7 +54,12 @@ pub async fn follow_job(api: &Api, job_id: &str, prefix: Option<String>) -> Resu
     let mut line_start = [true, true];
     let mut attempts = 0u32;
     loop {
-        let mut rb = api.request(reqwest::Method::GET, &format!("/api/v1/jobs/{}/stream", crate::client::enc(job_id))).header("accept", "text/event-stream");
+        let mut rb = api
+            .request(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{}/stream", crate::client::enc(job_id)),
+            )
+            .header("accept", "text/event-stream");
         if let Some(id) = &last_id {
             rb = rb.header("last-event-id", id);
         }

@@ -13,7 +13,12 @@ use serde_json::{json, Value};
 use std::io::Read;
 
 #[derive(Parser)]
-#[command(name = "remora", version, about = "Remora: run commands and scripts on your SSH servers", after_help = "Examples:\n  remora servers add web1 --host 10.0.0.5 --user deploy --key-file ~/.ssh/id_ed25519\n  remora submit --server web1 --follow -- uptime\n  remora jobs list --status failed")]
+#[command(
+    name = "remora",
+    version,
+    about = "Remora: run commands and scripts on your SSH servers",
+    after_help = "Examples:\n  remora servers add web1 --host 10.0.0.5 --user deploy --key-file ~/.ssh/id_ed25519\n  remora submit --server web1 --follow -- uptime\n  remora jobs list --status failed"
+)]
 struct Cli {
     /// API address.
     #[arg(long, global = true, env = "REMORA_API_URL")]
@@ -40,7 +45,9 @@ enum Output {
 #[derive(Subcommand)]
 enum Cmd {
     /// Save an API URL and token as a profile.
-    #[command(after_help = "Example:\n  remora login --url http://ops:8080 --token rmr_… --name prod")]
+    #[command(
+        after_help = "Example:\n  remora login --url http://ops:8080 --token rmr_… --name prod"
+    )]
     Login {
         /// Profile name.
         #[arg(long, default_value = "default")]
@@ -50,7 +57,9 @@ enum Cmd {
     #[command(subcommand)]
     Servers(ServersCmd),
     /// Submit a command (after `--`) or a script to one or more servers.
-    #[command(after_help = "Examples:\n  remora submit --server web1 -- df -h /\n  remora submit --tag web --follow -- systemctl restart nginx\n  remora submit --server web1 --script deploy.sh --follow -- v1.2.3\n\n--follow exit codes: the job's exit code (one server); 124 timed out; 130 canceled;\n1 failed without an exit code; with several servers 0 if all completed, else 1;\n2 when a second Ctrl-C detached.")]
+    #[command(
+        after_help = "Examples:\n  remora submit --server web1 -- df -h /\n  remora submit --tag web --follow -- systemctl restart nginx\n  remora submit --server web1 --script deploy.sh --follow -- v1.2.3\n\n--follow exit codes: the job's exit code (one server); 124 timed out; 130 canceled;\n1 failed without an exit code; with several servers 0 if all completed, else 1;\n2 when a second Ctrl-C detached."
+    )]
     Submit(SubmitArgs),
     /// List and read jobs.
     #[command(subcommand)]
@@ -104,7 +113,9 @@ enum Cmd {
     Up(Box<up::UpArgs>),
     /// Re-encrypt every stored secret under a new master key (run on the API host; then restart
     /// the API and the workers with the new key).
-    #[command(after_help = "Examples:\n  remora rekey                      # key in ./data/master.key: replaced, old one kept\n  REMORA_MASTER_KEY=… remora rekey  # prints the new key to set everywhere")]
+    #[command(
+        after_help = "Examples:\n  remora rekey                      # key in ./data/master.key: replaced, old one kept\n  REMORA_MASTER_KEY=… remora rekey  # prints the new key to set everywhere"
+    )]
     Rekey(Box<RekeyArgs>),
     /// Print shell completions.
     #[command(after_help = "Example:\n  remora completions bash > /etc/bash_completion.d/remora")]
@@ -136,18 +147,37 @@ async fn rekey(a: RekeyArgs) -> Result<i32> {
     // The new key is on disk before any value is sealed with it.
     let dir = &a.store.data_dir;
     let staged = dir.join("master.key.new");
-    write_private_file(&staged, hex::encode(key).as_bytes()).with_context(|| format!("writing {}", staged.display()))?;
+    write_private_file(&staged, hex::encode(key).as_bytes())
+        .with_context(|| format!("writing {}", staged.display()))?;
     let n = store.rekey(&old, &new).await?;
-    if a.store.master_key.as_deref().is_some_and(|k| !k.trim().is_empty()) {
+    if a.store
+        .master_key
+        .as_deref()
+        .is_some_and(|k| !k.trim().is_empty())
+    {
         println!("{}", hex::encode(key));
-        eprintln!("re-encrypted {n} secret(s) under key {} (also saved 0600 in {}).", new.key_id(), staged.display());
+        eprintln!(
+            "re-encrypted {n} secret(s) under key {} (also saved 0600 in {}).",
+            new.key_id(),
+            staged.display()
+        );
         eprintln!("Set REMORA_MASTER_KEY to the key above on every API and worker (REMORA_MASTER_KEY_PREVIOUS=<old key> during the rollout) and restart them.");
     } else {
         let current = dir.join("master.key");
-        let backup = dir.join(format!("master.key.previous-{}", remora_domain::time::now_ms()));
-        std::fs::rename(&current, &backup).with_context(|| format!("keeping the old key as {}", backup.display()))?;
-        std::fs::rename(&staged, &current).with_context(|| format!("installing {}", current.display()))?;
-        eprintln!("re-encrypted {n} secret(s) under key {}; {} holds it, the old key is kept in {}.", new.key_id(), current.display(), backup.display());
+        let backup = dir.join(format!(
+            "master.key.previous-{}",
+            remora_domain::time::now_ms()
+        ));
+        std::fs::rename(&current, &backup)
+            .with_context(|| format!("keeping the old key as {}", backup.display()))?;
+        std::fs::rename(&staged, &current)
+            .with_context(|| format!("installing {}", current.display()))?;
+        eprintln!(
+            "re-encrypted {n} secret(s) under key {}; {} holds it, the old key is kept in {}.",
+            new.key_id(),
+            current.display(),
+            backup.display()
+        );
         eprintln!("Restart the API and the workers to use it.");
     }
     Ok(0)
@@ -156,7 +186,9 @@ async fn rekey(a: RekeyArgs) -> Result<i32> {
 #[derive(Subcommand)]
 enum PemCmd {
     /// Upload a private key file (it must parse; it is stored encrypted).
-    #[command(after_help = "Example:\n  remora pem upload ~/.ssh/deploy.pem\n  remora servers add web1 --host 10.0.0.5 --user deploy --pem <id>")]
+    #[command(
+        after_help = "Example:\n  remora pem upload ~/.ssh/deploy.pem\n  remora servers add web1 --host 10.0.0.5 --user deploy --pem <id>"
+    )]
     Upload {
         file: std::path::PathBuf,
         /// Read the key's passphrase from this environment variable.
@@ -192,7 +224,9 @@ enum TokensCmd {
 #[derive(Subcommand)]
 enum ServersCmd {
     /// Register a server.
-    #[command(after_help = "Examples:\n  remora servers add web1 --host 10.0.0.5 --user deploy --key-file ~/.ssh/id_ed25519\n  echo \"$PW\" | remora servers add db1 --host db1.lan --user ops --password-stdin")]
+    #[command(
+        after_help = "Examples:\n  remora servers add web1 --host 10.0.0.5 --user deploy --key-file ~/.ssh/id_ed25519\n  echo \"$PW\" | remora servers add db1 --host db1.lan --user ops --password-stdin"
+    )]
     Add {
         name: String,
         #[arg(long)]
@@ -221,7 +255,9 @@ enum ServersCmd {
         max_concurrency: Option<i64>,
     },
     /// Change a server (only the options given).
-    #[command(after_help = "Examples:\n  remora servers update web1 --port 2222\n  remora servers update web1 --key-file new_key\n  remora servers update web1 --inactive")]
+    #[command(
+        after_help = "Examples:\n  remora servers update web1 --port 2222\n  remora servers update web1 --key-file new_key\n  remora servers update web1 --inactive"
+    )]
     Update {
         server: String,
         #[arg(long)]
@@ -250,7 +286,9 @@ enum ServersCmd {
     #[command(after_help = "Example:\n  remora servers test web1")]
     Test { server: String },
     /// Health of one server, or of all (`--all`, concurrent, with a progress bar).
-    #[command(after_help = "Examples:\n  remora servers status web1\n  remora servers status --all")]
+    #[command(
+        after_help = "Examples:\n  remora servers status web1\n  remora servers status --all"
+    )]
     Status {
         server: Option<String>,
         #[arg(long)]
@@ -326,10 +364,14 @@ enum JobsCmd {
 
 use more::{paint_status, print_json, s};
 
-
 fn duration(job: &Value) -> String {
-    let start = job["started_at"].as_str().and_then(remora_domain::time::rfc3339_to_ms);
-    let end = job["finished_at"].as_str().and_then(remora_domain::time::rfc3339_to_ms).unwrap_or_else(remora_domain::time::now_ms);
+    let start = job["started_at"]
+        .as_str()
+        .and_then(remora_domain::time::rfc3339_to_ms);
+    let end = job["finished_at"]
+        .as_str()
+        .and_then(remora_domain::time::rfc3339_to_ms)
+        .unwrap_or_else(remora_domain::time::now_ms);
     match start {
         None => "-".into(),
         Some(st) => {
@@ -348,7 +390,8 @@ fn duration(job: &Value) -> String {
 use more::table;
 
 async fn resolve_server(api: &Api, name_or_id: &str) -> Result<Value> {
-    api.get(&format!("/api/v1/servers/{}", enc(name_or_id))).await
+    api.get(&format!("/api/v1/servers/{}", enc(name_or_id)))
+        .await
 }
 
 #[tokio::main]
@@ -382,9 +425,13 @@ async fn run(cli: Cli) -> Result<i32> {
                 None => rpassword::prompt_password("API token: ").context("reading the token")?,
             };
             let probe = Api::new(Some(url.clone()), Some(token.clone()), None);
-            probe.get("/api/v1/servers").await.context("checking the token against the API")?;
+            probe
+                .get("/api/v1/servers")
+                .await
+                .context("checking the token against the API")?;
             let mut p = client::load_profiles();
-            p.profiles.insert(name.clone(), client::Profile { url, token });
+            p.profiles
+                .insert(name.clone(), client::Profile { url, token });
             p.current = Some(name.clone());
             let path = client::save_profiles(&p)?;
             eprintln!("saved profile `{name}` to {} (mode 0600)", path.display());
@@ -392,14 +439,23 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Servers(c) => servers(&api, out, c).await,
         Cmd::Submit(a) => submit(&api, out, a).await,
-        Cmd::Jobs(JobsCmd::List { status, server, search, limit, page }) => {
+        Cmd::Jobs(JobsCmd::List {
+            status,
+            server,
+            search,
+            limit,
+            page,
+        }) => {
             let mut q = format!("/api/v1/jobs?limit={limit}&page={page}");
             if let Some(st) = status {
                 q.push_str(&format!("&status={}", enc(&st)));
             }
             if let Some(sv) = server {
                 let srv = resolve_server(&api, &sv).await?;
-                q.push_str(&format!("&server_id={}", enc(srv["id"].as_str().unwrap_or(""))));
+                q.push_str(&format!(
+                    "&server_id={}",
+                    enc(srv["id"].as_str().unwrap_or(""))
+                ));
             }
             if let Some(se) = search {
                 q.push_str(&format!("&search={}", enc(&se)));
@@ -409,27 +465,59 @@ async fn run(cli: Cli) -> Result<i32> {
                 print_json(&v);
                 return Ok(0);
             }
-            let names: std::collections::HashMap<String, String> = api.get("/api/v1/servers").await?["servers"]
-                .as_array()
-                .map(|a| a.iter().map(|s| (s["id"].as_str().unwrap_or("").to_string(), s["name"].as_str().unwrap_or("").to_string())).collect())
-                .unwrap_or_default();
-            let mut t = table(&["ID", "STATUS", "SERVER", "COMMAND", "EXIT", "DURATION", "CREATED"]);
+            let names: std::collections::HashMap<String, String> =
+                api.get("/api/v1/servers").await?["servers"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| {
+                                (
+                                    s["id"].as_str().unwrap_or("").to_string(),
+                                    s["name"].as_str().unwrap_or("").to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            let mut t = table(&[
+                "ID", "STATUS", "SERVER", "COMMAND", "EXIT", "DURATION", "CREATED",
+            ]);
             for j in v["jobs"].as_array().cloned().unwrap_or_default() {
-                let cmd = j["command"].as_str().map(|c| {
-                    let mut c = c.to_string();
-                    for a in j["args"].as_array().cloned().unwrap_or_default() {
-                        c.push(' ');
-                        c.push_str(a.as_str().unwrap_or(""));
-                    }
-                    c
-                }).unwrap_or_else(|| "(script)".into());
-                let cmd: String = if cmd.chars().count() > 40 { cmd.chars().take(39).collect::<String>() + "…" } else { cmd };
+                let cmd = j["command"]
+                    .as_str()
+                    .map(|c| {
+                        let mut c = c.to_string();
+                        for a in j["args"].as_array().cloned().unwrap_or_default() {
+                            c.push(' ');
+                            c.push_str(a.as_str().unwrap_or(""));
+                        }
+                        c
+                    })
+                    .unwrap_or_else(|| "(script)".into());
+                let cmd: String = if cmd.chars().count() > 40 {
+                    cmd.chars().take(39).collect::<String>() + "…"
+                } else {
+                    cmd
+                };
                 let sid = j["server_id"].as_str().unwrap_or("");
-                t.add_row(vec![s(&j["id"]), paint_status(j["status"].as_str().unwrap_or("-")), names.get(sid).cloned().unwrap_or_else(|| sid.to_string()), cmd, s(&j["exit_code"]), duration(&j), more::ago(&j["created_at"])]);
+                t.add_row(vec![
+                    s(&j["id"]),
+                    paint_status(j["status"].as_str().unwrap_or("-")),
+                    names.get(sid).cloned().unwrap_or_else(|| sid.to_string()),
+                    cmd,
+                    s(&j["exit_code"]),
+                    duration(&j),
+                    more::ago(&j["created_at"]),
+                ]);
             }
             println!("{t}");
             let p = &v["pagination"];
-            eprintln!("page {} of {} ({} jobs)", p["page"], p["total_pages"].as_i64().unwrap_or(0).max(1), p["total"]);
+            eprintln!(
+                "page {} of {} ({} jobs)",
+                p["page"],
+                p["total_pages"].as_i64().unwrap_or(0).max(1),
+                p["total"]
+            );
             Ok(0)
         }
         Cmd::Jobs(JobsCmd::Get { id }) => {
@@ -438,7 +526,29 @@ async fn run(cli: Cli) -> Result<i32> {
                 print_json(&j);
             } else {
                 let mut t = table(&["FIELD", "VALUE"]);
-                for k in ["id", "status", "kind", "command", "args", "shell", "server_id", "batch_id", "priority", "timeout", "exit_code", "exit_signal", "error", "attempt", "worker_id", "created_at", "started_at", "finished_at", "stdout_bytes", "stderr_bytes", "truncated"] {
+                for k in [
+                    "id",
+                    "status",
+                    "kind",
+                    "command",
+                    "args",
+                    "shell",
+                    "server_id",
+                    "batch_id",
+                    "priority",
+                    "timeout",
+                    "exit_code",
+                    "exit_signal",
+                    "error",
+                    "attempt",
+                    "worker_id",
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "stdout_bytes",
+                    "stderr_bytes",
+                    "truncated",
+                ] {
                     t.add_row(vec![k.to_string(), s(&j[k])]);
                 }
                 t.add_row(vec!["duration".to_string(), duration(&j)]);
@@ -448,7 +558,8 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Logs { id, follow } => {
             if follow {
-                let j: remora_domain::Job = serde_json::from_value(api.get(&format!("/api/v1/jobs/{}", enc(&id))).await?)?;
+                let j: remora_domain::Job =
+                    serde_json::from_value(api.get(&format!("/api/v1/jobs/{}", enc(&id))).await?)?;
                 return follow::follow_jobs(&api, vec![(j.id.clone(), j.server_id.clone())]).await;
             }
             let v = api.get(&format!("/api/v1/jobs/{}/logs", enc(&id))).await?;
@@ -465,48 +576,88 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Cancel { id } => {
-            let v = api.post(&format!("/api/v1/jobs/{}/cancel", enc(&id)), &Value::Null).await?;
+            let v = api
+                .post(&format!("/api/v1/jobs/{}/cancel", enc(&id)), &Value::Null)
+                .await?;
             if out == Output::Json {
                 print_json(&v);
             } else {
-                println!("cancel requested for job {} (status now {})", s(&v["id"]), s(&v["status"]));
+                println!(
+                    "cancel requested for job {} (status now {})",
+                    s(&v["id"]),
+                    s(&v["status"])
+                );
             }
             Ok(0)
         }
-        Cmd::Duplicate { id, server, timeout, priority, follow } => {
+        Cmd::Duplicate {
+            id,
+            server,
+            timeout,
+            priority,
+            follow,
+        } => {
             let mut body = json!({});
-            if let Some(v) = server { body["server_id"] = json!(v); }
-            if let Some(v) = timeout { body["timeout"] = json!(v); }
-            if let Some(v) = priority { body["priority"] = json!(v); }
-            let j = api.post(&format!("/api/v1/jobs/{}/duplicate", enc(&id)), &body).await?;
+            if let Some(v) = server {
+                body["server_id"] = json!(v);
+            }
+            if let Some(v) = timeout {
+                body["timeout"] = json!(v);
+            }
+            if let Some(v) = priority {
+                body["priority"] = json!(v);
+            }
+            let j = api
+                .post(&format!("/api/v1/jobs/{}/duplicate", enc(&id)), &body)
+                .await?;
             started(&api, out, j, follow).await
         }
         Cmd::Rerun { id, follow } => {
-            let j = api.post(&format!("/api/v1/jobs/{}/rerun", enc(&id)), &Value::Null).await?;
+            let j = api
+                .post(&format!("/api/v1/jobs/{}/rerun", enc(&id)), &Value::Null)
+                .await?;
             started(&api, out, j, follow).await
         }
         Cmd::Batches { id } => more::batch(&api, out == Output::Json, &id).await,
-        Cmd::Pem(PemCmd::Upload { file, passphrase_env }) => more::pem_upload(&api, out == Output::Json, &file, passphrase_env).await,
+        Cmd::Pem(PemCmd::Upload {
+            file,
+            passphrase_env,
+        }) => more::pem_upload(&api, out == Output::Json, &file, passphrase_env).await,
         Cmd::Pem(PemCmd::List) => more::pem_list(&api, out == Output::Json).await,
         Cmd::Pem(PemCmd::Rm { id }) => {
-            api.delete(&format!("/api/v1/pem-files/{}", enc(&id))).await?;
-            if out == Output::Json { print_json(&json!({ "deleted": id })); } else { println!("key {id} deleted"); }
+            api.delete(&format!("/api/v1/pem-files/{}", enc(&id)))
+                .await?;
+            if out == Output::Json {
+                print_json(&json!({ "deleted": id }));
+            } else {
+                println!("key {id} deleted");
+            }
             Ok(0)
         }
         Cmd::Tokens(TokensCmd::List) => more::tokens_list(&api, out == Output::Json).await,
         Cmd::Tokens(TokensCmd::Create { name, role }) => {
-            let v = api.post("/api/v1/tokens", &json!({ "name": name, "role": role })).await?;
+            let v = api
+                .post("/api/v1/tokens", &json!({ "name": name, "role": role }))
+                .await?;
             if out == Output::Json {
                 print_json(&v);
             } else {
                 println!("{}", s(&v["token"]));
-                eprintln!("token `{}` ({}) created; the secret above is shown only once", s(&v["name"]), s(&v["role"]));
+                eprintln!(
+                    "token `{}` ({}) created; the secret above is shown only once",
+                    s(&v["name"]),
+                    s(&v["role"])
+                );
             }
             Ok(0)
         }
         Cmd::Tokens(TokensCmd::Revoke { id }) => {
             api.delete(&format!("/api/v1/tokens/{}", enc(&id))).await?;
-            if out == Output::Json { print_json(&json!({ "revoked": id })); } else { println!("token {id} revoked"); }
+            if out == Output::Json {
+                print_json(&json!({ "revoked": id }));
+            } else {
+                println!("token {id} revoked");
+            }
             Ok(0)
         }
         Cmd::Workers => {
@@ -515,9 +666,25 @@ async fn run(cli: Cli) -> Result<i32> {
                 print_json(&v);
                 return Ok(0);
             }
-            let mut t = table(&["ID", "HOST", "UP", "RUNNING", "CONCURRENCY", "LAST HEARTBEAT", "VERSION"]);
+            let mut t = table(&[
+                "ID",
+                "HOST",
+                "UP",
+                "RUNNING",
+                "CONCURRENCY",
+                "LAST HEARTBEAT",
+                "VERSION",
+            ]);
             for w in v["workers"].as_array().cloned().unwrap_or_default() {
-                t.add_row(vec![s(&w["id"]), s(&w["hostname"]), paint_status(&s(&w["up"])), s(&w["running"]), s(&w["concurrency"]), more::ago(&w["last_heartbeat_at"]), s(&w["version"])]);
+                t.add_row(vec![
+                    s(&w["id"]),
+                    s(&w["hostname"]),
+                    paint_status(&s(&w["up"])),
+                    s(&w["running"]),
+                    s(&w["concurrency"]),
+                    more::ago(&w["last_heartbeat_at"]),
+                    s(&w["version"]),
+                ]);
             }
             println!("{t}");
             Ok(0)
@@ -540,8 +707,20 @@ async fn started(api: &Api, out: Output, j: Value, follow: bool) -> Result<i32> 
 
 async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
     match c {
-        ServersCmd::Add { name, host, port, user, key_file, pem, passphrase_env, password_stdin, tags, max_concurrency } => {
-            let mut body = json!({ "name": name, "hostname": host, "port": port, "user": user, "tags": tags });
+        ServersCmd::Add {
+            name,
+            host,
+            port,
+            user,
+            key_file,
+            pem,
+            passphrase_env,
+            password_stdin,
+            tags,
+            max_concurrency,
+        } => {
+            let mut body =
+                json!({ "name": name, "hostname": host, "port": port, "user": user, "tags": tags });
             if let Some(m) = max_concurrency {
                 body["max_concurrency"] = json!(m);
             }
@@ -549,11 +728,13 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
                 body["pem_file_id"] = json!(p);
                 body["auth_type"] = json!("key");
             } else if let Some(f) = key_file {
-                let key = std::fs::read_to_string(&f).with_context(|| format!("reading key file {}", f.display()))?;
+                let key = std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading key file {}", f.display()))?;
                 body["private_key"] = json!(key);
                 body["auth_type"] = json!("key");
                 if let Some(var) = passphrase_env {
-                    body["passphrase"] = json!(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?);
+                    body["passphrase"] = json!(std::env::var(&var)
+                        .with_context(|| format!("environment variable {var} is not set"))?);
                 }
             } else if password_stdin {
                 body["password"] = json!(more::read_password_stdin()?);
@@ -569,28 +750,71 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             Ok(0)
         }
-        ServersCmd::Update { server, name, host, port, user, key_file, password_stdin, tags, max_concurrency, inactive, active } => {
+        ServersCmd::Update {
+            server,
+            name,
+            host,
+            port,
+            user,
+            key_file,
+            password_stdin,
+            tags,
+            max_concurrency,
+            inactive,
+            active,
+        } => {
             let cur = resolve_server(api, &server).await?;
             let mut body = json!({});
-            if let Some(v) = name { body["name"] = json!(v); }
-            if let Some(v) = host { body["hostname"] = json!(v); }
-            if let Some(v) = port { body["port"] = json!(v); }
-            if let Some(v) = user { body["user"] = json!(v); }
+            if let Some(v) = name {
+                body["name"] = json!(v);
+            }
+            if let Some(v) = host {
+                body["hostname"] = json!(v);
+            }
+            if let Some(v) = port {
+                body["port"] = json!(v);
+            }
+            if let Some(v) = user {
+                body["user"] = json!(v);
+            }
             if let Some(f) = key_file {
-                body["private_key"] = json!(std::fs::read_to_string(&f).with_context(|| format!("reading key file {}", f.display()))?);
+                body["private_key"] = json!(std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading key file {}", f.display()))?);
             }
             if password_stdin {
                 body["password"] = json!(more::read_password_stdin()?);
             }
-            if !tags.is_empty() { body["tags"] = json!(tags); }
-            if let Some(v) = max_concurrency { body["max_concurrency"] = json!(v); }
-            if inactive { body["is_active"] = json!(false); }
-            if active { body["is_active"] = json!(true); }
+            if !tags.is_empty() {
+                body["tags"] = json!(tags);
+            }
+            if let Some(v) = max_concurrency {
+                body["max_concurrency"] = json!(v);
+            }
+            if inactive {
+                body["is_active"] = json!(false);
+            }
+            if active {
+                body["is_active"] = json!(true);
+            }
             if body.as_object().map(|o| o.is_empty()).unwrap_or(true) {
                 bail!("nothing to change: give at least one option (see --help)");
             }
-            let v: Value = api.send(api.request(reqwest::Method::PUT, &format!("/api/v1/servers/{}", enc(cur["id"].as_str().unwrap_or("")))).json(&body)).await?.json().await?;
-            if out == Output::Json { print_json(&v); } else { println!("server {} updated", s(&v["name"])); }
+            let v: Value = api
+                .send(
+                    api.request(
+                        reqwest::Method::PUT,
+                        &format!("/api/v1/servers/{}", enc(cur["id"].as_str().unwrap_or(""))),
+                    )
+                    .json(&body),
+                )
+                .await?
+                .json()
+                .await?;
+            if out == Output::Json {
+                print_json(&v);
+            } else {
+                println!("server {} updated", s(&v["name"]));
+            }
             Ok(0)
         }
         ServersCmd::Test { server } => more::server_test(api, out == Output::Json, &server).await,
@@ -600,17 +824,39 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             more::server_status(api, out == Output::Json, server, all).await
         }
-        ServersCmd::AcceptKey { server, fingerprint } => more::accept_key(api, out == Output::Json, &server, fingerprint).await,
+        ServersCmd::AcceptKey {
+            server,
+            fingerprint,
+        } => more::accept_key(api, out == Output::Json, &server, fingerprint).await,
         ServersCmd::List => {
             let v = api.get("/api/v1/servers").await?;
             if out == Output::Json {
                 print_json(&v);
                 return Ok(0);
             }
-            let mut t = table(&["NAME", "ADDRESS", "USER", "AUTH", "TAGS", "LAST STATUS", "HOST KEY"]);
+            let mut t = table(&[
+                "NAME",
+                "ADDRESS",
+                "USER",
+                "AUTH",
+                "TAGS",
+                "LAST STATUS",
+                "HOST KEY",
+            ]);
             for sv in v["servers"].as_array().cloned().unwrap_or_default() {
-                let tags: Vec<String> = sv["tags"].as_array().map(|a| a.iter().map(s).collect()).unwrap_or_default();
-                t.add_row(vec![s(&sv["name"]), format!("{}:{}", s(&sv["hostname"]), s(&sv["port"])), s(&sv["user"]), s(&sv["auth_type"]), tags.join(","), paint_status(&s(&sv["last_status"])), s(&sv["host_key_fingerprint"])]);
+                let tags: Vec<String> = sv["tags"]
+                    .as_array()
+                    .map(|a| a.iter().map(s).collect())
+                    .unwrap_or_default();
+                t.add_row(vec![
+                    s(&sv["name"]),
+                    format!("{}:{}", s(&sv["hostname"]), s(&sv["port"])),
+                    s(&sv["user"]),
+                    s(&sv["auth_type"]),
+                    tags.join(","),
+                    paint_status(&s(&sv["last_status"])),
+                    s(&sv["host_key_fingerprint"]),
+                ]);
             }
             println!("{t}");
             Ok(0)
@@ -621,7 +867,22 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
                 print_json(&v);
             } else {
                 let mut t = table(&["FIELD", "VALUE"]);
-                for k in ["id", "name", "hostname", "port", "user", "auth_type", "tags", "max_concurrency", "is_active", "has_password", "has_private_key", "host_key_fingerprint", "last_status", "created_at"] {
+                for k in [
+                    "id",
+                    "name",
+                    "hostname",
+                    "port",
+                    "user",
+                    "auth_type",
+                    "tags",
+                    "max_concurrency",
+                    "is_active",
+                    "has_password",
+                    "has_private_key",
+                    "host_key_fingerprint",
+                    "last_status",
+                    "created_at",
+                ] {
                     t.add_row(vec![k.to_string(), s(&v[k])]);
                 }
                 println!("{t}");
@@ -630,7 +891,11 @@ async fn servers(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
         }
         ServersCmd::Rm { server } => {
             let v = resolve_server(api, &server).await?;
-            api.delete(&format!("/api/v1/servers/{}", enc(v["id"].as_str().unwrap_or("")))).await?;
+            api.delete(&format!(
+                "/api/v1/servers/{}",
+                enc(v["id"].as_str().unwrap_or(""))
+            ))
+            .await?;
             if out == Output::Json {
                 print_json(&json!({ "deleted": v["id"] }));
             } else {
@@ -659,7 +924,9 @@ async fn submit(api: &Api, out: Output, a: SubmitArgs) -> Result<i32> {
     let path = if let Some(script) = &a.script {
         let text = if script == "-" {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the script from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the script from stdin")?;
             s
         } else {
             std::fs::read_to_string(script).with_context(|| format!("reading script {script}"))?

@@ -44,7 +44,13 @@ fn current_user() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
-        .or_else(|| std::process::Command::new("id").arg("-un").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()))
+        .or_else(|| {
+            std::process::Command::new("id")
+                .arg("-un")
+                .output()
+                .ok()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        })
         .unwrap_or_else(|| "root".into())
 }
 
@@ -54,8 +60,14 @@ pub async fn run(a: UpArgs) -> Result<()> {
     let shutdown = CancellationToken::new();
 
     // Queue.
-    let queue_token = a.queue_token.clone().unwrap_or_else(remora_api::auth::generate_token);
-    let fsync = a.queue_fsync.parse().map_err(|e| anyhow::anyhow!("REMORA_QUEUE_FSYNC: {e}"))?;
+    let queue_token = a
+        .queue_token
+        .clone()
+        .unwrap_or_else(remora_api::auth::generate_token);
+    let fsync = a
+        .queue_fsync
+        .parse()
+        .map_err(|e| anyhow::anyhow!("REMORA_QUEUE_FSYNC: {e}"))?;
     let qcfg = remora_netqueue::ServerConfig {
         data_dir: Some(a.store.data_dir.join("queue")),
         token: Some(queue_token.clone()),
@@ -64,20 +76,28 @@ pub async fn run(a: UpArgs) -> Result<()> {
         max_attempts: 1000,
         ..Default::default()
     };
-    let qlistener = tokio::net::TcpListener::bind(&a.queue_addr).await.with_context(|| format!("cannot bind the queue address {}", a.queue_addr))?;
+    let qlistener = tokio::net::TcpListener::bind(&a.queue_addr)
+        .await
+        .with_context(|| format!("cannot bind the queue address {}", a.queue_addr))?;
     let qaddr = qlistener.local_addr()?.to_string();
     let qsd = shutdown.clone();
     let queue_task = tokio::spawn(async move { remora_netqueue::run(qlistener, qcfg, qsd).await });
-    let queue = remora_netqueue::Client::connect(&qaddr, Some(queue_token.clone())).await.context("connecting to the in-process queue")?;
+    let queue = remora_netqueue::Client::connect(&qaddr, Some(queue_token.clone()))
+        .await
+        .context("connecting to the in-process queue")?;
 
     // Admin token.
-    let generated = remora_api::auth::seed_admin(&store, a.admin_token.as_deref(), &a.store.data_dir).await?;
+    let generated =
+        remora_api::auth::seed_admin(&store, a.admin_token.as_deref(), &a.store.data_dir).await?;
 
     // Demo host.
     let mut demo_line = String::new();
     if a.demo {
-        let l = tokio::net::TcpListener::bind(&a.demo_addr).await.with_context(|| format!("cannot bind the demo host address {}", a.demo_addr))?;
-        let host = remora_ssh::demo::DemoHost::start(l, &a.store.data_dir, shutdown.clone()).await?;
+        let l = tokio::net::TcpListener::bind(&a.demo_addr)
+            .await
+            .with_context(|| format!("cannot bind the demo host address {}", a.demo_addr))?;
+        let host =
+            remora_ssh::demo::DemoHost::start(l, &a.store.data_dir, shutdown.clone()).await?;
         let user = current_user();
         let new = remora_store::NewServer {
             name: "local-demo".into(),
@@ -98,27 +118,55 @@ pub async fn run(a: UpArgs) -> Result<()> {
             }
             None => store.insert_server(&new).await?.id,
         };
-        store.set_host_key(&id, Some(&host.host_key_fingerprint)).await?;
+        store
+            .set_host_key(&id, Some(&host.host_key_fingerprint))
+            .await?;
         demo_line = format!("  Demo host:  server `local-demo` at {} — DEMO ONLY: runs commands as `{user}` on this machine, accepts only the key in {}\n", host.addr, a.store.data_dir.join("demo").display());
     }
 
     // API.
-    let listener = tokio::net::TcpListener::bind(&a.addr).await.with_context(|| format!("cannot bind the API address {} (is another Remora running? set REMORA_API_ADDR)", a.addr))?;
+    let listener = tokio::net::TcpListener::bind(&a.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot bind the API address {} (is another Remora running? set REMORA_API_ADDR)",
+                a.addr
+            )
+        })?;
     let api_addr = listener.local_addr()?;
-    let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), a.api.config());
+    let state =
+        remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), a.api.config());
     let api_task = tokio::spawn(remora_api::run(listener, state, shutdown.clone()));
 
     // Worker.
     let wsd = shutdown.clone();
     let wcfg = a.worker.config();
-    let worker_task = tokio::spawn(remora_worker::run(store.clone(), vault.clone(), queue.clone(), wcfg, wsd));
+    let worker_task = tokio::spawn(remora_worker::run(
+        store.clone(),
+        vault.clone(),
+        queue.clone(),
+        wcfg,
+        wsd,
+    ));
 
     let token_line = match generated {
-        Some(t) => format!("  Admin token: {t}\n               (shown once; saved 0600 in {})\n", a.store.data_dir.join("admin.token").display()),
-        None if a.admin_token.is_some() => "  Admin token: the one in REMORA_ADMIN_TOKEN\n".to_string(),
-        None => format!("  Admin token: cat {}\n", a.store.data_dir.join("admin.token").display()),
+        Some(t) => format!(
+            "  Admin token: {t}\n               (shown once; saved 0600 in {})\n",
+            a.store.data_dir.join("admin.token").display()
+        ),
+        None if a.admin_token.is_some() => {
+            "  Admin token: the one in REMORA_ADMIN_TOKEN\n".to_string()
+        }
+        None => format!(
+            "  Admin token: cat {}\n",
+            a.store.data_dir.join("admin.token").display()
+        ),
     };
-    let web = if a.api.web_dir.join("index.html").exists() { "dashboard and API" } else { "API (dashboard not built)" };
+    let web = if a.api.web_dir.join("index.html").exists() {
+        "dashboard and API"
+    } else {
+        "API (dashboard not built)"
+    };
     eprintln!(
         "\nRemora is up.\n  {web}: http://{api_addr}\n{token_line}  Queue:      {qaddr}\n  Database:   {}\n{demo_line}\nNext:\n  export REMORA_TOKEN=$(cat {})\n  remora submit --server {} --follow -- uname -a\nPress Ctrl-C to stop.\n",
         a.store.url().split('?').next().unwrap_or_default(),
@@ -139,7 +187,8 @@ pub async fn run(a: UpArgs) -> Result<()> {
 }
 
 async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -108,29 +108,61 @@ mod tests {
     }
     #[test]
     fn script_line_reads_stdin() {
-        assert_eq!(script_line("/bin/bash", &["x y".into()]), "'/bin/bash' -s -- 'x y'");
+        assert_eq!(
+            script_line("/bin/bash", &["x y".into()]),
+            "'/bin/bash' -s -- 'x y'"
+        );
     }
     #[test]
     fn kill_marked_kills_marked_processes_only() {
         use std::process::{Command, Stdio};
-        let spawn = |tok: &str| Command::new("sleep").arg("100").env("REMORA_JOB", tok).stdin(Stdio::null()).spawn().unwrap();
+        let spawn = |tok: &str| {
+            Command::new("sleep")
+                .arg("100")
+                .env("REMORA_JOB", tok)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
         let (mut a, mut b, mut other) = (spawn("km-1"), spawn("km-1"), spawn("km-10"));
-        let st = Command::new("/bin/sh").arg("-c").arg(kill_marked("km-1", "KILL")).status().unwrap();
+        let st = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(kill_marked("km-1", "KILL"))
+            .status()
+            .unwrap();
         assert!(st.success());
         assert!(a.wait().unwrap().code().is_none(), "marked process killed");
         assert!(b.wait().unwrap().code().is_none(), "marked process killed");
-        assert!(other.try_wait().unwrap().is_none(), "a different marker survives");
+        assert!(
+            other.try_wait().unwrap().is_none(),
+            "a different marker survives"
+        );
         other.kill().unwrap();
         other.wait().unwrap();
         // Nothing marked: still succeeds.
-        assert!(Command::new("/bin/sh").arg("-c").arg(kill_marked("km-none", "TERM")).status().unwrap().success());
+        assert!(Command::new("/bin/sh")
+            .arg("-c")
+            .arg(kill_marked("km-none", "TERM"))
+            .status()
+            .unwrap()
+            .success());
     }
 
     #[test]
     fn exec_string_runs_in_real_sh() {
         // Run the wrapper locally through sh to prove the quoting nests.
-        let s = exec_string("t-1", &command_line("printf '%s|' \"$REMORA_JOB\"", &["a b".into(), "c'd".into()]));
-        let out = std::process::Command::new("/bin/sh").arg("-c").arg(&s).output().unwrap();
+        let s = exec_string(
+            "t-1",
+            &command_line(
+                "printf '%s|' \"$REMORA_JOB\"",
+                &["a b".into(), "c'd".into()],
+            ),
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&s)
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "t-1|a b|c'd|");
     }
 }

@@ -44,7 +44,8 @@ pub mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let s = String::deserialize(d)?;
-        super::rfc3339_to_ms(&s).ok_or_else(|| serde::de::Error::custom(format!("bad timestamp {s}")))
+        super::rfc3339_to_ms(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad timestamp {s}")))
     }
     pub fn serialize<S: Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::ms_to_rfc3339(*v))

@@ -25,7 +25,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args { netqueue: String::new(), beanstalkd: "/usr/bin/beanstalkd".into(), messages: 100_000, size: 512 };
+    let mut a = Args {
+        netqueue: String::new(),
+        beanstalkd: "/usr/bin/beanstalkd".into(),
+        messages: 100_000,
+        size: 512,
+    };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i + 1 < v.len() {
@@ -43,13 +48,20 @@ fn args() -> Args {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn wait_port(addr: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "server at {addr} did not come up");
+        assert!(
+            Instant::now() < deadline,
+            "server at {addr} did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -81,7 +93,9 @@ async fn nq_push(addr: &str, conns: usize, n: usize, size: usize, queue: &str) -
                 while inflight.len() < WINDOW && i < n {
                     let (cl, p, q) = (client.clone(), payload.clone(), queue.clone());
                     let id = i;
-                    inflight.push(async move { cl.push(Push::new(q, format!("m{id}"), p)).await.unwrap() });
+                    inflight.push(async move {
+                        cl.push(Push::new(q, format!("m{id}"), p)).await.unwrap()
+                    });
                     i += conns;
                 }
                 if inflight.next().await.is_none() {
@@ -105,12 +119,23 @@ async fn nq_consume(addr: &str, consumers: usize, n: usize, queue: &str) -> f64 
         tasks.push(tokio::spawn(async move {
             let mut got = 0;
             loop {
-                let ds = client.reserve(&[&queue], BATCH, Duration::from_millis(200), Duration::from_secs(60)).await.unwrap();
+                let ds = client
+                    .reserve(
+                        &[&queue],
+                        BATCH,
+                        Duration::from_millis(200),
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap();
                 if ds.is_empty() {
                     return got;
                 }
                 got += ds.len();
-                let acks: FuturesUnordered<_> = ds.iter().map(|d| client.ack(&d.queue, &d.id, d.lease_id)).collect();
+                let acks: FuturesUnordered<_> = ds
+                    .iter()
+                    .map(|d| client.ack(&d.queue, &d.id, d.lease_id))
+                    .collect();
                 acks.for_each(|r| async move { r.unwrap() }).await;
             }
         }));
@@ -136,7 +161,15 @@ async fn nq_latency(addr: &str, size: usize) -> (f64, f64) {
     let recv = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(n);
         while lat.len() < n {
-            let ds = consumer.reserve(&["lat"], 16, Duration::from_secs(5), Duration::from_secs(60)).await.unwrap();
+            let ds = consumer
+                .reserve(
+                    &["lat"],
+                    16,
+                    Duration::from_secs(5),
+                    Duration::from_secs(60),
+                )
+                .await
+                .unwrap();
             let t = now_ns(base);
             for d in ds {
                 let sent = u64::from_be_bytes(d.payload[..8].try_into().unwrap());
@@ -151,7 +184,10 @@ async fn nq_latency(addr: &str, size: usize) -> (f64, f64) {
         tick.tick().await;
         let mut p = vec![0u8; size];
         p[..8].copy_from_slice(&now_ns(base).to_be_bytes());
-        producer.push(Push::new("lat", format!("l{i}"), p)).await.unwrap();
+        producer
+            .push(Push::new("lat", format!("l{i}"), p))
+            .await
+            .unwrap();
     }
     percentiles(recv.await.unwrap())
 }
@@ -173,7 +209,13 @@ async fn run_netqueue(a: &Args, fsync: &str) -> Result {
     } else {
         cmd.args(["--fsync", fsync, "--data-dir"]).arg(dir.path());
     }
-    let mut child = cmd.env("RUST_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     wait_port(&addr).await;
     let mut r = Result::default();
     r.push1 = nq_push(&addr, 1, a.messages, a.size, "b1").await;
@@ -197,8 +239,13 @@ impl Bs {
         let s = TcpStream::connect(addr).await.unwrap();
         s.set_nodelay(true).unwrap();
         let (r, w) = s.into_split();
-        let mut b = Bs { rd: BufReader::new(r), wr: w };
-        b.wr.write_all(format!("use {tube}\r\nwatch {tube}\r\nignore default\r\n").as_bytes()).await.unwrap();
+        let mut b = Bs {
+            rd: BufReader::new(r),
+            wr: w,
+        };
+        b.wr.write_all(format!("use {tube}\r\nwatch {tube}\r\nignore default\r\n").as_bytes())
+            .await
+            .unwrap();
         for _ in 0..3 {
             b.line().await;
         }
@@ -300,7 +347,11 @@ async fn bs_latency(addr: &str, size: usize) -> (f64, f64) {
     let recv = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(n);
         while lat.len() < n {
-            consumer.wr.write_all(b"reserve-with-timeout 5\r\n").await.unwrap();
+            consumer
+                .wr
+                .write_all(b"reserve-with-timeout 5\r\n")
+                .await
+                .unwrap();
             let l = consumer.line().await;
             let rest = l.strip_prefix("RESERVED ").unwrap_or_else(|| panic!("{l}"));
             let t = now_ns(base);
@@ -310,7 +361,11 @@ async fn bs_latency(addr: &str, size: usize) -> (f64, f64) {
             let mut body = vec![0u8; len + 2];
             consumer.rd.read_exact(&mut body).await.unwrap();
             lat.push(t - u64::from_be_bytes(body[..8].try_into().unwrap()));
-            consumer.wr.write_all(format!("delete {id}\r\n").as_bytes()).await.unwrap();
+            consumer
+                .wr
+                .write_all(format!("delete {id}\r\n").as_bytes())
+                .await
+                .unwrap();
             consumer.line().await;
         }
         lat
@@ -333,7 +388,14 @@ async fn run_beanstalkd(a: &Args, mode: &str, dir: &Path) -> Result {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = tokio::process::Command::new(&a.beanstalkd);
-    cmd.args(["-l", "127.0.0.1", "-p", &port.to_string(), "-z", &(a.size * 2).max(65536).to_string()]);
+    cmd.args([
+        "-l",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-z",
+        &(a.size * 2).max(65536).to_string(),
+    ]);
     match mode {
         "memory" => {}
         "always" => {
@@ -347,7 +409,12 @@ async fn run_beanstalkd(a: &Args, mode: &str, dir: &Path) -> Result {
             cmd.arg("-b").arg(dir).args(["-f", ms]);
         }
     }
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
     wait_port(&addr).await;
     let mut r = Result::default();
     r.push1 = bs_push(&addr, 1, a.messages, a.size, "b1").await;
@@ -362,7 +429,10 @@ async fn run_beanstalkd(a: &Args, mode: &str, dir: &Path) -> Result {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let a = args();
-    println!("{} messages of {} bytes; pipelining window {WINDOW}, reserve batch {BATCH}", a.messages, a.size);
+    println!(
+        "{} messages of {} bytes; pipelining window {WINDOW}, reserve batch {BATCH}",
+        a.messages, a.size
+    );
     println!(
         "| durability | server | push 1 conn/s | push 4 conn/s | reserve+ack 1/s | reserve+ack 4/s | push→reserve p50 µs | p99 µs |"
     );
@@ -378,7 +448,13 @@ async fn main() {
                 r.push1, r.push4, r.cons1, r.cons4, r.p50, r.p99
             );
         }
-        ratios.push((mode, nq.push1 / bs.push1, nq.push4 / bs.push4, nq.cons1 / bs.cons1, nq.cons4 / bs.cons4));
+        ratios.push((
+            mode,
+            nq.push1 / bs.push1,
+            nq.push4 / bs.push4,
+            nq.cons1 / bs.cons1,
+            nq.cons4 / bs.cons4,
+        ));
     }
     println!("\nratios netqueue/beanstalkd (push 1, push 4, reserve+ack 1, reserve+ack 4):");
     for (mode, a, b, c, d) in ratios {

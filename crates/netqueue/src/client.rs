@@ -16,10 +16,11 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::debug;
 
-pub use crate::protocol::{Delivery, Event, PushOutcome};
 use crate::protocol::{
-    decode_reply, duration_ms, encode_request, ErrorCode, Reply, Request, MAX_PRIORITY, MIN_PRIORITY, PROTOCOL_VERSION,
+    decode_reply, duration_ms, encode_request, ErrorCode, Reply, Request, MAX_PRIORITY,
+    MIN_PRIORITY, PROTOCOL_VERSION,
 };
+pub use crate::protocol::{Delivery, Event, PushOutcome};
 use crate::queue::Stats;
 
 /// Errors from client calls.
@@ -65,7 +66,10 @@ impl ClientError {
             | ClientError::Disconnected
             | ClientError::Unavailable(_) => true,
             ClientError::Server { code, .. } => {
-                matches!(code, ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::StorageError)
+                matches!(
+                    code,
+                    ErrorCode::QueueFull | ErrorCode::ShuttingDown | ErrorCode::StorageError
+                )
             }
             _ => false,
         }
@@ -89,7 +93,13 @@ pub struct Push {
 impl Push {
     /// A push with priority 5 and no delay.
     pub fn new(queue: impl Into<String>, id: impl Into<String>, payload: impl Into<Bytes>) -> Self {
-        Self { queue: queue.into(), id: id.into(), priority: 5, payload: payload.into(), delay: Duration::ZERO }
+        Self {
+            queue: queue.into(),
+            id: id.into(),
+            priority: 5,
+            payload: payload.into(),
+            delay: Duration::ZERO,
+        }
     }
 
     pub fn priority(mut self, priority: u8) -> Self {
@@ -115,7 +125,11 @@ impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
         // A swapped pair must not make the cap smaller than the floor.
         let min = min.max(Duration::from_millis(1));
-        Self { min, max: max.max(min), current: None }
+        Self {
+            min,
+            max: max.max(min),
+            current: None,
+        }
     }
 
     /// The delay before the next attempt.
@@ -187,7 +201,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("addr", &self.inner.addr).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("addr", &self.inner.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,17 +217,29 @@ async fn connect_once(addr: &str, config: &ClientConfig) -> Result<Conn, ClientE
             addr: addr.to_owned(),
             source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
         })?
-        .map_err(|source| ClientError::Connect { addr: addr.to_owned(), source })?;
+        .map_err(|source| ClientError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
     let _ = stream.set_nodelay(true);
     let mut conn = Framed::new(stream, crate::server::codec(config.max_frame));
-    let hello = Request::Hello { version: PROTOCOL_VERSION, token: config.token.clone().unwrap_or_default() };
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+        token: config.token.clone().unwrap_or_default(),
+    };
     let handshake = async {
-        conn.send(encode_request(1, &hello)).await.map_err(|_| ClientError::Disconnected)?;
+        conn.send(encode_request(1, &hello))
+            .await
+            .map_err(|_| ClientError::Disconnected)?;
         match conn.next().await {
             Some(Ok(body)) => match decode_reply(body.freeze()) {
                 Ok((_, Reply::HelloOk { .. })) => Ok(()),
-                Ok((_, Reply::Error { code, message })) => Err(ClientError::Server { code, message }),
-                Ok((_, other)) => Err(ClientError::Protocol(format!("unexpected handshake reply {other:?}"))),
+                Ok((_, Reply::Error { code, message })) => {
+                    Err(ClientError::Server { code, message })
+                }
+                Ok((_, other)) => Err(ClientError::Protocol(format!(
+                    "unexpected handshake reply {other:?}"
+                ))),
                 Err(e) => Err(ClientError::Protocol(e.to_string())),
             },
             _ => Err(ClientError::Disconnected),
@@ -348,7 +376,9 @@ fn check_priority(p: u8) -> Result<(), ClientError> {
     if (MIN_PRIORITY..=MAX_PRIORITY).contains(&p) {
         Ok(())
     } else {
-        Err(ClientError::InvalidArgument(format!("priority must be {MIN_PRIORITY}..={MAX_PRIORITY}, got {p}")))
+        Err(ClientError::InvalidArgument(format!(
+            "priority must be {MIN_PRIORITY}..={MAX_PRIORITY}, got {p}"
+        )))
     }
 }
 
@@ -363,7 +393,14 @@ impl Client {
     /// Connects to `addr` (`host:port`) with default settings. Fails if the server is unreachable
     /// or refuses the token (`ClientError::Server { code: ErrorCode::Unauthorized, .. }`).
     pub async fn connect(addr: &str, token: Option<String>) -> Result<Client, ClientError> {
-        Self::connect_with(addr, ClientConfig { token, ..ClientConfig::default() }).await
+        Self::connect_with(
+            addr,
+            ClientConfig {
+                token,
+                ..ClientConfig::default()
+            },
+        )
+        .await
     }
 
     /// Like [`Client::connect`], but a queue that is not reachable yet is
@@ -371,10 +408,18 @@ impl Client {
     /// in the background (calls fail with `Unavailable` meanwhile). A queue
     /// that answers but refuses the token is still an error.
     pub async fn connect_lazy(addr: &str, token: Option<String>) -> Result<Client, ClientError> {
-        let config = ClientConfig { token, ..ClientConfig::default() };
+        let config = ClientConfig {
+            token,
+            ..ClientConfig::default()
+        };
         match connect_once(addr, &config).await {
             Ok(conn) => Ok(Self::start(addr, config, Some(conn))),
-            Err(e @ (ClientError::Connect { .. } | ClientError::Timeout(_) | ClientError::Disconnected | ClientError::Unavailable(_))) => {
+            Err(
+                e @ (ClientError::Connect { .. }
+                | ClientError::Timeout(_)
+                | ClientError::Disconnected
+                | ClientError::Unavailable(_)),
+            ) => {
                 tracing::warn!(addr, error = %e, "queue not reachable yet; reconnecting in the background");
                 let c = Self::start(addr, config, None);
                 if let Ok(mut le) = c.inner.last_error.lock() {
@@ -406,7 +451,16 @@ impl Client {
             last_error.clone(),
             stop.clone(),
         ));
-        Client { inner: Arc::new(Inner { addr: addr.to_owned(), config, tx, connected, last_error, _stop: stop.drop_guard() }) }
+        Client {
+            inner: Arc::new(Inner {
+                addr: addr.to_owned(),
+                config,
+                tx,
+                connected,
+                last_error,
+                _stop: stop.drop_guard(),
+            }),
+        }
     }
 
     /// Whether the shared connection is currently up.
@@ -422,13 +476,22 @@ impl Client {
         let timeout = self.inner.config.request_timeout + extra;
         let (tx, rx) = oneshot::channel();
         let work = async {
-            self.inner.tx.send(Call { req, reply: tx }).await.map_err(|_| ClientError::Disconnected)?;
+            self.inner
+                .tx
+                .send(Call { req, reply: tx })
+                .await
+                .map_err(|_| ClientError::Disconnected)?;
             rx.await.map_err(|_| ClientError::Disconnected)?
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
             Err(_) if !self.is_connected() => {
-                let why = self.inner.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let why = self
+                    .inner
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 Err(ClientError::Unavailable(why))
             }
             Err(_) => Err(ClientError::Timeout(timeout)),
@@ -482,24 +545,60 @@ impl Client {
     /// Completes a lease. A lease that ran out (even if the message was leased again) is refused
     /// with `unknown_lease`.
     pub async fn ack(&self, queue: &str, id: &str, lease_id: u64) -> Result<(), ClientError> {
-        self.expect_ok(Request::Ack { queue: queue.into(), id: id.into(), lease_id }).await
+        self.expect_ok(Request::Ack {
+            queue: queue.into(),
+            id: id.into(),
+            lease_id,
+        })
+        .await
     }
 
     /// Returns a leased message to its queue, deliverable again after `delay`.
-    pub async fn nack(&self, queue: &str, id: &str, lease_id: u64, delay: Duration) -> Result<(), ClientError> {
-        self.expect_ok(Request::Nack { queue: queue.into(), id: id.into(), lease_id, delay_ms: duration_ms(delay) })
-            .await
+    pub async fn nack(
+        &self,
+        queue: &str,
+        id: &str,
+        lease_id: u64,
+        delay: Duration,
+    ) -> Result<(), ClientError> {
+        self.expect_ok(Request::Nack {
+            queue: queue.into(),
+            id: id.into(),
+            lease_id,
+            delay_ms: duration_ms(delay),
+        })
+        .await
     }
 
     /// Extends a lease to `lease` from now.
-    pub async fn touch(&self, queue: &str, id: &str, lease_id: u64, lease: Duration) -> Result<(), ClientError> {
-        self.expect_ok(Request::Touch { queue: queue.into(), id: id.into(), lease_id, lease_ms: duration_ms(lease) })
-            .await
+    pub async fn touch(
+        &self,
+        queue: &str,
+        id: &str,
+        lease_id: u64,
+        lease: Duration,
+    ) -> Result<(), ClientError> {
+        self.expect_ok(Request::Touch {
+            queue: queue.into(),
+            id: id.into(),
+            lease_id,
+            lease_ms: duration_ms(lease),
+        })
+        .await
     }
 
     /// Removes a queued or delayed (not leased) message; returns whether one was removed.
     pub async fn cancel(&self, queue: &str, id: &str) -> Result<bool, ClientError> {
-        match self.call(Request::Cancel { queue: queue.into(), id: id.into() }, Duration::ZERO).await? {
+        match self
+            .call(
+                Request::Cancel {
+                    queue: queue.into(),
+                    id: id.into(),
+                },
+                Duration::ZERO,
+            )
+            .await?
+        {
             Reply::Canceled(b) => Ok(b),
             r => Err(unexpected(r)),
         }
@@ -507,7 +606,9 @@ impl Client {
 
     pub async fn stats(&self) -> Result<Stats, ClientError> {
         match self.call(Request::Stats, Duration::ZERO).await? {
-            Reply::Stats(json) => serde_json::from_slice(&json).map_err(|e| ClientError::Protocol(e.to_string())),
+            Reply::Stats(json) => {
+                serde_json::from_slice(&json).map_err(|e| ClientError::Protocol(e.to_string()))
+            }
             r => Err(unexpected(r)),
         }
     }
@@ -518,7 +619,11 @@ impl Client {
 
     /// Sends an event to the current subscribers of `topic` (and of `*`). Not durable.
     pub async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), ClientError> {
-        self.expect_ok(Request::Publish { topic: topic.into(), payload }).await
+        self.expect_ok(Request::Publish {
+            topic: topic.into(),
+            payload,
+        })
+        .await
     }
 
     /// Subscribes to `topics` (`"*"` = every topic) on a connection of its own. Returns once the
@@ -526,29 +631,52 @@ impl Client {
     /// delivered (unless the subscriber falls more than the server's buffer behind).
     pub async fn subscribe(&self, topics: Vec<String>) -> Result<Subscription, ClientError> {
         if topics.is_empty() {
-            return Err(ClientError::InvalidArgument("subscribe needs at least one topic".into()));
+            return Err(ClientError::InvalidArgument(
+                "subscribe needs at least one topic".into(),
+            ));
         }
         let config = self.inner.config.clone();
         let addr = self.inner.addr.clone();
         let conn = subscribe_once(&addr, &config, &topics).await?;
         let (tx, rx) = mpsc::channel(1024);
         let stop = CancellationToken::new();
-        tokio::spawn(subscription_task(addr, config, topics, conn, tx, stop.clone()));
-        Ok(Subscription { rx, _stop: stop.drop_guard() })
+        tokio::spawn(subscription_task(
+            addr,
+            config,
+            topics,
+            conn,
+            tx,
+            stop.clone(),
+        ));
+        Ok(Subscription {
+            rx,
+            _stop: stop.drop_guard(),
+        })
     }
 }
 
-async fn subscribe_once(addr: &str, config: &ClientConfig, topics: &[String]) -> Result<Conn, ClientError> {
+async fn subscribe_once(
+    addr: &str,
+    config: &ClientConfig,
+    topics: &[String],
+) -> Result<Conn, ClientError> {
     let mut conn = connect_once(addr, config).await?;
     let work = async {
-        conn.send(encode_request(2, &Request::Subscribe { topics: topics.to_vec() }))
-            .await
-            .map_err(|_| ClientError::Disconnected)?;
+        conn.send(encode_request(
+            2,
+            &Request::Subscribe {
+                topics: topics.to_vec(),
+            },
+        ))
+        .await
+        .map_err(|_| ClientError::Disconnected)?;
         loop {
             match conn.next().await {
                 Some(Ok(body)) => match decode_reply(body.freeze()) {
                     Ok((2, Reply::Ok)) => return Ok(()),
-                    Ok((_, Reply::Error { code, message })) => return Err(ClientError::Server { code, message }),
+                    Ok((_, Reply::Error { code, message })) => {
+                        return Err(ClientError::Server { code, message })
+                    }
                     Ok(_) => continue,
                     Err(e) => return Err(ClientError::Protocol(e.to_string())),
                 },
@@ -556,7 +684,9 @@ async fn subscribe_once(addr: &str, config: &ClientConfig, topics: &[String]) ->
             }
         }
     };
-    tokio::time::timeout(config.request_timeout, work).await.map_err(|_| ClientError::Timeout(config.request_timeout))??;
+    tokio::time::timeout(config.request_timeout, work)
+        .await
+        .map_err(|_| ClientError::Timeout(config.request_timeout))??;
     Ok(conn)
 }
 
@@ -599,7 +729,9 @@ async fn subscription_task(
                         return;
                     }
                 }
-                Some(Ok(Ok((_, Reply::Error { .. })))) | Some(Ok(Err(_))) | Some(Err(_)) | None => break,
+                Some(Ok(Ok((_, Reply::Error { .. })))) | Some(Ok(Err(_))) | Some(Err(_)) | None => {
+                    break
+                }
                 Some(Ok(Ok(_))) => {}
             }
         }
@@ -639,7 +771,11 @@ mod tests {
             assert_eq!(b.next_delay(), Duration::from_secs(2));
         }
         let mut z = Backoff::new(Duration::ZERO, Duration::ZERO);
-        assert_eq!(z.next_delay(), Duration::from_millis(1), "a zero floor would spin");
+        assert_eq!(
+            z.next_delay(),
+            Duration::from_millis(1),
+            "a zero floor would spin"
+        );
     }
 
     #[test]
@@ -652,7 +788,9 @@ mod tests {
 
     #[test]
     fn push_builder_and_priority_check() {
-        let p = Push::new("q", "id", Bytes::from_static(b"x")).priority(9).delay(Duration::from_secs(1));
+        let p = Push::new("q", "id", Bytes::from_static(b"x"))
+            .priority(9)
+            .delay(Duration::from_secs(1));
         assert_eq!((p.priority, p.delay), (9, Duration::from_secs(1)));
         assert!(check_priority(0).is_err());
         assert!(check_priority(11).is_err());

@@ -54,9 +54,14 @@ impl FromStr for FsyncPolicy {
         match s {
             "always" => Ok(FsyncPolicy::Always),
             "never" => Ok(FsyncPolicy::Never),
-            _ => match s.strip_prefix("interval:").map(|ms| ms.trim_end_matches("ms").parse::<u64>()) {
+            _ => match s
+                .strip_prefix("interval:")
+                .map(|ms| ms.trim_end_matches("ms").parse::<u64>())
+            {
                 Some(Ok(ms)) if ms > 0 => Ok(FsyncPolicy::Interval(Duration::from_millis(ms))),
-                _ => Err(format!("invalid fsync policy {s:?}: expected always, never or interval:<ms>")),
+                _ => Err(format!(
+                    "invalid fsync policy {s:?}: expected always, never or interval:<ms>"
+                )),
             },
         }
     }
@@ -81,8 +86,13 @@ pub struct Clock {
 
 impl Clock {
     pub fn now() -> Self {
-        let wall_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        Self { instant: Instant::now(), wall_ms }
+        let wall_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        Self {
+            instant: Instant::now(),
+            wall_ms,
+        }
     }
 
     fn to_wall(self, t: Option<Instant>) -> u64 {
@@ -104,7 +114,14 @@ pub fn encode_record(out: &mut BytesMut, r: &Record, clock: Clock) {
     out.put_u64(0); // len + crc, patched below
     match r {
         Record::Reset => out.put_u8(tag::RESET),
-        Record::Push { queue, id, priority, attempt, ready_at, payload } => {
+        Record::Push {
+            queue,
+            id,
+            priority,
+            attempt,
+            ready_at,
+            payload,
+        } => {
             out.put_u8(tag::PUSH);
             out.put_str(queue);
             out.put_str(id);
@@ -124,7 +141,11 @@ pub fn encode_record(out: &mut BytesMut, r: &Record, clock: Clock) {
             out.put_str(id);
             out.put_u32(*attempt);
         }
-        Record::Requeue { queue, id, ready_at } => {
+        Record::Requeue {
+            queue,
+            id,
+            ready_at,
+        } => {
             out.put_u8(tag::REQUEUE);
             out.put_str(queue);
             out.put_str(id);
@@ -157,10 +178,24 @@ pub fn decode_record(body: Bytes, clock: Clock) -> Result<Record, DecodeError> {
             ready_at: clock.instant_of(r.u64()?),
             payload: Bytes::copy_from_slice(&r.bytes()?),
         },
-        tag::REMOVE => Record::Remove { queue: r.str()?, id: r.str()? },
-        tag::LEASE => Record::Lease { queue: r.str()?, id: r.str()?, attempt: r.u32()? },
-        tag::REQUEUE => Record::Requeue { queue: r.str()?, id: r.str()?, ready_at: clock.instant_of(r.u64()?) },
-        tag::DEAD => Record::Dead { queue: r.str()?, id: r.str()? },
+        tag::REMOVE => Record::Remove {
+            queue: r.str()?,
+            id: r.str()?,
+        },
+        tag::LEASE => Record::Lease {
+            queue: r.str()?,
+            id: r.str()?,
+            attempt: r.u32()?,
+        },
+        tag::REQUEUE => Record::Requeue {
+            queue: r.str()?,
+            id: r.str()?,
+            ready_at: clock.instant_of(r.u64()?),
+        },
+        tag::DEAD => Record::Dead {
+            queue: r.str()?,
+            id: r.str()?,
+        },
         _ => return Err(DecodeError("unknown record tag")),
     };
     r.finish()?;
@@ -173,7 +208,8 @@ pub fn parse_records(data: &[u8], clock: Clock) -> (Vec<Record>, usize) {
     let mut out = Vec::new();
     let mut pos = 0;
     while data.len() - pos >= RECORD_HEADER {
-        let len = u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
+        let len =
+            u32::from_be_bytes([data[pos], data[pos + 1], data[pos + 2], data[pos + 3]]) as usize;
         let crc = u32::from_be_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]);
         // A zero-filled tail has len 0: every real record has at least its tag byte.
         if len == 0 || len > MAX_RECORD || data.len() - pos - RECORD_HEADER < len {
@@ -239,7 +275,10 @@ fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
             let _ = fs::remove_file(entry.path());
             continue;
         }
-        if let Some(n) = name.strip_suffix(".log").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(n) = name
+            .strip_suffix(".log")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             out.push(n);
         }
     }
@@ -264,7 +303,11 @@ fn read_kind(data: &[u8]) -> Option<u8> {
 
 impl Log {
     /// Opens (creating if needed) the log in `dir` and replays it into `broker`.
-    pub fn open(dir: &Path, opts: LogOptions, broker: &mut Broker) -> io::Result<(Log, ReplayReport)> {
+    pub fn open(
+        dir: &Path,
+        opts: LogOptions,
+        broker: &mut Broker,
+    ) -> io::Result<(Log, ReplayReport)> {
         fs::create_dir_all(dir)?;
         let clock = Clock::now();
         let mut report = ReplayReport::default();
@@ -274,7 +317,9 @@ impl Log {
         let mut start = 0;
         for (i, &n) in segments.iter().enumerate() {
             let mut h = [0u8; HEADER_LEN];
-            let ok = File::open(segment_path(dir, n)).and_then(|mut f| f.read_exact(&mut h)).is_ok();
+            let ok = File::open(segment_path(dir, n))
+                .and_then(|mut f| f.read_exact(&mut h))
+                .is_ok();
             if ok && read_kind(&h) == Some(KIND_SNAPSHOT) {
                 start = i;
             }
@@ -327,7 +372,10 @@ impl Log {
 
         let (segment, file, segment_len) = match kept.last() {
             Some(&n) => {
-                let mut f = OpenOptions::new().read(true).write(true).open(segment_path(dir, n))?;
+                let mut f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(segment_path(dir, n))?;
                 let len = f.seek(SeekFrom::End(0))?;
                 (n, f, len)
             }
@@ -337,12 +385,24 @@ impl Log {
                 (1, f, HEADER_LEN as u64)
             }
         };
-        let log = Log { dir: dir.to_owned(), opts, segment, file, segment_len, total_len, dirty: false };
+        let log = Log {
+            dir: dir.to_owned(),
+            opts,
+            segment,
+            file,
+            segment_len,
+            total_len,
+            dirty: false,
+        };
         Ok((log, report))
     }
 
     fn create_segment(dir: &Path, n: u64, kind: u8) -> io::Result<File> {
-        let mut f = OpenOptions::new().read(true).write(true).create_new(true).open(segment_path(dir, n))?;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(segment_path(dir, n))?;
         f.write_all(&header(kind))?;
         f.sync_all()?;
         sync_dir(dir)?;
@@ -406,7 +466,11 @@ impl Log {
         let tmp = self.dir.join(format!("{n:020}.log.tmp"));
         let mut buf = BytesMut::with_capacity(64 * 1024);
         buf.put_slice(&header(KIND_SNAPSHOT));
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         for r in snapshot {
             encode_record(&mut buf, r, clock);
             if buf.len() >= 1 << 20 {
@@ -420,7 +484,10 @@ impl Log {
         drop(f);
         fs::rename(&tmp, segment_path(&self.dir, n))?;
         sync_dir(&self.dir)?;
-        let file = OpenOptions::new().read(true).write(true).open(segment_path(&self.dir, n))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(segment_path(&self.dir, n))?;
         for old in list_segments(&self.dir)? {
             if old < n {
                 fs::remove_file(segment_path(&self.dir, old))?;
@@ -457,11 +524,20 @@ mod tests {
     fn fsync_policy_parses() {
         assert_eq!("always".parse(), Ok(FsyncPolicy::Always));
         assert_eq!("never".parse(), Ok(FsyncPolicy::Never));
-        assert_eq!("interval:5".parse(), Ok(FsyncPolicy::Interval(Duration::from_millis(5))));
-        assert_eq!("interval:5ms".parse(), Ok(FsyncPolicy::Interval(Duration::from_millis(5))));
+        assert_eq!(
+            "interval:5".parse(),
+            Ok(FsyncPolicy::Interval(Duration::from_millis(5)))
+        );
+        assert_eq!(
+            "interval:5ms".parse(),
+            Ok(FsyncPolicy::Interval(Duration::from_millis(5)))
+        );
         assert!("interval:0".parse::<FsyncPolicy>().is_err());
         assert!("sometimes".parse::<FsyncPolicy>().is_err());
-        assert_eq!(FsyncPolicy::Interval(Duration::from_millis(7)).to_string(), "interval:7");
+        assert_eq!(
+            FsyncPolicy::Interval(Duration::from_millis(7)).to_string(),
+            "interval:7"
+        );
     }
 
     #[tokio::test]
@@ -494,7 +570,11 @@ mod tests {
     }
 
     fn opts(segment_bytes: u64) -> LogOptions {
-        LogOptions { fsync: FsyncPolicy::Always, segment_bytes, compact_min_bytes: 0 }
+        LogOptions {
+            fsync: FsyncPolicy::Always,
+            segment_bytes,
+            compact_min_bytes: 0,
+        }
     }
 
     fn fresh() -> Broker {
@@ -513,7 +593,14 @@ mod tests {
             log.append(&b).unwrap();
         }
         let mut b = BytesMut::new();
-        encode_record(&mut b, &Record::Remove { queue: "q".into(), id: "m3".into() }, clock);
+        encode_record(
+            &mut b,
+            &Record::Remove {
+                queue: "q".into(),
+                id: "m3".into(),
+            },
+            clock,
+        );
         log.append(&b).unwrap();
         log.sync().unwrap();
         drop(log);

@@ -9,7 +9,11 @@ use remora_netqueue::{FsyncPolicy, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "remora-netqueue", version, about = "Remora's durable, leased, priority job queue server")]
+#[command(
+    name = "remora-netqueue",
+    version,
+    about = "Remora's durable, leased, priority job queue server"
+)]
 struct Args {
     /// Address to listen on (loopback by default).
     #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
@@ -58,18 +62,28 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_format == "json" {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).json().init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .json()
+            .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
 
     let data_dir = if args.in_memory {
         None
     } else {
         Some(args.data_dir.clone().unwrap_or_else(|| {
-            std::env::var_os("REMORA_DATA_DIR").map_or_else(|| PathBuf::from("./data"), PathBuf::from).join("queue")
+            std::env::var_os("REMORA_DATA_DIR")
+                .map_or_else(|| PathBuf::from("./data"), PathBuf::from)
+                .join("queue")
         }))
     };
     let config = ServerConfig {
@@ -88,7 +102,9 @@ async fn main() -> anyhow::Result<()> {
     if config.token.is_none() {
         tracing::warn!("REMORA_QUEUE_TOKEN is not set: any local process can use the queue");
     }
-    let listener = tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("binding {}", args.addr))?;
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
     // Machine-readable line so supervisors and tests can find the bound port.
     println!("listening on {}", listener.local_addr()?);
 
@@ -103,7 +119,9 @@ async fn main() -> anyhow::Result<()> {
     let token = config.token.clone();
     let queue_addr = listener.local_addr()?.to_string();
     if let Some(maddr) = args.metrics_addr.filter(|a| !a.trim().is_empty()) {
-        let ml = tokio::net::TcpListener::bind(&maddr).await.with_context(|| format!("binding the metrics address {maddr}"))?;
+        let ml = tokio::net::TcpListener::bind(&maddr)
+            .await
+            .with_context(|| format!("binding the metrics address {maddr}"))?;
         tracing::info!(addr = %ml.local_addr()?, "metrics on /metrics");
         let sd = shutdown.clone();
         tokio::spawn(async move {
@@ -118,7 +136,9 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
-    remora_netqueue::run(listener, config, shutdown).await.context("queue server failed")
+    remora_netqueue::run(listener, config, shutdown)
+        .await
+        .context("queue server failed")
 }
 
 async fn wait_for_signal() {

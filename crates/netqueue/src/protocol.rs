@@ -49,17 +49,53 @@ mod op {
 /// A request from client to server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Hello { version: u16, token: String },
-    Push { queue: String, id: String, priority: u8, delay_ms: u64, payload: Bytes },
-    Reserve { queues: Vec<String>, max: u32, wait_ms: u64, lease_ms: u64 },
-    Ack { queue: String, id: String, lease_id: u64 },
-    Nack { queue: String, id: String, lease_id: u64, delay_ms: u64 },
-    Touch { queue: String, id: String, lease_id: u64, lease_ms: u64 },
-    Cancel { queue: String, id: String },
+    Hello {
+        version: u16,
+        token: String,
+    },
+    Push {
+        queue: String,
+        id: String,
+        priority: u8,
+        delay_ms: u64,
+        payload: Bytes,
+    },
+    Reserve {
+        queues: Vec<String>,
+        max: u32,
+        wait_ms: u64,
+        lease_ms: u64,
+    },
+    Ack {
+        queue: String,
+        id: String,
+        lease_id: u64,
+    },
+    Nack {
+        queue: String,
+        id: String,
+        lease_id: u64,
+        delay_ms: u64,
+    },
+    Touch {
+        queue: String,
+        id: String,
+        lease_id: u64,
+        lease_ms: u64,
+    },
+    Cancel {
+        queue: String,
+        id: String,
+    },
     Stats,
     Ping,
-    Publish { topic: String, payload: Bytes },
-    Subscribe { topics: Vec<String> },
+    Publish {
+        topic: String,
+        payload: Bytes,
+    },
+    Subscribe {
+        topics: Vec<String>,
+    },
 }
 
 /// One message handed out by RESERVE.
@@ -94,14 +130,19 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Ok,
-    HelloOk { version: u16 },
+    HelloOk {
+        version: u16,
+    },
     Pushed(PushOutcome),
     Deliveries(Vec<Delivery>),
     Canceled(bool),
     /// STATS as JSON (see [`crate::Stats`]) so fields can be added without a version bump.
     Stats(Bytes),
     Event(Event),
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 /// Stable error codes carried by error replies.
@@ -193,7 +234,13 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             b.put_u16(*version);
             b.put_str(token);
         }
-        Request::Push { queue, id: mid, priority, delay_ms, payload } => {
+        Request::Push {
+            queue,
+            id: mid,
+            priority,
+            delay_ms,
+            payload,
+        } => {
             b.reserve(payload.len() + queue.len() + mid.len() + 32);
             b.put_u8(op::PUSH);
             b.put_u64(id);
@@ -203,7 +250,12 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             b.put_u64(*delay_ms);
             b.put_blob(payload);
         }
-        Request::Reserve { queues, max, wait_ms, lease_ms } => {
+        Request::Reserve {
+            queues,
+            max,
+            wait_ms,
+            lease_ms,
+        } => {
             b.put_u8(op::RESERVE);
             b.put_u64(id);
             b.put_u8(queues.len().min(255) as u8);
@@ -214,14 +266,23 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             b.put_u64(*wait_ms);
             b.put_u64(*lease_ms);
         }
-        Request::Ack { queue, id: mid, lease_id } => {
+        Request::Ack {
+            queue,
+            id: mid,
+            lease_id,
+        } => {
             b.put_u8(op::ACK);
             b.put_u64(id);
             b.put_str(queue);
             b.put_str(mid);
             b.put_u64(*lease_id);
         }
-        Request::Nack { queue, id: mid, lease_id, delay_ms } => {
+        Request::Nack {
+            queue,
+            id: mid,
+            lease_id,
+            delay_ms,
+        } => {
             b.put_u8(op::NACK);
             b.put_u64(id);
             b.put_str(queue);
@@ -229,7 +290,12 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             b.put_u64(*lease_id);
             b.put_u64(*delay_ms);
         }
-        Request::Touch { queue, id: mid, lease_id, lease_ms } => {
+        Request::Touch {
+            queue,
+            id: mid,
+            lease_id,
+            lease_ms,
+        } => {
             b.put_u8(op::TOUCH);
             b.put_u64(id);
             b.put_str(queue);
@@ -284,7 +350,10 @@ pub fn decode_request(body: Bytes) -> Result<(u64, Request), (Option<u64>, Reque
 
 fn decode_request_fields(opcode: u8, r: &mut Reader) -> Result<Request, RequestError> {
     Ok(match opcode {
-        op::HELLO => Request::Hello { version: r.u16()?, token: r.str()? },
+        op::HELLO => Request::Hello {
+            version: r.u16()?,
+            token: r.str()?,
+        },
         op::PUSH => Request::Push {
             queue: r.str()?,
             id: r.str()?,
@@ -298,15 +367,40 @@ fn decode_request_fields(opcode: u8, r: &mut Reader) -> Result<Request, RequestE
             for _ in 0..n {
                 queues.push(r.str()?);
             }
-            Request::Reserve { queues, max: r.u32()?, wait_ms: r.u64()?, lease_ms: r.u64()? }
+            Request::Reserve {
+                queues,
+                max: r.u32()?,
+                wait_ms: r.u64()?,
+                lease_ms: r.u64()?,
+            }
         }
-        op::ACK => Request::Ack { queue: r.str()?, id: r.str()?, lease_id: r.u64()? },
-        op::NACK => Request::Nack { queue: r.str()?, id: r.str()?, lease_id: r.u64()?, delay_ms: r.u64()? },
-        op::TOUCH => Request::Touch { queue: r.str()?, id: r.str()?, lease_id: r.u64()?, lease_ms: r.u64()? },
-        op::CANCEL => Request::Cancel { queue: r.str()?, id: r.str()? },
+        op::ACK => Request::Ack {
+            queue: r.str()?,
+            id: r.str()?,
+            lease_id: r.u64()?,
+        },
+        op::NACK => Request::Nack {
+            queue: r.str()?,
+            id: r.str()?,
+            lease_id: r.u64()?,
+            delay_ms: r.u64()?,
+        },
+        op::TOUCH => Request::Touch {
+            queue: r.str()?,
+            id: r.str()?,
+            lease_id: r.u64()?,
+            lease_ms: r.u64()?,
+        },
+        op::CANCEL => Request::Cancel {
+            queue: r.str()?,
+            id: r.str()?,
+        },
         op::STATS => Request::Stats,
         op::PING => Request::Ping,
-        op::PUBLISH => Request::Publish { topic: r.str()?, payload: r.bytes()? },
+        op::PUBLISH => Request::Publish {
+            topic: r.str()?,
+            payload: r.bytes()?,
+        },
         op::SUBSCRIBE => {
             let n = r.u16()?;
             // Each topic takes at least 2 bytes, so this bounds the allocation by the frame size.
@@ -418,8 +512,14 @@ pub fn decode_reply(body: Bytes) -> Result<(u64, Reply), DecodeError> {
         }
         op::CANCELED => Reply::Canceled(r.u8()? != 0),
         op::STATS_REPLY => Reply::Stats(r.bytes()?),
-        op::EVENT => Reply::Event(Event { topic: r.str()?, payload: r.bytes()? }),
-        op::ERROR => Reply::Error { code: ErrorCode::parse(&r.str()?), message: r.str()? },
+        op::EVENT => Reply::Event(Event {
+            topic: r.str()?,
+            payload: r.bytes()?,
+        }),
+        op::ERROR => Reply::Error {
+            code: ErrorCode::parse(&r.str()?),
+            message: r.str()?,
+        },
         _ => return Err(DecodeError("unknown reply opcode")),
     };
     r.finish()?;
@@ -432,7 +532,10 @@ mod tests {
 
     fn all_requests() -> Vec<Request> {
         vec![
-            Request::Hello { version: 1, token: "t".into() },
+            Request::Hello {
+                version: 1,
+                token: "t".into(),
+            },
             Request::Push {
                 queue: "q".into(),
                 id: "j1".into(),
@@ -440,15 +543,42 @@ mod tests {
                 delay_ms: 5,
                 payload: Bytes::from_static(b"xyz"),
             },
-            Request::Reserve { queues: vec!["a".into(), "b".into()], max: 3, wait_ms: 100, lease_ms: 30_000 },
-            Request::Ack { queue: "q".into(), id: "j".into(), lease_id: 9 },
-            Request::Nack { queue: "q".into(), id: "j".into(), lease_id: 9, delay_ms: 1 },
-            Request::Touch { queue: "q".into(), id: "j".into(), lease_id: 9, lease_ms: 2 },
-            Request::Cancel { queue: "q".into(), id: "j".into() },
+            Request::Reserve {
+                queues: vec!["a".into(), "b".into()],
+                max: 3,
+                wait_ms: 100,
+                lease_ms: 30_000,
+            },
+            Request::Ack {
+                queue: "q".into(),
+                id: "j".into(),
+                lease_id: 9,
+            },
+            Request::Nack {
+                queue: "q".into(),
+                id: "j".into(),
+                lease_id: 9,
+                delay_ms: 1,
+            },
+            Request::Touch {
+                queue: "q".into(),
+                id: "j".into(),
+                lease_id: 9,
+                lease_ms: 2,
+            },
+            Request::Cancel {
+                queue: "q".into(),
+                id: "j".into(),
+            },
             Request::Stats,
             Request::Ping,
-            Request::Publish { topic: "t".into(), payload: Bytes::from_static(b"p") },
-            Request::Subscribe { topics: vec!["*".into()] },
+            Request::Publish {
+                topic: "t".into(),
+                payload: Bytes::from_static(b"p"),
+            },
+            Request::Subscribe {
+                topics: vec!["*".into()],
+            },
         ]
     }
 
@@ -456,9 +586,15 @@ mod tests {
     fn requests_roundtrip_and_every_truncation_fails() {
         for (i, req) in all_requests().into_iter().enumerate() {
             let body = encode_request(i as u64 + 1, &req);
-            assert_eq!(decode_request(body.clone()), Ok((i as u64 + 1, req.clone())));
+            assert_eq!(
+                decode_request(body.clone()),
+                Ok((i as u64 + 1, req.clone()))
+            );
             for cut in 0..body.len() {
-                assert!(decode_request(body.slice(..cut)).is_err(), "{req:?} cut at {cut}");
+                assert!(
+                    decode_request(body.slice(..cut)).is_err(),
+                    "{req:?} cut at {cut}"
+                );
             }
             let mut longer = BytesMut::from(&body[..]);
             longer.put_u8(0);
@@ -482,15 +618,27 @@ mod tests {
             }]),
             Reply::Canceled(true),
             Reply::Stats(Bytes::from_static(b"{}")),
-            Reply::Event(Event { topic: "t".into(), payload: Bytes::from_static(b"x") }),
-            Reply::Error { code: ErrorCode::QueueFull, message: "full".into() },
-            Reply::Error { code: ErrorCode::Other("future_code".into()), message: String::new() },
+            Reply::Event(Event {
+                topic: "t".into(),
+                payload: Bytes::from_static(b"x"),
+            }),
+            Reply::Error {
+                code: ErrorCode::QueueFull,
+                message: "full".into(),
+            },
+            Reply::Error {
+                code: ErrorCode::Other("future_code".into()),
+                message: String::new(),
+            },
         ];
         for r in replies {
             let body = encode_reply(5, &r);
             assert_eq!(decode_reply(body.clone()), Ok((5, r.clone())));
             if let Reply::Deliveries(ds) = &r {
-                assert_eq!(body.len(), 1 + 8 + 4 + ds.iter().map(delivery_encoded_len).sum::<usize>());
+                assert_eq!(
+                    body.len(),
+                    1 + 8 + 4 + ds.iter().map(delivery_encoded_len).sum::<usize>()
+                );
             }
         }
     }
@@ -500,6 +648,9 @@ mod tests {
         let mut b = BytesMut::new();
         b.put_u8(0x7e);
         b.put_u64(31);
-        assert_eq!(decode_request(b.freeze()), Err((Some(31), RequestError::UnknownCommand(0x7e))));
+        assert_eq!(
+            decode_request(b.freeze()),
+            Err((Some(31), RequestError::UnknownCommand(0x7e)))
+        );
     }
 }

@@ -47,7 +47,8 @@ impl PubSub {
             if let Some(subs) = map.get_mut(t) {
                 let before = subs.len();
                 subs.retain(|(c, _)| *c != conn);
-                self.subscribers.fetch_sub((before - subs.len()) as u64, Ordering::Relaxed);
+                self.subscribers
+                    .fetch_sub((before - subs.len()) as u64, Ordering::Relaxed);
                 if subs.is_empty() {
                     map.remove(t);
                 }
@@ -61,7 +62,11 @@ impl PubSub {
         let map = self.lock();
         let mut delivered = 0;
         let named = map.get(&event.topic).into_iter().flatten();
-        let wild = if event.topic == WILDCARD { None } else { map.get(WILDCARD) };
+        let wild = if event.topic == WILDCARD {
+            None
+        } else {
+            map.get(WILDCARD)
+        };
         for (_, tx) in named.chain(wild.into_iter().flatten()) {
             match tx.try_send(event.clone()) {
                 Ok(()) => delivered += 1,
@@ -81,7 +86,10 @@ mod tests {
     use bytes::Bytes;
 
     fn ev(t: &str) -> Event {
-        Event { topic: t.into(), payload: Bytes::from_static(b"x") }
+        Event {
+            topic: t.into(),
+            payload: Bytes::from_static(b"x"),
+        }
     }
 
     #[test]
@@ -97,7 +105,9 @@ mod tests {
         assert_eq!(ps.dropped.load(Ordering::Relaxed), 1);
         assert_eq!(rx1.try_recv().unwrap().topic, "jobs.1");
         assert!(rx1.try_recv().is_err());
-        let got: Vec<_> = std::iter::from_fn(|| rx2.try_recv().ok()).map(|e| e.topic).collect();
+        let got: Vec<_> = std::iter::from_fn(|| rx2.try_recv().ok())
+            .map(|e| e.topic)
+            .collect();
         assert_eq!(got, ["jobs.1", "jobs.2", "jobs.1"]);
         ps.unsubscribe_all(1, &["jobs.1".into()]);
         assert_eq!(ps.publish(ev("jobs.1")), 1);

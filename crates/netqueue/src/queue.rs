@@ -31,7 +31,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_attempts: 5, max_queue_messages: 1_000_000, max_queue_bytes: 1 << 30, max_dead_letters: 10_000 }
+        Self {
+            max_attempts: 5,
+            max_queue_messages: 1_000_000,
+            max_queue_bytes: 1 << 30,
+            max_dead_letters: 10_000,
+        }
     }
 }
 
@@ -41,7 +46,11 @@ pub enum BrokerError {
     #[error("queue {queue} is full ({reason})")]
     QueueFull { queue: String, reason: &'static str },
     #[error("no live lease {lease_id} on message {id} in queue {queue}")]
-    UnknownLease { queue: String, id: String, lease_id: u64 },
+    UnknownLease {
+        queue: String,
+        id: String,
+        lease_id: u64,
+    },
 }
 
 /// A durable state change, in the order it happened. Times are broker instants; the log converts
@@ -50,23 +59,45 @@ pub enum BrokerError {
 pub enum Record {
     /// Drops all state: the first record of a compacted (snapshot) segment.
     Reset,
-    Push { queue: String, id: String, priority: u8, attempt: u32, ready_at: Option<Instant>, payload: Bytes },
+    Push {
+        queue: String,
+        id: String,
+        priority: u8,
+        attempt: u32,
+        ready_at: Option<Instant>,
+        payload: Bytes,
+    },
     /// The message left the queue (ACK or CANCEL).
     Remove { queue: String, id: String },
     /// The message was handed out; its attempt count is now `attempt`. Leases themselves are not
     /// durable: after a restart a leased message is ready again.
-    Lease { queue: String, id: String, attempt: u32 },
+    Lease {
+        queue: String,
+        id: String,
+        attempt: u32,
+    },
     /// The message went back to the queue (NACK or lease expiry), ready at `ready_at`.
-    Requeue { queue: String, id: String, ready_at: Option<Instant> },
+    Requeue {
+        queue: String,
+        id: String,
+        ready_at: Option<Instant>,
+    },
     /// The message moved to its queue's dead letters.
     Dead { queue: String, id: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Ready { order: u64 },
-    Delayed { until: Instant },
-    Leased { lease_id: u64, until: Instant },
+    Ready {
+        order: u64,
+    },
+    Delayed {
+        until: Instant,
+    },
+    Leased {
+        lease_id: u64,
+        until: Instant,
+    },
     /// Out of every index, mid-transition inside one operation.
     Detached,
 }
@@ -110,7 +141,6 @@ impl Queue {
     fn live(&self) -> usize {
         self.by_id.len()
     }
-
 }
 
 /// Depth and counters of one queue.
@@ -202,7 +232,10 @@ impl Broker {
 
     /// Records emitted since the last call.
     pub fn take_journal(&mut self) -> Vec<Record> {
-        self.journal.as_mut().map(std::mem::take).unwrap_or_default()
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     pub fn journal_len(&self) -> usize {
@@ -261,7 +294,9 @@ impl Broker {
 
     /// Takes a message out of whatever index its state puts it in, leaving it `Detached`.
     fn unindex(&mut self, key: u64) {
-        let Some(m) = self.msgs.get_mut(&key) else { return };
+        let Some(m) = self.msgs.get_mut(&key) else {
+            return;
+        };
         let q = self.queues.get_mut(&m.queue);
         let state = std::mem::replace(&mut m.state, State::Detached);
         match state {
@@ -333,13 +368,23 @@ impl Broker {
         }
         if let Some(q) = self.queues.get(queue) {
             if q.live() >= self.limits.max_queue_messages {
-                return Err(BrokerError::QueueFull { queue: queue.to_owned(), reason: "message limit" });
+                return Err(BrokerError::QueueFull {
+                    queue: queue.to_owned(),
+                    reason: "message limit",
+                });
             }
             if q.bytes + payload.len() > self.limits.max_queue_bytes {
-                return Err(BrokerError::QueueFull { queue: queue.to_owned(), reason: "byte limit" });
+                return Err(BrokerError::QueueFull {
+                    queue: queue.to_owned(),
+                    reason: "byte limit",
+                });
             }
-        } else if self.limits.max_queue_messages == 0 || payload.len() > self.limits.max_queue_bytes {
-            return Err(BrokerError::QueueFull { queue: queue.to_owned(), reason: "limit" });
+        } else if self.limits.max_queue_messages == 0 || payload.len() > self.limits.max_queue_bytes
+        {
+            return Err(BrokerError::QueueFull {
+                queue: queue.to_owned(),
+                reason: "limit",
+            });
         }
         let ready_at = (!delay.is_zero()).then(|| now + delay);
         self.emit(|| Record::Push {
@@ -394,7 +439,9 @@ impl Broker {
         let mut best: Option<(Arc<str>, usize, u64, u64)> = None;
         for p in (0..LEVELS).rev() {
             for name in queues {
-                let Some((qk, q)) = self.queues.get_key_value(name.as_str()) else { continue };
+                let Some((qk, q)) = self.queues.get_key_value(name.as_str()) else {
+                    continue;
+                };
                 if let Some((&order, &key)) = q.ready[p].first_key_value() {
                     if best.as_ref().is_none_or(|b| order < b.2) {
                         best = Some((qk.clone(), p, order, key));
@@ -422,7 +469,9 @@ impl Broker {
         let mut out = Vec::new();
         let mut size = 0usize;
         while out.len() < max as usize {
-            let Some((qk, p, order, key)) = self.best_ready(queues) else { break };
+            let Some((qk, p, order, key)) = self.best_ready(queues) else {
+                break;
+            };
             let Some(m) = self.msgs.get(&key) else { break };
             let cost = crate::protocol::delivery_encoded_len(&Delivery {
                 queue: String::new(),
@@ -441,11 +490,17 @@ impl Broker {
             let lease_id = self.next_lease_id;
             self.next_lease_id = self.next_lease_id.wrapping_add(1).max(1);
             let until = now + lease;
-            let q = self.queues.get_mut(&qk).expect("ready index names a live queue");
+            let q = self
+                .queues
+                .get_mut(&qk)
+                .expect("ready index names a live queue");
             q.ready[p].remove(&order);
             q.leased += 1;
             self.leases.insert((until, key));
-            let m = self.msgs.get_mut(&key).expect("ready index names a live message");
+            let m = self
+                .msgs
+                .get_mut(&key)
+                .expect("ready index names a live message");
             m.attempt = m.attempt.saturating_add(1);
             m.state = State::Leased { lease_id, until };
             let d = Delivery {
@@ -465,7 +520,11 @@ impl Broker {
 
     /// The key of the message currently leased under `lease_id`, if that lease is still live.
     fn leased_key(&self, queue: &str, id: &str, lease_id: u64) -> Result<u64, BrokerError> {
-        let unknown = || BrokerError::UnknownLease { queue: queue.to_owned(), id: id.to_owned(), lease_id };
+        let unknown = || BrokerError::UnknownLease {
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+            lease_id,
+        };
         let key = self.lookup(queue, id).ok_or_else(unknown)?;
         match self.msgs.get(&key).map(|m| m.state) {
             Some(State::Leased { lease_id: l, .. }) if l == lease_id => Ok(key),
@@ -474,10 +533,19 @@ impl Broker {
     }
 
     /// Completes a lease: the message is gone for good.
-    pub fn ack(&mut self, queue: &str, id: &str, lease_id: u64, now: Instant) -> Result<(), BrokerError> {
+    pub fn ack(
+        &mut self,
+        queue: &str,
+        id: &str,
+        lease_id: u64,
+        now: Instant,
+    ) -> Result<(), BrokerError> {
         self.expire(now);
         let key = self.leased_key(queue, id, lease_id)?;
-        self.emit(|| Record::Remove { queue: queue.to_owned(), id: id.to_owned() });
+        self.emit(|| Record::Remove {
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+        });
         if let Some(q) = self.queues.get_mut(queue) {
             q.acked_total += 1;
         }
@@ -503,7 +571,11 @@ impl Broker {
         // `max_attempts`.
         let (queue, id) = (queue.to_string(), id.to_string());
         let ready_at = (!delay.is_zero()).then(|| now + delay);
-        self.emit(|| Record::Requeue { queue, id, ready_at });
+        self.emit(|| Record::Requeue {
+            queue,
+            id,
+            ready_at,
+        });
         self.delay_or_ready(key, ready_at, now);
         Ok(())
     }
@@ -524,7 +596,10 @@ impl Broker {
             let new_until = now + lease;
             self.leases.remove(&(until, key));
             self.leases.insert((new_until, key));
-            m.state = State::Leased { lease_id, until: new_until };
+            m.state = State::Leased {
+                lease_id,
+                until: new_until,
+            };
         }
         Ok(())
     }
@@ -533,11 +608,19 @@ impl Broker {
     /// through pub/sub); returns whether something was removed.
     pub fn cancel(&mut self, queue: &str, id: &str, now: Instant) -> bool {
         self.expire(now);
-        let Some(key) = self.lookup(queue, id) else { return false };
-        if matches!(self.msgs.get(&key).map(|m| m.state), Some(State::Leased { .. })) {
+        let Some(key) = self.lookup(queue, id) else {
+            return false;
+        };
+        if matches!(
+            self.msgs.get(&key).map(|m| m.state),
+            Some(State::Leased { .. })
+        ) {
             return false;
         }
-        self.emit(|| Record::Remove { queue: queue.to_owned(), id: id.to_owned() });
+        self.emit(|| Record::Remove {
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+        });
         self.remove(key);
         true
     }
@@ -550,7 +633,11 @@ impl Broker {
             self.emit(|| Record::Dead { queue, id });
             self.bury(key);
         } else {
-            self.emit(|| Record::Requeue { queue, id, ready_at });
+            self.emit(|| Record::Requeue {
+                queue,
+                id,
+                ready_at,
+            });
             self.delay_or_ready(key, ready_at, now);
         }
     }
@@ -559,7 +646,12 @@ impl Broker {
         let Some(m) = self.remove(key) else { return };
         let q = self.queues.entry(m.queue.clone()).or_default();
         q.dead_lettered_total += 1;
-        q.dead.push_back(DeadLetter { id: m.id, priority: m.priority, payload: m.payload, attempt: m.attempt });
+        q.dead.push_back(DeadLetter {
+            id: m.id,
+            priority: m.priority,
+            payload: m.payload,
+            attempt: m.attempt,
+        });
         while q.dead.len() > self.limits.max_dead_letters {
             q.dead.pop_front();
         }
@@ -581,7 +673,11 @@ impl Broker {
                 break;
             }
             self.unindex(key);
-            if let Some(q) = self.msgs.get(&key).and_then(|m| self.queues.get_mut(&m.queue)) {
+            if let Some(q) = self
+                .msgs
+                .get(&key)
+                .and_then(|m| self.queues.get_mut(&m.queue))
+            {
                 q.expired_total += 1;
             }
             self.requeue_or_bury(key, None, now);
@@ -613,7 +709,10 @@ impl Broker {
             }
             queues.insert(name.to_string(), s);
         }
-        Stats { queues, server: ServerStats::default() }
+        Stats {
+            queues,
+            server: ServerStats::default(),
+        }
     }
 
     /// Applies a record read back from the log. Leases are not restored: a message leased before
@@ -625,7 +724,14 @@ impl Broker {
                 let journaling = self.journal.is_some();
                 *self = Broker::new(limits, lease, journaling);
             }
-            Record::Push { queue, id, priority, attempt, ready_at, payload } => {
+            Record::Push {
+                queue,
+                id,
+                priority,
+                attempt,
+                ready_at,
+                payload,
+            } => {
                 if let Some(key) = self.lookup(&queue, &id) {
                     self.remove(key);
                 }
@@ -644,7 +750,11 @@ impl Broker {
                     m.attempt = attempt;
                 }
             }
-            Record::Requeue { queue, id, ready_at } => {
+            Record::Requeue {
+                queue,
+                id,
+                ready_at,
+            } => {
                 if let Some(key) = self.lookup(&queue, &id) {
                     self.unindex(key);
                     self.delay_or_ready(key, ready_at, now);
@@ -674,7 +784,10 @@ impl Broker {
                     ready_at: None,
                     payload: d.payload.clone(),
                 });
-                out.push(Record::Dead { queue: name.to_string(), id: d.id.clone() });
+                out.push(Record::Dead {
+                    queue: name.to_string(),
+                    id: d.id.clone(),
+                });
             }
         }
         // Ready messages in arrival order, so FIFO within a priority survives compaction.
@@ -703,7 +816,14 @@ mod tests {
     use super::*;
 
     fn broker() -> Broker {
-        Broker::new(Limits { max_attempts: 3, ..Limits::default() }, 1, true)
+        Broker::new(
+            Limits {
+                max_attempts: 3,
+                ..Limits::default()
+            },
+            1,
+            true,
+        )
     }
 
     fn q(names: &[&str]) -> Vec<String> {
@@ -711,7 +831,15 @@ mod tests {
     }
 
     fn push(b: &mut Broker, queue: &str, id: &str, prio: u8) -> PushOutcome {
-        b.push(queue, id, prio, Bytes::from(id.to_owned()), Duration::ZERO, Instant::now()).unwrap()
+        b.push(
+            queue,
+            id,
+            prio,
+            Bytes::from(id.to_owned()),
+            Duration::ZERO,
+            Instant::now(),
+        )
+        .unwrap()
     }
 
     fn ids(ds: &[Delivery]) -> Vec<&str> {
@@ -739,7 +867,13 @@ mod tests {
         push(&mut b, "a", "a-low", 2);
         push(&mut b, "b", "b-high", 9);
         push(&mut b, "a", "a-high", 9);
-        let got = b.reserve(&q(&["a", "b", "missing"]), 3, LEASE, usize::MAX, Instant::now());
+        let got = b.reserve(
+            &q(&["a", "b", "missing"]),
+            3,
+            LEASE,
+            usize::MAX,
+            Instant::now(),
+        );
         assert_eq!(ids(&got), ["b-high", "a-high", "a-low"]);
     }
 
@@ -748,21 +882,48 @@ mod tests {
         let mut b = broker();
         assert_eq!(push(&mut b, "q", "x", 5), PushOutcome::Queued);
         assert_eq!(push(&mut b, "q", "x", 5), PushOutcome::Duplicate);
-        assert_eq!(push(&mut b, "other", "x", 5), PushOutcome::Queued, "ids are per queue");
-        let d = b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now()).remove(0);
-        assert_eq!(push(&mut b, "q", "x", 5), PushOutcome::Duplicate, "leased still counts");
+        assert_eq!(
+            push(&mut b, "other", "x", 5),
+            PushOutcome::Queued,
+            "ids are per queue"
+        );
+        let d = b
+            .reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now())
+            .remove(0);
+        assert_eq!(
+            push(&mut b, "q", "x", 5),
+            PushOutcome::Duplicate,
+            "leased still counts"
+        );
         b.ack("q", "x", d.lease_id, Instant::now()).unwrap();
-        assert_eq!(push(&mut b, "q", "x", 5), PushOutcome::Queued, "acked id may be reused");
+        assert_eq!(
+            push(&mut b, "q", "x", 5),
+            PushOutcome::Queued,
+            "acked id may be reused"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn expired_lease_redelivers_with_next_attempt_and_rejects_stale_ack() {
         let mut b = broker();
         push(&mut b, "q", "m", 5);
-        let first = b.reserve(&q(&["q"]), 1, Duration::from_secs(10), usize::MAX, Instant::now()).remove(0);
+        let first = b
+            .reserve(
+                &q(&["q"]),
+                1,
+                Duration::from_secs(10),
+                usize::MAX,
+                Instant::now(),
+            )
+            .remove(0);
         assert_eq!(first.attempt, 1);
-        assert!(b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now()).is_empty());
-        assert_eq!(b.next_deadline(), Some(Instant::now() + Duration::from_secs(10)));
+        assert!(b
+            .reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now())
+            .is_empty());
+        assert_eq!(
+            b.next_deadline(),
+            Some(Instant::now() + Duration::from_secs(10))
+        );
 
         tokio::time::advance(Duration::from_millis(9_999)).await;
         assert_eq!(b.expire(Instant::now()), 0);
@@ -770,12 +931,18 @@ mod tests {
         assert_eq!(b.expire(Instant::now()), 1);
         assert!(b.take_wakeup());
 
-        let second = b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now()).remove(0);
+        let second = b
+            .reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now())
+            .remove(0);
         assert_eq!((second.id.as_str(), second.attempt), ("m", 2));
         assert_ne!(second.lease_id, first.lease_id);
         let stale = b.ack("q", "m", first.lease_id, Instant::now());
         assert!(matches!(stale, Err(BrokerError::UnknownLease { .. })));
-        assert_eq!(b.stats().queues["q"].leased, 1, "stale ack must not settle the new lease");
+        assert_eq!(
+            b.stats().queues["q"].leased,
+            1,
+            "stale ack must not settle the new lease"
+        );
         b.ack("q", "m", second.lease_id, Instant::now()).unwrap();
         assert_eq!(b.stats().queues["q"].total, 0);
         assert_eq!(b.stats().queues["q"].acked_total, 1);
@@ -785,28 +952,62 @@ mod tests {
     async fn touch_extends_and_nack_requeues_with_delay() {
         let mut b = broker();
         push(&mut b, "q", "m", 5);
-        let d = b.reserve(&q(&["q"]), 1, Duration::from_secs(10), usize::MAX, Instant::now()).remove(0);
+        let d = b
+            .reserve(
+                &q(&["q"]),
+                1,
+                Duration::from_secs(10),
+                usize::MAX,
+                Instant::now(),
+            )
+            .remove(0);
         tokio::time::advance(Duration::from_secs(8)).await;
-        b.touch("q", "m", d.lease_id, Duration::from_secs(10), Instant::now()).unwrap();
+        b.touch(
+            "q",
+            "m",
+            d.lease_id,
+            Duration::from_secs(10),
+            Instant::now(),
+        )
+        .unwrap();
         tokio::time::advance(Duration::from_secs(8)).await;
         assert_eq!(b.expire(Instant::now()), 0, "touch moved the deadline");
-        b.nack("q", "m", d.lease_id, Duration::from_secs(5), Instant::now()).unwrap();
+        b.nack("q", "m", d.lease_id, Duration::from_secs(5), Instant::now())
+            .unwrap();
         assert_eq!(b.stats().queues["q"].delayed, 1);
-        assert!(b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now()).is_empty());
+        assert!(b
+            .reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now())
+            .is_empty());
         tokio::time::advance(Duration::from_secs(5)).await;
         let again = b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now());
         assert_eq!(again[0].attempt, 2);
-        assert!(b.touch("q", "m", d.lease_id, LEASE, Instant::now()).is_err());
+        assert!(b
+            .touch("q", "m", d.lease_id, LEASE, Instant::now())
+            .is_err());
     }
 
     #[tokio::test(start_paused = true)]
     async fn delayed_push_becomes_ready_on_time() {
         let mut b = broker();
-        b.push("q", "later", 9, Bytes::new(), Duration::from_millis(500), Instant::now()).unwrap();
+        b.push(
+            "q",
+            "later",
+            9,
+            Bytes::new(),
+            Duration::from_millis(500),
+            Instant::now(),
+        )
+        .unwrap();
         push(&mut b, "q", "now", 1);
-        assert_eq!(ids(&b.reserve(&q(&["q"]), 5, LEASE, usize::MAX, Instant::now())), ["now"]);
+        assert_eq!(
+            ids(&b.reserve(&q(&["q"]), 5, LEASE, usize::MAX, Instant::now())),
+            ["now"]
+        );
         tokio::time::advance(Duration::from_millis(500)).await;
-        assert_eq!(ids(&b.reserve(&q(&["q"]), 5, LEASE, usize::MAX, Instant::now())), ["later"]);
+        assert_eq!(
+            ids(&b.reserve(&q(&["q"]), 5, LEASE, usize::MAX, Instant::now())),
+            ["later"]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -814,14 +1015,22 @@ mod tests {
         let mut b = broker();
         push(&mut b, "q", "poison", 5);
         for attempt in 1..=3 {
-            let d = b.reserve(&q(&["q"]), 1, Duration::from_secs(1), usize::MAX, Instant::now());
+            let d = b.reserve(
+                &q(&["q"]),
+                1,
+                Duration::from_secs(1),
+                usize::MAX,
+                Instant::now(),
+            );
             assert_eq!(d[0].attempt, attempt);
             tokio::time::advance(Duration::from_secs(1)).await;
         }
         b.expire(Instant::now());
         let s = &b.stats().queues["q"];
         assert_eq!((s.dead_lettered, s.total, s.expired_total), (1, 0, 3));
-        assert!(b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now()).is_empty());
+        assert!(b
+            .reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now())
+            .is_empty());
         assert_eq!(push(&mut b, "q", "poison", 5), PushOutcome::Queued);
     }
 
@@ -832,7 +1041,10 @@ mod tests {
         push(&mut b, "q", "b", 5);
         let d = b.reserve(&q(&["q"]), 1, LEASE, usize::MAX, Instant::now());
         assert_eq!(d[0].id, "a");
-        assert!(!b.cancel("q", "a", Instant::now()), "leased is not cancelled");
+        assert!(
+            !b.cancel("q", "a", Instant::now()),
+            "leased is not cancelled"
+        );
         assert!(b.cancel("q", "b", Instant::now()));
         assert!(!b.cancel("q", "b", Instant::now()));
         assert!(!b.cancel("nope", "b", Instant::now()));
@@ -841,26 +1053,81 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn bounded_by_messages_and_bytes() {
-        let mut b = Broker::new(Limits { max_queue_messages: 2, max_queue_bytes: 10, ..Limits::default() }, 1, false);
+        let mut b = Broker::new(
+            Limits {
+                max_queue_messages: 2,
+                max_queue_bytes: 10,
+                ..Limits::default()
+            },
+            1,
+            false,
+        );
         let now = Instant::now();
-        b.push("q", "1", 5, Bytes::from_static(b"1234"), Duration::ZERO, now).unwrap();
-        let err = b.push("q", "2", 5, Bytes::from_static(b"1234567"), Duration::ZERO, now).unwrap_err();
-        assert!(matches!(err, BrokerError::QueueFull { reason: "byte limit", .. }));
-        b.push("q", "2", 5, Bytes::from_static(b"12"), Duration::ZERO, now).unwrap();
-        let err = b.push("q", "3", 5, Bytes::new(), Duration::ZERO, now).unwrap_err();
-        assert!(matches!(err, BrokerError::QueueFull { reason: "message limit", .. }));
-        assert_eq!(b.push("q", "1", 5, Bytes::new(), Duration::ZERO, now), Ok(PushOutcome::Duplicate));
-        b.push("other", "3", 5, Bytes::new(), Duration::ZERO, now).unwrap();
+        b.push(
+            "q",
+            "1",
+            5,
+            Bytes::from_static(b"1234"),
+            Duration::ZERO,
+            now,
+        )
+        .unwrap();
+        let err = b
+            .push(
+                "q",
+                "2",
+                5,
+                Bytes::from_static(b"1234567"),
+                Duration::ZERO,
+                now,
+            )
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            BrokerError::QueueFull {
+                reason: "byte limit",
+                ..
+            }
+        ));
+        b.push("q", "2", 5, Bytes::from_static(b"12"), Duration::ZERO, now)
+            .unwrap();
+        let err = b
+            .push("q", "3", 5, Bytes::new(), Duration::ZERO, now)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            BrokerError::QueueFull {
+                reason: "message limit",
+                ..
+            }
+        ));
+        assert_eq!(
+            b.push("q", "1", 5, Bytes::new(), Duration::ZERO, now),
+            Ok(PushOutcome::Duplicate)
+        );
+        b.push("other", "3", 5, Bytes::new(), Duration::ZERO, now)
+            .unwrap();
     }
 
     #[tokio::test(start_paused = true)]
     async fn reserve_respects_byte_budget_but_returns_one() {
         let mut b = broker();
         for i in 0..5 {
-            b.push("q", &i.to_string(), 5, Bytes::from(vec![0u8; 100]), Duration::ZERO, Instant::now()).unwrap();
+            b.push(
+                "q",
+                &i.to_string(),
+                5,
+                Bytes::from(vec![0u8; 100]),
+                Duration::ZERO,
+                Instant::now(),
+            )
+            .unwrap();
         }
         assert_eq!(b.reserve(&q(&["q"]), 5, LEASE, 10, Instant::now()).len(), 1);
-        assert_eq!(b.reserve(&q(&["q"]), 5, LEASE, 300, Instant::now()).len(), 2);
+        assert_eq!(
+            b.reserve(&q(&["q"]), 5, LEASE, 300, Instant::now()).len(),
+            2
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -869,10 +1136,32 @@ mod tests {
         for i in 0..6 {
             push(&mut b, "q", &format!("m{i}"), (i % 3 + 1) as u8);
         }
-        b.push("q", "delayed", 5, Bytes::new(), Duration::from_secs(60), Instant::now()).unwrap();
-        let ds = b.reserve(&q(&["q"]), 3, Duration::from_secs(1), usize::MAX, Instant::now());
-        b.ack("q", &ds[0].id, ds[0].lease_id, Instant::now()).unwrap();
-        b.nack("q", &ds[1].id, ds[1].lease_id, Duration::ZERO, Instant::now()).unwrap();
+        b.push(
+            "q",
+            "delayed",
+            5,
+            Bytes::new(),
+            Duration::from_secs(60),
+            Instant::now(),
+        )
+        .unwrap();
+        let ds = b.reserve(
+            &q(&["q"]),
+            3,
+            Duration::from_secs(1),
+            usize::MAX,
+            Instant::now(),
+        );
+        b.ack("q", &ds[0].id, ds[0].lease_id, Instant::now())
+            .unwrap();
+        b.nack(
+            "q",
+            &ds[1].id,
+            ds[1].lease_id,
+            Duration::ZERO,
+            Instant::now(),
+        )
+        .unwrap();
         b.cancel("q", "m0", Instant::now());
         let journal = b.take_journal();
 
@@ -888,8 +1177,14 @@ mod tests {
         let mut expect = b.stats().queues["q"].clone();
         expect.ready += expect.leased;
         expect.leased = 0;
-        for s in [replayed.stats().queues["q"].clone(), from_snap.stats().queues["q"].clone()] {
-            assert_eq!((s.ready, s.leased, s.delayed, s.total, s.bytes), (expect.ready, 0, 1, expect.total, expect.bytes));
+        for s in [
+            replayed.stats().queues["q"].clone(),
+            from_snap.stats().queues["q"].clone(),
+        ] {
+            assert_eq!(
+                (s.ready, s.leased, s.delayed, s.total, s.bytes),
+                (expect.ready, 0, 1, expect.total, expect.bytes)
+            );
         }
         let order = |mut x: Broker| {
             x.reserve(&q(&["q"]), 100, LEASE, usize::MAX, Instant::now())

@@ -23,8 +23,9 @@ use tracing::{debug, info, instrument, warn};
 pub use crate::log::FsyncPolicy;
 use crate::log::{Clock, Log, LogOptions};
 use crate::protocol::{
-    decode_request, encode_reply, ErrorCode, Event, Reply, Request, RequestError, DEFAULT_MAX_FRAME,
-    MAX_NAME_LEN, MAX_PRIORITY, MAX_RESERVE_QUEUES, MAX_TOPICS, MIN_PRIORITY, PROTOCOL_VERSION,
+    decode_request, encode_reply, ErrorCode, Event, Reply, Request, RequestError,
+    DEFAULT_MAX_FRAME, MAX_NAME_LEN, MAX_PRIORITY, MAX_RESERVE_QUEUES, MAX_TOPICS, MIN_PRIORITY,
+    PROTOCOL_VERSION,
 };
 use crate::pubsub::PubSub;
 use crate::queue::{Broker, BrokerError, Limits, Record};
@@ -85,7 +86,10 @@ impl Default for ServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("opening the queue log in {dir}: {source}")]
-    OpenLog { dir: PathBuf, source: std::io::Error },
+    OpenLog {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("queue log writer failed: {0}")]
     Log(String),
     #[error("accepting connections: {0}")]
@@ -171,7 +175,9 @@ impl Shared {
 
     /// Resolves once everything journaled up to `lsn` is durable under the fsync policy.
     async fn durable(&self, lsn: u64) -> Result<(), ErrorCode> {
-        let Some(rx) = &self.durable else { return Ok(()) };
+        let Some(rx) = &self.durable else {
+            return Ok(());
+        };
         let mut rx = rx.clone();
         let ok = match rx.wait_for(|d| d.lsn >= lsn || d.failed).await {
             Ok(d) => d.lsn >= lsn,
@@ -186,7 +192,11 @@ impl Shared {
 }
 
 /// Serves NetQueue on `listener` until `shutdown` is cancelled.
-pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> Result<(), ServerError> {
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let limits = Limits {
         max_attempts: config.max_attempts,
         max_queue_messages: config.max_queue_messages,
@@ -210,7 +220,10 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: Cancella
         })
         .await
         .map_err(|e| ServerError::Log(e.to_string()))?
-        .map_err(|source| ServerError::OpenLog { dir: dir.clone(), source })?;
+        .map_err(|source| ServerError::OpenLog {
+            dir: dir.clone(),
+            source,
+        })?;
         broker = b;
         info!(dir = %dir.display(), segments = report.segments, records = report.records,
               truncated_bytes = report.truncated_bytes, "queue log replayed");
@@ -219,7 +232,13 @@ pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: Cancella
 
     let (durable_tx, durable_rx) = watch::channel(Durable::default());
     let shared = Arc::new(Shared {
-        core: Mutex::new(Core { broker, pending: Vec::new(), appended: 0, armed: None, stopping: false }),
+        core: Mutex::new(Core {
+            broker,
+            pending: Vec::new(),
+            appended: 0,
+            armed: None,
+            stopping: false,
+        }),
         log_cv: Condvar::new(),
         ready: Notify::new(),
         timers: Notify::new(),
@@ -342,7 +361,11 @@ async fn timer_task(shared: Arc<Shared>, shutdown: CancellationToken) {
 /// The log writer thread: takes batches of records, writes them, fsyncs per policy and publishes
 /// how far the log is durable. Everything queued while one fsync runs is committed by the next:
 /// that is the group commit.
-fn log_writer(shared: Arc<Shared>, mut log: Log, durable: watch::Sender<Durable>) -> std::io::Result<()> {
+fn log_writer(
+    shared: Arc<Shared>,
+    mut log: Log,
+    durable: watch::Sender<Durable>,
+) -> std::io::Result<()> {
     let policy = log.options().fsync;
     let mut last_sync = std::time::Instant::now();
     let mut buf = BytesMut::with_capacity(1 << 20);
@@ -366,14 +389,20 @@ fn log_writer(shared: Arc<Shared>, mut log: Log, durable: watch::Sender<Durable>
                         if now >= due {
                             break;
                         }
-                        core = shared.log_cv.wait_timeout(core, due - now).unwrap_or_else(|e| e.into_inner()).0;
+                        core = shared
+                            .log_cv
+                            .wait_timeout(core, due - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
                     }
                     _ => core = shared.log_cv.wait(core).unwrap_or_else(|e| e.into_inner()),
                 }
             }
             let batch = std::mem::take(&mut core.pending);
             let lsn = core.appended;
-            let snapshot = log.wants_compaction(core.broker.live_bytes()).then(|| core.broker.snapshot());
+            let snapshot = log
+                .wants_compaction(core.broker.live_bytes())
+                .then(|| core.broker.snapshot());
             (batch, lsn, snapshot)
         };
 
@@ -381,7 +410,11 @@ fn log_writer(shared: Arc<Shared>, mut log: Log, durable: watch::Sender<Durable>
             // The snapshot already contains the effect of every record in `batch`.
             log.compact(&snapshot).map_err(fail)?;
             last_sync = std::time::Instant::now();
-            debug!(records = snapshot.len(), bytes = log.total_len(), "queue log compacted");
+            debug!(
+                records = snapshot.len(),
+                bytes = log.total_len(),
+                "queue log compacted"
+            );
         } else if !batch.is_empty() {
             let clock = Clock::now();
             buf.clear();
@@ -419,7 +452,11 @@ fn log_writer(shared: Arc<Shared>, mut log: Log, durable: watch::Sender<Durable>
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }
 
@@ -439,7 +476,10 @@ enum Action {
 }
 
 fn err(code: ErrorCode, message: impl Into<String>) -> Reply {
-    Reply::Error { code, message: message.into() }
+    Reply::Error {
+        code,
+        message: message.into(),
+    }
 }
 
 fn bad(message: impl Into<String>) -> Reply {
@@ -473,7 +513,13 @@ fn dispatch(shared: &Arc<Shared>, conn: &mut Conn, body: Bytes) -> Action {
     let (rid, req) = match decode_request(body) {
         Ok(x) => x,
         Err((rid, RequestError::UnknownCommand(op))) => {
-            return Action::Reply(rid.unwrap_or(0), err(ErrorCode::UnknownCommand, format!("unknown command 0x{op:02x}")))
+            return Action::Reply(
+                rid.unwrap_or(0),
+                err(
+                    ErrorCode::UnknownCommand,
+                    format!("unknown command 0x{op:02x}"),
+                ),
+            )
         }
         Err((rid, RequestError::Malformed(e))) => {
             return Action::Reply(rid.unwrap_or(0), bad(e.to_string()));
@@ -494,7 +540,10 @@ enum Handled {
 fn limit_duration(shared: &Shared, what: &str, ms: u64) -> Result<Duration, Reply> {
     let d = Duration::from_millis(ms);
     if d > shared.config.max_lease {
-        Err(bad(format!("{what} exceeds the server maximum of {} ms", shared.config.max_lease.as_millis())))
+        Err(bad(format!(
+            "{what} exceeds the server maximum of {} ms",
+            shared.config.max_lease.as_millis()
+        )))
     } else {
         Ok(d)
     }
@@ -504,14 +553,23 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
     Ok(match req {
         Request::Hello { .. } => Handled::Now(bad("HELLO is only valid as the first frame")),
         Request::Ping => Handled::Now(Reply::Ok),
-        Request::Push { queue, id, priority, delay_ms, payload } => {
+        Request::Push {
+            queue,
+            id,
+            priority,
+            delay_ms,
+            payload,
+        } => {
             check_name("queue", &queue)?;
             check_name("id", &id)?;
             if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
-                return Err(bad(format!("priority must be {MIN_PRIORITY}..={MAX_PRIORITY}")));
+                return Err(bad(format!(
+                    "priority must be {MIN_PRIORITY}..={MAX_PRIORITY}"
+                )));
             }
             let delay = limit_duration(shared, "delay", delay_ms)?;
-            let (res, lsn) = shared.with_broker(|b, now| b.push(&queue, &id, priority, payload, delay, now));
+            let (res, lsn) =
+                shared.with_broker(|b, now| b.push(&queue, &id, priority, payload, delay, now));
             let outcome = res.map_err(broker_err)?;
             if shared.durable.is_none() {
                 Handled::Now(Reply::Pushed(outcome))
@@ -526,9 +584,16 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
                 }))
             }
         }
-        Request::Reserve { queues, max, wait_ms, lease_ms } => {
+        Request::Reserve {
+            queues,
+            max,
+            wait_ms,
+            lease_ms,
+        } => {
             if queues.is_empty() || queues.len() > MAX_RESERVE_QUEUES {
-                return Err(bad(format!("reserve needs 1..={MAX_RESERVE_QUEUES} queues")));
+                return Err(bad(format!(
+                    "reserve needs 1..={MAX_RESERVE_QUEUES} queues"
+                )));
             }
             for q in &queues {
                 check_name("queue", q)?;
@@ -552,7 +617,8 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
                     let notified = shared.ready.notified();
                     tokio::pin!(notified);
                     notified.as_mut().enable();
-                    let (ds, _) = shared.with_broker(|b, now| b.reserve(&queues, max, lease, budget, now));
+                    let (ds, _) =
+                        shared.with_broker(|b, now| b.reserve(&queues, max, lease, budget, now));
                     if !ds.is_empty() {
                         return Reply::Deliveries(ds);
                     }
@@ -562,18 +628,32 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
                 }
             }))
         }
-        Request::Ack { queue, id, lease_id } => {
+        Request::Ack {
+            queue,
+            id,
+            lease_id,
+        } => {
             let (res, _) = shared.with_broker(|b, now| b.ack(&queue, &id, lease_id, now));
             res.map_err(broker_err)?;
             Handled::Now(Reply::Ok)
         }
-        Request::Nack { queue, id, lease_id, delay_ms } => {
+        Request::Nack {
+            queue,
+            id,
+            lease_id,
+            delay_ms,
+        } => {
             let delay = limit_duration(shared, "delay", delay_ms)?;
             let (res, _) = shared.with_broker(|b, now| b.nack(&queue, &id, lease_id, delay, now));
             res.map_err(broker_err)?;
             Handled::Now(Reply::Ok)
         }
-        Request::Touch { queue, id, lease_id, lease_ms } => {
+        Request::Touch {
+            queue,
+            id,
+            lease_id,
+            lease_ms,
+        } => {
             if lease_ms == 0 {
                 return Err(bad("lease must be at least 1 ms"));
             }
@@ -597,7 +677,8 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
             s.events_dropped_total = shared.pubsub.dropped.load(Ordering::Relaxed);
             s.log_bytes = shared.log_bytes.load(Ordering::Relaxed);
             s.durable_records = shared.durable.as_ref().map_or(0, |d| d.borrow().lsn);
-            let json = serde_json::to_vec(&stats).map_err(|e| err(ErrorCode::Other("internal".into()), e.to_string()))?;
+            let json = serde_json::to_vec(&stats)
+                .map_err(|e| err(ErrorCode::Other("internal".into()), e.to_string()))?;
             Handled::Now(Reply::Stats(Bytes::from(json)))
         }
         Request::Publish { topic, payload } => {
@@ -607,7 +688,9 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
         }
         Request::Subscribe { topics } => {
             if topics.is_empty() || conn.topics.len() + topics.len() > MAX_TOPICS {
-                return Err(bad(format!("a connection may subscribe to 1..={MAX_TOPICS} topics")));
+                return Err(bad(format!(
+                    "a connection may subscribe to 1..={MAX_TOPICS} topics"
+                )));
             }
             for t in &topics {
                 check_name("topic", t)?;
@@ -630,7 +713,10 @@ fn handshake(shared: &Shared, body: Bytes) -> Result<(u64, Reply), (u64, Reply)>
             if version != PROTOCOL_VERSION {
                 return Err((
                     rid,
-                    err(ErrorCode::UnsupportedVersion, format!("server speaks protocol version {PROTOCOL_VERSION}")),
+                    err(
+                        ErrorCode::UnsupportedVersion,
+                        format!("server speaks protocol version {PROTOCOL_VERSION}"),
+                    ),
                 ));
             }
             if let Some(expected) = &shared.config.token {
@@ -638,24 +724,41 @@ fn handshake(shared: &Shared, body: Bytes) -> Result<(u64, Reply), (u64, Reply)>
                     return Err((rid, err(ErrorCode::Unauthorized, "invalid token")));
                 }
             }
-            Ok((rid, Reply::HelloOk { version: PROTOCOL_VERSION }))
+            Ok((
+                rid,
+                Reply::HelloOk {
+                    version: PROTOCOL_VERSION,
+                },
+            ))
         }
-        Ok((rid, _)) | Err((Some(rid), _)) => Err((rid, err(ErrorCode::HandshakeRequired, "first frame must be HELLO"))),
-        Err((None, _)) => Err((0, err(ErrorCode::HandshakeRequired, "first frame must be HELLO"))),
+        Ok((rid, _)) | Err((Some(rid), _)) => Err((
+            rid,
+            err(ErrorCode::HandshakeRequired, "first frame must be HELLO"),
+        )),
+        Err((None, _)) => Err((
+            0,
+            err(ErrorCode::HandshakeRequired, "first frame must be HELLO"),
+        )),
     }
 }
 
 fn frame_error_reply(e: &std::io::Error, max: usize) -> Reply {
     // LengthDelimitedCodec reports an oversized length prefix as InvalidData before reading it.
     if e.kind() == std::io::ErrorKind::InvalidData {
-        err(ErrorCode::FrameTooLarge, format!("frame exceeds the maximum of {max} bytes"))
+        err(
+            ErrorCode::FrameTooLarge,
+            format!("frame exceeds the maximum of {max} bytes"),
+        )
     } else {
         bad(e.to_string())
     }
 }
 
 pub(crate) fn codec(max_frame: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().length_field_type::<u32>().max_frame_length(max_frame).new_codec()
+    LengthDelimitedCodec::builder()
+        .length_field_type::<u32>()
+        .max_frame_length(max_frame)
+        .new_codec()
 }
 
 #[instrument(skip_all, fields(conn = conn_id, %peer))]
@@ -682,7 +785,9 @@ async fn handle_connection(
         }
         Ok(None) => return Ok(()),
         Ok(Some(Err(e))) => {
-            writer.send(encode_reply(0, &frame_error_reply(&e, max_frame))).await?;
+            writer
+                .send(encode_reply(0, &frame_error_reply(&e, max_frame)))
+                .await?;
             return Ok(());
         }
         Ok(Some(Ok(b))) => b.freeze(),
@@ -697,8 +802,20 @@ async fn handle_connection(
     }
 
     let (events_tx, mut events_rx) = mpsc::channel(shared.config.subscriber_buffer.max(1));
-    let mut conn = Conn { id: conn_id, events: events_tx, topics: Vec::new() };
-    let result = serve(shared, &mut conn, &mut reader, &mut writer, &mut events_rx, &shutdown).await;
+    let mut conn = Conn {
+        id: conn_id,
+        events: events_tx,
+        topics: Vec::new(),
+    };
+    let result = serve(
+        shared,
+        &mut conn,
+        &mut reader,
+        &mut writer,
+        &mut events_rx,
+        &shutdown,
+    )
+    .await;
     shared.pubsub.unsubscribe_all(conn.id, &conn.topics);
     result
 }
@@ -767,7 +884,13 @@ pub(crate) fn test_shared(config: ServerConfig) -> Arc<Shared> {
         max_dead_letters: config.max_dead_letters,
     };
     Arc::new(Shared {
-        core: Mutex::new(Core { broker: Broker::new(limits, 1, false), pending: Vec::new(), appended: 0, armed: None, stopping: false }),
+        core: Mutex::new(Core {
+            broker: Broker::new(limits, 1, false),
+            pending: Vec::new(),
+            appended: 0,
+            armed: None,
+            stopping: false,
+        }),
         log_cv: Condvar::new(),
         ready: Notify::new(),
         timers: Notify::new(),
@@ -786,7 +909,11 @@ pub(crate) fn test_shared(config: ServerConfig) -> Arc<Shared> {
 #[cfg(test)]
 pub(crate) fn dispatch_for_test(shared: &Arc<Shared>, body: Bytes) -> Option<(u64, Reply)> {
     let (tx, _rx) = mpsc::channel(4);
-    let mut conn = Conn { id: 1, events: tx, topics: Vec::new() };
+    let mut conn = Conn {
+        id: 1,
+        events: tx,
+        topics: Vec::new(),
+    };
     match dispatch(shared, &mut conn, body) {
         Action::Reply(r, x) => Some((r, x)),
         Action::Later(_) => None,
@@ -802,7 +929,11 @@ mod fuzz {
     use proptest::prelude::*;
 
     fn shared() -> Arc<Shared> {
-        test_shared(ServerConfig { max_queue_messages: 50, max_queue_bytes: 4096, ..ServerConfig::default() })
+        test_shared(ServerConfig {
+            max_queue_messages: 50,
+            max_queue_bytes: 4096,
+            ..ServerConfig::default()
+        })
     }
 
     fn arb_request() -> impl Strategy<Value = Request> {
@@ -810,16 +941,50 @@ mod fuzz {
         let payload = proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from);
         prop_oneof![
             (any::<u16>(), name).prop_map(|(version, token)| Request::Hello { version, token }),
-            (name, name, any::<u8>(), 0u64..5000, payload.clone()).prop_map(|(queue, id, priority, delay_ms, payload)| {
-                Request::Push { queue, id, priority, delay_ms, payload }
+            (name, name, any::<u8>(), 0u64..5000, payload.clone()).prop_map(
+                |(queue, id, priority, delay_ms, payload)| {
+                    Request::Push {
+                        queue,
+                        id,
+                        priority,
+                        delay_ms,
+                        payload,
+                    }
+                }
+            ),
+            (
+                proptest::collection::vec(name, 0..4),
+                any::<u32>(),
+                0u64..3,
+                any::<u64>()
+            )
+                .prop_map(|(queues, max, wait_ms, lease_ms)| Request::Reserve {
+                    queues,
+                    max,
+                    wait_ms,
+                    lease_ms
+                }),
+            (name, name, 0u64..20).prop_map(|(queue, id, lease_id)| Request::Ack {
+                queue,
+                id,
+                lease_id
             }),
-            (proptest::collection::vec(name, 0..4), any::<u32>(), 0u64..3, any::<u64>())
-                .prop_map(|(queues, max, wait_ms, lease_ms)| Request::Reserve { queues, max, wait_ms, lease_ms }),
-            (name, name, 0u64..20).prop_map(|(queue, id, lease_id)| Request::Ack { queue, id, lease_id }),
-            (name, name, 0u64..20, any::<u64>())
-                .prop_map(|(queue, id, lease_id, delay_ms)| Request::Nack { queue, id, lease_id, delay_ms }),
-            (name, name, 0u64..20, any::<u64>())
-                .prop_map(|(queue, id, lease_id, lease_ms)| Request::Touch { queue, id, lease_id, lease_ms }),
+            (name, name, 0u64..20, any::<u64>()).prop_map(|(queue, id, lease_id, delay_ms)| {
+                Request::Nack {
+                    queue,
+                    id,
+                    lease_id,
+                    delay_ms,
+                }
+            }),
+            (name, name, 0u64..20, any::<u64>()).prop_map(|(queue, id, lease_id, lease_ms)| {
+                Request::Touch {
+                    queue,
+                    id,
+                    lease_id,
+                    lease_ms,
+                }
+            }),
             (name, name).prop_map(|(queue, id)| Request::Cancel { queue, id }),
             Just(Request::Stats),
             Just(Request::Ping),
@@ -830,7 +995,13 @@ mod fuzz {
 
     /// A valid request body with some bytes overwritten, cut or extended.
     fn arb_mutated() -> impl Strategy<Value = Vec<u8>> {
-        (arb_request(), any::<u64>(), proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4), 0usize..8, proptest::collection::vec(any::<u8>(), 0..4))
+        (
+            arb_request(),
+            any::<u64>(),
+            proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            0usize..8,
+            proptest::collection::vec(any::<u8>(), 0..4),
+        )
             .prop_map(|(req, rid, flips, cut, extra)| {
                 let mut b = encode_request(rid, &req).to_vec();
                 for (i, v) in flips {

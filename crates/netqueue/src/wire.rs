@@ -133,7 +133,10 @@ mod tests {
         let mut b = BytesMut::new();
         b.put_u32(u32::MAX);
         b.put_slice(b"abc");
-        assert_eq!(Reader::new(b.freeze()).bytes(), Err(DecodeError("truncated bytes")));
+        assert_eq!(
+            Reader::new(b.freeze()).bytes(),
+            Err(DecodeError("truncated bytes"))
+        );
     }
 
     #[test]

@@ -39,19 +39,31 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<PrivateKey> {
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(data)
 }
 
 impl DemoHost {
     /// Start on `listener` until `shutdown`; keys live in `<data_dir>/demo`.
-    pub async fn start(listener: TcpListener, data_dir: &Path, shutdown: CancellationToken) -> anyhow::Result<DemoHost> {
+    pub async fn start(
+        listener: TcpListener,
+        data_dir: &Path,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<DemoHost> {
         let dir = data_dir.join("demo");
         std::fs::create_dir_all(&dir)?;
         let host_key = load_or_create_key(&dir.join("host_key"))?;
         let client = load_or_create_key(&dir.join("client_key"))?;
         let addr = listener.local_addr()?;
-        let host_key_fingerprint = host_key.public_key().fingerprint(HashAlg::Sha256).to_string();
+        let host_key_fingerprint = host_key
+            .public_key()
+            .fingerprint(HashAlg::Sha256)
+            .to_string();
         let config = Arc::new(server::Config {
             keys: vec![host_key],
             auth_rejection_time: std::time::Duration::from_millis(300),
@@ -60,7 +72,9 @@ impl DemoHost {
             keepalive_interval: Some(std::time::Duration::from_secs(10)),
             ..Default::default()
         });
-        let mut srv = DemoServer { allowed: client.public_key().clone() };
+        let mut srv = DemoServer {
+            allowed: client.public_key().clone(),
+        };
         tokio::spawn(async move {
             let running = srv.run_on_socket(config, &listener);
             let handle = running.handle();
@@ -69,7 +83,11 @@ impl DemoHost {
                 _ = shutdown.cancelled() => { handle.shutdown("shutting down".into()); }
             }
         });
-        Ok(DemoHost { addr, client_key: client.to_openssh(LineEnding::LF)?.to_string(), host_key_fingerprint })
+        Ok(DemoHost {
+            addr,
+            client_key: client.to_openssh(LineEnding::LF)?.to_string(),
+            host_key_fingerprint,
+        })
     }
 }
 
@@ -80,7 +98,10 @@ struct DemoServer {
 impl server::Server for DemoServer {
     type Handler = DemoSession;
     fn new_client(&mut self, _peer: Option<std::net::SocketAddr>) -> DemoSession {
-        DemoSession { allowed: self.allowed.clone(), procs: HashMap::new() }
+        DemoSession {
+            allowed: self.allowed.clone(),
+            procs: HashMap::new(),
+        }
     }
 }
 
@@ -122,20 +143,46 @@ fn sig_from_number(n: i32) -> Sig {
 impl server::Handler for DemoSession {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(&mut self, _user: &str, offer: server::PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
-        Ok(if offer.public_key.key_data() == self.allowed.key_data() { Auth::Accept } else { Auth::reject() })
+    async fn auth_publickey_offered(
+        &mut self,
+        _user: &str,
+        offer: server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if offer.public_key.key_data() == self.allowed.key_data() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
-    async fn auth_publickey(&mut self, _user: &str, key: server::VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
-        Ok(if key.public_key.key_data() == self.allowed.key_data() { Auth::Accept } else { Auth::reject() })
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        key: server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if key.public_key.key_data() == self.allowed.key_data() {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
     }
 
-    async fn channel_open_session(&mut self, _channel: Channel<Msg>, reply: server::ChannelOpenHandle, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_open_session(
+        &mut self,
+        _channel: Channel<Msg>,
+        reply: server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         reply.accept().await;
         Ok(())
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         let command = String::from_utf8_lossy(data).into_owned();
         let spawned = tokio::process::Command::new("/bin/sh")
             .arg("-c")
@@ -149,7 +196,13 @@ impl server::Handler for DemoSession {
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
-                let _ = handle.extended_data(channel, 1, format!("cannot start /bin/sh: {e}\n").into_bytes()).await;
+                let _ = handle
+                    .extended_data(
+                        channel,
+                        1,
+                        format!("cannot start /bin/sh: {e}\n").into_bytes(),
+                    )
+                    .await;
                 let _ = handle.exit_status_request(channel, 127).await;
                 let _ = handle.eof(channel).await;
                 let _ = handle.close(channel).await;
@@ -169,7 +222,13 @@ impl server::Handler for DemoSession {
             }
             drop(stdin);
         });
-        self.procs.insert(channel, Proc { stdin: Some(tx), pid: child.id() });
+        self.procs.insert(
+            channel,
+            Proc {
+                stdin: Some(tx),
+                pid: child.id(),
+            },
+        );
         let mut out = child.stdout.take();
         let mut err = child.stderr.take();
         tokio::spawn(async move {
@@ -189,7 +248,12 @@ impl server::Handler for DemoSession {
                 let mut buf = vec![0u8; 32 * 1024];
                 if let Some(o) = err.as_mut() {
                     while let Ok(n) = o.read(&mut buf).await {
-                        if n == 0 || h2.extended_data(channel, 1, buf[..n].to_vec()).await.is_err() {
+                        if n == 0
+                            || h2
+                                .extended_data(channel, 1, buf[..n].to_vec())
+                                .await
+                                .is_err()
+                        {
                             break;
                         }
                     }
@@ -199,11 +263,15 @@ impl server::Handler for DemoSession {
             use std::os::unix::process::ExitStatusExt;
             match status {
                 Ok(s) if s.code().is_some() => {
-                    let _ = handle.exit_status_request(channel, s.code().unwrap_or(1) as u32).await;
+                    let _ = handle
+                        .exit_status_request(channel, s.code().unwrap_or(1) as u32)
+                        .await;
                 }
                 Ok(s) => {
                     let sig = sig_from_number(s.signal().unwrap_or(9));
-                    let _ = handle.exit_signal_request(channel, sig, false, String::new(), String::new()).await;
+                    let _ = handle
+                        .exit_signal_request(channel, sig, false, String::new(), String::new())
+                        .await;
                 }
                 Err(_) => {
                     let _ = handle.exit_status_request(channel, 255).await;
@@ -215,28 +283,50 @@ impl server::Handler for DemoSession {
         Ok(())
     }
 
-    async fn data(&mut self, channel: ChannelId, data: &[u8], _session: &mut Session) -> Result<(), Self::Error> {
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if let Some(tx) = self.procs.get(&channel).and_then(|p| p.stdin.clone()) {
             let _ = tx.send(data.to_vec()).await;
         }
         Ok(())
     }
 
-    async fn channel_eof(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if let Some(p) = self.procs.get_mut(&channel) {
             p.stdin = None;
         }
         Ok(())
     }
 
-    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if let Some(pid) = self.procs.get(&channel).and_then(|p| p.pid) {
-            let _ = tokio::process::Command::new("kill").arg(format!("-{}", signal_name(&signal))).arg(pid.to_string()).status().await;
+            let _ = tokio::process::Command::new("kill")
+                .arg(format!("-{}", signal_name(&signal)))
+                .arg(pid.to_string())
+                .status()
+                .await;
         }
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.procs.remove(&channel);
         Ok(())
     }

@@ -7,7 +7,10 @@
 use crate::SshError;
 use data_encoding::{BASE64, BASE64_MIME, HEXUPPER_PERMISSIVE};
 
-pub fn parse_private_key(text: &str, passphrase: Option<&str>) -> Result<russh::keys::PrivateKey, SshError> {
+pub fn parse_private_key(
+    text: &str,
+    passphrase: Option<&str>,
+) -> Result<russh::keys::PrivateKey, SshError> {
     let decoded = match decrypt_legacy_pem(text, passphrase)? {
         Some(plain) => russh::keys::decode_secret_key(&plain, None),
         None => russh::keys::decode_secret_key(text, passphrase),
@@ -37,17 +40,37 @@ fn decrypt_legacy_pem(text: &str, passphrase: Option<&str>) -> Result<Option<Str
             }
         }
     }
-    let (Some(label), true) = (label, encrypted) else { return Ok(None) };
+    let (Some(label), true) = (label, encrypted) else {
+        return Ok(None);
+    };
     let bad = |m: &str| SshError::BadKey(m.to_string());
     let dek = dek.ok_or_else(|| bad("encrypted PEM key without a DEK-Info header"))?;
-    let (cipher, iv_hex) = dek.split_once(',').ok_or_else(|| bad("malformed DEK-Info header"))?;
-    let iv = HEXUPPER_PERMISSIVE.decode(iv_hex.trim().as_bytes()).map_err(|_| bad("malformed DEK-Info IV"))?;
+    let (cipher, iv_hex) = dek
+        .split_once(',')
+        .ok_or_else(|| bad("malformed DEK-Info header"))?;
+    let iv = HEXUPPER_PERMISSIVE
+        .decode(iv_hex.trim().as_bytes())
+        .map_err(|_| bad("malformed DEK-Info IV"))?;
     let pass = passphrase.ok_or_else(|| bad("the key is encrypted: a passphrase is needed"))?;
-    let data = BASE64_MIME.decode(body.as_bytes()).map_err(|_| bad("malformed PEM body"))?;
+    let data = BASE64_MIME
+        .decode(body.as_bytes())
+        .map_err(|_| bad("malformed PEM body"))?;
     let der = match (cipher.trim(), iv.len()) {
-        ("AES-128-CBC", 16) => aes_cbc_decrypt::<aes::Aes128>(&data, &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 16), &iv),
-        ("AES-256-CBC", 16) => aes_cbc_decrypt::<aes::Aes256>(&data, &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 32), &iv),
-        (c, _) => return Err(SshError::BadKey(format!("unsupported PEM encryption {c} (AES-128-CBC and AES-256-CBC are supported)"))),
+        ("AES-128-CBC", 16) => aes_cbc_decrypt::<aes::Aes128>(
+            &data,
+            &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 16),
+            &iv,
+        ),
+        ("AES-256-CBC", 16) => aes_cbc_decrypt::<aes::Aes256>(
+            &data,
+            &evp_bytes_to_key(pass.as_bytes(), &iv[..8], 32),
+            &iv,
+        ),
+        (c, _) => {
+            return Err(SshError::BadKey(format!(
+                "unsupported PEM encryption {c} (AES-128-CBC and AES-256-CBC are supported)"
+            )))
+        }
     }
     .ok_or_else(|| bad("wrong passphrase"))?;
     let mut pem = format!("-----BEGIN {label}-----\n");
@@ -95,8 +118,14 @@ mod tests {
     fn evp_bytes_to_key_matches_openssl() {
         // `openssl enc -aes-256-cbc -k secret -S 0102030405060708 -md md5 -P`
         let k = evp_bytes_to_key(b"secret", &[1, 2, 3, 4, 5, 6, 7, 8], 32);
-        assert_eq!(data_encoding::HEXUPPER.encode(&k), "C9E5A1BD216DBE1317E230CEF48F38EE7F0E17AD64022144BCCEC4A1AA2879AB");
-        assert_eq!(evp_bytes_to_key(b"secret", &[1, 2, 3, 4, 5, 6, 7, 8], 16), k[..16]);
+        assert_eq!(
+            data_encoding::HEXUPPER.encode(&k),
+            "C9E5A1BD216DBE1317E230CEF48F38EE7F0E17AD64022144BCCEC4A1AA2879AB"
+        );
+        assert_eq!(
+            evp_bytes_to_key(b"secret", &[1, 2, 3, 4, 5, 6, 7, 8], 16),
+            k[..16]
+        );
     }
 
     /// Keys written by `ssh-keygen -m PEM` (AES-128-CBC) and `openssl …
@@ -107,21 +136,56 @@ mod tests {
         use std::process::Command;
         let dir = tempfile::tempdir().unwrap();
         let run = |cmd: &mut Command| cmd.output().map(|o| o.status.success()).unwrap_or(false);
-        for (kind, bits, ossl) in [("rsa", "2048", ["rsa", "-traditional"]), ("ecdsa", "256", ["ec", "-param_out"])] {
+        for (kind, bits, ossl) in [
+            ("rsa", "2048", ["rsa", "-traditional"]),
+            ("ecdsa", "256", ["ec", "-param_out"]),
+        ] {
             let k = dir.path().join(kind);
-            if !run(Command::new("ssh-keygen").args(["-q", "-t", kind, "-b", bits, "-m", "PEM", "-N", "pass phrase", "-f"]).arg(&k)) {
+            if !run(Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    kind,
+                    "-b",
+                    bits,
+                    "-m",
+                    "PEM",
+                    "-N",
+                    "pass phrase",
+                    "-f",
+                ])
+                .arg(&k))
+            {
                 eprintln!("skipped: ssh-keygen unavailable");
                 return;
             }
             let text = std::fs::read_to_string(&k).unwrap();
             assert!(text.contains("AES-128-CBC"), "{text}");
             let key = parse_private_key(&text, Some("pass phrase")).unwrap();
-            assert!(matches!(parse_private_key(&text, Some("wrong")), Err(SshError::BadKey(_))));
-            assert!(matches!(parse_private_key(&text, None), Err(SshError::BadKey(_))));
+            assert!(matches!(
+                parse_private_key(&text, Some("wrong")),
+                Err(SshError::BadKey(_))
+            ));
+            assert!(matches!(
+                parse_private_key(&text, None),
+                Err(SshError::BadKey(_))
+            ));
             // The same key re-encrypted with AES-256-CBC by openssl.
             let k256 = dir.path().join(format!("{kind}-256"));
             let ossl_args: &[&str] = if ossl[0] == "rsa" { &ossl } else { &ossl[..1] };
-            let ok = run(Command::new("openssl").args(ossl_args).args(["-passin", "pass:pass phrase", "-aes256", "-passout", "pass:other phrase", "-in"]).arg(&k).arg("-out").arg(&k256));
+            let ok = run(Command::new("openssl")
+                .args(ossl_args)
+                .args([
+                    "-passin",
+                    "pass:pass phrase",
+                    "-aes256",
+                    "-passout",
+                    "pass:other phrase",
+                    "-in",
+                ])
+                .arg(&k)
+                .arg("-out")
+                .arg(&k256));
             if ok {
                 let text = std::fs::read_to_string(&k256).unwrap();
                 assert!(text.contains("AES-256-CBC"), "{text}");
@@ -133,7 +197,17 @@ mod tests {
 
     #[test]
     fn unencrypted_and_openssh_text_pass_through() {
-        assert!(decrypt_legacy_pem("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", None).unwrap().is_none());
-        assert!(decrypt_legacy_pem("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", None).unwrap().is_none());
+        assert!(decrypt_legacy_pem(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            None
+        )
+        .unwrap()
+        .is_none());
+        assert!(decrypt_legacy_pem(
+            "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+            None
+        )
+        .unwrap()
+        .is_none());
     }
 }

@@ -27,8 +27,14 @@ impl std::fmt::Debug for Credentials {
         // Never print a secret, even in debug output.
         f.debug_struct("Credentials")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("private_key", &self.private_key.as_ref().map(|_| "<redacted>"))
-            .field("passphrase", &self.passphrase.as_ref().map(|_| "<redacted>"))
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "passphrase",
+                &self.passphrase.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -39,7 +45,11 @@ pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) 
         host: server.hostname.clone(),
         port: server.port as u16,
         user: server.user.clone(),
-        creds: Credentials { password: s.password, private_key: s.private_key, passphrase: s.passphrase },
+        creds: Credentials {
+            password: s.password,
+            private_key: s.private_key,
+            passphrase: s.passphrase,
+        },
         pinned: server.host_key_fingerprint.clone(),
     }
 }
@@ -101,7 +111,10 @@ impl SshError {
     }
     /// A failure before any command could start, worth retrying.
     pub fn is_connect_level(&self) -> bool {
-        matches!(self, SshError::ConnectFailed { .. } | SshError::ConnectTimeout { .. })
+        matches!(
+            self,
+            SshError::ConnectFailed { .. } | SshError::ConnectTimeout { .. }
+        )
     }
 }
 
@@ -113,10 +126,17 @@ struct ClientHandler {
 impl client::Handler for ClientHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let fp = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256).to_string(),
-            PublicKeyOrCertificate::Certificate(c) => c.public_key().fingerprint(HashAlg::Sha256).to_string(),
+            PublicKeyOrCertificate::PublicKey { key, .. } => {
+                key.fingerprint(HashAlg::Sha256).to_string()
+            }
+            PublicKeyOrCertificate::Certificate(c) => {
+                c.public_key().fingerprint(HashAlg::Sha256).to_string()
+            }
         };
         let ok = match &self.pinned {
             Some(p) => *p == fp,
@@ -177,16 +197,28 @@ impl Connection {
             ..Default::default()
         });
         let seen = Arc::new(Mutex::new(None));
-        let handler = ClientHandler { pinned: target.pinned.clone(), seen: seen.clone() };
-        let secs = cfg.connect_timeout.as_secs().max(1);
-        let tcp = match tokio::time::timeout(cfg.connect_timeout, tokio::net::TcpStream::connect(&addr)).await {
-            Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
-            Ok(Err(e)) => return Err(SshError::ConnectFailed { addr, reason: e.to_string() }),
-            Ok(Ok(s)) => s,
+        let handler = ClientHandler {
+            pinned: target.pinned.clone(),
+            seen: seen.clone(),
         };
+        let secs = cfg.connect_timeout.as_secs().max(1);
+        let tcp =
+            match tokio::time::timeout(cfg.connect_timeout, tokio::net::TcpStream::connect(&addr))
+                .await
+            {
+                Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
+                Ok(Err(e)) => {
+                    return Err(SshError::ConnectFailed {
+                        addr,
+                        reason: e.to_string(),
+                    })
+                }
+                Ok(Ok(s)) => s,
+            };
         let _ = tcp.set_nodelay(true);
         let remaining = cfg.connect_timeout.saturating_sub(started.elapsed());
-        let connected = tokio::time::timeout(remaining, client::connect_stream(config, tcp, handler)).await;
+        let connected =
+            tokio::time::timeout(remaining, client::connect_stream(config, tcp, handler)).await;
         let mut handle = match connected {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(Err(e)) => {
@@ -196,17 +228,27 @@ impl Connection {
                         return Err(SshError::HostKeyMismatch { expected, got });
                     }
                 }
-                return Err(SshError::ConnectFailed { addr, reason: e.to_string() });
+                return Err(SshError::ConnectFailed {
+                    addr,
+                    reason: e.to_string(),
+                });
             }
             Ok(Ok(h)) => h,
         };
         let fingerprint = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
-        let remaining = cfg.connect_timeout.saturating_sub(started.elapsed()).max(Duration::from_secs(1));
+        let remaining = cfg
+            .connect_timeout
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(1));
         match tokio::time::timeout(remaining, authenticate(&mut handle, target)).await {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(r) => r?,
         }
-        Ok(Connection { handle, fingerprint, connected_in: started.elapsed() })
+        Ok(Connection {
+            handle,
+            fingerprint,
+            connected_in: started.elapsed(),
+        })
     }
 
     /// SHA256 fingerprint of the host key the server presented.
@@ -220,8 +262,14 @@ impl Connection {
 
     /// Open a session channel and start `command` on it.
     pub async fn exec(&self, command: &str) -> Result<Channel<Msg>, SshError> {
-        let ch = self.handle.channel_open_session().await.map_err(|e| SshError::Ssh(e.to_string()))?;
-        ch.exec(true, command.as_bytes().to_vec()).await.map_err(|e| SshError::Ssh(e.to_string()))?;
+        let ch = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        ch.exec(true, command.as_bytes().to_vec())
+            .await
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
         Ok(ch)
     }
 
@@ -237,19 +285,27 @@ impl Connection {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                     ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
                     ChannelMsg::ExitStatus { exit_status } => out.exit_code = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => out.exit_signal = Some(sig_name(&signal_name)),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        out.exit_signal = Some(sig_name(&signal_name))
+                    }
                     _ => {}
                 }
             }
             Ok(out)
         };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| SshError::Ssh(format!("`{command}` did not finish within {} s", timeout.as_secs())))?
+        tokio::time::timeout(timeout, fut).await.map_err(|_| {
+            SshError::Ssh(format!(
+                "`{command}` did not finish within {} s",
+                timeout.as_secs()
+            ))
+        })?
     }
 
     pub async fn disconnect(&self) {
-        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
     }
 }
 
@@ -260,10 +316,22 @@ pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<
     let secs = timeout.as_secs().max(1);
     let seen = Arc::new(Mutex::new(None));
     // A pin that can never match: the handshake stops right after the key is seen.
-    let handler = ClientHandler { pinned: Some(String::from("-")), seen: seen.clone() };
-    let config = Arc::new(client::Config { inactivity_timeout: None, ..Default::default() });
+    let handler = ClientHandler {
+        pinned: Some(String::from("-")),
+        seen: seen.clone(),
+    };
+    let config = Arc::new(client::Config {
+        inactivity_timeout: None,
+        ..Default::default()
+    });
     let fut = async {
-        let tcp = tokio::net::TcpStream::connect(&addr).await.map_err(|e| SshError::ConnectFailed { addr: addr.clone(), reason: e.to_string() })?;
+        let tcp =
+            tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| SshError::ConnectFailed {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
         let _ = client::connect_stream(config, tcp, handler).await;
         Ok::<(), SshError>(())
     };
@@ -287,7 +355,10 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target) -> Re
             .map_err(|e| SshError::Ssh(e.to_string()))?
             .flatten();
         let res = handle
-            .authenticate_publickey(user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+            .authenticate_publickey(
+                user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            )
             .await
             .map_err(|e| SshError::Ssh(e.to_string()))?;
         if res.success() {

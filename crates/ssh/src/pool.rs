@@ -43,7 +43,11 @@ impl std::ops::Deref for Lease {
 impl Lease {
     /// Run a short command beside the job (on one of the connection's
     /// [`SIDE_CHANNELS`], waiting for a free one).
-    pub async fn run_aside(&self, command: &str, timeout: std::time::Duration) -> Result<crate::Output, SshError> {
+    pub async fn run_aside(
+        &self,
+        command: &str,
+        timeout: std::time::Duration,
+    ) -> Result<crate::Output, SshError> {
         let _side = tokio::time::timeout(timeout, self.conn.side.acquire())
             .await
             .map_err(|_| SshError::Ssh("no free side channel".into()))?
@@ -103,7 +107,11 @@ impl Pool {
         list.retain(|p| !p.conn.is_closed());
         for p in list.iter() {
             if let Ok(permit) = p.slots.clone().try_acquire_owned() {
-                return Some(Lease { conn: p.clone(), connected_in: None, _permit: permit });
+                return Some(Lease {
+                    conn: p.clone(),
+                    connected_in: None,
+                    _permit: permit,
+                });
             }
         }
         None
@@ -130,10 +138,23 @@ impl Pool {
             side: Semaphore::new(SIDE_CHANNELS),
             last_used: std::sync::Mutex::new(Instant::now()),
         });
-        let permit = pooled.slots.clone().try_acquire_owned().map_err(|e| SshError::Ssh(e.to_string()))?;
-        self.conns.lock().await.entry(key).or_default().push(pooled.clone());
+        let permit = pooled
+            .slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        self.conns
+            .lock()
+            .await
+            .entry(key)
+            .or_default()
+            .push(pooled.clone());
         let connected_in = Some(pooled.conn.connected_in);
-        Ok(Lease { conn: pooled, connected_in, _permit: permit })
+        Ok(Lease {
+            conn: pooled,
+            connected_in,
+            _permit: permit,
+        })
     }
 
     /// Take the connection under `lease` out of the pool: no new channels

@@ -16,20 +16,31 @@ pub struct StoreArgs {
     pub master_key: Option<String>,
     /// Earlier master keys (comma-separated), still accepted for reading
     /// while `remora rekey` rolls secrets over to the current key.
-    #[arg(long, env = "REMORA_MASTER_KEY_PREVIOUS", hide_env_values = true, value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "REMORA_MASTER_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
     pub master_key_previous: Option<Vec<String>>,
 }
 
 impl StoreArgs {
     pub fn url(&self) -> String {
-        self.database_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| crate::default_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| crate::default_url(&self.data_dir))
     }
 
     /// Create the data dir, connect (running migrations) and load the vault.
     pub async fn open(&self) -> anyhow::Result<(crate::Store, crate::Vault)> {
         use anyhow::Context;
-        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
-        let store = crate::Store::connect(&self.url()).await.with_context(|| "opening the database (REMORA_DATABASE_URL)".to_string())?;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
+        let store = crate::Store::connect(&self.url())
+            .await
+            .with_context(|| "opening the database (REMORA_DATABASE_URL)".to_string())?;
         let vault = self.vault()?;
         Ok((store, vault))
     }
@@ -38,17 +49,34 @@ impl StoreArgs {
     pub fn vault(&self) -> anyhow::Result<crate::Vault> {
         use anyhow::Context;
         let mut previous = Vec::new();
-        for k in self.master_key_previous.iter().flatten().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        for k in self
+            .master_key_previous
+            .iter()
+            .flatten()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+        {
             previous.push(crate::vault::parse_key(k).context("REMORA_MASTER_KEY_PREVIOUS")?);
         }
-        Ok(crate::Vault::load(self.master_key.as_deref(), &self.data_dir).context("loading the master key")?.with_previous(&previous))
+        Ok(
+            crate::Vault::load(self.master_key.as_deref(), &self.data_dir)
+                .context("loading the master key")?
+                .with_previous(&previous),
+        )
     }
 }
 
 /// `text` (default) or `json` log lines; filter with `RUST_LOG`.
 pub fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn,tower_http=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { b.json().try_init() } else { b.try_init() };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn,tower_http=info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format == "json" {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
 }

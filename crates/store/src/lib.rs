@@ -66,7 +66,9 @@ pub fn default_url(data_dir: &Path) -> String {
 
 /// The file of a `sqlite://PATH?…` URL (none for in-memory databases).
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && !path.contains(":memory:")).then(|| path.to_string())
 }
@@ -255,7 +257,8 @@ fn job_from_row(r: &AnyRow) -> Result<Job> {
     let args: String = r.try_get("args")?;
     Ok(Job {
         id: r.try_get("id")?,
-        kind: JobKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
         command: r.try_get("command")?,
         args: serde_json::from_str(&args).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         script: r.try_get("script")?,
@@ -299,7 +302,8 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         hostname: r.try_get("hostname")?,
         port: r.try_get("port")?,
         user: r.try_get("username")?,
-        auth_type: AuthType::parse(&auth).ok_or_else(|| StoreError::Corrupt(format!("auth type {auth}")))?,
+        auth_type: AuthType::parse(&auth)
+            .ok_or_else(|| StoreError::Corrupt(format!("auth type {auth}")))?,
         is_active: r.try_get::<i64, _>("is_active")? != 0,
         tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         max_concurrency: r.try_get("max_concurrency")?,
@@ -370,11 +374,17 @@ impl Store {
                     Some(db) => {
                         let lock_path = format!("{db}.migrate.lock");
                         Some(
-                            tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
-                                let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
-                                f.lock()?;
-                                Ok(f)
-                            })
+                            tokio::task::spawn_blocking(
+                                move || -> std::io::Result<std::fs::File> {
+                                    let f = std::fs::OpenOptions::new()
+                                        .create(true)
+                                        .truncate(false)
+                                        .write(true)
+                                        .open(&lock_path)?;
+                                    f.lock()?;
+                                    Ok(f)
+                                },
+                            )
                             .await
                             .map_err(|e| StoreError::Corrupt(e.to_string()))?
                             .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?,
@@ -396,7 +406,11 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        Ok(Store { read, write, backend })
+        Ok(Store {
+            read,
+            write,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -418,7 +432,11 @@ impl Store {
     pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
-        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() { AuthType::Password } else { AuthType::Key });
+        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
+            AuthType::Password
+        } else {
+            AuthType::Key
+        });
         sqlx::query(
             "INSERT INTO servers (id, name, hostname, port, username, auth_type, password_enc, private_key_enc, passphrase_enc, pem_file_id, is_active, tags, max_concurrency, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
@@ -441,13 +459,19 @@ impl Store {
         .execute(&self.write)
         .await
         .map_err(map_unique)?;
-        self.get_server(&id).await?.ok_or_else(|| StoreError::Corrupt("inserted server vanished".into()))
+        self.get_server(&id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("inserted server vanished".into()))
     }
 
     /// Replace every settable field of a server (the caller merges partial
     /// updates, keeping sealed secrets it does not change).
     pub async fn update_server(&self, id: &str, s: &NewServer) -> Result<bool> {
-        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() { AuthType::Password } else { AuthType::Key });
+        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
+            AuthType::Password
+        } else {
+            AuthType::Key
+        });
         let r = sqlx::query(
             "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5, password_enc = $6, private_key_enc = $7,
                  passphrase_enc = $8, pem_file_id = $9, is_active = $10, tags = $11, max_concurrency = $12, updated_at = $13 WHERE id = $14",
@@ -488,10 +512,12 @@ impl Store {
     }
 
     pub async fn get_server_by_name(&self, name: &str) -> Result<Option<Server>> {
-        let row = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers WHERE name = $1"))
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SERVER_COLS} FROM servers WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(server_from_row).transpose()
     }
 
@@ -531,12 +557,14 @@ impl Store {
 
     /// Replace the pinned key (the audited "accept new host key" action).
     pub async fn set_host_key(&self, id: &str, fingerprint: Option<&str>) -> Result<bool> {
-        let r = sqlx::query("UPDATE servers SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3")
-            .bind(fingerprint.map(str::to_string))
-            .bind(remora_domain::time::now_ms())
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE servers SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(fingerprint.map(str::to_string))
+        .bind(remora_domain::time::now_ms())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -551,7 +579,10 @@ impl Store {
     }
 
     pub async fn delete_server(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM servers WHERE id = $1").bind(id).execute(&self.write).await?;
+        let r = sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -627,7 +658,11 @@ impl Store {
                 "(LOWER(COALESCE(command, '') || ' ' || COALESCE(script, '')) LIKE ${a} ESCAPE '\\' OR id = ${b})"
             ));
         }
-        let where_sql = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let where_sql = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
         let col = match f.sort_by.as_deref() {
             Some("started_at") => "started_at",
             Some("finished_at") => "finished_at",
@@ -652,7 +687,10 @@ impl Store {
         let has_next = jobs.len() as i64 > limit;
         jobs.truncate(limit as usize);
         let count_sql = if f.count_cap > 0 {
-            format!("SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where_sql} LIMIT {}) capped", f.count_cap)
+            format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where_sql} LIMIT {}) capped",
+                f.count_cap
+            )
         } else {
             format!("SELECT COUNT(*) FROM jobs {where_sql}")
         };
@@ -664,7 +702,12 @@ impl Store {
         let total_exact = f.count_cap <= 0 || total < f.count_cap;
         // A page past the cap still counts what it has seen.
         let total = total.max(offset + jobs.len() as i64 + has_next as i64);
-        Ok(Page { items: jobs, total, total_exact, has_next })
+        Ok(Page {
+            items: jobs,
+            total,
+            total_exact,
+            has_next,
+        })
     }
 
     /// Move a queued job to `running` for `worker_id`, unless its server is at
@@ -675,7 +718,9 @@ impl Store {
             .bind(job_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(job_row) = job_row else { return Ok(Claim::NotQueued) };
+        let Some(job_row) = job_row else {
+            return Ok(Claim::NotQueued);
+        };
         let server_id: String = job_row.try_get(0)?;
         let status: String = job_row.try_get(1)?;
         if status != "queued" {
@@ -687,18 +732,22 @@ impl Store {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
-        let max: Option<i64> = sqlx::query(&format!("SELECT max_concurrency FROM servers WHERE id = $1{lock}"))
-            .bind(&server_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+        let max: Option<i64> = sqlx::query(&format!(
+            "SELECT max_concurrency FROM servers WHERE id = $1{lock}"
+        ))
+        .bind(&server_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
         if let Some(max) = max {
-            let running: i64 = sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = 'running'")
-                .bind(&server_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+            let running: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = 'running'",
+            )
+            .bind(&server_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
             if max > 0 && running >= max {
                 return Ok(Claim::Busy);
             }
@@ -744,7 +793,12 @@ impl Store {
     /// wins: the update only applies while the job is still `running` on
     /// this worker. A pending cancel request turns the status into
     /// `canceled` unless the caller already decided `timed_out`.
-    pub async fn finish_job(&self, job_id: &str, worker_id: &str, f: &Finish) -> Result<Option<JobStatus>> {
+    pub async fn finish_job(
+        &self,
+        job_id: &str,
+        worker_id: &str,
+        f: &Finish,
+    ) -> Result<Option<JobStatus>> {
         let status = f.status.unwrap_or(JobStatus::Failed);
         let now = remora_domain::time::now_ms();
         let r = sqlx::query(
@@ -770,7 +824,13 @@ impl Store {
 
     /// End a job whatever worker holds it (the reaper, a cancel of a job
     /// whose worker is gone). Only applies to non-final jobs.
-    pub async fn force_finish(&self, job_id: &str, status: JobStatus, error: &str, error_code: &str) -> Result<bool> {
+    pub async fn force_finish(
+        &self,
+        job_id: &str,
+        status: JobStatus,
+        error: &str,
+        error_code: &str,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
              WHERE id = $5 AND status IN ('queued', 'running')",
@@ -798,10 +858,12 @@ impl Store {
         if r.rows_affected() == 1 {
             return Ok(CancelOutcome::CanceledQueued);
         }
-        let r = sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = 'running'")
-            .bind(job_id)
-            .execute(&self.write)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = 'running'",
+        )
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
         if r.rows_affected() == 1 {
             return Ok(CancelOutcome::Requested);
         }
@@ -845,30 +907,35 @@ impl Store {
                 .await
                 .map_err(map_unique)?;
         }
-        sqlx::query("UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4")
-            .bind(stdout_bytes)
-            .bind(stderr_bytes)
-            .bind(truncated as i64)
-            .bind(job_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
+        )
+        .bind(stdout_bytes)
+        .bind(stderr_bytes)
+        .bind(truncated as i64)
+        .bind(job_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The stored chunks of a job in order, optionally after `after_seq`.
     pub async fn output_chunks(&self, job_id: &str, after_seq: i64) -> Result<Vec<OutputChunk>> {
-        let rows = sqlx::query("SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq")
-            .bind(job_id)
-            .bind(after_seq)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(job_id)
+        .bind(after_seq)
+        .fetch_all(&self.read)
+        .await?;
         rows.iter()
             .map(|r| {
                 let code: i64 = r.try_get(1)?;
                 Ok(OutputChunk {
                     seq: r.try_get(0)?,
-                    stream: Stream::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("stream {code}")))?,
+                    stream: Stream::from_code(code)
+                        .ok_or_else(|| StoreError::Corrupt(format!("stream {code}")))?,
                     data: r.try_get(2)?,
                 })
             })
@@ -935,7 +1002,10 @@ impl Store {
         .bind(&w.id)
         .execute(&self.write)
         .await?;
-        sqlx::query("DELETE FROM workers WHERE id = $1").bind(&w.id).execute(&self.write).await?;
+        sqlx::query("DELETE FROM workers WHERE id = $1")
+            .bind(&w.id)
+            .execute(&self.write)
+            .await?;
         sqlx::query(
             "INSERT INTO workers (id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -954,13 +1024,15 @@ impl Store {
     }
 
     pub async fn heartbeat_worker(&self, id: &str, running: i64, status: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE workers SET last_heartbeat_at = $1, running = $2, status = $3 WHERE id = $4")
-            .bind(remora_domain::time::now_ms())
-            .bind(running)
-            .bind(status)
-            .bind(id)
-            .execute(&self.write)
-            .await?;
+        let r = sqlx::query(
+            "UPDATE workers SET last_heartbeat_at = $1, running = $2, status = $3 WHERE id = $4",
+        )
+        .bind(remora_domain::time::now_ms())
+        .bind(running)
+        .bind(status)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -974,10 +1046,11 @@ impl Store {
     /// Mark workers whose last heartbeat is older than `cutoff_ms` as down and
     /// return their ids.
     pub async fn mark_stale_workers(&self, cutoff_ms: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT id FROM workers WHERE status <> 'down' AND last_heartbeat_at < $1")
-            .bind(cutoff_ms)
-            .fetch_all(&self.read)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id FROM workers WHERE status <> 'down' AND last_heartbeat_at < $1")
+                .bind(cutoff_ms)
+                .fetch_all(&self.read)
+                .await?;
         let mut ids = Vec::new();
         for r in rows {
             let id: String = r.try_get(0)?;
@@ -1001,7 +1074,9 @@ impl Store {
         )
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     // ----------------------------------------------------------------- tokens
@@ -1022,22 +1097,32 @@ impl Store {
 
     /// The (id, role) of a live token with this hash.
     pub async fn find_token(&self, token_hash: &str) -> Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
     // ------------------------------------------------------------- secrets
 
     /// Decrypt a server's credentials (its own key, or its uploaded PEM file).
-    pub async fn open_secrets(&self, server_id: &str, vault: &Vault) -> Result<Option<PlainSecrets>> {
-        let Some(sec) = self.server_secrets(server_id).await? else { return Ok(None) };
+    pub async fn open_secrets(
+        &self,
+        server_id: &str,
+        vault: &Vault,
+    ) -> Result<Option<PlainSecrets>> {
+        let Some(sec) = self.server_secrets(server_id).await? else {
+            return Ok(None);
+        };
         let open = |v: &Option<Vec<u8>>| -> Result<Option<String>> {
             v.as_ref()
                 .map(|b| vault.open_string(b))
                 .transpose()
-                .map_err(|e| StoreError::Corrupt(format!("cannot decrypt the server's credentials: {e}")))
+                .map_err(|e| {
+                    StoreError::Corrupt(format!("cannot decrypt the server's credentials: {e}"))
+                })
         };
         let pem_pass = match &sec.pem_file_enc {
             Some(_) => {
@@ -1052,17 +1137,31 @@ impl Store {
         let own_key = open(&sec.private_key_enc)?;
         let (private_key, passphrase) = match own_key {
             Some(k) => (Some(k), open(&sec.passphrase_enc)?),
-            None => (open(&sec.pem_file_enc)?, match open(&sec.passphrase_enc)? {
-                Some(p) => Some(p),
-                None => open(&pem_pass)?,
-            }),
+            None => (
+                open(&sec.pem_file_enc)?,
+                match open(&sec.passphrase_enc)? {
+                    Some(p) => Some(p),
+                    None => open(&pem_pass)?,
+                },
+            ),
         };
-        Ok(Some(PlainSecrets { password: open(&sec.password_enc)?, private_key, passphrase }))
+        Ok(Some(PlainSecrets {
+            password: open(&sec.password_enc)?,
+            private_key,
+            passphrase,
+        }))
     }
 
     // ------------------------------------------------------------- pem files
 
-    pub async fn insert_pem(&self, key_type: &str, fingerprint: &str, content_enc: &[u8], passphrase_enc: Option<Vec<u8>>, size: i64) -> Result<PemFile> {
+    pub async fn insert_pem(
+        &self,
+        key_type: &str,
+        fingerprint: &str,
+        content_enc: &[u8],
+        passphrase_enc: Option<Vec<u8>>,
+        size: i64,
+    ) -> Result<PemFile> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
         sqlx::query("INSERT INTO pem_files (id, key_type, fingerprint, content_enc, passphrase_enc, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -1075,7 +1174,13 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
-        Ok(PemFile { id, key_type: key_type.into(), fingerprint: fingerprint.into(), size, created_at: now })
+        Ok(PemFile {
+            id,
+            key_type: key_type.into(),
+            fingerprint: fingerprint.into(),
+            size,
+            created_at: now,
+        })
     }
 
     pub async fn list_pems(&self) -> Result<Vec<PemFile>> {
@@ -1083,7 +1188,15 @@ impl Store {
             .fetch_all(&self.read)
             .await?;
         rows.iter()
-            .map(|r| Ok(PemFile { id: r.try_get(0)?, key_type: r.try_get(1)?, fingerprint: r.try_get(2)?, size: r.try_get(3)?, created_at: r.try_get(4)? }))
+            .map(|r| {
+                Ok(PemFile {
+                    id: r.try_get(0)?,
+                    key_type: r.try_get(1)?,
+                    fingerprint: r.try_get(2)?,
+                    size: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                })
+            })
             .collect()
     }
 
@@ -1093,36 +1206,61 @@ impl Store {
 
     /// Servers that use a PEM file (it cannot be deleted while any does).
     pub async fn pem_users(&self, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM servers WHERE pem_file_id = $1 ORDER BY name").bind(id).fetch_all(&self.read).await?;
+        let rows = sqlx::query("SELECT name FROM servers WHERE pem_file_id = $1 ORDER BY name")
+            .bind(id)
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     pub async fn delete_pem(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM pem_files WHERE id = $1").bind(id).execute(&self.write).await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    // ------------------------------------------------------------- tokens, audit
-
-    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>> {
-        let rows = sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter()
-            .map(|r| Ok(TokenRow { id: r.try_get(0)?, name: r.try_get(1)?, role: r.try_get(2)?, created_at: r.try_get(3)?, revoked_at: r.try_get(4)? }))
-            .collect()
-    }
-
-    pub async fn revoke_token(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(remora_domain::time::now_ms())
+        let r = sqlx::query("DELETE FROM pem_files WHERE id = $1")
             .bind(id)
             .execute(&self.write)
             .await?;
         Ok(r.rows_affected() == 1)
     }
 
-    pub async fn audit(&self, token_id: Option<&str>, action: &str, object_type: &str, object_id: Option<&str>, detail: Option<&str>) -> Result<()> {
+    // ------------------------------------------------------------- tokens, audit
+
+    pub async fn list_tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    role: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                    revoked_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(remora_domain::time::now_ms())
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn audit(
+        &self,
+        token_id: Option<&str>,
+        action: &str,
+        object_type: &str,
+        object_id: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(remora_domain::new_id())
             .bind(token_id.map(str::to_string))
@@ -1189,9 +1327,19 @@ impl Store {
 
     /// Jobs that finished in `[from_ms, to_ms)`, oldest first, `limit` after `after_id`
     /// (keyset pagination for exports).
-    pub async fn finished_between(&self, from_ms: i64, to_ms: i64, after: Option<(i64, String)>, limit: i64) -> Result<Vec<Job>> {
+    pub async fn finished_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<Job>> {
         let (cond, a_ms, a_id) = match after {
-            Some((ms, id)) => ("AND (finished_at > $3 OR (finished_at = $3 AND id > $4))", ms, id),
+            Some((ms, id)) => (
+                "AND (finished_at > $3 OR (finished_at = $3 AND id > $4))",
+                ms,
+                id,
+            ),
             None => ("AND $3 = $3 AND $4 = $4", 0, String::new()),
         };
         let rows = sqlx::query(&format!(
@@ -1221,9 +1369,20 @@ impl Store {
                     5, 0, 1, 0, 0, 1700000000000 + x * 1000, 1700000000000 + x * 1000, 1700000000500 + x * 1000, 0, 10, 0, 0
              FROM ({series}) s"
         );
-        sqlx::query(&sql).bind(n).bind(server_a).bind(server_b).execute(&self.write).await?;
+        sqlx::query(&sql)
+            .bind(n)
+            .bind(server_a)
+            .bind(server_b)
+            .execute(&self.write)
+            .await?;
         // As autovacuum / a long-running database would have done.
-        sqlx::query(if self.backend == Backend::Postgres { "ANALYZE jobs" } else { "ANALYZE" }).execute(&self.write).await?;
+        sqlx::query(if self.backend == Backend::Postgres {
+            "ANALYZE jobs"
+        } else {
+            "ANALYZE"
+        })
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
     /// Re-encrypt every sealed secret (server passwords, keys, passphrases,
@@ -1232,14 +1391,33 @@ impl Store {
     pub async fn rekey(&self, old: &Vault, new: &Vault) -> Result<usize> {
         let mut tx = self.write.begin().await?;
         let mut n = 0;
-        for (table, cols) in [("servers", ["password_enc", "private_key_enc", "passphrase_enc"]), ("pem_files", ["content_enc", "passphrase_enc", "passphrase_enc"])] {
+        for (table, cols) in [
+            (
+                "servers",
+                ["password_enc", "private_key_enc", "passphrase_enc"],
+            ),
+            (
+                "pem_files",
+                ["content_enc", "passphrase_enc", "passphrase_enc"],
+            ),
+        ] {
             for col in cols.iter().collect::<std::collections::BTreeSet<_>>() {
-                let rows = sqlx::query(&format!("SELECT id, {col} FROM {table} WHERE {col} IS NOT NULL")).fetch_all(&mut *tx).await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT id, {col} FROM {table} WHERE {col} IS NOT NULL"
+                ))
+                .fetch_all(&mut *tx)
+                .await?;
                 for r in rows {
                     let id: String = r.try_get(0)?;
                     let sealed: Vec<u8> = r.try_get(1)?;
-                    let plain = old.open(&sealed).map_err(|e| StoreError::Corrupt(format!("{table}.{col} of {id}: {e}")))?;
-                    sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2")).bind(new.seal(&plain)).bind(&id).execute(&mut *tx).await?;
+                    let plain = old
+                        .open(&sealed)
+                        .map_err(|e| StoreError::Corrupt(format!("{table}.{col} of {id}: {e}")))?;
+                    sqlx::query(&format!("UPDATE {table} SET {col} = $1 WHERE id = $2"))
+                        .bind(new.seal(&plain))
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
                     n += 1;
                 }
             }

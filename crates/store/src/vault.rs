@@ -23,7 +23,10 @@ pub enum VaultError {
     #[error("master key must be 32 bytes as 64 hex characters or base64")]
     BadKey,
     #[error("cannot read or create the master key file {path}: {source}")]
-    KeyFile { path: String, source: std::io::Error },
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("sealed secret is malformed or was sealed with another master key")]
     Open,
 }
@@ -38,7 +41,10 @@ impl Key {
     fn new(key: [u8; 32]) -> Key {
         use sha2::Digest;
         let d = sha2::Sha256::digest(key);
-        Key { id: [d[0], d[1], d[2], d[3]], cipher: XChaCha20Poly1305::new(&key.into()) }
+        Key {
+            id: [d[0], d[1], d[2], d[3]],
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
     }
 }
 
@@ -51,7 +57,10 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("key_id", &hex::encode(self.current.id)).field("previous", &self.previous.len()).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("key_id", &hex::encode(self.current.id))
+            .field("previous", &self.previous.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,14 +69,19 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], VaultError> {
     let bytes = if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
         hex::decode(t).map_err(|_| VaultError::BadKey)?
     } else {
-        base64::engine::general_purpose::STANDARD.decode(t).map_err(|_| VaultError::BadKey)?
+        base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map_err(|_| VaultError::BadKey)?
     };
     bytes.try_into().map_err(|_| VaultError::BadKey)
 }
 
 impl Vault {
     pub fn new(key: [u8; 32]) -> Vault {
-        Vault { current: Key::new(key), previous: Vec::new() }
+        Vault {
+            current: Key::new(key),
+            previous: Vec::new(),
+        }
     }
 
     /// Also open values sealed under these older keys.
@@ -83,7 +97,8 @@ impl Vault {
 
     /// The key id a sealed value names.
     pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
-        (sealed.len() >= HEADER && sealed[0] == MAGIC && sealed[1] == FORMAT).then(|| hex::encode(&sealed[2..6]))
+        (sealed.len() >= HEADER && sealed[0] == MAGIC && sealed[1] == FORMAT)
+            .then(|| hex::encode(&sealed[2..6]))
     }
 
     /// The key from `REMORA_MASTER_KEY` text if given, else `master.key` in
@@ -93,7 +108,10 @@ impl Vault {
             return Ok(Vault::new(parse_key(k)?));
         }
         let path = data_dir.join("master.key");
-        let err = |source| VaultError::KeyFile { path: path.display().to_string(), source };
+        let err = |source| VaultError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Vault::new(parse_key(&text)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -128,8 +146,13 @@ impl Vault {
         if sealed.len() < HEADER || sealed[0] != MAGIC || sealed[1] != FORMAT {
             return Err(VaultError::Open);
         }
-        let key = std::iter::once(&self.current).chain(self.previous.iter()).find(|k| k.id == sealed[2..6]).ok_or(VaultError::Open)?;
-        key.cipher.decrypt(XNonce::from_slice(&sealed[6..HEADER]), &sealed[HEADER..]).map_err(|_| VaultError::Open)
+        let key = std::iter::once(&self.current)
+            .chain(self.previous.iter())
+            .find(|k| k.id == sealed[2..6])
+            .ok_or(VaultError::Open)?;
+        key.cipher
+            .decrypt(XNonce::from_slice(&sealed[6..HEADER]), &sealed[HEADER..])
+            .map_err(|_| VaultError::Open)
     }
 
     pub fn open_string(&self, sealed: &[u8]) -> Result<String, VaultError> {
@@ -177,7 +200,10 @@ mod tests {
         let b = Vault::load(None, d.path()).unwrap();
         assert_eq!(b.open(&a.seal(b"x")).unwrap(), b"x");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(d.path().join("master.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(d.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     #[test]
@@ -190,7 +216,10 @@ mod tests {
         assert_eq!(rolling.open(&sealed).unwrap(), b"pw");
         assert_eq!(Vault::sealed_key_id(&sealed).unwrap(), old.key_id());
         assert_ne!(old.key_id(), new.key_id());
-        assert_eq!(Vault::sealed_key_id(&rolling.seal(b"x")).unwrap(), new.key_id());
+        assert_eq!(
+            Vault::sealed_key_id(&rolling.seal(b"x")).unwrap(),
+            new.key_id()
+        );
     }
 
     #[test]

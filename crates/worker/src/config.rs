@@ -4,7 +4,11 @@ use crate::WorkerConfig;
 use std::time::Duration;
 
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "remora-worker", version, about = "Remora worker: runs queued jobs over SSH")]
+#[command(
+    name = "remora-worker",
+    version,
+    about = "Remora worker: runs queued jobs over SSH"
+)]
 pub struct WorkerArgs {
     #[command(flatten)]
     pub store: remora_store::config::StoreArgs,
@@ -53,7 +57,12 @@ impl WorkerOpts {
     pub fn config(&self) -> WorkerConfig {
         let mut c = WorkerConfig::default();
         // An empty REMORA_WORKER_ID (a blank line in an env file) means "unset", not the id "".
-        if let Some(id) = self.worker_id.as_deref().map(str::trim).filter(|id| !id.is_empty()) {
+        if let Some(id) = self
+            .worker_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        {
             c.id = id.to_string();
         }
         c.concurrency = self.concurrency.max(1);
@@ -74,7 +83,8 @@ impl WorkerArgs {
 
 /// SIGINT or SIGTERM.
 pub async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -40,10 +40,19 @@ impl Running<'_> {
     }
 
     async fn finish(&self, f: Finish) -> Outcome {
-        match self.ctx.store.finish_job(&self.job.id, &self.ctx.cfg.id, &f).await {
+        match self
+            .ctx
+            .store
+            .finish_job(&self.job.id, &self.ctx.cfg.id, &f)
+            .await
+        {
             Ok(Some(st)) => {
                 info!(status = %st, exit_code = ?f.exit_code, "job finished");
-                self.ctx.metrics.jobs_finished.with_label_values(&[st.as_str()]).inc();
+                self.ctx
+                    .metrics
+                    .jobs_finished
+                    .with_label_values(&[st.as_str()])
+                    .inc();
                 self.ctx.publish_status(&self.job.id, st, f.exit_code).await;
             }
             Ok(None) => warn!("job was no longer running on this worker; its final status stands"),
@@ -76,7 +85,12 @@ pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
     }
     ctx.metrics.jobs_running.inc();
     // A cancel may have landed between the claim and the registration above.
-    if ctx.store.is_cancel_requested(&job.id).await.unwrap_or(false) {
+    if ctx
+        .store
+        .is_cancel_requested(&job.id)
+        .await
+        .unwrap_or(false)
+    {
         cancel.cancel();
     }
     let out = run_inner(&r, d, cancel).await;
@@ -120,10 +134,17 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         let lease = match lease {
             Ok(l) => l,
             Err(e) => {
-                ctx.metrics.connect_failures.with_label_values(&[e.code()]).inc();
+                ctx.metrics
+                    .connect_failures
+                    .with_label_values(&[e.code()])
+                    .inc();
                 if e.is_connect_level() && job.attempt <= job.max_retries {
                     let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
-                    let msg = format!("attempt {} failed: {e}; retrying in {} ms", job.attempt, delay.as_millis());
+                    let msg = format!(
+                        "attempt {} failed: {e}; retrying in {} ms",
+                        job.attempt,
+                        delay.as_millis()
+                    );
                     if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
                         info!(error = %e, "connection failed; job requeued");
                         ctx.publish_status(&job.id, JobStatus::Queued, None).await;
@@ -138,9 +159,16 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         }
         if target.pinned.is_none() {
             // Trust on first use.
-            if let Ok(Some(pinned)) = ctx.store.pin_host_key(&server_id, lease.host_key_fingerprint()).await {
+            if let Ok(Some(pinned)) = ctx
+                .store
+                .pin_host_key(&server_id, lease.host_key_fingerprint())
+                .await
+            {
                 if pinned != lease.host_key_fingerprint() {
-                    let e = SshError::HostKeyMismatch { expected: pinned, got: lease.host_key_fingerprint().to_string() };
+                    let e = SshError::HostKeyMismatch {
+                        expected: pinned,
+                        got: lease.host_key_fingerprint().to_string(),
+                    };
                     return r.fail(&e.to_string(), e.code()).await;
                 }
             }
@@ -152,7 +180,10 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         let mut opened = lease.exec(&exec_string(&job.id, &line)).await;
         for wait in [10u64, 20, 40, 80, 160] {
             match &opened {
-                Err(e) if !lease.is_closed() && e.to_string().contains("AdministrativelyProhibited") => {
+                Err(e)
+                    if !lease.is_closed()
+                        && e.to_string().contains("AdministrativelyProhibited") =>
+                {
                     info!(error = %e, "sshd is at MaxSessions on this connection; retrying on it");
                     tokio::time::sleep(Duration::from_millis(wait)).await;
                     opened = lease.exec(&exec_string(&job.id, &line)).await;
@@ -166,7 +197,11 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
                 info!(error = %e, "a pooled connection is unusable; dropping it and reconnecting");
                 ctx.pool.evict(&lease).await;
             }
-            Err(e) => return r.fail(&format!("could not start the command: {e}"), e.code()).await,
+            Err(e) => {
+                return r
+                    .fail(&format!("could not start the command: {e}"), e.code())
+                    .await
+            }
         }
     };
     if job.kind == JobKind::Script {
@@ -177,9 +212,16 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     }
     let _ = channel.eof().await;
 
-    let mut sink = Sink::new(&job.id, ctx.store.clone(), ctx.cfg.output_cap, ctx.cfg.flush_lines, ctx.cfg.flush_interval);
+    let mut sink = Sink::new(
+        &job.id,
+        ctx.store.clone(),
+        ctx.cfg.output_cap,
+        ctx.cfg.flush_lines,
+        ctx.cfg.flush_interval,
+    );
     let topic = format!("{TOPIC_OUTPUT_PREFIX}{}", job.id);
-    let deadline = (job.timeout > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(job.timeout as u64));
+    let deadline = (job.timeout > 0)
+        .then(|| tokio::time::Instant::now() + Duration::from_secs(job.timeout as u64));
     let mut exit_code: Option<i64> = None;
     let mut exit_signal: Option<String> = None;
     // Why we are stopping the job, once we are.
@@ -190,7 +232,10 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
 
     loop {
-        let flush_at = sink.deadline().map(tokio::time::Instant::from_std).unwrap_or(far);
+        let flush_at = sink
+            .deadline()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or(far);
         tokio::select! {
             msg = channel.wait() => {
                 let Some(msg) = msg else { break };
@@ -272,11 +317,20 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         JobStatus::Failed if exit_signal.is_some() => Some("signaled".to_string()),
         JobStatus::Failed => Some("no_exit_status".to_string()),
         JobStatus::TimedOut => Some("timed_out".to_string()),
-        JobStatus::Canceled if ctx.drain_expired.load(Ordering::Relaxed) => Some("drain_timeout".to_string()),
+        JobStatus::Canceled if ctx.drain_expired.load(Ordering::Relaxed) => {
+            Some("drain_timeout".to_string())
+        }
         JobStatus::Canceled => Some("canceled".to_string()),
         _ => None,
     };
-    r.finish(Finish { status: Some(status), exit_code, exit_signal, error, error_code: code }).await
+    r.finish(Finish {
+        status: Some(status),
+        exit_code,
+        exit_signal,
+        error,
+        error_code: code,
+    })
+    .await
 }
 
 fn stream_label(s: Stream) -> &'static str {
@@ -288,11 +342,19 @@ fn stream_label(s: Stream) -> &'static str {
 
 /// Signal the job over its channel and, on a second channel, every process
 /// that carries the job's marker (children, setsid'd ones included).
-async fn terminate(lease: &remora_ssh::pool::Lease, channel: &mut russh::Channel<russh::client::Msg>, job_id: &str, sig: Sig) {
+async fn terminate(
+    lease: &remora_ssh::pool::Lease,
+    channel: &mut russh::Channel<russh::client::Msg>,
+    job_id: &str,
+    sig: Sig,
+) {
     let name = sig_name(&sig);
     let started = Instant::now();
     let _ = channel.signal(sig).await;
-    if let Err(e) = lease.run_aside(&kill_marked(job_id, &name), Duration::from_secs(5)).await {
+    if let Err(e) = lease
+        .run_aside(&kill_marked(job_id, &name), Duration::from_secs(5))
+        .await
+    {
         warn!(error = %e, signal = %name, "process sweep failed");
     }
     info!(signal = %name, took_ms = started.elapsed().as_millis() as u64, "sent signal to the job's process tree");

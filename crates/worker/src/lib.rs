@@ -95,7 +95,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub async fn publish_status(&self, job_id: &str, status: JobStatus, exit_code: Option<i64>) {
-        let ev = JobEvent { job_id: job_id.to_string(), status, exit_code };
+        let ev = JobEvent {
+            job_id: job_id.to_string(),
+            status,
+            exit_code,
+        };
         if let Ok(b) = serde_json::to_vec(&ev) {
             let _ = self.queue.publish(TOPIC_STATUS, b.into()).await;
         }
@@ -103,12 +107,20 @@ impl Ctx {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Run the worker until `shutdown` (or a drain request on [`TOPIC_DRAIN`]),
 /// then drain.
-pub async fn run(store: Store, vault: Vault, queue: Client, cfg: WorkerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    store: Store,
+    vault: Vault,
+    queue: Client,
+    cfg: WorkerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     run_with(store, vault, queue, cfg, None, shutdown).await
 }
 
@@ -212,8 +224,16 @@ pub async fn run_with(
                     .lock()
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
-                let status = if ctx.draining.load(Ordering::Relaxed) { "draining" } else { "up" };
-                if let Err(e) = ctx.store.heartbeat_worker(&ctx.cfg.id, running.len() as i64, status).await {
+                let status = if ctx.draining.load(Ordering::Relaxed) {
+                    "draining"
+                } else {
+                    "up"
+                };
+                if let Err(e) = ctx
+                    .store
+                    .heartbeat_worker(&ctx.cfg.id, running.len() as i64, status)
+                    .await
+                {
                     warn!(error = %e, "heartbeat failed");
                 }
                 for (id, tok) in running {
@@ -277,13 +297,30 @@ pub async fn run_with(
     // Drain: no more reserves; give running jobs `drain_timeout`, then cancel.
     ctx.draining.store(true, Ordering::Relaxed);
     let running = ctx.running.lock().map(|m| m.len()).unwrap_or(0);
-    info!(running, drain_timeout_s = ctx.cfg.drain_timeout.as_secs(), "worker draining");
-    let _ = ctx.store.heartbeat_worker(&ctx.cfg.id, running as i64, "draining").await;
+    info!(
+        running,
+        drain_timeout_s = ctx.cfg.drain_timeout.as_secs(),
+        "worker draining"
+    );
+    let _ = ctx
+        .store
+        .heartbeat_worker(&ctx.cfg.id, running as i64, "draining")
+        .await;
     jobs.close();
-    if tokio::time::timeout(ctx.cfg.drain_timeout, jobs.wait()).await.is_err() {
+    if tokio::time::timeout(ctx.cfg.drain_timeout, jobs.wait())
+        .await
+        .is_err()
+    {
         ctx.drain_expired.store(true, Ordering::Relaxed);
-        let toks: Vec<_> = ctx.running.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
-        warn!(jobs = toks.len(), "drain timeout ran out; canceling the remaining jobs");
+        let toks: Vec<_> = ctx
+            .running
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        warn!(
+            jobs = toks.len(),
+            "drain timeout ran out; canceling the remaining jobs"
+        );
         for t in toks {
             t.cancel();
         }
@@ -311,8 +348,18 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
     match ctx.store.claim_job(&msg.job_id, &ctx.cfg.id).await {
         Ok(Claim::Claimed(job)) if ctx.drain_expired.load(Ordering::Relaxed) => {
             // Claimed just as the drain ran out: hand it to another worker.
-            let _ = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await;
-            let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::ZERO).await;
+            let _ = ctx
+                .store
+                .requeue_job(
+                    &job.id,
+                    &ctx.cfg.id,
+                    "the worker shut down before the command started",
+                )
+                .await;
+            let _ = ctx
+                .queue
+                .nack(&d.queue, &d.id, d.lease_id, Duration::ZERO)
+                .await;
         }
         Ok(Claim::Claimed(job)) => {
             let outcome = exec::run_job(&ctx, *job, &d).await;
@@ -328,14 +375,20 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
         }
         Ok(Claim::Busy) => {
             // The server is at max_concurrency: the job waits in the queue.
-            let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::from_millis(500)).await;
+            let _ = ctx
+                .queue
+                .nack(&d.queue, &d.id, d.lease_id, Duration::from_millis(500))
+                .await;
         }
         Ok(Claim::NotQueued) => {
             let _ = ctx.queue.ack(&d.queue, &d.id, d.lease_id).await;
         }
         Err(e) => {
             warn!(error = %e, "claiming the job failed; it goes back to the queue");
-            let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, Duration::from_secs(1)).await;
+            let _ = ctx
+                .queue
+                .nack(&d.queue, &d.id, d.lease_id, Duration::from_secs(1))
+                .await;
         }
     }
 }
@@ -350,8 +403,15 @@ mod tests {
         let b = Duration::from_secs(1);
         let got: Vec<u64> = (1..=9).map(|a| retry_delay(b, a).as_secs()).collect();
         assert_eq!(got, [1, 2, 4, 8, 16, 32, 64, 64, 64]);
-        assert_eq!(retry_delay(b, 0), b, "a job never claimed counts as the first attempt");
+        assert_eq!(
+            retry_delay(b, 0),
+            b,
+            "a job never claimed counts as the first attempt"
+        );
         assert_eq!(retry_delay(b, i64::MAX).as_secs(), 64);
-        assert_eq!(retry_delay(Duration::from_millis(100), 3), Duration::from_millis(400));
+        assert_eq!(
+            retry_delay(Duration::from_millis(100), 3),
+            Duration::from_millis(400)
+        );
     }
 }

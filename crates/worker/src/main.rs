@@ -7,9 +7,15 @@ async fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
     remora_store::config::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
-    let queue = remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone()).await?;
+    let queue =
+        remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())
+            .await?;
     let metrics = match args.metrics_addr.as_deref().filter(|a| !a.is_empty()) {
-        Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("binding the metrics address {a}"))?),
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding the metrics address {a}"))?,
+        ),
         None => None,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();

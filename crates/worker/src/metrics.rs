@@ -4,7 +4,10 @@
 //! streamed, retries.
 
 use crate::Ctx;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,20 +37,58 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let registry = Registry::new_custom(Some("remora_worker".into()), None).expect("static registry prefix");
-        let jobs_finished = IntCounterVec::new(Opts::new("jobs_finished_total", "Jobs ended by this worker, by final status"), &["status"]).expect("static metric");
-        let jobs_running = IntGauge::new("jobs_running", "Jobs running on this worker").expect("static metric");
-        let retries = IntCounter::new("job_retries_total", "Jobs requeued after a connection-level failure").expect("static metric");
-        let connect_seconds = Histogram::with_opts(
-            HistogramOpts::new("ssh_connect_seconds", "Time to open a new SSH connection (TCP, handshake, authentication)")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+        let registry = Registry::new_custom(Some("remora_worker".into()), None)
+            .expect("static registry prefix");
+        let jobs_finished = IntCounterVec::new(
+            Opts::new(
+                "jobs_finished_total",
+                "Jobs ended by this worker, by final status",
+            ),
+            &["status"],
         )
         .expect("static metric");
-        let connect_failures = IntCounterVec::new(Opts::new("ssh_connect_failures_total", "Failed SSH connects by error code"), &["code"]).expect("static metric");
-        let connections = IntGauge::new("ssh_connections", "Open pooled SSH connections").expect("static metric");
-        let channels = IntGauge::new("ssh_channels", "SSH channels in use by jobs").expect("static metric");
-        let output_bytes = IntCounterVec::new(Opts::new("output_bytes_total", "Output bytes received from hosts, by stream"), &["stream"]).expect("static metric");
-        let output_dropped_bytes = IntCounter::new("output_dropped_bytes_total", "Output bytes dropped beyond the per-job cap").expect("static metric");
+        let jobs_running =
+            IntGauge::new("jobs_running", "Jobs running on this worker").expect("static metric");
+        let retries = IntCounter::new(
+            "job_retries_total",
+            "Jobs requeued after a connection-level failure",
+        )
+        .expect("static metric");
+        let connect_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "ssh_connect_seconds",
+                "Time to open a new SSH connection (TCP, handshake, authentication)",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("static metric");
+        let connect_failures = IntCounterVec::new(
+            Opts::new(
+                "ssh_connect_failures_total",
+                "Failed SSH connects by error code",
+            ),
+            &["code"],
+        )
+        .expect("static metric");
+        let connections =
+            IntGauge::new("ssh_connections", "Open pooled SSH connections").expect("static metric");
+        let channels =
+            IntGauge::new("ssh_channels", "SSH channels in use by jobs").expect("static metric");
+        let output_bytes = IntCounterVec::new(
+            Opts::new(
+                "output_bytes_total",
+                "Output bytes received from hosts, by stream",
+            ),
+            &["stream"],
+        )
+        .expect("static metric");
+        let output_dropped_bytes = IntCounter::new(
+            "output_dropped_bytes_total",
+            "Output bytes dropped beyond the per-job cap",
+        )
+        .expect("static metric");
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(jobs_finished.clone()),
             Box::new(jobs_running.clone()),
@@ -62,7 +103,18 @@ impl Metrics {
         for c in all {
             registry.register(c).expect("unique metric names");
         }
-        Metrics { registry, jobs_finished, jobs_running, retries, connect_seconds, connect_failures, connections, channels, output_bytes, output_dropped_bytes }
+        Metrics {
+            registry,
+            jobs_finished,
+            jobs_running,
+            retries,
+            connect_seconds,
+            connect_failures,
+            connections,
+            channels,
+            output_bytes,
+            output_dropped_bytes,
+        }
     }
 
     pub fn encode(&self) -> String {
@@ -83,11 +135,20 @@ pub async fn serve(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, shutdown: C
                 let (conns, chans) = ctx.pool.stats().await;
                 ctx.metrics.connections.set(conns as i64);
                 ctx.metrics.channels.set(chans as i64);
-                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], ctx.metrics.encode())
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
+                    ctx.metrics.encode(),
+                )
             }
         }),
     );
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
         tracing::warn!(error = %e, "metrics endpoint failed");
     }
 }
@@ -100,7 +161,13 @@ mod tests {
         m.jobs_finished.with_label_values(&["completed"]).inc();
         m.connect_seconds.observe(0.02);
         let text = m.encode();
-        assert!(text.contains("remora_worker_jobs_finished_total{status=\"completed\"} 1"), "{text}");
-        assert!(text.contains("remora_worker_ssh_connect_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("remora_worker_jobs_finished_total{status=\"completed\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("remora_worker_ssh_connect_seconds_count 1"),
+            "{text}"
+        );
     }
 }

@@ -26,7 +26,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn new(job_id: &str, store: Store, cap: u64, flush_lines: usize, flush_interval: Duration) -> Sink {
+    pub fn new(
+        job_id: &str,
+        store: Store,
+        cap: u64,
+        flush_lines: usize,
+        flush_interval: Duration,
+    ) -> Sink {
         Sink {
             job_id: job_id.to_string(),
             store,
@@ -74,12 +80,18 @@ impl Sink {
             match self.buf.last_mut() {
                 Some(last) if last.stream == stream => last.data.extend_from_slice(kept),
                 _ => {
-                    self.buf.push(OutputChunk { seq: self.next_seq, stream, data: kept.to_vec() });
+                    self.buf.push(OutputChunk {
+                        seq: self.next_seq,
+                        stream,
+                        data: kept.to_vec(),
+                    });
                     self.next_seq += 1;
                 }
             }
         }
-        let due = self.lines >= self.flush_lines || self.buffered >= MAX_BUFFER || (data.len() > kept.len() && !self.buf.is_empty());
+        let due = self.lines >= self.flush_lines
+            || self.buffered >= MAX_BUFFER
+            || (data.len() > kept.len() && !self.buf.is_empty());
         (kept, due)
     }
 
@@ -94,7 +106,13 @@ impl Sink {
         self.lines = 0;
         self.oldest = None;
         self.store
-            .append_output(&self.job_id, &chunks, self.stored[0], self.stored[1], self.truncated)
+            .append_output(
+                &self.job_id,
+                &chunks,
+                self.stored[0],
+                self.stored[1],
+                self.truncated,
+            )
             .await
     }
 }

@@ -35,23 +35,44 @@ async fn no_secret_in_any_log_line_at_trace_level() {
         .try_init();
     let stack = Stack::new().await;
     let passphrase = "correct horse battery";
-    let encrypted = host.add_key(KeyKind::Ed25519, Some(passphrase), false).unwrap();
+    let encrypted = host
+        .add_key(KeyKind::Ed25519, Some(passphrase), false)
+        .unwrap();
     let (st, v) = stack.post("/api/v1/servers", json!({ "name": "pw", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })).await;
     assert_eq!(st, 201, "{v}");
     stack.add_server("key", &host).await;
     let (st, v) = stack.post("/api/v1/servers", json!({ "name": "enc", "hostname": host.host(), "port": host.port(), "user": host.user(), "private_key": encrypted, "passphrase": passphrase })).await;
     assert_eq!(st, 201, "{v}");
     for name in ["pw", "key", "enc"] {
-        let (_, t) = stack.post(&format!("/api/v1/servers/{name}/test"), json!(null)).await;
+        let (_, t) = stack
+            .post(&format!("/api/v1/servers/{name}/test"), json!(null))
+            .await;
         assert_eq!(t["ok"], true, "{t}");
         let id = stack.submit(name, "echo ok").await;
-        assert_eq!(stack.wait_final(&id, Duration::from_secs(30)).await["status"], "completed");
+        assert_eq!(
+            stack.wait_final(&id, Duration::from_secs(30)).await["status"],
+            "completed"
+        );
     }
     let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
-    assert!(logs.len() > 10_000, "the test must really capture the logs ({} bytes)", logs.len());
+    assert!(
+        logs.len() > 10_000,
+        "the test must really capture the logs ({} bytes)",
+        logs.len()
+    );
     assert!(logs.contains("server created"), "API logs captured");
-    let key_line = |k: &str| k.lines().find(|l| !l.starts_with("-----") && l.len() > 40).unwrap().to_string();
-    for (what, secret) in [("password", host.password().to_string()), ("private key", key_line(host.private_key())), ("encrypted key", key_line(&encrypted)), ("passphrase", passphrase.to_string())] {
+    let key_line = |k: &str| {
+        k.lines()
+            .find(|l| !l.starts_with("-----") && l.len() > 40)
+            .unwrap()
+            .to_string()
+    };
+    for (what, secret) in [
+        ("password", host.password().to_string()),
+        ("private key", key_line(host.private_key())),
+        ("encrypted key", key_line(&encrypted)),
+        ("passphrase", passphrase.to_string()),
+    ] {
         assert!(!logs.contains(&secret), "the {what} appears in the logs");
     }
 }

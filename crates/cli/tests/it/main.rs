@@ -2,11 +2,11 @@
 //! database → API and CLI.
 
 mod api;
-mod cli;
-mod stack;
-mod worker;
 mod api_more;
-mod worker_more;
-mod openapi;
+mod cli;
 mod cli_more;
 mod logs_secrets;
+mod openapi;
+mod stack;
+mod worker;
+mod worker_more;

@@ -49,18 +49,29 @@ impl Stack {
     }
 
     pub async fn start(db: Db, wcfg: remora_worker::WorkerConfig) -> Stack {
-        let cfg = remora_api::ApiConfig { worker_down_after: Duration::from_secs(5), ..Default::default() };
+        let cfg = remora_api::ApiConfig {
+            worker_down_after: Duration::from_secs(5),
+            ..Default::default()
+        };
         Stack::start_with(db, wcfg, cfg).await
     }
 
-    pub async fn start_with(db: Db, wcfg: remora_worker::WorkerConfig, cfg: remora_api::ApiConfig) -> Stack {
+    pub async fn start_with(
+        db: Db,
+        wcfg: remora_worker::WorkerConfig,
+        cfg: remora_api::ApiConfig,
+    ) -> Stack {
         Stack::start_opts(db, Some(wcfg), cfg).await
     }
 
     /// Like [`Stack::start_with`]; `wcfg: None` starts no worker in the test
     /// process (tests then run the `remora-worker` binary against
     /// [`Stack::dir`], which holds the SQLite database and the master key).
-    pub async fn start_opts(db: Db, wcfg: Option<remora_worker::WorkerConfig>, cfg: remora_api::ApiConfig) -> Stack {
+    pub async fn start_opts(
+        db: Db,
+        wcfg: Option<remora_worker::WorkerConfig>,
+        cfg: remora_api::ApiConfig,
+    ) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let (url, pg) = match db {
             Db::Sqlite => (remora_store::default_url(dir.path()), None),
@@ -73,12 +84,21 @@ impl Stack {
         let qtoken = remora_api::auth::generate_token();
         let ql = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let queue_addr = ql.local_addr().unwrap().to_string();
-        let qcfg = remora_netqueue::ServerConfig { token: Some(qtoken.clone()), max_attempts: 1000, ..Default::default() };
+        let qcfg = remora_netqueue::ServerConfig {
+            token: Some(qtoken.clone()),
+            max_attempts: 1000,
+            ..Default::default()
+        };
         tokio::spawn(remora_netqueue::run(ql, qcfg, shutdown.clone()));
-        let queue = remora_netqueue::Client::connect(&queue_addr, Some(qtoken.clone())).await.unwrap();
+        let queue = remora_netqueue::Client::connect(&queue_addr, Some(qtoken.clone()))
+            .await
+            .unwrap();
 
         let token = remora_api::auth::generate_token();
-        store.insert_token("test", &remora_api::auth::hash_token(&token), "admin").await.unwrap();
+        store
+            .insert_token("test", &remora_api::auth::hash_token(&token), "admin")
+            .await
+            .unwrap();
         let al = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}", al.local_addr().unwrap());
         let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), cfg);
@@ -88,21 +108,49 @@ impl Stack {
             wcfg.heartbeat_interval = Duration::from_secs(1);
             wcfg.kill_grace = Duration::from_secs(2);
             wcfg.ssh.connect_timeout = Duration::from_secs(5);
-            tokio::spawn(remora_worker::run(store.clone(), vault, queue, wcfg, shutdown.clone()));
+            tokio::spawn(remora_worker::run(
+                store.clone(),
+                vault,
+                queue,
+                wcfg,
+                shutdown.clone(),
+            ));
         }
 
-        Stack { url: api_url, token, store, queue_addr, queue_token: qtoken, db_url: url, http: reqwest::Client::new(), shutdown, dir, _pg: pg }
+        Stack {
+            url: api_url,
+            token,
+            store,
+            queue_addr,
+            queue_token: qtoken,
+            db_url: url,
+            http: reqwest::Client::new(),
+            shutdown,
+            dir,
+            _pg: pg,
+        }
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method, format!("{}{}", self.url, path)).bearer_auth(&self.token);
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .request(method, format!("{}{}", self.url, path))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         let r = rb.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -125,26 +173,42 @@ impl Stack {
     }
 
     pub async fn submit(&self, server: &str, command: &str) -> String {
-        let (st, v) = self.post("/api/v1/jobs", json!({ "server_id": server, "command": command })).await;
+        let (st, v) = self
+            .post(
+                "/api/v1/jobs",
+                json!({ "server_id": server, "command": command }),
+            )
+            .await;
         assert_eq!(st, 201, "{v}");
         v["id"].as_str().unwrap().to_string()
     }
 
     /// Poll the job until `pred` holds, or panic after `within`.
-    pub async fn wait_job(&self, id: &str, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_job(
+        &self,
+        id: &str,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let start = Instant::now();
         loop {
             let j = self.get(&format!("/api/v1/jobs/{id}")).await;
             if pred(&j) {
                 return j;
             }
-            assert!(start.elapsed() < within, "job {id} did not reach the expected state within {within:?}: {j}");
+            assert!(
+                start.elapsed() < within,
+                "job {id} did not reach the expected state within {within:?}: {j}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn wait_final(&self, id: &str, within: Duration) -> Value {
-        self.wait_job(id, within, |j| !matches!(j["status"].as_str(), Some("queued") | Some("running"))).await
+        self.wait_job(id, within, |j| {
+            !matches!(j["status"].as_str(), Some("queued") | Some("running"))
+        })
+        .await
     }
 }
 

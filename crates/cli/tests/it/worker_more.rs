@@ -19,8 +19,16 @@ use std::time::{Duration, Instant};
 /// `cargo nextest run --workspace` and `make test` all keep it fresh.
 fn worker_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let p = exe.parent().and_then(|d| d.parent()).unwrap().join("remora-worker");
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace --tests --bins`", p.display());
+    let p = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("remora-worker");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace --tests --bins`",
+        p.display()
+    );
     p
 }
 
@@ -55,15 +63,27 @@ impl WorkerProc {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("starting remora-worker");
-        let w = WorkerProc { child, id: id.to_string(), log };
+        let w = WorkerProc {
+            child,
+            id: id.to_string(),
+            log,
+        };
         let start = Instant::now();
         loop {
             let ws = stack.get("/api/v1/workers").await;
-            let list = ws.as_array().cloned().or_else(|| ws["workers"].as_array().cloned()).unwrap_or_default();
+            let list = ws
+                .as_array()
+                .cloned()
+                .or_else(|| ws["workers"].as_array().cloned())
+                .unwrap_or_default();
             if list.iter().any(|x| x["id"] == id) {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "worker {id} never registered: {}", w.log_text());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "worker {id} never registered: {}",
+                w.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         w
@@ -102,7 +122,10 @@ impl WorkerProc {
     }
 
     fn signal(&self, sig: &str) {
-        let st = Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap();
+        let st = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
         assert!(st.success());
     }
 
@@ -112,7 +135,12 @@ impl WorkerProc {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(start.elapsed() < within, "worker {} still running after {within:?}: {}", self.id, self.log_text());
+            assert!(
+                start.elapsed() < within,
+                "worker {} still running after {within:?}: {}",
+                self.id,
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -128,7 +156,11 @@ impl Drop for WorkerProc {
 /// A stack on SQLite with no API rate limit (these tests poll many jobs);
 /// `wcfg: None` runs no worker in this process (the test starts one).
 async fn stack(wcfg: Option<remora_worker::WorkerConfig>) -> Stack {
-    let cfg = remora_api::ApiConfig { worker_down_after: Duration::from_secs(5), rate_limit: 0, ..Default::default() };
+    let cfg = remora_api::ApiConfig {
+        worker_down_after: Duration::from_secs(5),
+        rate_limit: 0,
+        ..Default::default()
+    };
     Stack::start_opts(Db::Sqlite, wcfg, cfg).await
 }
 
@@ -140,12 +172,22 @@ async fn stack_without_worker() -> Stack {
 /// connections they serve drop, as when a host reboots.
 fn kill_sshd_sessions(host: &SshHost) {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-        let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<u32>().ok());
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u32>().ok());
         let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if uid == Some(host.uid()) && cmd.starts_with("sshd:") {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
     }
 }
@@ -158,7 +200,10 @@ async fn wait_sleepers(host: &SshHost, n: usize) {
         if ps.iter().filter(|(_, c)| c.trim() == "sleep 1000").count() >= n {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "the command never started: {ps:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the command never started: {ps:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -179,15 +224,23 @@ async fn cancel_twenty_times(command: &str, sleepers: usize) {
     let sid = stack.add_server("h", &host).await;
     for round in 1..=20 {
         let id = stack.submit(&sid, command).await;
-        stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+        stack
+            .wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running")
+            .await;
         wait_sleepers(&host, sleepers).await;
-        let (st, v) = stack.post(&format!("/api/v1/jobs/{id}/cancel"), json!(null)).await;
+        let (st, v) = stack
+            .post(&format!("/api/v1/jobs/{id}/cancel"), json!(null))
+            .await;
         assert_eq!(st, 202, "{v}");
         let asked = Instant::now();
         let job = stack.wait_final(&id, Duration::from_secs(10)).await;
         assert_eq!(job["status"], "canceled", "round {round}: {job}");
         let left = Duration::from_secs(3).saturating_sub(asked.elapsed());
-        assert!(host.wait_no_user_processes(left), "round {round}: left on the host 3 s after the cancel: {:?}", host.user_processes());
+        assert!(
+            host.wait_no_user_processes(left),
+            "round {round}: left on the host 3 s after the cancel: {:?}",
+            host.user_processes()
+        );
     }
 }
 
@@ -214,7 +267,12 @@ async fn cancel_of_eight_jobs_at_once_on_one_connection() {
     let host = require!(SshHost::start());
     let stack = stack(Some(Default::default())).await;
     let sid = stack.add_server("h", &host).await;
-    let (st, v) = stack.post(&format!("/api/v1/servers/{sid}/host-key/accept"), json!({ "fingerprint": host.host_key_fingerprint() })).await;
+    let (st, v) = stack
+        .post(
+            &format!("/api/v1/servers/{sid}/host-key/accept"),
+            json!({ "fingerprint": host.host_key_fingerprint() }),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
     let before = host.connection_count();
     let mut ids = Vec::new();
@@ -226,7 +284,9 @@ async fn cancel_of_eight_jobs_at_once_on_one_connection() {
     eprintln!("8 jobs running after {:?}", t0.elapsed());
     let asked = Instant::now();
     for id in &ids {
-        let (st, v) = stack.post(&format!("/api/v1/jobs/{id}/cancel"), json!(null)).await;
+        let (st, v) = stack
+            .post(&format!("/api/v1/jobs/{id}/cancel"), json!(null))
+            .await;
         assert_eq!(st, 202, "{v}");
     }
     for id in &ids {
@@ -235,8 +295,16 @@ async fn cancel_of_eight_jobs_at_once_on_one_connection() {
     }
     eprintln!("8 jobs canceled after {:?}", asked.elapsed());
     let left = Duration::from_secs(3).saturating_sub(asked.elapsed());
-    assert!(host.wait_no_user_processes(left), "left on the host 3 s after the cancels: {:?}", host.user_processes());
-    assert_eq!(host.connection_count() - before, 1, "all eight jobs shared one connection");
+    assert!(
+        host.wait_no_user_processes(left),
+        "left on the host 3 s after the cancels: {:?}",
+        host.user_processes()
+    );
+    assert_eq!(
+        host.connection_count() - before,
+        1,
+        "all eight jobs shared one connection"
+    );
 }
 
 // ------------------------------------------------------ worker kill -9
@@ -251,7 +319,9 @@ async fn worker_killed_with_sigkill_leaves_nothing_and_the_job_ends() {
     let sid = stack.add_server("h", &host).await;
     let mut w = WorkerProc::spawn(&stack, "w-kill9", &[]).await;
     let id = stack.submit(&sid, "sleep 1000").await;
-    stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+    stack
+        .wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running")
+        .await;
     wait_sleepers(&host, 1).await;
     w.signal("-KILL");
     w.wait_exit(Duration::from_secs(5)).await;
@@ -259,8 +329,15 @@ async fn worker_killed_with_sigkill_leaves_nothing_and_the_job_ends() {
     let job = stack.wait_final(&id, Duration::from_secs(60)).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["error_code"], "worker_lost", "{job}");
-    assert!(job["error"].as_str().unwrap_or("").contains("w-kill9"), "the reason names the worker: {job}");
-    assert!(host.wait_no_user_processes(Duration::from_secs(10)), "left on the host: {:?}", host.user_processes());
+    assert!(
+        job["error"].as_str().unwrap_or("").contains("w-kill9"),
+        "the reason names the worker: {job}"
+    );
+    assert!(
+        host.wait_no_user_processes(Duration::from_secs(10)),
+        "left on the host: {:?}",
+        host.user_processes()
+    );
     eprintln!("job final {:?} after the kill", killed.elapsed());
 }
 
@@ -295,11 +372,22 @@ async fn refused_and_silent_hosts_fail_fast_and_do_not_block_others() {
     }
     // Warm the healthy host's connection so the timing below measures jobs, not the first handshake.
     let warm = stack.submit(&healthy, "true").await;
-    assert_eq!(stack.wait_final(&warm, Duration::from_secs(20)).await["status"], "completed");
+    assert_eq!(
+        stack.wait_final(&warm, Duration::from_secs(20)).await["status"],
+        "completed"
+    );
 
     let t0 = Instant::now();
-    let refused = submit_json(&stack, json!({ "server_id": "refused", "command": "echo never", "max_retries": 0 })).await;
-    let silent = submit_json(&stack, json!({ "server_id": "silent", "command": "echo never", "max_retries": 0 })).await;
+    let refused = submit_json(
+        &stack,
+        json!({ "server_id": "refused", "command": "echo never", "max_retries": 0 }),
+    )
+    .await;
+    let silent = submit_json(
+        &stack,
+        json!({ "server_id": "silent", "command": "echo never", "max_retries": 0 }),
+    )
+    .await;
     let mut ok = Vec::new();
     for i in 0..10 {
         ok.push(stack.submit(&healthy, &format!("echo job{i}")).await);
@@ -311,17 +399,34 @@ async fn refused_and_silent_hosts_fail_fast_and_do_not_block_others() {
         assert_eq!(out["stdout"], format!("job{i}\n"));
     }
     let healthy_done = t0.elapsed();
-    assert!(healthy_done < Duration::from_secs(4), "healthy jobs took {healthy_done:?}: a dead host held them up");
+    assert!(
+        healthy_done < Duration::from_secs(4),
+        "healthy jobs took {healthy_done:?}: a dead host held them up"
+    );
 
     let j = stack.wait_final(&refused, Duration::from_secs(20)).await;
-    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("failed"), Some("connect_failed")), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["error_code"].as_str()),
+        (Some("failed"), Some("connect_failed")),
+        "{j}"
+    );
     assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
     let j = stack.wait_final(&silent, Duration::from_secs(20)).await;
     let silent_done = t0.elapsed();
-    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("failed"), Some("connect_timeout")), "{j}");
-    assert!(j["error"].as_str().unwrap().contains("no SSH handshake"), "{j}");
+    assert_eq!(
+        (j["status"].as_str(), j["error_code"].as_str()),
+        (Some("failed"), Some("connect_timeout")),
+        "{j}"
+    );
+    assert!(
+        j["error"].as_str().unwrap().contains("no SSH handshake"),
+        "{j}"
+    );
     // connect timeout 5 s, plus scheduling slack on a busy machine
-    assert!(silent_done < Duration::from_millis(7500), "silent host failed after {silent_done:?}");
+    assert!(
+        silent_done < Duration::from_millis(7500),
+        "silent host failed after {silent_done:?}"
+    );
     hold.abort();
 }
 
@@ -346,14 +451,32 @@ async fn one_gib_of_stdout_keeps_worker_memory_bounded() {
     let took = t0.elapsed();
     let peak = w.peak_rss_kib();
     eprintln!("1 GiB job took {took:?}; worker peak RSS {} KiB", peak);
-    assert_eq!((job["status"].as_str(), job["exit_code"].as_i64()), (Some("completed"), Some(0)), "{job}");
+    assert_eq!(
+        (job["status"].as_str(), job["exit_code"].as_i64()),
+        (Some("completed"), Some(0)),
+        "{job}"
+    );
     assert_eq!(job["truncated"], true, "{job}");
     let cap = 16 * 1024 * 1024;
     assert_eq!(job["stdout_bytes"].as_i64(), Some(cap), "{job}");
-    let body = stack.http.get(format!("{}/api/v1/jobs/{id}/stdout", stack.url)).bearer_auth(&stack.token).send().await.unwrap().bytes().await.unwrap();
+    let body = stack
+        .http
+        .get(format!("{}/api/v1/jobs/{id}/stdout", stack.url))
+        .bearer_auth(&stack.token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(body.len() as i64, cap);
     let line = b"Remora streams a gigabyte of output in bounded memory.\n";
-    assert!(body.chunks(line.len()).take((cap as usize) / line.len()).all(|c| c == line), "stored output is bytes-exact");
+    assert!(
+        body.chunks(line.len())
+            .take((cap as usize) / line.len())
+            .all(|c| c == line),
+        "stored output is bytes-exact"
+    );
     assert!(peak < 64 * 1024, "worker peak RSS {peak} KiB ≥ 64 MiB");
 }
 
@@ -382,8 +505,15 @@ async fn two_hundred_jobs_share_a_handful_of_connections() {
         assert_eq!(j["status"], "completed", "{j}");
     }
     let conns = host.connection_count() - before;
-    eprintln!("200 jobs in {:?} over {conns} SSH connections", t0.elapsed());
-    assert!((1..=4).contains(&conns), "200 jobs opened {conns} SSH connections: {}", host.log());
+    eprintln!(
+        "200 jobs in {:?} over {conns} SSH connections",
+        t0.elapsed()
+    );
+    assert!(
+        (1..=4).contains(&conns),
+        "200 jobs opened {conns} SSH connections: {}",
+        host.log()
+    );
 }
 
 // ------------------------------------------------------------- keys
@@ -417,7 +547,10 @@ async fn every_key_type_and_format_with_a_passphrase_runs_jobs() {
     for (name, id) in jobs {
         let j = stack.wait_final(&id, Duration::from_secs(30)).await;
         assert_eq!(j["status"], "completed", "{name}: {j}");
-        assert_eq!(stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"], format!("{name}\n"));
+        assert_eq!(
+            stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"],
+            format!("{name}\n")
+        );
     }
 }
 
@@ -429,39 +562,82 @@ async fn every_key_type_and_format_with_a_passphrase_runs_jobs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn connection_failures_are_retried_with_backoff() {
     let mut host = require!(SshHost::start());
-    let wcfg = remora_worker::WorkerConfig { retry_backoff: Duration::from_millis(300), ..Default::default() };
+    let wcfg = remora_worker::WorkerConfig {
+        retry_backoff: Duration::from_millis(300),
+        ..Default::default()
+    };
     let stack = stack(Some(wcfg)).await;
     let sid = stack.add_server("flaky", &host).await;
-    let down_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (st, v) = stack
         .post("/api/v1/servers", json!({ "name": "down", "hostname": "127.0.0.1", "port": down_port, "user": host.user(), "private_key": host.private_key() }))
         .await;
     assert_eq!(st, 201, "{v}");
     // Pin the host key first, so the restarted sshd is the same host.
     let warm = stack.submit(&sid, "true").await;
-    assert_eq!(stack.wait_final(&warm, Duration::from_secs(20)).await["status"], "completed");
+    assert_eq!(
+        stack.wait_final(&warm, Duration::from_secs(20)).await["status"],
+        "completed"
+    );
 
     let t0 = Instant::now();
-    let down = submit_json(&stack, json!({ "server_id": "down", "command": "echo never", "max_retries": 2 })).await;
+    let down = submit_json(
+        &stack,
+        json!({ "server_id": "down", "command": "echo never", "max_retries": 2 }),
+    )
+    .await;
     let j = stack.wait_final(&down, Duration::from_secs(30)).await;
     let took = t0.elapsed();
-    assert_eq!((j["status"].as_str(), j["error_code"].as_str(), j["attempt"].as_i64()), (Some("failed"), Some("connect_failed"), Some(3)), "{j}");
+    assert_eq!(
+        (
+            j["status"].as_str(),
+            j["error_code"].as_str(),
+            j["attempt"].as_i64()
+        ),
+        (Some("failed"), Some("connect_failed"), Some(3)),
+        "{j}"
+    );
     assert!(j["error"].as_str().unwrap().contains("refused"), "{j}");
     // 300 ms + 600 ms of backoff between the three attempts
-    assert!(took >= Duration::from_millis(900), "three attempts in {took:?}: no backoff");
+    assert!(
+        took >= Duration::from_millis(900),
+        "three attempts in {took:?}: no backoff"
+    );
 
     // A host that is down for the first attempt only. Its pooled connection
     // goes too (sshd's session processes killed), so the job has to connect.
     host.stop().unwrap();
     kill_sshd_sessions(&host);
     let stack2 = stack;
-    let id = submit_json(&stack2, json!({ "server_id": sid, "command": "echo back", "max_retries": 2 })).await;
-    let j = stack2.wait_job(&id, Duration::from_secs(20), |j| j["error"].as_str().unwrap_or("").starts_with("attempt 1 failed")).await;
+    let id = submit_json(
+        &stack2,
+        json!({ "server_id": sid, "command": "echo back", "max_retries": 2 }),
+    )
+    .await;
+    let j = stack2
+        .wait_job(&id, Duration::from_secs(20), |j| {
+            j["error"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("attempt 1 failed")
+        })
+        .await;
     assert_eq!(j["status"], "queued", "{j}");
     host.restart().unwrap();
     let j = stack2.wait_final(&id, Duration::from_secs(20)).await;
-    assert_eq!((j["status"].as_str(), j["attempt"].as_i64()), (Some("completed"), Some(2)), "{j}");
-    assert_eq!(stack2.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"], "back\n");
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_i64()),
+        (Some("completed"), Some(2)),
+        "{j}"
+    );
+    assert_eq!(
+        stack2.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"],
+        "back\n"
+    );
 }
 
 // ------------------------------------------------------------ drain
@@ -476,32 +652,61 @@ async fn sigterm_drains_running_jobs_and_takes_no_new_ones() {
     let sid = stack.add_server("h", &host).await;
     let mut w = WorkerProc::spawn(&stack, "w-drain", &[("REMORA_DRAIN_TIMEOUT", "30")]).await;
     let running = stack.submit(&sid, "sleep 3; echo finished").await;
-    stack.wait_job(&running, Duration::from_secs(20), |j| j["status"] == "running").await;
+    stack
+        .wait_job(&running, Duration::from_secs(20), |j| {
+            j["status"] == "running"
+        })
+        .await;
     w.signal("-TERM");
     let later = stack.submit(&sid, "echo later").await;
     let t0 = Instant::now();
     loop {
         let ws = stack.get("/api/v1/workers").await;
-        let list = ws.as_array().cloned().or_else(|| ws["workers"].as_array().cloned()).unwrap_or_default();
-        if list.iter().any(|x| x["id"] == "w-drain" && x["status"] == "draining") {
+        let list = ws
+            .as_array()
+            .cloned()
+            .or_else(|| ws["workers"].as_array().cloned())
+            .unwrap_or_default();
+        if list
+            .iter()
+            .any(|x| x["id"] == "w-drain" && x["status"] == "draining")
+        {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "worker never reported draining: {ws}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "worker never reported draining: {ws}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let st = w.wait_exit(Duration::from_secs(20)).await;
     assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
     let j = stack.get(&format!("/api/v1/jobs/{running}")).await;
-    assert_eq!((j["status"].as_str(), j["exit_code"].as_i64()), (Some("completed"), Some(0)), "{j}");
-    assert_eq!(stack.get(&format!("/api/v1/jobs/{running}/logs")).await["stdout"], "finished\n");
+    assert_eq!(
+        (j["status"].as_str(), j["exit_code"].as_i64()),
+        (Some("completed"), Some(0)),
+        "{j}"
+    );
+    assert_eq!(
+        stack.get(&format!("/api/v1/jobs/{running}/logs")).await["stdout"],
+        "finished\n"
+    );
     let j = stack.get(&format!("/api/v1/jobs/{later}")).await;
-    assert_eq!((j["status"].as_str(), j["attempt"].as_i64()), (Some("queued"), Some(0)), "the draining worker took a new job: {j}");
+    assert_eq!(
+        (j["status"].as_str(), j["attempt"].as_i64()),
+        (Some("queued"), Some(0)),
+        "the draining worker took a new job: {j}"
+    );
 
     let _w2 = WorkerProc::spawn(&stack, "w-next", &[]).await;
     let t1 = Instant::now();
     let j = stack.wait_final(&later, Duration::from_secs(20)).await;
     assert_eq!(j["status"], "completed", "{j}");
-    assert!(t1.elapsed() < Duration::from_secs(10), "the queued job waited {:?} (a lease of the stopped worker?)", t1.elapsed());
+    assert!(
+        t1.elapsed() < Duration::from_secs(10),
+        "the queued job waited {:?} (a lease of the stopped worker?)",
+        t1.elapsed()
+    );
 }
 
 /// When the drain timeout runs out, the remaining jobs are canceled the
@@ -512,17 +717,35 @@ async fn drain_timeout_cancels_the_rest_properly() {
     let stack = stack_without_worker().await;
     let sid = stack.add_server("h", &host).await;
     let mut w = WorkerProc::spawn(&stack, "w-expire", &[("REMORA_DRAIN_TIMEOUT", "1")]).await;
-    let id = stack.submit(&sid, "setsid sleep 1000 & sleep 1000; wait").await;
-    stack.wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running").await;
+    let id = stack
+        .submit(&sid, "setsid sleep 1000 & sleep 1000; wait")
+        .await;
+    stack
+        .wait_job(&id, Duration::from_secs(20), |j| j["status"] == "running")
+        .await;
     wait_sleepers(&host, 2).await;
     w.signal("-TERM");
     let t0 = Instant::now();
     let st = w.wait_exit(Duration::from_secs(15)).await;
     assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
     let j = stack.get(&format!("/api/v1/jobs/{id}")).await;
-    assert_eq!((j["status"].as_str(), j["error_code"].as_str()), (Some("canceled"), Some("drain_timeout")), "{j}");
-    assert!(j["error"].as_str().unwrap().contains("drain timeout of 1 s"), "{j}");
-    assert!(host.wait_no_user_processes(Duration::from_secs(3)), "left on the host: {:?}", host.user_processes());
+    assert_eq!(
+        (j["status"].as_str(), j["error_code"].as_str()),
+        (Some("canceled"), Some("drain_timeout")),
+        "{j}"
+    );
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("drain timeout of 1 s"),
+        "{j}"
+    );
+    assert!(
+        host.wait_no_user_processes(Duration::from_secs(3)),
+        "left on the host: {:?}",
+        host.user_processes()
+    );
     eprintln!("worker stopped {:?} after SIGTERM", t0.elapsed());
 }
 
@@ -533,7 +756,11 @@ async fn scrape(url: &str) -> String {
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 /// `REMORA_WORKER_METRICS_ADDR` serves jobs by final status, SSH connect
@@ -544,7 +771,12 @@ async fn metrics_endpoint_and_drain_request() {
     let host = require!(SshHost::start());
     let stack = stack_without_worker().await;
     let sid = stack.add_server("h", &host).await;
-    let mut w = WorkerProc::spawn(&stack, "w-metrics", &[("REMORA_WORKER_METRICS_ADDR", "127.0.0.1:0")]).await;
+    let mut w = WorkerProc::spawn(
+        &stack,
+        "w-metrics",
+        &[("REMORA_WORKER_METRICS_ADDR", "127.0.0.1:0")],
+    )
+    .await;
     let log = w.log_text();
     let addr = log
         .lines()
@@ -555,34 +787,70 @@ async fn metrics_endpoint_and_drain_request() {
     let url = format!("http://{addr}/metrics");
     // Pin the host key up front (with the fingerprint we know), so both
     // jobs expect the same key and share one connection.
-    let (st, v) = stack.post(&format!("/api/v1/servers/{sid}/host-key/accept"), json!({ "fingerprint": host.host_key_fingerprint() })).await;
+    let (st, v) = stack
+        .post(
+            &format!("/api/v1/servers/{sid}/host-key/accept"),
+            json!({ "fingerprint": host.host_key_fingerprint() }),
+        )
+        .await;
     assert_eq!(st, 200, "{v}");
 
     let a = stack.submit(&sid, "printf abc; printf de >&2").await;
-    assert_eq!(stack.wait_final(&a, Duration::from_secs(20)).await["status"], "completed");
+    assert_eq!(
+        stack.wait_final(&a, Duration::from_secs(20)).await["status"],
+        "completed"
+    );
     let b = stack.submit(&sid, "exit 3").await;
-    assert_eq!(stack.wait_final(&b, Duration::from_secs(20)).await["status"], "failed");
+    assert_eq!(
+        stack.wait_final(&b, Duration::from_secs(20)).await["status"],
+        "failed"
+    );
     let text = scrape(&url).await;
     let m = |n: &str| metric(&text, n).unwrap_or_else(|| panic!("{n} missing: {text}"));
-    assert_eq!(m("remora_worker_jobs_finished_total{status=\"completed\"}"), 1.0);
-    assert_eq!(m("remora_worker_jobs_finished_total{status=\"failed\"}"), 1.0);
-    assert_eq!(m("remora_worker_ssh_connect_seconds_count"), 1.0, "both jobs on one connection");
+    assert_eq!(
+        m("remora_worker_jobs_finished_total{status=\"completed\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("remora_worker_jobs_finished_total{status=\"failed\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("remora_worker_ssh_connect_seconds_count"),
+        1.0,
+        "both jobs on one connection"
+    );
     assert!(m("remora_worker_ssh_connect_seconds_sum") > 0.0);
     assert_eq!(m("remora_worker_ssh_connections"), 1.0);
     assert_eq!(m("remora_worker_ssh_channels"), 0.0);
     assert_eq!(m("remora_worker_jobs_running"), 0.0);
-    assert_eq!(m("remora_worker_output_bytes_total{stream=\"stdout\"}"), 3.0);
-    assert_eq!(m("remora_worker_output_bytes_total{stream=\"stderr\"}"), 2.0);
+    assert_eq!(
+        m("remora_worker_output_bytes_total{stream=\"stdout\"}"),
+        3.0
+    );
+    assert_eq!(
+        m("remora_worker_output_bytes_total{stream=\"stderr\"}"),
+        2.0
+    );
 
     // The API's drain action (audited) reaches the worker over the queue's pub/sub.
     let (st, v) = stack.post("/api/v1/workers/nope/drain", json!(null)).await;
     assert_eq!(st, 404, "{v}");
-    let (st, v) = stack.post("/api/v1/workers/w-metrics/drain", json!(null)).await;
+    let (st, v) = stack
+        .post("/api/v1/workers/w-metrics/drain", json!(null))
+        .await;
     assert_eq!(st, 202, "{v}");
     assert_eq!(v["id"], "w-metrics");
     let st = w.wait_exit(Duration::from_secs(15)).await;
     assert!(st.success(), "worker exit {st:?}: {}", w.log_text());
     assert!(w.log_text().contains("drain requested"));
     let audit = stack.get("/api/v1/audit").await;
-    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "worker.drain"), "{audit}");
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "worker.drain"),
+        "{audit}"
+    );
 }

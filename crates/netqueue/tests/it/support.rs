@@ -19,7 +19,11 @@ impl TestServer {
         let addr = listener.local_addr().unwrap().to_string();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(remora_netqueue::run(listener, config, shutdown.clone()));
-        TestServer { addr, shutdown, handle: Some(handle) }
+        TestServer {
+            addr,
+            shutdown,
+            handle: Some(handle),
+        }
     }
 
     pub async fn client(&self) -> Client {
@@ -29,7 +33,11 @@ impl TestServer {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(10), h).await.expect("server stops").unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(10), h)
+                .await
+                .expect("server stops")
+                .unwrap()
+                .unwrap();
         }
     }
 }
@@ -51,7 +59,10 @@ where
         if cond().await {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -1,11 +1,15 @@
 //! Every store query, on SQLite and on PostgreSQL.
 
 use remora_domain::{Job, JobKind, JobStatus, Stream};
-use remora_store::{CancelOutcome, Claim, Finish, JobFilter, NewServer, OutputChunk, Store, StoreError, WorkerRow};
+use remora_store::{
+    CancelOutcome, Claim, Finish, JobFilter, NewServer, OutputChunk, Store, StoreError, WorkerRow,
+};
 
 async fn sqlite() -> (Store, tempfile::TempDir) {
     let d = tempfile::tempdir().unwrap();
-    let s = Store::connect(&remora_store::default_url(d.path())).await.unwrap();
+    let s = Store::connect(&remora_store::default_url(d.path()))
+        .await
+        .unwrap();
     (s, d)
 }
 
@@ -59,17 +63,44 @@ async fn exercise(s: &Store) {
     let a = s.insert_server(&server("alpha")).await.unwrap();
     assert!(a.has_password && !a.has_private_key);
     assert_eq!(a.tags, vec!["web".to_string()]);
-    assert!(matches!(s.insert_server(&server("alpha")).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        s.insert_server(&server("alpha")).await,
+        Err(StoreError::Conflict)
+    ));
     let b = s.insert_server(&server("beta")).await.unwrap();
     assert_eq!(s.list_servers().await.unwrap().len(), 2);
-    assert_eq!(s.get_server_by_name("beta").await.unwrap().unwrap().id, b.id);
+    assert_eq!(
+        s.get_server_by_name("beta").await.unwrap().unwrap().id,
+        b.id
+    );
     assert!(s.get_server("nope").await.unwrap().is_none());
     let sec = s.server_secrets(&a.id).await.unwrap().unwrap();
     assert_eq!(sec.password_enc, Some(vec![1, 2, 3]));
-    assert_eq!(s.pin_host_key(&a.id, "SHA256:one").await.unwrap().as_deref(), Some("SHA256:one"));
-    assert_eq!(s.pin_host_key(&a.id, "SHA256:two").await.unwrap().as_deref(), Some("SHA256:one"), "pinning never overwrites");
+    assert_eq!(
+        s.pin_host_key(&a.id, "SHA256:one")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("SHA256:one")
+    );
+    assert_eq!(
+        s.pin_host_key(&a.id, "SHA256:two")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("SHA256:one"),
+        "pinning never overwrites"
+    );
     assert!(s.set_host_key(&a.id, Some("SHA256:two")).await.unwrap());
-    assert_eq!(s.get_server(&a.id).await.unwrap().unwrap().host_key_fingerprint.as_deref(), Some("SHA256:two"));
+    assert_eq!(
+        s.get_server(&a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .host_key_fingerprint
+            .as_deref(),
+        Some("SHA256:two")
+    );
     s.set_server_status(&a.id, "reachable").await.unwrap();
     let mut upd = server("alpha2");
     upd.max_concurrency = 1;
@@ -84,52 +115,202 @@ async fn exercise(s: &Store) {
         s.insert_job(j).await.unwrap();
     }
     assert_eq!(s.get_job(&j1.id).await.unwrap().unwrap(), j1);
-    let (page, total) = s.list_jobs(&JobFilter { page: 1, limit: 2, ..Default::default() }).await.unwrap();
+    let (page, total) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(total, 3);
-    assert_eq!(page.iter().map(|j| j.id.clone()).collect::<Vec<_>>(), vec![j3.id.clone(), j2.id.clone()], "newest first");
-    let (p2, _) = s.list_jobs(&JobFilter { page: 2, limit: 2, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        page.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        vec![j3.id.clone(), j2.id.clone()],
+        "newest first"
+    );
+    let (p2, _) = s
+        .list_jobs(&JobFilter {
+            page: 2,
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(p2[0].id, j1.id);
-    let (by_server, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, server_id: Some(b.id.clone()), ..Default::default() }).await.unwrap();
+    let (by_server, n) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            server_id: Some(b.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!((n, by_server[0].id.clone()), (1, j3.id.clone()));
-    let (found, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, search: Some("two".into()), ..Default::default() }).await.unwrap();
-    assert_eq!((n, found[0].id.clone()), (1, j2.id.clone()), "search is case-insensitive");
-    let (found, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, search: Some("100%".into()), ..Default::default() }).await.unwrap();
-    assert_eq!((n, found[0].id.clone()), (1, j3.id.clone()), "LIKE wildcards are escaped");
-    let (_, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, search: Some("0%".into()), ..Default::default() }).await.unwrap();
+    let (found, n) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            search: Some("two".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (n, found[0].id.clone()),
+        (1, j2.id.clone()),
+        "search is case-insensitive"
+    );
+    let (found, n) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            search: Some("100%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (n, found[0].id.clone()),
+        (1, j3.id.clone()),
+        "LIKE wildcards are escaped"
+    );
+    let (_, n) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            search: Some("0%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(n, 1);
-    let (asc, _) = s.list_jobs(&JobFilter { page: 1, limit: 10, ascending: true, ..Default::default() }).await.unwrap();
+    let (asc, _) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            ascending: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(asc[0].id, j1.id);
     assert_eq!(s.queued_jobs(10).await.unwrap().len(), 3);
-    let p = s.list_jobs_page(&JobFilter { page: 1, limit: 1, count_cap: 2, ..Default::default() }).await.unwrap();
-    assert_eq!((p.items.len(), p.total, p.total_exact, p.has_next), (1, 2, false, true), "capped count");
-    let p = s.list_jobs_page(&JobFilter { page: 3, limit: 1, count_cap: 100, ..Default::default() }).await.unwrap();
-    assert_eq!((p.items.len(), p.total, p.total_exact, p.has_next), (1, 3, true, false));
-    let (_, n) = s.list_jobs(&JobFilter { page: 1, limit: 10, created_after: Some(2000), created_before: Some(3000), ..Default::default() }).await.unwrap();
+    let p = s
+        .list_jobs_page(&JobFilter {
+            page: 1,
+            limit: 1,
+            count_cap: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.items.len(), p.total, p.total_exact, p.has_next),
+        (1, 2, false, true),
+        "capped count"
+    );
+    let p = s
+        .list_jobs_page(&JobFilter {
+            page: 3,
+            limit: 1,
+            count_cap: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.items.len(), p.total, p.total_exact, p.has_next),
+        (1, 3, true, false)
+    );
+    let (_, n) = s
+        .list_jobs(&JobFilter {
+            page: 1,
+            limit: 10,
+            created_after: Some(2000),
+            created_before: Some(3000),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(n, 1, "created_at window");
 
     // workers
     let now = remora_domain::time::now_ms();
-    let w = WorkerRow { id: "w1".into(), hostname: "h".into(), version: "v".into(), concurrency: 4, running: 0, started_at: now, last_heartbeat_at: now, status: "up".into() };
+    let w = WorkerRow {
+        id: "w1".into(),
+        hostname: "h".into(),
+        version: "v".into(),
+        concurrency: 4,
+        running: 0,
+        started_at: now,
+        last_heartbeat_at: now,
+        status: "up".into(),
+    };
     s.register_worker(&w).await.unwrap();
     s.register_worker(&w).await.unwrap();
     assert!(s.heartbeat_worker("w1", 1, "up").await.unwrap());
     assert_eq!(s.list_workers().await.unwrap().len(), 1);
 
     // claim honours max_concurrency (1) on server a
-    let Claim::Claimed(c1) = s.claim_job(&j1.id, "w1").await.unwrap() else { panic!("claim") };
-    assert_eq!((c1.status, c1.attempt, c1.worker_id.as_deref()), (JobStatus::Running, 1, Some("w1")));
+    let Claim::Claimed(c1) = s.claim_job(&j1.id, "w1").await.unwrap() else {
+        panic!("claim")
+    };
+    assert_eq!(
+        (c1.status, c1.attempt, c1.worker_id.as_deref()),
+        (JobStatus::Running, 1, Some("w1"))
+    );
     assert_eq!(s.claim_job(&j2.id, "w1").await.unwrap(), Claim::Busy);
     assert_eq!(s.claim_job(&j1.id, "w1").await.unwrap(), Claim::NotQueued);
-    assert_eq!(s.claim_job("missing", "w1").await.unwrap(), Claim::NotQueued);
+    assert_eq!(
+        s.claim_job("missing", "w1").await.unwrap(),
+        Claim::NotQueued
+    );
 
     // output chunks, appended, bytes-exact
     let chunks = vec![
-        OutputChunk { seq: 0, stream: Stream::Stdout, data: b"a\n\n".to_vec() },
-        OutputChunk { seq: 1, stream: Stream::Stderr, data: vec![0xe2, 0x82] },
+        OutputChunk {
+            seq: 0,
+            stream: Stream::Stdout,
+            data: b"a\n\n".to_vec(),
+        },
+        OutputChunk {
+            seq: 1,
+            stream: Stream::Stderr,
+            data: vec![0xe2, 0x82],
+        },
     ];
     s.append_output(&j1.id, &chunks, 3, 2, false).await.unwrap();
-    s.append_output(&j1.id, &[OutputChunk { seq: 2, stream: Stream::Stderr, data: vec![0xac] }], 3, 3, true).await.unwrap();
-    assert!(s.append_output(&j1.id, &[OutputChunk { seq: 2, stream: Stream::Stdout, data: vec![1] }], 3, 3, true).await.is_err(), "a seq is written once");
+    s.append_output(
+        &j1.id,
+        &[OutputChunk {
+            seq: 2,
+            stream: Stream::Stderr,
+            data: vec![0xac],
+        }],
+        3,
+        3,
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.append_output(
+            &j1.id,
+            &[OutputChunk {
+                seq: 2,
+                stream: Stream::Stdout,
+                data: vec![1]
+            }],
+            3,
+            3,
+            true
+        )
+        .await
+        .is_err(),
+        "a seq is written once"
+    );
     let (out, err) = s.job_output(&j1.id).await.unwrap();
     assert_eq!(out, b"a\n\n");
     assert_eq!(String::from_utf8(err).unwrap(), "€");
@@ -138,39 +319,87 @@ async fn exercise(s: &Store) {
     assert_eq!((j.stdout_bytes, j.stderr_bytes, j.truncated), (3, 3, true));
 
     // cancel: running → requested; finish then turns into canceled, once
-    assert_eq!(s.request_cancel(&j1.id).await.unwrap(), CancelOutcome::Requested);
+    assert_eq!(
+        s.request_cancel(&j1.id).await.unwrap(),
+        CancelOutcome::Requested
+    );
     assert!(s.is_cancel_requested(&j1.id).await.unwrap());
-    let fin = Finish { status: Some(JobStatus::Completed), exit_code: Some(0), ..Default::default() };
-    assert_eq!(s.finish_job(&j1.id, "other-worker", &fin).await.unwrap(), None, "only the holder finishes");
-    assert_eq!(s.finish_job(&j1.id, "w1", &fin).await.unwrap(), Some(JobStatus::Canceled));
-    assert_eq!(s.finish_job(&j1.id, "w1", &fin).await.unwrap(), None, "exactly one final status");
-    assert_eq!(s.request_cancel(&j1.id).await.unwrap(), CancelOutcome::AlreadyFinal(JobStatus::Canceled));
+    let fin = Finish {
+        status: Some(JobStatus::Completed),
+        exit_code: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.finish_job(&j1.id, "other-worker", &fin).await.unwrap(),
+        None,
+        "only the holder finishes"
+    );
+    assert_eq!(
+        s.finish_job(&j1.id, "w1", &fin).await.unwrap(),
+        Some(JobStatus::Canceled)
+    );
+    assert_eq!(
+        s.finish_job(&j1.id, "w1", &fin).await.unwrap(),
+        None,
+        "exactly one final status"
+    );
+    assert_eq!(
+        s.request_cancel(&j1.id).await.unwrap(),
+        CancelOutcome::AlreadyFinal(JobStatus::Canceled)
+    );
     // queued → canceled directly
-    assert_eq!(s.request_cancel(&j3.id).await.unwrap(), CancelOutcome::CanceledQueued);
+    assert_eq!(
+        s.request_cancel(&j3.id).await.unwrap(),
+        CancelOutcome::CanceledQueued
+    );
     assert_eq!(s.claim_job(&j3.id, "w1").await.unwrap(), Claim::NotQueued);
-    assert_eq!(s.request_cancel("missing").await.unwrap(), CancelOutcome::NotFound);
+    assert_eq!(
+        s.request_cancel("missing").await.unwrap(),
+        CancelOutcome::NotFound
+    );
 
     // requeue and retry
-    let Claim::Claimed(_) = s.claim_job(&j2.id, "w1").await.unwrap() else { panic!("claim j2") };
+    let Claim::Claimed(_) = s.claim_job(&j2.id, "w1").await.unwrap() else {
+        panic!("claim j2")
+    };
     assert!(s.requeue_job(&j2.id, "w1", "connect failed").await.unwrap());
-    let Claim::Claimed(again) = s.claim_job(&j2.id, "w1").await.unwrap() else { panic!("reclaim") };
+    let Claim::Claimed(again) = s.claim_job(&j2.id, "w1").await.unwrap() else {
+        panic!("reclaim")
+    };
     assert_eq!(again.attempt, 2);
 
     // reaper: a stale worker's running job is orphaned and force-finished
     assert!(s.mark_stale_workers(now - 60_000).await.unwrap().is_empty());
-    assert_eq!(s.mark_stale_workers(remora_domain::time::now_ms() + 1).await.unwrap(), vec!["w1".to_string()]);
+    assert_eq!(
+        s.mark_stale_workers(remora_domain::time::now_ms() + 1)
+            .await
+            .unwrap(),
+        vec!["w1".to_string()]
+    );
     let orphans = s.orphaned_jobs().await.unwrap();
     assert_eq!(orphans, vec![(j2.id.clone(), Some("w1".to_string()))]);
-    assert!(s.force_finish(&j2.id, JobStatus::Failed, "worker w1 lost", "worker_lost").await.unwrap());
-    assert!(!s.force_finish(&j2.id, JobStatus::Failed, "again", "worker_lost").await.unwrap());
+    assert!(s
+        .force_finish(&j2.id, JobStatus::Failed, "worker w1 lost", "worker_lost")
+        .await
+        .unwrap());
+    assert!(!s
+        .force_finish(&j2.id, JobStatus::Failed, "again", "worker_lost")
+        .await
+        .unwrap());
     let counts = s.count_jobs_by_status().await.unwrap();
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 3);
 
     // tokens
     let tid = s.insert_token("t", "hash1", "admin").await.unwrap();
-    assert_eq!(s.find_token("hash1").await.unwrap(), Some((tid, "admin".to_string())));
+    assert_eq!(
+        s.find_token("hash1").await.unwrap(),
+        Some((tid, "admin".to_string()))
+    );
     assert!(s.find_token("nope").await.unwrap().is_none());
-    assert!(matches!(s.insert_token("t2", "hash1", "admin").await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        s.insert_token("t2", "hash1", "admin").await,
+        Err(StoreError::Conflict)
+    ));
 
     // rekey: every sealed value moves to the new key, in one transaction
     let old = remora_store::Vault::new([3; 32]);
@@ -179,16 +408,38 @@ async fn exercise(s: &Store) {
     sealed.password_enc = Some(old.seal(b"pw"));
     sealed.private_key_enc = Some(old.seal(b"key"));
     let sv = s.insert_server(&sealed).await.unwrap();
-    s.insert_pem("ssh-ed25519", "SHA256:x", &old.seal(b"pem"), Some(old.seal(b"pass")), 3).await.unwrap();
+    s.insert_pem(
+        "ssh-ed25519",
+        "SHA256:x",
+        &old.seal(b"pem"),
+        Some(old.seal(b"pass")),
+        3,
+    )
+    .await
+    .unwrap();
     // Values sealed under other keys (the fixtures above) would fail: rekey refuses, changing nothing.
-    assert!(s.rekey(&old, &new).await.is_err(), "unreadable values abort the rekey");
-    assert_eq!(s.open_secrets(&sv.id, &old).await.unwrap().unwrap().password.as_deref(), Some("pw"));
+    assert!(
+        s.rekey(&old, &new).await.is_err(),
+        "unreadable values abort the rekey"
+    );
+    assert_eq!(
+        s.open_secrets(&sv.id, &old)
+            .await
+            .unwrap()
+            .unwrap()
+            .password
+            .as_deref(),
+        Some("pw")
+    );
     for id in [a.id.clone(), b.id.clone()] {
         s.delete_server(&id).await.unwrap();
     }
     assert_eq!(s.rekey(&old, &new).await.unwrap(), 4);
     let plain = s.open_secrets(&sv.id, &new).await.unwrap().unwrap();
-    assert_eq!((plain.password.as_deref(), plain.private_key.as_deref()), (Some("pw"), Some("key")));
+    assert_eq!(
+        (plain.password.as_deref(), plain.private_key.as_deref()),
+        (Some("pw"), Some("key"))
+    );
     assert!(s.open_secrets(&sv.id, &old).await.is_err());
     let b = s.insert_server(&server("beta-again")).await.unwrap();
 
@@ -228,7 +479,13 @@ async fn migrations_are_idempotent_on_reopen() {
 #[tokio::test]
 async fn concurrent_claims_respect_max_concurrency() {
     let (s, _d) = sqlite().await;
-    let a = s.insert_server(&NewServer { max_concurrency: 2, ..server("c") }).await.unwrap();
+    let a = s
+        .insert_server(&NewServer {
+            max_concurrency: 2,
+            ..server("c")
+        })
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for i in 0..10 {
         let j = job(&a.id, i, "true");
@@ -238,7 +495,9 @@ async fn concurrent_claims_respect_max_concurrency() {
     let mut handles = Vec::new();
     for id in ids {
         let s = s.clone();
-        handles.push(tokio::spawn(async move { s.claim_job(&id, "w").await.unwrap() }));
+        handles.push(tokio::spawn(
+            async move { s.claim_job(&id, "w").await.unwrap() },
+        ));
     }
     let mut claimed = 0;
     for h in handles {
@@ -256,9 +515,13 @@ async fn processes_starting_together_migrate_once() {
     let mut handles = Vec::new();
     for _ in 0..6 {
         let url = url.clone();
-        handles.push(tokio::spawn(async move { Store::connect(&url).await.map(|_| ()) }));
+        handles.push(tokio::spawn(async move {
+            Store::connect(&url).await.map(|_| ())
+        }));
     }
     for h in handles {
-        h.await.unwrap().expect("a concurrent start failed to open the database");
+        h.await
+            .unwrap()
+            .expect("a concurrent start failed to open the database");
     }
 }

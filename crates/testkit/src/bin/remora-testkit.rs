@@ -26,7 +26,12 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) != Some("sshd") {
         anyhow::bail!("usage: remora-testkit sshd [--ip IP] [--pem-key]");
     }
-    let ip = args.iter().position(|a| a == "--ip").and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| "127.0.0.1".into());
+    let ip = args
+        .iter()
+        .position(|a| a == "--ip")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
     let mut host = SshHost::start_on(&ip)?;
     let dir = host.dir().to_path_buf();
     let pem_path = dir.join("client_rsa.pem");
