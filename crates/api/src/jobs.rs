@@ -71,28 +71,15 @@ async fn copy_job(
     };
     let (priority, timeout, max_retries, args) = validate_common(state, &b)?;
     let job = Job {
-        id: remora_domain::new_id(),
+        command: src.command.clone(),
         args,
-        server_id,
+        script: src.script.clone(),
+        shell: src.shell.clone(),
         batch_id,
-        status: JobStatus::Queued,
         priority,
         timeout,
         max_retries,
-        exit_code: None,
-        exit_signal: None,
-        error: None,
-        error_code: None,
-        attempt: 0,
-        worker_id: None,
-        cancel_requested: false,
-        created_at: remora_domain::time::now_ms(),
-        started_at: None,
-        finished_at: None,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        truncated: false,
-        ..src.clone()
+        ..Job::queued(src.kind, server_id)
     };
     state.store.insert_job(&job).await?;
     crate::background::push_job(state, &job).await;
@@ -558,31 +545,15 @@ async fn submit(
     let mut jobs = Vec::with_capacity(servers.len());
     for s in &servers {
         let job = Job {
-            id: remora_domain::new_id(),
-            kind,
             command: command.clone(),
             args: args.clone(),
             script: script.clone(),
             shell: shell.clone(),
-            server_id: s.id.clone(),
             batch_id: batch_id.clone(),
-            status: JobStatus::Queued,
             priority,
             timeout,
-            exit_code: None,
-            exit_signal: None,
-            error: None,
-            error_code: None,
-            attempt: 0,
             max_retries,
-            worker_id: None,
-            cancel_requested: false,
-            created_at: remora_domain::time::now_ms(),
-            started_at: None,
-            finished_at: None,
-            stdout_bytes: 0,
-            stderr_bytes: 0,
-            truncated: false,
+            ..Job::queued(kind, s.id.clone())
         };
         state.store.insert_job(&job).await?;
         crate::background::push_job(&state, &job).await;

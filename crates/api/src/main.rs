@@ -27,18 +27,9 @@ async fn main() -> anyhow::Result<()> {
     {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            remora_store::config::wait_for_signal().await;
             s.cancel();
         });
     }
     remora_api::run(listener, state, shutdown).await
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -78,16 +78,6 @@ pub async fn job_stream(
     }
     let mut rx = state.events.subscribe();
     let (tx, out) = mpsc::channel::<Event>(256);
-    let (otx, orx) = mpsc::channel::<Result<Event, Infallible>>(256);
-    // Adapter: the producer below deals in `Event`; SSE wants `Result`.
-    tokio::spawn(async move {
-        let mut out = out;
-        while let Some(e) = out.recv().await {
-            if otx.send(Ok(e)).await.is_err() {
-                break;
-            }
-        }
-    });
     let topic = format!("{TOPIC_OUTPUT_PREFIX}{id}");
     let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     tokio::spawn(async move {
@@ -175,7 +165,9 @@ pub async fn job_stream(
         }
     });
     use axum::response::IntoResponse;
-    Ok(Sse::new(tokio_stream::wrappers::ReceiverStream::new(orx))
+    use tokio_stream::StreamExt;
+    let events = tokio_stream::wrappers::ReceiverStream::new(out).map(Ok::<Event, Infallible>);
+    Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }

@@ -174,7 +174,7 @@ pub async fn run(a: UpArgs) -> Result<()> {
         if a.demo { "local-demo" } else { "<server>" },
     );
 
-    wait_for_signal().await;
+    remora_store::config::wait_for_signal().await;
     eprintln!("stopping…");
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(60), async {
@@ -184,13 +184,4 @@ pub async fn run(a: UpArgs) -> Result<()> {
     })
     .await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

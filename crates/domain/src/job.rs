@@ -121,6 +121,40 @@ pub struct Job {
     pub truncated: bool,
 }
 
+impl Job {
+    /// A new `queued` job of `kind` for `server_id`, created now, with no
+    /// run state; callers fill in what it runs.
+    pub fn queued(kind: JobKind, server_id: String) -> Job {
+        Job {
+            id: crate::new_id(),
+            kind,
+            command: None,
+            args: Vec::new(),
+            script: None,
+            shell: None,
+            server_id,
+            batch_id: None,
+            status: JobStatus::Queued,
+            priority: 5,
+            timeout: 0,
+            exit_code: None,
+            exit_signal: None,
+            error: None,
+            error_code: None,
+            attempt: 0,
+            max_retries: 0,
+            worker_id: None,
+            cancel_requested: false,
+            created_at: crate::time::now_ms(),
+            started_at: None,
+            finished_at: None,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            truncated: false,
+        }
+    }
+}
+
 /// Which output stream a chunk belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -80,3 +80,13 @@ pub fn init_tracing(format: &str) {
         b.try_init()
     };
 }
+
+/// Resolves on SIGINT or SIGTERM (the binaries' shutdown signal).
+pub async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

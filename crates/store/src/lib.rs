@@ -318,6 +318,16 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
     })
 }
 
+fn pem_from_row(r: &AnyRow) -> Result<PemFile> {
+    Ok(PemFile {
+        id: r.try_get(0)?,
+        key_type: r.try_get(1)?,
+        fingerprint: r.try_get(2)?,
+        size: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+    })
+}
+
 fn worker_from_row(r: &AnyRow) -> Result<WorkerRow> {
     Ok(WorkerRow {
         id: r.try_get("id")?,
@@ -1187,21 +1197,17 @@ impl Store {
         let rows = sqlx::query("SELECT id, key_type, fingerprint, size, created_at FROM pem_files ORDER BY created_at DESC")
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PemFile {
-                    id: r.try_get(0)?,
-                    key_type: r.try_get(1)?,
-                    fingerprint: r.try_get(2)?,
-                    size: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(pem_from_row).collect()
     }
 
     pub async fn get_pem(&self, id: &str) -> Result<Option<PemFile>> {
-        Ok(self.list_pems().await?.into_iter().find(|p| p.id == id))
+        let row = sqlx::query(
+            "SELECT id, key_type, fingerprint, size, created_at FROM pem_files WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.as_ref().map(pem_from_row).transpose()
     }
 
     /// Servers that use a PEM file (it cannot be deleted while any does).

@@ -80,13 +80,3 @@ impl WorkerArgs {
         self.worker.config()
     }
 }
-
-/// SIGINT or SIGTERM.
-pub async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            remora_worker::config::wait_for_signal().await;
+            remora_store::config::wait_for_signal().await;
             tracing::info!("shutdown signal received; draining");
             s.cancel();
         });
