@@ -54,6 +54,9 @@ pub struct ApiOpts {
     /// Job lists count matching rows up to this many, then report `total_exact: false` (0 = always exact).
     #[arg(long, env = "REMORA_LIST_COUNT_CAP", default_value_t = 10_000)]
     pub list_count_cap: i64,
+    /// Job lists with a free-text `search` count matches up to this many (0 = always exact).
+    #[arg(long, env = "REMORA_SEARCH_COUNT_CAP", default_value_t = 1_000)]
+    pub search_count_cap: i64,
     /// Per-host timeout of server checks, seconds.
     #[arg(long, env = "REMORA_CHECK_TIMEOUT", default_value_t = 5)]
     pub check_timeout_secs: u64,
@@ -90,6 +93,7 @@ impl ApiOpts {
         c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
         c.rate_limit = self.rate_limit;
         c.list_count_cap = self.list_count_cap.max(0);
+        c.search_count_cap = self.search_count_cap.max(0);
         c.cors_origins = self
             .cors_origins
             .clone()

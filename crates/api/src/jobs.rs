@@ -592,6 +592,8 @@ pub struct ListQuery {
     pub status: Option<String>,
     pub server_id: Option<String>,
     pub batch_id: Option<String>,
+    /// Case-insensitive substring of the job's id, command or script (counted up to
+    /// `REMORA_SEARCH_COUNT_CAP` matches).
     pub search: Option<String>,
     /// created_at, started_at, finished_at, priority or status
     pub sort_by: Option<String>,
@@ -665,6 +667,12 @@ async fn list(
     };
     let created_after = time("created_after", &q.created_after)?;
     let created_before = time("created_before", &q.created_before)?;
+    // A substring match is counted by reading matches one by one; a search's
+    // count stops sooner than a plain list's.
+    let count_cap = match q.search.as_deref() {
+        Some(s) if !s.is_empty() => state.cfg.search_count_cap,
+        _ => state.cfg.list_count_cap,
+    };
     let f = JobFilter {
         page,
         limit,
@@ -676,7 +684,7 @@ async fn list(
         ascending,
         created_after,
         created_before,
-        count_cap: state.cfg.list_count_cap,
+        count_cap,
     };
     let p = state.store.list_jobs_page(&f).await?;
     let total_pages = (p.total + limit - 1) / limit;

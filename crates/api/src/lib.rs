@@ -56,6 +56,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// Job lists count matching rows up to this many (0 = always exact).
     pub list_count_cap: i64,
+    /// Lists with a free-text `search` count up to this many (0 = always exact).
+    pub search_count_cap: i64,
 }
 
 impl Default for ApiConfig {
@@ -88,6 +90,7 @@ impl Default for ApiConfig {
             rate_limit: 100,
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
+            search_count_cap: 1_000,
         }
     }
 }

@@ -104,8 +104,8 @@ pub struct ErrorDetail {
 pub struct Pagination {
     pub page: i64,
     pub limit: i64,
-    /// Matching jobs; counted up to `REMORA_LIST_COUNT_CAP` (then `total_exact` is false and
-    /// `total` is a lower bound).
+    /// Matching jobs; counted up to `REMORA_LIST_COUNT_CAP`, or `REMORA_SEARCH_COUNT_CAP` with a
+    /// `search` (then `total_exact` is false and `total` is a lower bound).
     pub total: i64,
     pub total_exact: bool,
     pub total_pages: i64,

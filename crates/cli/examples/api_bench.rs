@@ -143,9 +143,33 @@ async fn db_bench(label: &str, db_url: Option<String>, jobs: i64, requests: usiz
         ("page 100", "limit=50&page=100".to_string()),
         ("status=failed", "limit=50&status=failed".to_string()),
         ("server_id", format!("limit=50&server_id={}", other.id)),
-        ("search", "limit=50&search=deploy".to_string()),
+        // 10% of the jobs say "deploy app N"; "app 777770" is in one or two.
+        (
+            "search, common string",
+            "limit=50&search=deploy".to_string(),
+        ),
+        (
+            "search, rare string",
+            "limit=50&search=app%20777770".to_string(),
+        ),
+        ("search, no match", "limit=50&search=zzzz".to_string()),
+        (
+            "search + status",
+            "limit=50&search=deploy&status=failed".to_string(),
+        ),
+        ("search, 2 characters", "limit=50&search=pp".to_string()),
+        // Worst case: two common filters that never meet; every candidate is read.
+        (
+            "search + status, disjoint",
+            "limit=50&search=deploy&status=completed".to_string(),
+        ),
     ] {
-        let (p50, p95, p99) = list_latency(&s, &q, requests).await;
+        let n = if name.ends_with("disjoint") {
+            requests.min(30)
+        } else {
+            requests
+        };
+        let (p50, p95, p99) = list_latency(&s, &q, n).await;
         println!("| {label} | {name} | {p50:.2} | {p95:.2} | {p99:.2} |");
     }
     s.sd.cancel();

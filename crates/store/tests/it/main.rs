@@ -448,6 +448,130 @@ async fn exercise(s: &Store) {
     s.ping().await.unwrap();
 }
 
+/// Free-text search gives the same answer on every path: the trigram index
+/// read by id (rare strings), LIKE along the list's index (common strings, and
+/// strings shorter than a trigram), alone and with other filters.
+async fn search(s: &Store) {
+    let a = s.insert_server(&server("search-a")).await.unwrap();
+    let b = s.insert_server(&server("search-b")).await.unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..30 {
+        let srv = if i % 2 == 0 { &a.id } else { &b.id };
+        let cmd = if i % 3 == 0 {
+            format!("deploy web-{i}")
+        } else {
+            format!("echo {i}")
+        };
+        jobs.push(job(srv, 1000 + i, &cmd));
+    }
+    let mut script = job(&a.id, 5000, "ignored");
+    script.kind = JobKind::Script;
+    script.command = None;
+    script.script = Some("#!/bin/sh\nset -e\nROLLBACK \"now\" 100%\n".into());
+    jobs.push(script.clone());
+    for j in &jobs {
+        s.insert_job(j).await.unwrap();
+    }
+    let expect = |q: &str, server: Option<&str>| -> Vec<String> {
+        let q = q.to_lowercase();
+        let mut m: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| server.is_none_or(|sv| j.server_id == sv))
+            .filter(|j| {
+                format!(
+                    "{} {} {}",
+                    j.id,
+                    j.command.as_deref().unwrap_or(""),
+                    j.script.as_deref().unwrap_or("")
+                )
+                .to_lowercase()
+                .contains(&q)
+            })
+            .collect();
+        m.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
+        m.iter().map(|j| j.id.clone()).collect()
+    };
+    let tail = &script.id[script.id.len() - 10..];
+    let cases: [(&str, Option<&str>); 9] = [
+        ("deploy", None),
+        ("DEPLOY WEB-1", None),
+        ("deploy", Some(&b.id)),
+        ("rollback", None),
+        ("\"now\" 1", None),
+        ("100%", None),
+        (tail, None),
+        ("pl", Some(&a.id)),
+        ("zzzz", None),
+    ];
+    for dense in [1, 1_000_000] {
+        let s = s.clone().with_search_dense(dense);
+        // A limit of 100 holds every match; with 2 the total comes from the count.
+        for (q, server, limit) in cases
+            .iter()
+            .flat_map(|&(q, sv)| [(q, sv, 100usize), (q, sv, 2)])
+        {
+            let want = expect(q, server);
+            let p = s
+                .list_jobs_page(&JobFilter {
+                    page: 1,
+                    limit: limit as i64,
+                    search: Some(q.into()),
+                    server_id: server.map(str::to_string),
+                    count_cap: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let got: Vec<String> = p.items.iter().map(|j| j.id.clone()).collect();
+            assert_eq!(
+                got,
+                want[..want.len().min(limit)],
+                "search {q:?} server {server:?} dense {dense} limit {limit}"
+            );
+            assert_eq!(
+                (p.total, p.total_exact),
+                (want.len() as i64, true),
+                "{q:?} limit {limit}"
+            );
+        }
+        assert_eq!(expect("deploy", None).len(), 10);
+        assert_eq!(expect("rollback", None), vec![script.id.clone()]);
+        // A capped count and a second page.
+        let p = s
+            .list_jobs_page(&JobFilter {
+                page: 2,
+                limit: 4,
+                search: Some("deploy".into()),
+                count_cap: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            p.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+            expect("deploy", None)[4..8].to_vec()
+        );
+        assert!(p.has_next && !p.total_exact && p.total >= 8, "{}", p.total);
+    }
+}
+
+#[tokio::test]
+async fn search_on_sqlite() {
+    let (s, _d) = sqlite().await;
+    search(&s).await;
+}
+
+#[tokio::test]
+async fn search_on_postgres() {
+    let Some(db) = remora_testkit::pg::database().unwrap() else {
+        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+        return;
+    };
+    let s = Store::connect(&db.url).await.unwrap();
+    search(&s).await;
+    s.close().await;
+}
+
 #[tokio::test]
 async fn every_query_on_sqlite() {
     let (s, _d) = sqlite().await;
