@@ -1,6 +1,7 @@
 //! Benchmark: NetQueue vs beanstalkd on the same workload (issue 8). Bounded in count and time.
 //!
 //! Usage: netqueue_bench --netqueue-bin PATH [--beanstalkd PATH] [--messages N] [--size BYTES]
+//!        [--latency-messages N] [--modes always,interval:5,never,memory]
 //! Each configuration starts a fresh server on a loopback ephemeral port with a fresh data dir.
 
 use std::collections::VecDeque;
@@ -22,6 +23,9 @@ struct Args {
     beanstalkd: String,
     messages: usize,
     size: usize,
+    /// Messages of the push→reserve latency run, one per millisecond.
+    latency_messages: usize,
+    modes: Vec<String>,
 }
 
 fn args() -> Args {
@@ -30,6 +34,10 @@ fn args() -> Args {
         beanstalkd: "/usr/bin/beanstalkd".into(),
         messages: 100_000,
         size: 512,
+        latency_messages: 5000,
+        modes: ["always", "interval:5", "never", "memory"]
+            .map(String::from)
+            .to_vec(),
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -39,6 +47,8 @@ fn args() -> Args {
             "--beanstalkd" => a.beanstalkd = v[i + 1].clone(),
             "--messages" => a.messages = v[i + 1].parse().unwrap(),
             "--size" => a.size = v[i + 1].parse().unwrap(),
+            "--latency-messages" => a.latency_messages = v[i + 1].parse().unwrap(),
+            "--modes" => a.modes = v[i + 1].split(',').map(String::from).collect(),
             _ => panic!("unknown flag {}", v[i]),
         }
         i += 2;
@@ -153,11 +163,10 @@ fn now_ns(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
 }
 
-async fn nq_latency(addr: &str, size: usize) -> (f64, f64) {
+async fn nq_latency(addr: &str, size: usize, n: usize) -> (f64, f64) {
     let base = Instant::now();
     let consumer = Client::connect(addr, None).await.unwrap();
     let producer = Client::connect(addr, None).await.unwrap();
-    let n = 2000;
     let recv = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(n);
         while lat.len() < n {
@@ -217,12 +226,20 @@ async fn run_netqueue(a: &Args, fsync: &str) -> Result {
         .spawn()
         .unwrap();
     wait_port(&addr).await;
-    let mut r = Result::default();
-    r.push1 = nq_push(&addr, 1, a.messages, a.size, "b1").await;
-    r.cons1 = nq_consume(&addr, 1, a.messages, "b1").await;
-    r.push4 = nq_push(&addr, 4, a.messages, a.size, "b4").await;
-    r.cons4 = nq_consume(&addr, 4, a.messages, "b4").await;
-    (r.p50, r.p99) = nq_latency(&addr, a.size).await;
+    // In this order: each drain reads what the push before it queued.
+    let push1 = nq_push(&addr, 1, a.messages, a.size, "b1").await;
+    let cons1 = nq_consume(&addr, 1, a.messages, "b1").await;
+    let push4 = nq_push(&addr, 4, a.messages, a.size, "b4").await;
+    let cons4 = nq_consume(&addr, 4, a.messages, "b4").await;
+    let (p50, p99) = nq_latency(&addr, a.size, a.latency_messages).await;
+    let r = Result {
+        push1,
+        push4,
+        cons1,
+        cons4,
+        p50,
+        p99,
+    };
     let _ = child.kill().await;
     r
 }
@@ -339,11 +356,10 @@ async fn bs_consume(addr: &str, consumers: usize, n: usize, tube: &str) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn bs_latency(addr: &str, size: usize) -> (f64, f64) {
+async fn bs_latency(addr: &str, size: usize, n: usize) -> (f64, f64) {
     let base = Instant::now();
     let mut consumer = Bs::connect(addr, "lat").await;
     let mut producer = Bs::connect(addr, "lat").await;
-    let n = 2000;
     let recv = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(n);
         while lat.len() < n {
@@ -416,12 +432,20 @@ async fn run_beanstalkd(a: &Args, mode: &str, dir: &Path) -> Result {
         .spawn()
         .unwrap();
     wait_port(&addr).await;
-    let mut r = Result::default();
-    r.push1 = bs_push(&addr, 1, a.messages, a.size, "b1").await;
-    r.cons1 = bs_consume(&addr, 1, a.messages, "b1").await;
-    r.push4 = bs_push(&addr, 4, a.messages, a.size, "b4").await;
-    r.cons4 = bs_consume(&addr, 4, a.messages, "b4").await;
-    (r.p50, r.p99) = bs_latency(&addr, a.size).await;
+    // In this order: each drain reads what the push before it queued.
+    let push1 = bs_push(&addr, 1, a.messages, a.size, "b1").await;
+    let cons1 = bs_consume(&addr, 1, a.messages, "b1").await;
+    let push4 = bs_push(&addr, 4, a.messages, a.size, "b4").await;
+    let cons4 = bs_consume(&addr, 4, a.messages, "b4").await;
+    let (p50, p99) = bs_latency(&addr, a.size, a.latency_messages).await;
+    let r = Result {
+        push1,
+        push4,
+        cons1,
+        cons4,
+        p50,
+        p99,
+    };
     let _ = child.kill().await;
     r
 }
@@ -430,15 +454,15 @@ async fn run_beanstalkd(a: &Args, mode: &str, dir: &Path) -> Result {
 async fn main() {
     let a = args();
     println!(
-        "{} messages of {} bytes; pipelining window {WINDOW}, reserve batch {BATCH}",
-        a.messages, a.size
+        "{} messages of {} bytes; pipelining window {WINDOW}, reserve batch {BATCH}; latency: {} messages at 1k/s",
+        a.messages, a.size, a.latency_messages
     );
     println!(
         "| durability | server | push 1 conn/s | push 4 conn/s | reserve+ack 1/s | reserve+ack 4/s | push→reserve p50 µs | p99 µs |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut ratios = Vec::new();
-    for mode in ["always", "interval:5", "never", "memory"] {
+    for mode in a.modes.iter().map(String::as_str) {
         let nq = run_netqueue(&a, mode).await;
         let dir = tempfile::tempdir().unwrap();
         let bs = run_beanstalkd(&a, mode, dir.path()).await;
