@@ -85,6 +85,25 @@ describe("Dialog", () => {
     fireEvent.keyDown(document, { key: "Escape" });
     expect(onClose).toHaveBeenCalled();
   });
+  it("closes only the innermost of two open dialogs on Escape", () => {
+    function Nested() {
+      const [outer, setOuter] = React.useState(true);
+      const [inner, setInner] = React.useState(true);
+      return (
+        <Dialog open={outer} onClose={() => setOuter(false)} title="Test connection">
+          <Dialog open={inner} onClose={() => setInner(false)} title="Accept host key?">
+            <button>accept</button>
+          </Dialog>
+        </Dialog>
+      );
+    }
+    render(<Nested />);
+    fireEvent.keyDown(document, { key: "Escape" });
+    expect(screen.queryByRole("dialog", { name: "Accept host key?" })).not.toBeInTheDocument();
+    expect(screen.getByRole("dialog", { name: "Test connection" })).toBeInTheDocument();
+    fireEvent.keyDown(document, { key: "Escape" });
+    expect(screen.queryByRole("dialog", { name: "Test connection" })).not.toBeInTheDocument();
+  });
 });
 
 describe("LogViewer", () => {

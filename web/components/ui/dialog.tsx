@@ -2,6 +2,9 @@
 import * as React from "react";
 import { cn } from "@/lib/cn";
 
+/** Open dialogs, innermost (most recently opened) last: Escape closes only that one. */
+const openDialogs: { id: symbol; el: HTMLElement | null }[] = [];
+
 /** A modal dialog: focus moves in, Escape and the backdrop close it. */
 export function Dialog({
   open,
@@ -26,8 +29,14 @@ export function Dialog({
     const el = ref.current;
     const first = el?.querySelector<HTMLElement>("input, textarea, select, button:not([data-close])");
     (first ?? el)?.focus();
+    const me = Symbol("dialog");
+    // React runs a child's effect before its parent's: a dialog nested in another and opened with
+    // it goes above it, not below.
+    const under = openDialogs.findIndex((d) => el && d.el && el.contains(d.el));
+    openDialogs.splice(under < 0 ? openDialogs.length : under, 0, { id: me, el });
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") {
+      // Every open dialog listens on document; only the innermost answers.
+      if (e.key === "Escape" && openDialogs[openDialogs.length - 1]?.id === me) {
         e.stopPropagation();
         onClose();
       }
@@ -35,6 +44,8 @@ export function Dialog({
     document.addEventListener("keydown", onKey, true);
     return () => {
       document.removeEventListener("keydown", onKey, true);
+      const i = openDialogs.findIndex((d) => d.id === me);
+      if (i >= 0) openDialogs.splice(i, 1);
       prev?.focus?.();
     };
   }, [open, onClose]);
