@@ -5,7 +5,7 @@
 --
 -- pg_trgm ships with PostgreSQL (contrib) and is a trusted extension (a database owner may create
 -- it). Where it cannot be created the index is skipped and search scans, so a restricted server
--- still starts; `remora` logs nothing about it — the NOTICE is in the server log.
+-- still starts; `Store::connect` then logs a warning saying so.
 DO $$
 BEGIN
     CREATE EXTENSION IF NOT EXISTS pg_trgm;
