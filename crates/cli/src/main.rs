@@ -350,6 +350,7 @@ enum JobsCmd {
         status: Option<String>,
         #[arg(long)]
         server: Option<String>,
+        /// Jobs whose id, command or script contains this text (case-insensitive).
         #[arg(long)]
         search: Option<String>,
         #[arg(long, default_value_t = 20)]
