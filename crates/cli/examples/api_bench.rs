@@ -143,6 +143,20 @@ async fn db_bench(label: &str, db_url: Option<String>, jobs: i64, requests: usiz
         ("page 100", "limit=50&page=100".to_string()),
         ("status=failed", "limit=50&status=failed".to_string()),
         ("server_id", format!("limit=50&server_id={}", other.id)),
+        (
+            "sort_by=started_at",
+            "limit=50&sort_by=started_at".to_string(),
+        ),
+        (
+            "sort_by=finished_at, asc",
+            "limit=50&sort_by=finished_at&sort_order=asc".to_string(),
+        ),
+        ("sort_by=priority", "limit=50&sort_by=priority".to_string()),
+        ("sort_by=status", "limit=50&sort_by=status".to_string()),
+        (
+            "status=failed, sort_by=started_at",
+            "limit=50&status=failed&sort_by=started_at".to_string(),
+        ),
         // 10% of the jobs say "deploy app N"; "app 777770" is in one or two.
         (
             "search, common string",

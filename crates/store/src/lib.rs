@@ -54,15 +54,16 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    /// SQLite search: at this many trigram matches a search is "common" and
-    /// is read along the list's own index instead (see `search_cond`).
-    search_dense: i64,
+    /// SQLite lists: at this many matches a search or filter is "common"
+    /// and the page is read along the sort column's index instead of through
+    /// the match set (see `search_cond`, `list_jobs_page`).
+    dense_matches: i64,
 }
 
-/// Default `Store::search_dense`: sorting fewer matches than this costs a
+/// Default `Store::dense_matches`: sorting fewer matches than this costs a
 /// few milliseconds; with more, a match is found every ~200 rows of the
 /// list's index or sooner, so scanning that index for a page is cheaper.
-pub const SEARCH_DENSE_MATCHES: i64 = 5_000;
+pub const DENSE_MATCHES: i64 = 5_000;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -441,15 +442,15 @@ impl Store {
             read,
             write,
             backend,
-            search_dense: SEARCH_DENSE_MATCHES,
+            dense_matches: DENSE_MATCHES,
         })
     }
 
-    /// Set the SQLite search threshold (`SEARCH_DENSE_MATCHES`); tests use
+    /// Set the SQLite list threshold (`DENSE_MATCHES`); tests use
     /// it to take both search paths on a small table.
     #[doc(hidden)]
-    pub fn with_search_dense(mut self, matches: i64) -> Store {
-        self.search_dense = matches.max(1);
+    pub fn with_dense_matches(mut self, matches: i64) -> Store {
+        self.dense_matches = matches.max(1);
         self
     }
 
@@ -668,44 +669,6 @@ impl Store {
 
     /// One page of jobs, with a count capped at `f.count_cap`.
     pub async fn list_jobs_page(&self, f: &JobFilter) -> Result<Page<Job>> {
-        let mut conds: Vec<String> = Vec::new();
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(s) = f.status {
-            binds.push(s.as_str().to_string());
-            conds.push(format!("status = ${}", binds.len()));
-        }
-        if let Some(s) = &f.server_id {
-            binds.push(s.clone());
-            conds.push(format!("server_id = ${}", binds.len()));
-        }
-        if let Some(b) = &f.batch_id {
-            binds.push(b.clone());
-            conds.push(format!("batch_id = ${}", binds.len()));
-        }
-        // Numbers are formatted into the SQL (they are i64, not text).
-        if let Some(t) = f.created_after {
-            conds.push(format!("created_at >= {t}"));
-        }
-        if let Some(t) = f.created_before {
-            conds.push(format!("created_at < {t}"));
-        }
-        // The search's own match count, when it is the only filter and the
-        // trigram index counted it already.
-        let mut search_total = None;
-        if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
-            let alone = conds.is_empty();
-            let (cond, total) = self.search_cond(q, binds.len() + 1, f.count_cap).await?;
-            binds.push(cond.1);
-            conds.push(cond.0);
-            if alone {
-                search_total = total;
-            }
-        }
-        let where_sql = if conds.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conds.join(" AND "))
-        };
         let col = match f.sort_by.as_deref() {
             Some("started_at") => "started_at",
             Some("finished_at") => "finished_at",
@@ -713,6 +676,99 @@ impl Store {
             Some("status") => "status",
             _ => "created_at",
         };
+        // The filters; `+column` (SQLite) keeps a filter off its index, so
+        // the page is read along the sort column's index instead.
+        let filters = |plus: &str| {
+            let mut conds: Vec<String> = Vec::new();
+            let mut binds: Vec<String> = Vec::new();
+            if let Some(s) = f.status {
+                binds.push(s.as_str().to_string());
+                conds.push(format!("{plus}status = ${}", binds.len()));
+            }
+            if let Some(s) = &f.server_id {
+                binds.push(s.clone());
+                conds.push(format!("{plus}server_id = ${}", binds.len()));
+            }
+            if let Some(b) = &f.batch_id {
+                binds.push(b.clone());
+                conds.push(format!("{plus}batch_id = ${}", binds.len()));
+            }
+            // Numbers are formatted into the SQL (they are i64, not text).
+            if let Some(t) = f.created_after {
+                conds.push(format!("{plus}created_at >= {t}"));
+            }
+            if let Some(t) = f.created_before {
+                conds.push(format!("{plus}created_at < {t}"));
+            }
+            (conds, binds)
+        };
+        let (mut conds, mut binds) = filters("");
+        let filtered = !conds.is_empty();
+        // The search's own match count, when it is the only filter and the
+        // trigram index counted it already.
+        let mut known_total = None;
+        let mut search = None;
+        if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
+            let (cond, total) = self.search_cond(q, binds.len() + 1, f.count_cap).await?;
+            binds.push(cond.1);
+            conds.push(cond.0.clone());
+            search = Some(cond.0);
+            if !filtered {
+                known_total = total;
+            }
+        }
+        let where_of = |conds: &[String]| {
+            if conds.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conds.join(" AND "))
+            }
+        };
+        let count_sql = |where_sql: &str, cap: i64| {
+            if cap > 0 {
+                format!("SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where_sql} LIMIT {cap}) capped")
+            } else {
+                format!("SELECT COUNT(*) FROM jobs {where_sql}")
+            }
+        };
+        let count = |sql: String| {
+            let binds = &binds;
+            async move {
+                let mut q = sqlx::query(&sql);
+                for b in binds {
+                    q = q.bind(b.clone());
+                }
+                Ok::<i64, StoreError>(q.fetch_one(&self.read).await?.try_get(0)?)
+            }
+        };
+        let mut where_sql = where_of(&conds);
+        // SQLite reads a filtered list sorted by another column through the
+        // filter's index and sorts every match: cheap for a few thousand
+        // rows, hundreds of ms for a million. Counting first (the count is
+        // needed anyway) tells which: many matches are read along the sort
+        // column's index instead, where a page fills after a few rows.
+        // PostgreSQL's planner makes that choice itself.
+        if self.backend == Backend::Sqlite
+            && filtered
+            && matches!(col, "started_at" | "finished_at" | "priority")
+        {
+            let cap = if f.count_cap > 0 {
+                f.count_cap.max(self.dense_matches)
+            } else {
+                0
+            };
+            let n = count(count_sql(&where_sql, cap)).await?;
+            known_total = Some(if f.count_cap > 0 {
+                n.min(f.count_cap)
+            } else {
+                n
+            });
+            if n >= self.dense_matches {
+                let (mut along_sort, _) = filters("+");
+                along_sort.extend(search.clone());
+                where_sql = where_of(&along_sort);
+            }
+        }
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let limit = f.limit.clamp(1, 1000);
         let offset = (f.page.max(1) - 1) * limit;
@@ -740,23 +796,9 @@ impl Store {
                 has_next,
             });
         }
-        let count_sql = if f.count_cap > 0 {
-            format!(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM jobs {where_sql} LIMIT {}) capped",
-                f.count_cap
-            )
-        } else {
-            format!("SELECT COUNT(*) FROM jobs {where_sql}")
-        };
-        let total: i64 = match search_total {
+        let total: i64 = match known_total {
             Some(n) => n,
-            None => {
-                let mut q = sqlx::query(&count_sql);
-                for b in &binds {
-                    q = q.bind(b.clone());
-                }
-                q.fetch_one(&self.read).await?.try_get(0)?
-            }
+            None => count(count_sql(&where_sql, f.count_cap)).await?,
         };
         let total_exact = f.count_cap <= 0 || total < f.count_cap;
         // A page past the cap still counts what it has seen.
@@ -781,7 +823,7 @@ impl Store {
     ///
     /// SQLite's planner cannot weigh the FTS5 trigram index, so the store
     /// counts first (the index answers that in ~1 ms per 10,000 matches):
-    /// fewer than `search_dense` matches are read from the index by id and
+    /// fewer than `dense_matches` matches are read from the index by id and
     /// sorted; a common string is matched with LIKE along the list's own
     /// index, where a page fills after a few hundred rows. Strings shorter
     /// than a trigram always use LIKE.
@@ -821,7 +863,7 @@ impl Store {
         // of its trigrams, which matches exactly where it is a substring.
         let phrase = format!("\"{}\"", q.replace('"', "\"\""));
         let probe = if count_cap > 0 {
-            format!("LIMIT {}", count_cap.max(self.search_dense))
+            format!("LIMIT {}", count_cap.max(self.dense_matches))
         } else {
             String::new()
         };
@@ -837,7 +879,7 @@ impl Store {
         } else {
             matches
         });
-        if matches >= self.search_dense {
+        if matches >= self.dense_matches {
             return Ok((like, total));
         }
         Ok((

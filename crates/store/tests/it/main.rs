@@ -462,7 +462,9 @@ async fn search(s: &Store) {
         } else {
             format!("echo {i}")
         };
-        jobs.push(job(srv, 1000 + i, &cmd));
+        let mut j = job(srv, 1000 + i, &cmd);
+        j.priority = 1 + (i * 7) % 10;
+        jobs.push(j);
     }
     let mut script = job(&a.id, 5000, "ignored");
     script.kind = JobKind::Script;
@@ -504,7 +506,7 @@ async fn search(s: &Store) {
         ("zzzz", None),
     ];
     for dense in [1, 1_000_000] {
-        let s = s.clone().with_search_dense(dense);
+        let s = s.clone().with_dense_matches(dense);
         // A limit of 100 holds every match; with 2 the total comes from the count.
         for (q, server, limit) in cases
             .iter()
@@ -533,6 +535,46 @@ async fn search(s: &Store) {
                 (want.len() as i64, true),
                 "{q:?} limit {limit}"
             );
+        }
+        // A filtered list sorted by another column: through the filter's
+        // index (dense 1,000,000) or along the sort column's (dense 1).
+        for (sort, asc, server, after) in [
+            ("priority", false, Some(&a.id), None),
+            ("priority", true, Some(&b.id), Some(1010)),
+            ("priority", false, None, Some(1005)),
+        ] {
+            let mut want: Vec<&Job> = jobs
+                .iter()
+                .filter(|j| server.is_none_or(|sv| &j.server_id == sv))
+                .filter(|j| after.is_none_or(|t| j.created_at >= t))
+                .collect();
+            want.sort_by(|x, y| (x.priority, &x.id).cmp(&(y.priority, &y.id)));
+            if !asc {
+                want.reverse();
+            }
+            let want: Vec<String> = want.iter().map(|j| j.id.clone()).collect();
+            for limit in [100usize, 3] {
+                let p = s
+                    .list_jobs_page(&JobFilter {
+                        page: 1,
+                        limit: limit as i64,
+                        server_id: server.cloned(),
+                        created_after: after,
+                        sort_by: Some(sort.into()),
+                        ascending: asc,
+                        count_cap: 1000,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                let got: Vec<String> = p.items.iter().map(|j| j.id.clone()).collect();
+                assert_eq!(
+                    got,
+                    want[..want.len().min(limit)],
+                    "sort {sort} asc {asc} server {server:?} after {after:?} dense {dense}"
+                );
+                assert_eq!((p.total, p.total_exact), (want.len() as i64, true));
+            }
         }
         assert_eq!(expect("deploy", None).len(), 10);
         assert_eq!(expect("rollback", None), vec![script.id.clone()]);
