@@ -260,6 +260,16 @@ impl Connection {
         self.handle.is_closed()
     }
 
+    /// One round trip (`keepalive@openssh.com` with a reply). sshd handles
+    /// requests in order, so when this returns it has processed everything
+    /// sent before it.
+    pub async fn ping(&self) -> Result<(), SshError> {
+        self.handle
+            .send_ping()
+            .await
+            .map_err(|e| SshError::Ssh(e.to_string()))
+    }
+
     /// Open a session channel and start `command` on it.
     pub async fn exec(&self, command: &str) -> Result<Channel<Msg>, SshError> {
         let ch = self

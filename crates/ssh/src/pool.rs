@@ -5,7 +5,7 @@
 use crate::{Connection, SshConfig, SshError, Target};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
@@ -23,6 +23,24 @@ pub struct Pooled {
     slots: Arc<Semaphore>,
     side: Semaphore,
     last_used: std::sync::Mutex<Instant>,
+    /// Slots given back by their lease and waiting for [`settle`].
+    settling: AtomicUsize,
+}
+
+/// How long a released slot may wait for sshd to confirm it freed the
+/// session (see [`settle`]).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// sshd frees the session of a closed channel only when its main loop next
+/// collects closed channels, after it has handled every packet of the read
+/// that carried our CLOSE. A session opened in that same read still counts
+/// the old one, and at `MaxSessions` sshd refuses it ("no more sessions").
+/// A ping sent after the CLOSE is answered only once that read is handled:
+/// when the reply is here, the session is gone and the slot may be reused.
+async fn settle(conn: &Connection) {
+    if !conn.is_closed() {
+        let _ = tokio::time::timeout(SETTLE_TIMEOUT, conn.ping()).await;
+    }
 }
 
 /// A lease on one channel slot of a pooled connection.
@@ -30,7 +48,7 @@ pub struct Lease {
     pub conn: Arc<Pooled>,
     /// Set when this lease opened a new connection: how long connecting took.
     pub connected_in: Option<Duration>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl std::ops::Deref for Lease {
@@ -52,7 +70,9 @@ impl Lease {
             .await
             .map_err(|_| SshError::Ssh("no free side channel".into()))?
             .map_err(|e| SshError::Ssh(e.to_string()))?;
-        self.conn.conn.run(command, timeout).await
+        let out = self.conn.conn.run(command, timeout).await;
+        settle(&self.conn.conn).await;
+        out
     }
 }
 
@@ -60,6 +80,21 @@ impl Drop for Lease {
     fn drop(&mut self) {
         if let Ok(mut t) = self.conn.last_used.lock() {
             *t = Instant::now();
+        }
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        // The slot goes back once sshd has freed the session (`settle`),
+        // without holding up whoever dropped the lease; a lease wanted
+        // meanwhile waits for it rather than opening a connection.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let conn = self.conn.clone();
+            conn.settling.fetch_add(1, Ordering::SeqCst);
+            rt.spawn(async move {
+                settle(&conn.conn).await;
+                conn.settling.fetch_sub(1, Ordering::SeqCst);
+                drop(permit);
+            });
         }
     }
 }
@@ -110,11 +145,33 @@ impl Pool {
                 return Some(Lease {
                     conn: p.clone(),
                     connected_in: None,
-                    _permit: permit,
+                    permit: Some(permit),
                 });
             }
         }
         None
+    }
+
+    /// A slot that is about to come back (see [`settle`]): waiting one round
+    /// trip for it beats opening a connection.
+    async fn settled_lease(&self, key: u64) -> Option<Lease> {
+        let p = self
+            .conns
+            .lock()
+            .await
+            .get(&key)?
+            .iter()
+            .find(|p| p.settling.load(Ordering::SeqCst) > 0 && !p.conn.is_closed())?
+            .clone();
+        let permit = tokio::time::timeout(SETTLE_TIMEOUT, p.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        Some(Lease {
+            conn: p,
+            connected_in: None,
+            permit: Some(permit),
+        })
     }
 
     /// A channel slot on a live connection to `target`, connecting when none
@@ -130,6 +187,9 @@ impl Pool {
         if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
             return Ok(l);
         }
+        if let Some(l) = self.settled_lease(key).await {
+            return Ok(l);
+        }
         let conn = Connection::connect(target, &self.cfg).await?;
         self.connects_total.fetch_add(1, Ordering::Relaxed);
         let pooled = Arc::new(Pooled {
@@ -137,6 +197,7 @@ impl Pool {
             slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
             side: Semaphore::new(SIDE_CHANNELS),
             last_used: std::sync::Mutex::new(Instant::now()),
+            settling: AtomicUsize::new(0),
         });
         let permit = pooled
             .slots
@@ -153,7 +214,7 @@ impl Pool {
         Ok(Lease {
             conn: pooled,
             connected_in,
-            _permit: permit,
+            permit: Some(permit),
         })
     }
 

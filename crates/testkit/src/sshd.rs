@@ -542,12 +542,10 @@ rm -rf "$1"
         Ok(())
     }
 
-    /// `MaxSessions 100`, not sshd's default 10: under load sshd can still
-    /// count a just-closed session when the worker opens the next one on the
-    /// same connection ("no more sessions"); the worker retries on the same
-    /// connection and then reconnects, so jobs still run, but the connection
-    /// count becomes load-dependent — a known issue (see the worker notes),
-    /// kept out of the tests that count connections.
+    /// sshd's default `MaxSessions` (10), as on a real host: the worker's 8
+    /// job channels and 2 side channels fill it exactly, so the tests see
+    /// every session sshd refuses ("no more sessions" in [`SshHost::log`]).
+    /// `REMORA_TEST_SSHD_MAX_SESSIONS` sets another value.
     fn write_config(&self, penalties: bool) -> Result<()> {
         let dir = &self.dir_path;
         let mut cfg = format!(
@@ -563,7 +561,7 @@ rm -rf "$1"
              StrictModes no\n\
              AuthorizedKeysFile .ssh/authorized_keys\n\
              MaxStartups 100:30:200\n\
-             MaxSessions 100\n\
+             MaxSessions {max_sessions}\n\
              LogLevel VERBOSE\n\
              UseDNS no\n\
              Subsystem sftp internal-sftp\n",
@@ -572,6 +570,10 @@ rm -rf "$1"
             hostkey = self.host_key_path().display(),
             dir = dir.display(),
             user = self.user,
+            max_sessions = std::env::var("REMORA_TEST_SSHD_MAX_SESSIONS")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(10),
         );
         if penalties {
             // OpenSSH >= 9.8 penalises source addresses after failed auths / crashes; all our

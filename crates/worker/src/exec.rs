@@ -174,9 +174,10 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
             }
         }
         // sshd refuses a session (AdministrativelyProhibited, "no more
-        // sessions" in its log) while it still counts one that just closed
-        // at MaxSessions: the connection is fine, so keep this slot and ask
-        // again shortly rather than giving the slot up.
+        // sessions" in its log) when it is at MaxSessions. The pool hands a
+        // slot back only after sshd freed its session (pool::settle), so this
+        // is for a host whose MaxSessions is below 10 or sessions opened by
+        // someone else on the connection: keep the slot and ask again shortly.
         let mut opened = lease.exec(&exec_string(&job.id, &line)).await;
         for wait in [10u64, 20, 40, 80, 160] {
             match &opened {

@@ -505,15 +505,19 @@ async fn two_hundred_jobs_share_a_handful_of_connections() {
         assert_eq!(j["status"], "completed", "{j}");
     }
     let conns = host.connection_count() - before;
+    let log = host.log();
+    let refused = log.matches("no more sessions").count();
     eprintln!(
-        "200 jobs in {:?} over {conns} SSH connections",
+        "200 jobs in {:?} over {conns} SSH connections, {refused} sessions refused",
         t0.elapsed()
     );
     assert!(
         (1..=4).contains(&conns),
-        "200 jobs opened {conns} SSH connections: {}",
-        host.log()
+        "200 jobs opened {conns} SSH connections: {log}"
     );
+    // The test host runs sshd's default MaxSessions (10 = 8 job channels +
+    // 2 side channels): a slot is reused only after sshd freed its session.
+    assert_eq!(refused, 0, "sshd refused sessions: {log}");
 }
 
 // ------------------------------------------------------------- keys
