@@ -733,3 +733,43 @@ async fn postgres_without_the_trigram_extension_still_starts_and_searches() {
     db.psql(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";"))
         .unwrap();
 }
+
+/// The queries that run on every job (claim, worker heartbeat, queued scan)
+/// read an index made for them, not every job of a server: SQLite's plan
+/// for each names that index (no statistics, as in production).
+#[tokio::test]
+async fn per_job_queries_use_their_indexes_on_sqlite() {
+    use sqlx::{Connection, Row};
+    let (s, d) = sqlite().await;
+    s.close().await;
+    let url = remora_store::default_url(d.path());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (sql, index) in [
+        (
+            "SELECT COUNT(*) FROM jobs WHERE server_id = 'x' AND status = 'running'",
+            "jobs_server_status",
+        ),
+        (
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT 10",
+            "jobs_status_created",
+        ),
+        (
+            "SELECT id FROM jobs WHERE worker_id = 'w' AND status = 'running'",
+            "jobs_worker_status",
+        ),
+        (
+            "SELECT id FROM jobs ORDER BY started_at DESC, id DESC LIMIT 51",
+            "jobs_started",
+        ),
+    ] {
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+        assert!(
+            plan.iter().any(|p| p.contains(index)),
+            "{sql}: plan {plan:?} does not use {index}"
+        );
+    }
+}
