@@ -555,10 +555,12 @@ async fn submit(
             max_retries,
             ..Job::queued(kind, s.id.clone())
         };
-        state.store.insert_job(&job).await?;
-        crate::background::push_job(&state, &job).await;
         jobs.push(job);
     }
+    // One commit for the whole batch, then every push at once: with
+    // `--fsync always` the queue's group commit makes them one fsync.
+    state.store.insert_jobs(&jobs).await?;
+    futures::future::join_all(jobs.iter().map(|j| crate::background::push_job(&state, j))).await;
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
     let first = jobs.first().map(|j| j.id.clone());
     crate::audit(

@@ -773,3 +773,39 @@ async fn per_job_queries_use_their_indexes_on_sqlite() {
         );
     }
 }
+
+/// A batch is inserted in one transaction: all of its jobs, or none.
+async fn batch_insert(s: &Store) {
+    let srv = s.insert_server(&server("batch")).await.unwrap();
+    let b1 = job(&srv.id, 4000, "batch one");
+    let b2 = job(&srv.id, 4001, "batch two");
+    s.insert_jobs(&[b1.clone(), b2.clone()]).await.unwrap();
+    assert_eq!(s.get_job(&b1.id).await.unwrap().unwrap(), b1);
+    assert_eq!(s.get_job(&b2.id).await.unwrap().unwrap(), b2);
+    let b3 = job(&srv.id, 4002, "batch three");
+    assert!(matches!(
+        s.insert_jobs(&[b3.clone(), b1.clone()]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        s.get_job(&b3.id).await.unwrap().is_none(),
+        "a batch that fails part-way leaves nothing"
+    );
+}
+
+#[tokio::test]
+async fn batch_insert_on_sqlite() {
+    let (s, _d) = sqlite().await;
+    batch_insert(&s).await;
+}
+
+#[tokio::test]
+async fn batch_insert_on_postgres() {
+    let Some(db) = remora_testkit::pg::database().unwrap() else {
+        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+        return;
+    };
+    let s = Store::connect(&db.url).await.unwrap();
+    batch_insert(&s).await;
+    s.close().await;
+}
