@@ -131,7 +131,12 @@ async fn db_bench(label: &str, db_url: Option<String>, jobs: i64, requests: usiz
         .unwrap();
     let t = Instant::now();
     store
-        .bench_fill_jobs(jobs, &srv.id, &other.id)
+        .bench_fill_jobs(
+            jobs,
+            &srv.id,
+            &other.id,
+            std::env::var("REMORA_BENCH_SQLITE_ANALYZE").as_deref() == Ok("1"),
+        )
         .await
         .unwrap();
     eprintln!(

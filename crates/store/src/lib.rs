@@ -1592,7 +1592,13 @@ impl Store {
     }
     /// Benchmarks only: fill `jobs` with `n` finished jobs spread over two
     /// servers and the statuses, in one statement per backend.
-    pub async fn bench_fill_jobs(&self, n: i64, server_a: &str, server_b: &str) -> Result<()> {
+    pub async fn bench_fill_jobs(
+        &self,
+        n: i64,
+        server_a: &str,
+        server_b: &str,
+        analyze_sqlite: bool,
+    ) -> Result<()> {
         let series = match self.backend {
             Backend::Sqlite => "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) SELECT x FROM c",
             Backend::Postgres => "SELECT generate_series(1, $1) AS x",
@@ -1613,10 +1619,10 @@ impl Store {
             .await?;
         // As autovacuum would have done on PostgreSQL. SQLite gathers no
         // statistics by itself: measured as a real database would be, unless
-        // REMORA_BENCH_SQLITE_ANALYZE=1.
+        // `analyze_sqlite`.
         if self.backend == Backend::Postgres {
             sqlx::query("ANALYZE jobs").execute(&self.write).await?;
-        } else if std::env::var("REMORA_BENCH_SQLITE_ANALYZE").as_deref() == Ok("1") {
+        } else if analyze_sqlite {
             sqlx::query("ANALYZE").execute(&self.write).await?;
         }
         Ok(())
