@@ -362,6 +362,20 @@ fn like_pattern(s: &str) -> String {
     p
 }
 
+/// What a free-text search looks in (store::search_cond); the PostgreSQL
+/// trigram index of migration 0004 is on exactly this expression.
+const SEARCH_TEXT: &str =
+    "LOWER(id || ' ' || COALESCE(command, '') || ' ' || COALESCE(script, ''))";
+
+/// `n` as a count capped at `cap` (0 = uncapped).
+fn capped(n: i64, cap: i64) -> i64 {
+    if cap > 0 {
+        n.min(cap)
+    } else {
+        n
+    }
+}
+
 fn insert_job_query(
     j: &Job,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
@@ -724,8 +738,8 @@ impl Store {
         };
         let (mut conds, mut binds) = filters("");
         let filtered = !conds.is_empty();
-        // The search's own match count, when it is the only filter and the
-        // trigram index counted it already.
+        // The count, when a query below already made it: the trigram index's
+        // (a search alone) or the SQLite sort-path probe.
         let mut known_total = None;
         let mut search = None;
         if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
@@ -772,17 +786,8 @@ impl Store {
             && filtered
             && matches!(col, "started_at" | "finished_at" | "priority")
         {
-            let cap = if f.count_cap > 0 {
-                f.count_cap.max(self.dense_matches)
-            } else {
-                0
-            };
-            let n = count(count_sql(&where_sql, cap)).await?;
-            known_total = Some(if f.count_cap > 0 {
-                n.min(f.count_cap)
-            } else {
-                n
-            });
+            let n = count(count_sql(&where_sql, self.probe_cap(f.count_cap))).await?;
+            known_total = Some(capped(n, f.count_cap));
             if n >= self.dense_matches {
                 let (mut along_sort, _) = filters("+");
                 along_sort.extend(search.clone());
@@ -831,6 +836,16 @@ impl Store {
         })
     }
 
+    /// How far a count that also decides the SQLite plan goes: to the
+    /// list's cap, and at least to `dense_matches` (0 = uncapped).
+    fn probe_cap(&self, count_cap: i64) -> i64 {
+        if count_cap > 0 {
+            count_cap.max(self.dense_matches)
+        } else {
+            0
+        }
+    }
+
     /// The WHERE condition for a free-text search (case-insensitive
     /// substring of a job's id, command or script) with its one bind value,
     /// numbered `$n`; and, when the trigram index counted them, the number of
@@ -854,9 +869,7 @@ impl Store {
         count_cap: i64,
     ) -> Result<((String, String), Option<i64>)> {
         let like = (
-            format!(
-                "LOWER(id || ' ' || COALESCE(command, '') || ' ' || COALESCE(script, '')) LIKE ${n} ESCAPE '\\'"
-            ),
+            format!("{SEARCH_TEXT} LIKE ${n} ESCAPE '\\'"),
             like_pattern(q),
         );
         let short = q.chars().count() < 3;
@@ -865,12 +878,7 @@ impl Store {
                 // No trigram in the string: the GIN index would return every
                 // row. STRPOS is not indexable, so the list's index is read.
                 return Ok((
-                    (
-                        format!(
-                            "STRPOS(LOWER(id || ' ' || COALESCE(command, '') || ' ' || COALESCE(script, '')), ${n}) > 0"
-                        ),
-                        q.to_lowercase(),
-                    ),
+                    (format!("STRPOS({SEARCH_TEXT}, ${n}) > 0"), q.to_lowercase()),
                     None,
                 ));
             }
@@ -882,10 +890,9 @@ impl Store {
         // An FTS5 string: the trigram tokenizer turns it into the sequence
         // of its trigrams, which matches exactly where it is a substring.
         let phrase = format!("\"{}\"", q.replace('"', "\"\""));
-        let probe = if count_cap > 0 {
-            format!("LIMIT {}", count_cap.max(self.dense_matches))
-        } else {
-            String::new()
+        let probe = match self.probe_cap(count_cap) {
+            0 => String::new(),
+            cap => format!("LIMIT {cap}"),
         };
         let matches: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM jobs_fts WHERE jobs_fts MATCH $1 {probe}) m"
@@ -894,11 +901,7 @@ impl Store {
         .fetch_one(&self.read)
         .await?
         .try_get(0)?;
-        let total = Some(if count_cap > 0 {
-            matches.min(count_cap)
-        } else {
-            matches
-        });
+        let total = Some(capped(matches, count_cap));
         if matches >= self.dense_matches {
             return Ok((like, total));
         }
@@ -981,7 +984,7 @@ impl Store {
     /// `claim_job` on SQLite: one statement. Every write already goes
     /// through the single write connection, so the running count cannot
     /// race, and each statement there is a round trip to SQLite's thread:
-    /// the seven of the transaction below made the claim the largest part
+    /// the seven statements of the transaction in `claim_job` made it the largest part
     /// of a short job's time on the writer.
     async fn claim_job_sqlite(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
         let now = remora_domain::time::now_ms();

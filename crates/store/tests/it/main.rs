@@ -57,6 +57,17 @@ fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
     }
 }
 
+/// A store on a fresh PostgreSQL database; `None` (said on stderr) without
+/// `REMORA_TEST_PG_URL`, which under CI=true fails instead.
+async fn postgres() -> Option<(Store, remora_testkit::pg::PgDb)> {
+    let Some(db) = remora_testkit::pg::database().unwrap() else {
+        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+        return None;
+    };
+    let s = Store::connect(&db.url).await.unwrap();
+    Some((s, db))
+}
+
 /// The whole query surface, asserted step by step.
 async fn exercise(s: &Store) {
     // servers
@@ -605,11 +616,9 @@ async fn search_on_sqlite() {
 
 #[tokio::test]
 async fn search_on_postgres() {
-    let Some(db) = remora_testkit::pg::database().unwrap() else {
-        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+    let Some((s, db)) = postgres().await else {
         return;
     };
-    let s = Store::connect(&db.url).await.unwrap();
     assert_eq!(
         db.psql("SELECT count(*) FROM pg_indexes WHERE indexname = 'jobs_search_trgm'")
             .unwrap()
@@ -629,11 +638,9 @@ async fn every_query_on_sqlite() {
 
 #[tokio::test]
 async fn every_query_on_postgres() {
-    let Some(db) = remora_testkit::pg::database().unwrap() else {
-        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+    let Some((s, _db)) = postgres().await else {
         return;
     };
-    let s = Store::connect(&db.url).await.unwrap();
     exercise(&s).await;
     s.close().await;
 }
@@ -801,11 +808,9 @@ async fn batch_insert_on_sqlite() {
 
 #[tokio::test]
 async fn batch_insert_on_postgres() {
-    let Some(db) = remora_testkit::pg::database().unwrap() else {
-        eprintln!("skipped: REMORA_TEST_PG_URL is not set");
+    let Some((s, _db)) = postgres().await else {
         return;
     };
-    let s = Store::connect(&db.url).await.unwrap();
     batch_insert(&s).await;
     s.close().await;
 }
