@@ -135,6 +135,18 @@ impl NetLab {
         self.add_node(Some(parent.netns.clone()))
     }
 
+    /// Takes the node's end of the link to its parent down (`up = false`) or up again: the node
+    /// and everything behind it go dark (connections hang until the client's timeout), as when
+    /// a host or a bastion stops answering. Only the node's side changes; the root namespace's
+    /// interfaces are never touched.
+    pub fn set_link(&self, node: &Node, up: bool) -> Result<()> {
+        if !self.nodes.contains(node) {
+            bail!("{} is not a node of this lab", node.netns);
+        }
+        let state = if up { "up" } else { "down" };
+        ip_cmd(&["-n", &node.netns, "link", "set", "up0", state])
+    }
+
     fn add_node(&mut self, parent: Option<String>) -> Result<Node> {
         let k = self.nodes.len();
         if k >= MAX_NODES {

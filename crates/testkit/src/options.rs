@@ -4,7 +4,7 @@
 //! lines.
 //!
 //! ```no_run
-//! use remora_testkit::{require, certs::{Ca, Validity}, shells::LoginShell, sshd::SshHostOptions};
+//! use remora_testkit::{certs::{Ca, Validity}, shells::LoginShell, sshd::SshHostOptions};
 //!
 //! let ca = Ca::new().unwrap();
 //! let host = SshHostOptions::new()

@@ -202,7 +202,8 @@ impl SshHost {
         &self.home
     }
 
-    /// The user's password (password authentication is enabled).
+    /// The user's password (password authentication is enabled; with
+    /// [`SshHostOptions::pam_keyboard_interactive`] it is accepted by keyboard-interactive only).
     pub fn password(&self) -> &str {
         &self.password
     }

@@ -52,29 +52,34 @@ fn targets_behind_one_and_two_hops() {
     let a = lab.bastion().unwrap();
     let b = lab.add_node_behind(&a).unwrap();
     let c = lab.add_node_behind(&b).unwrap();
+    let d = lab.add_node_behind(&a).unwrap();
     let wired = started.elapsed();
-    let (ha, hb, hc) = std::thread::scope(|s| {
+    let (ha, hb, hc, hd) = std::thread::scope(|s| {
         let ha = s.spawn(|| SshHostOptions::new().in_netns(&a).start());
         let hb = s.spawn(|| SshHostOptions::new().in_netns(&b).start());
         let hc = s.spawn(|| SshHostOptions::new().in_netns(&c).start());
+        let hd = s.spawn(|| SshHostOptions::new().dropbear().in_netns(&d).start());
         (
             ha.join().unwrap().unwrap(),
             hb.join().unwrap().unwrap(),
             hc.join().unwrap().unwrap(),
+            hd.join().unwrap().unwrap(),
         )
     });
     eprintln!(
-        "3 namespaces in {wired:?}, with 3 sshd in {:?}",
+        "4 namespaces in {wired:?}, with 3 sshd and a dropbear in {:?}",
         started.elapsed()
     );
     assert_eq!(ha.netns(), Some(a.netns()));
     assert_eq!((ha.host(), ha.port()), (a.ip().to_string(), 22));
 
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = client_config(tmp.path(), &[&ha, &hb, &hc]);
+    let cfg = client_config(tmp.path(), &[&ha, &hb, &hc, &hd]);
     // The bastion directly, B through A, C through B through A.
     assert_eq!(common::ok(&ha, jump(&cfg, &[], &ha)).trim(), ha.user());
     assert_eq!(common::ok(&hb, jump(&cfg, &[&ha], &hb)).trim(), hb.user());
+    // A Dropbear target behind the same bastion.
+    assert_eq!(common::ok(&hd, jump(&cfg, &[&ha], &hd)).trim(), hd.user());
     assert_eq!(
         common::ok(&hc, jump(&cfg, &[&ha, &hb], &hc)).trim(),
         hc.user()
@@ -85,7 +90,7 @@ fn targets_behind_one_and_two_hops() {
 
     // Negative: targets are not reachable from here, nor C from A, nor through A by routing.
     assert!(routable_from_root(a.ip()));
-    for target in [&b, &c] {
+    for target in [&b, &c, &d] {
         assert!(!routable_from_root(target.ip()), "{} routable", target.ip());
         let addr: SocketAddr = format!("{}:22", target.ip()).parse().unwrap();
         assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err());
@@ -111,9 +116,23 @@ fn targets_behind_one_and_two_hops() {
     let out = common::output(jump(&cfg, &[&hb], &hc));
     assert!(!out.status.success());
 
+    // Faults: the bastion goes dark and comes back; its host key changes.
+    lab.set_link(&a, false).unwrap();
+    let addr: SocketAddr = format!("{}:22", a.ip()).parse().unwrap();
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+    lab.set_link(&a, true).unwrap();
+    let mut ha = ha;
+    let old_key = ha.host_key_fingerprint();
+    ha.regenerate_host_key().unwrap();
+    assert_ne!(ha.host_key_fingerprint(), old_key);
+    assert_eq!(
+        common::ok(&hc, jump(&cfg, &[&ha, &hb], &hc)).trim(),
+        hc.user()
+    );
+
     // Drop removes the namespaces (and their veths).
     let names: Vec<String> = lab.nodes().iter().map(|n| n.netns().to_string()).collect();
-    drop((ha, hb, hc));
+    drop((ha, hb, hc, hd));
     drop(lab);
     for name in names {
         assert!(
