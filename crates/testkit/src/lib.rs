@@ -13,6 +13,7 @@
 //! | Bastion and targets reachable only through it (netns, 10.231.0.0/16) | [`netns::NetLab`], `.in_netns(&node)` | [`netns`] |
 //! | CA, host certificates (valid/expired/wrong principal/other CA), user certificates | [`certs::Ca`], `.host_certificate(..)`, `.trusted_user_ca(..)`, `SshHost::user_certificate` | [`certs`] |
 //! | PAM keyboard-interactive only (`PasswordAuthentication no`) | `.pam_keyboard_interactive()` | [`options`] |
+//! | sudo rights for the user (with or without password) | `.sudo(SudoRule::Password)` | [`sudo`] |
 //! | Throwaway PostgreSQL database | [`pg::database`] | [`pg`] |
 //!
 //! Every fixture cleans up on `Drop` and, through a detached reaper process, when the test
@@ -49,6 +50,7 @@ pub mod pg;
 mod reaper;
 pub mod shells;
 pub mod sshd;
+pub mod sudo;
 
 /// Prefix of error messages that mean "the environment lacks this, skip the test".
 pub const SKIP_PREFIX: &str = "SKIP:";

@@ -1,7 +1,7 @@
 //! [`SshHostOptions`]: the one builder for every kind of [`SshHost`] beyond the default
 //! (`SshHost::start()`): another login shell, Dropbear instead of OpenSSH, a BusyBox-only chroot,
-//! a network namespace, host and user certificates, PAM keyboard-interactive, extra sshd_config
-//! lines.
+//! a network namespace, host and user certificates, PAM keyboard-interactive, sudo rights, extra
+//! sshd_config lines.
 //!
 //! ```no_run
 //! use remora_testkit::{certs::{Ca, Validity}, shells::LoginShell, sshd::SshHostOptions};
@@ -25,6 +25,7 @@ use crate::certs::{Ca, Validity};
 use crate::netns::Node;
 use crate::shells::LoginShell;
 use crate::sshd::SshHost;
+use crate::sudo::SudoRule;
 
 /// Which SSH server the host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +69,7 @@ pub struct SshHostOptions {
     pub(crate) trusted_user_ca: Option<String>,
     pub(crate) busybox_chroot: bool,
     pub(crate) netns: Option<NetnsPlacement>,
+    pub(crate) sudo: Option<SudoRule>,
 }
 
 impl SshHostOptions {
@@ -144,6 +146,12 @@ impl SshHostOptions {
         self
     }
 
+    /// Give the user sudo rights ([`crate::sudo`]); without this it is in no sudoers rule.
+    pub fn sudo(mut self, rule: SudoRule) -> Self {
+        self.sudo = Some(rule);
+        self
+    }
+
     /// Starts the host; see [`SshHost::start_on`] for what it owns and how it cleans up.
     pub fn start(self) -> Result<SshHost> {
         self.validate()?;
@@ -162,6 +170,9 @@ impl SshHostOptions {
             if let Some((_, what)) = unsupported.iter().find(|(on, _)| *on) {
                 bail!("the Dropbear fixture does not support {what} (OpenSSH only)");
             }
+        }
+        if self.busybox_chroot && self.sudo.is_some() {
+            bail!("a BusyBox chroot host has no sudo inside the chroot");
         }
         if self.busybox_chroot && self.login_shell.is_some() {
             bail!("a BusyBox chroot host's login shell is always its /bin/sh (busybox ash)");

@@ -11,7 +11,8 @@
 //! [`SshHostOptions`] starts other kinds of host with the same guarantees: another login shell
 //! ([`crate::shells`]), Dropbear ([`crate::dropbear`]), a BusyBox-only chroot
 //! ([`crate::busybox`]), a network namespace ([`crate::netns`]), host/user certificates
-//! ([`crate::certs`]), PAM keyboard-interactive, extra sshd_config lines.
+//! ([`crate::certs`]), PAM keyboard-interactive, sudo rights ([`crate::sudo`]), extra sshd_config
+//! lines.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -92,6 +93,7 @@ pub struct SshHost {
     keys_added: u32,
     opts: SshHostOptions,
     chroot: Option<Chroot>,
+    sudoers_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -150,6 +152,7 @@ impl SshHost {
             keys_added: 0,
             opts,
             chroot: None,
+            sudoers_file: None,
         };
         // From here on, any error drops `host`, which undoes whatever was already set up.
         let mut reaper = Reaper::spawn()?;
@@ -160,6 +163,10 @@ impl SshHost {
             let gid = gid_of(&host.user)?;
             let reaper = host.reaper.as_mut().context("reaper")?;
             host.chroot = Some(Chroot::build(&host.user, host.uid, gid, reaper)?);
+        }
+        if let Some(rule) = host.opts.sudo {
+            let reaper = host.reaper.as_mut().context("reaper")?;
+            host.sudoers_file = Some(crate::sudo::install(&host.user, rule, reaper)?);
         }
         host.private_key_path = host.dir_path.join("id_ed25519");
         host.generate_key(
@@ -237,6 +244,21 @@ impl SshHost {
         let mut parts = key.split_whitespace();
         let (alg, blob) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         Ok(format!("[{}]:{} {alg} {blob}", self.ip, self.port))
+    }
+
+    /// [`SshHost::known_hosts_line`] with the host name hashed (`|1|salt|hash ssh-ed25519 …`), as
+    /// `ssh-keygen -H` writes it (`HashKnownHosts yes`).
+    pub fn known_hosts_line_hashed(&self) -> Result<String> {
+        let file = self.dir_path.join("known_hosts_to_hash");
+        fs::write(&file, format!("{}\n", self.known_hosts_line()?))?;
+        run(Command::new("ssh-keygen").arg("-H").arg("-f").arg(&file)).context("ssh-keygen -H")?;
+        let hashed = fs::read_to_string(&file)?;
+        let _ = fs::remove_file(&file);
+        let _ = fs::remove_file(file.with_extension("old"));
+        let line = hashed.lines().find(|l| l.starts_with("|1|"));
+        Ok(line
+            .context("ssh-keygen -H wrote no hashed line")?
+            .to_string())
     }
 
     /// Everything sshd logged so far (all restarts), at `LogLevel VERBOSE`.
@@ -822,6 +844,10 @@ impl SshHost {
 
     fn cleanup(&mut self) -> Result<()> {
         let _ = self.kill();
+        if let Some(file) = self.sudoers_file.take() {
+            // Before userdel: a later user given the same name must not inherit the rule.
+            crate::sudo::remove(&file)?;
+        }
         if self.user_created {
             // Kill first and wait: userdel refuses while the user runs processes, and a process
             // surviving the user would show up under the next user given the same uid.
@@ -895,6 +921,9 @@ fn check_prerequisites(opts: &SshHostOptions) -> Result<()> {
     }
     if opts.busybox_chroot {
         Chroot::check_prerequisites()?;
+    }
+    if opts.sudo.is_some() {
+        crate::sudo::check_prerequisites()?;
     }
     if opts.netns.is_some() && crate::which("ip").is_none() {
         return crate::skip("ip not found: install iproute2 (scripts/install-deps.sh)");

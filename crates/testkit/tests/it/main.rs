@@ -10,3 +10,4 @@ mod pam;
 mod pg;
 mod shells;
 mod sshd;
+mod sudo;

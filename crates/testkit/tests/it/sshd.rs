@@ -132,6 +132,44 @@ fn host_key_regeneration_and_restart() {
     let known = host.known_hosts_line().unwrap();
     assert!(known.starts_with(&format!("[127.0.1.3]:{port} ssh-ed25519 ")));
 
+    // A client that pinned the key by a hashed known_hosts line gets in with strict checking.
+    let hashed = host.known_hosts_line_hashed().unwrap();
+    assert!(
+        hashed.starts_with("|1|") && !hashed.contains("127.0.1.3"),
+        "{hashed}"
+    );
+    let known = host.dir().join("known_hosts_hashed");
+    std::fs::write(&known, format!("{hashed}\n")).unwrap();
+    let strict = |known: &std::path::Path| {
+        Command::new("ssh")
+            .arg("-i")
+            .arg(host.private_key_path())
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-p", &host.port().to_string()])
+            .arg(format!("{}@{}", host.user(), host.host()))
+            .arg("true")
+            .output()
+            .unwrap()
+    };
+    let out = strict(&known);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let empty = host.dir().join("known_hosts_empty");
+    std::fs::write(&empty, "").unwrap();
+    assert!(!strict(&empty).status.success(), "strict checking is off");
+
     host.regenerate_host_key().unwrap();
     assert_eq!(host.port(), port);
     assert_ne!(host.host_key_fingerprint(), fp);
@@ -229,7 +267,11 @@ fn reaper_cleans_up_after_a_killed_test_process() {
 fn reaper_child_all_kinds() {
     use remora_testkit::netns::NetLab;
     use remora_testkit::sshd::SshHostOptions;
-    let dropbear = remora_testkit::dropbear::start().unwrap();
+    let dropbear = SshHostOptions::new()
+        .dropbear()
+        .sudo(remora_testkit::sudo::SudoRule::NoPassword)
+        .start()
+        .unwrap();
     let busybox = SshHostOptions::new().busybox_chroot().start().unwrap();
     let mut lab = NetLab::new().unwrap();
     let node = lab.bastion().unwrap();
@@ -278,6 +320,8 @@ fn reaper_cleans_up_every_fixture_kind() {
             .to_string()
     };
     let users: Vec<String> = field("USERS").split(',').map(String::from).collect();
+    let sudoers = std::path::Path::new("/etc/sudoers.d").join(&users[0]);
+    assert!(sudoers.exists());
     let pids: Vec<String> = field("PIDS").split(',').map(String::from).collect();
     let chroot = std::path::PathBuf::from(field("CHROOT"));
     let netns = std::path::Path::new("/run/netns").join(field("NETNS"));
@@ -299,6 +343,7 @@ fn reaper_cleans_up_every_fixture_kind() {
             && !mounted()
             && !netns.exists()
             && !slot_file.exists()
+            && !sudoers.exists()
     };
     while !clean() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -310,6 +355,7 @@ fn reaper_cleans_up_every_fixture_kind() {
     assert!(!chroot.exists(), "reaper left {}", chroot.display());
     assert!(!netns.exists(), "reaper left {}", netns.display());
     assert!(!slot_file.exists(), "reaper left {}", slot_file.display());
+    assert!(!sudoers.exists(), "reaper left {}", sudoers.display());
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         assert!(
