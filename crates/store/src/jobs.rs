@@ -145,7 +145,7 @@ impl Store {
         };
         let server_id: String = job_row.try_get(0)?;
         let status: String = job_row.try_get(1)?;
-        if status != "queued" {
+        if status != JobStatus::Queued.as_str() {
             return Ok(Claim::NotQueued);
         }
         // Serialise claims per server so the running count cannot race. On
@@ -163,25 +163,27 @@ impl Store {
         .map(|r| r.try_get(0))
         .transpose()?;
         if let Some(max) = max {
-            let running: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = 'running'",
-            )
-            .bind(&server_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+            let running: i64 =
+                sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2")
+                    .bind(&server_id)
+                    .bind(JobStatus::Running.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
             if max > 0 && running >= max {
                 return Ok(Claim::Busy);
             }
         }
         let now = remora_domain::time::now_ms();
         let r = sqlx::query(
-            "UPDATE jobs SET status = 'running', worker_id = $1, started_at = $2, attempt = attempt + 1
-             WHERE id = $3 AND status = 'queued'",
+            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+             WHERE id = $3 AND status = $5",
         )
         .bind(worker_id)
         .bind(now)
         .bind(job_id)
+        .bind(JobStatus::Running.as_str())
+        .bind(JobStatus::Queued.as_str())
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -204,16 +206,18 @@ impl Store {
     async fn claim_job_sqlite(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
         let now = remora_domain::time::now_ms();
         let row = sqlx::query(&format!(
-            "UPDATE jobs SET status = 'running', worker_id = $1, started_at = $2, attempt = attempt + 1
-             WHERE id = $3 AND status = 'queued'
+            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+             WHERE id = $3 AND status = $5
                AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
-                    OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = 'running')
+                    OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
                        < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
              RETURNING {JOB_COLS}"
         ))
         .bind(worker_id)
         .bind(now)
         .bind(job_id)
+        .bind(JobStatus::Running.as_str())
+        .bind(JobStatus::Queued.as_str())
         .fetch_optional(&self.write)
         .await?;
         if let Some(row) = row {
@@ -226,8 +230,8 @@ impl Store {
             .await?
             .map(|r| r.try_get(0))
             .transpose()?;
-        Ok(match status.as_deref() {
-            Some("queued") => Claim::Busy,
+        Ok(match status {
+            Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
             _ => Claim::NotQueued,
         })
     }
@@ -236,12 +240,14 @@ impl Store {
     /// retry remains). Only the worker holding it may.
     pub async fn requeue_job(&self, job_id: &str, worker_id: &str, error: &str) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE jobs SET status = 'queued', worker_id = NULL, started_at = NULL, error = $1
-             WHERE id = $2 AND status = 'running' AND worker_id = $3",
+            "UPDATE jobs SET status = $4, worker_id = NULL, started_at = NULL, error = $1
+             WHERE id = $2 AND status = $5 AND worker_id = $3",
         )
         .bind(error)
         .bind(job_id)
         .bind(worker_id)
+        .bind(JobStatus::Queued.as_str())
+        .bind(JobStatus::Running.as_str())
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -258,11 +264,17 @@ impl Store {
         f: &Finish,
     ) -> Result<Option<JobStatus>> {
         let status = f.status.unwrap_or(JobStatus::Failed);
+        // What a pending cancel request makes of it: a run that ended by
+        // itself (or failed) was canceled; a timeout stays a timeout.
+        let if_canceled = match status {
+            JobStatus::Completed | JobStatus::Failed => JobStatus::Canceled,
+            other => other,
+        };
         let now = remora_domain::time::now_ms();
         let r = sqlx::query(
-            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 AND $1 IN ('completed', 'failed') THEN 'canceled' ELSE $1 END,
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
                  exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
-             WHERE id = $7 AND status = 'running' AND worker_id = $8",
+             WHERE id = $7 AND status = $10 AND worker_id = $8",
         )
         .bind(status.as_str())
         .bind(f.exit_code)
@@ -272,6 +284,8 @@ impl Store {
         .bind(now)
         .bind(job_id)
         .bind(worker_id)
+        .bind(if_canceled.as_str())
+        .bind(JobStatus::Running.as_str())
         .execute(&self.write)
         .await?;
         if r.rows_affected() != 1 {
@@ -291,13 +305,15 @@ impl Store {
     ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
-             WHERE id = $5 AND status IN ('queued', 'running')",
+             WHERE id = $5 AND status IN ($6, $7)",
         )
         .bind(status.as_str())
         .bind(error)
         .bind(error_code)
         .bind(remora_domain::time::now_ms())
         .bind(job_id)
+        .bind(JobStatus::Queued.as_str())
+        .bind(JobStatus::Running.as_str())
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -306,22 +322,24 @@ impl Store {
     pub async fn request_cancel(&self, job_id: &str) -> Result<CancelOutcome> {
         let now = remora_domain::time::now_ms();
         let r = sqlx::query(
-            "UPDATE jobs SET status = 'canceled', cancel_requested = 1, finished_at = $1, error = 'canceled before it started'
-             WHERE id = $2 AND status = 'queued'",
+            "UPDATE jobs SET status = $3, cancel_requested = 1, finished_at = $1, error = $4
+             WHERE id = $2 AND status = $5",
         )
         .bind(now)
         .bind(job_id)
+        .bind(JobStatus::Canceled.as_str())
+        .bind("canceled before it started")
+        .bind(JobStatus::Queued.as_str())
         .execute(&self.write)
         .await?;
         if r.rows_affected() == 1 {
             return Ok(CancelOutcome::CanceledQueued);
         }
-        let r = sqlx::query(
-            "UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = 'running'",
-        )
-        .bind(job_id)
-        .execute(&self.write)
-        .await?;
+        let r = sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = $2")
+            .bind(job_id)
+            .bind(JobStatus::Running.as_str())
+            .execute(&self.write)
+            .await?;
         if r.rows_affected() == 1 {
             return Ok(CancelOutcome::Requested);
         }
@@ -346,9 +364,10 @@ impl Store {
     /// Jobs the database holds as `queued`, for re-pushing to the queue.
     pub async fn queued_jobs(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(&format!(
-            "SELECT id, server_id, priority FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT {}",
+            "SELECT id, server_id, priority FROM jobs WHERE status = $1 ORDER BY created_at LIMIT {}",
             limit.max(1)
         ))
+        .bind(JobStatus::Queued.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()

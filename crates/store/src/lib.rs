@@ -220,3 +220,19 @@ impl Store {
         self.write.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_path_of_a_url() {
+        assert_eq!(
+            sqlite_path("sqlite:///data/remora.db?mode=rwc").as_deref(),
+            Some("/data/remora.db")
+        );
+        assert_eq!(sqlite_path("sqlite:rel.db").as_deref(), Some("rel.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://h/db"), None);
+    }
+}

@@ -36,14 +36,18 @@ impl Store {
     pub async fn throughput(&self, since_ms: i64) -> Result<Vec<MinuteCount>> {
         let rows = sqlx::query(
             "SELECT (finished_at / 60000) * 60000 AS minute,
-                    SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed,
-                    SUM(CASE WHEN status IN ('failed', 'timed_out') THEN 1 ELSE 0 END) AS failed,
-                    SUM(CASE WHEN status = 'canceled' THEN 1 ELSE 0 END) AS canceled,
+                    SUM(CASE WHEN status = $2 THEN 1 ELSE 0 END) AS completed,
+                    SUM(CASE WHEN status IN ($3, $4) THEN 1 ELSE 0 END) AS failed,
+                    SUM(CASE WHEN status = $5 THEN 1 ELSE 0 END) AS canceled,
                     COUNT(*) AS total
              FROM jobs WHERE finished_at IS NOT NULL AND finished_at >= $1
              GROUP BY (finished_at / 60000) * 60000 ORDER BY minute",
         )
         .bind(since_ms)
+        .bind(JobStatus::Completed.as_str())
+        .bind(JobStatus::Failed.as_str())
+        .bind(JobStatus::TimedOut.as_str())
+        .bind(JobStatus::Canceled.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()

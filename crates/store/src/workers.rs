@@ -44,12 +44,15 @@ impl Store {
             w.id
         );
         sqlx::query(
-            "UPDATE jobs SET status = 'failed', error = $1, error_code = 'worker_lost', finished_at = $2
-             WHERE worker_id = $3 AND status = 'running'",
+            "UPDATE jobs SET status = $4, error = $1, error_code = $5, finished_at = $2
+             WHERE worker_id = $3 AND status = $6",
         )
         .bind(&msg)
         .bind(remora_domain::time::now_ms())
         .bind(&w.id)
+        .bind(JobStatus::Failed.as_str())
+        .bind("worker_lost")
+        .bind(JobStatus::Running.as_str())
         .execute(&self.write)
         .await?;
         sqlx::query("DELETE FROM workers WHERE id = $1")
@@ -120,8 +123,9 @@ impl Store {
     pub async fn orphaned_jobs(&self) -> Result<Vec<(String, Option<String>)>> {
         let rows = sqlx::query(
             "SELECT j.id, j.worker_id FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
-             WHERE j.status = 'running' AND (w.id IS NULL OR w.status = 'down')",
+             WHERE j.status = $1 AND (w.id IS NULL OR w.status = 'down')",
         )
+        .bind(JobStatus::Running.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()

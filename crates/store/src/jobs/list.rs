@@ -282,3 +282,21 @@ impl Store {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{capped, like_pattern};
+
+    #[test]
+    fn like_pattern_lowercases_and_escapes_wildcards() {
+        assert_eq!(like_pattern("Echo"), "%echo%");
+        assert_eq!(like_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn capped_stops_at_the_cap_unless_zero() {
+        assert_eq!(capped(7, 5), 5);
+        assert_eq!(capped(3, 5), 3);
+        assert_eq!(capped(7, 0), 7);
+    }
+}
