@@ -57,24 +57,22 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
     })
 }
 
-impl Store {
-    pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
-        let id = remora_domain::new_id();
-        let now = remora_domain::time::now_ms();
-        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
-            AuthType::Password
-        } else {
-            AuthType::Key
-        });
-        sqlx::query(
-            "INSERT INTO servers (id, name, hostname, port, username, auth_type, password_enc, private_key_enc, passphrase_enc, pem_file_id, is_active, tags, max_concurrency, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&id)
-        .bind(&s.name)
-        .bind(&s.hostname)
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Bind a server's settable fields as `$1`…`$12` (name, hostname, port,
+/// username, auth_type, password_enc, private_key_enc, passphrase_enc,
+/// pem_file_id, is_active, tags, max_concurrency), for insert and update.
+/// Without an auth type, a password means password auth, else key auth.
+fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
+    let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
+        AuthType::Password
+    } else {
+        AuthType::Key
+    });
+    q.bind(s.name.clone())
+        .bind(s.hostname.clone())
         .bind(s.port)
-        .bind(&s.user)
+        .bind(s.user.clone())
         .bind(auth.as_str())
         .bind(s.password_enc.clone())
         .bind(s.private_key_enc.clone())
@@ -83,7 +81,20 @@ impl Store {
         .bind(s.is_active as i64)
         .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into()))
         .bind(s.max_concurrency)
-        .bind(now)
+}
+
+impl Store {
+    pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
+        let id = remora_domain::new_id();
+        let now = remora_domain::time::now_ms();
+        bind_settable(
+            sqlx::query(
+                "INSERT INTO servers (name, hostname, port, username, auth_type, password_enc, private_key_enc, passphrase_enc, pem_file_id, is_active, tags, max_concurrency, id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+            ),
+            s,
+        )
+        .bind(&id)
         .bind(now)
         .execute(&self.write)
         .await
@@ -96,27 +107,13 @@ impl Store {
     /// Replace every settable field of a server (the caller merges partial
     /// updates, keeping sealed secrets it does not change).
     pub async fn update_server(&self, id: &str, s: &NewServer) -> Result<bool> {
-        let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
-            AuthType::Password
-        } else {
-            AuthType::Key
-        });
-        let r = sqlx::query(
-            "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5, password_enc = $6, private_key_enc = $7,
-                 passphrase_enc = $8, pem_file_id = $9, is_active = $10, tags = $11, max_concurrency = $12, updated_at = $13 WHERE id = $14",
+        let r = bind_settable(
+            sqlx::query(
+                "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5, password_enc = $6, private_key_enc = $7,
+                     passphrase_enc = $8, pem_file_id = $9, is_active = $10, tags = $11, max_concurrency = $12, updated_at = $13 WHERE id = $14",
+            ),
+            s,
         )
-        .bind(&s.name)
-        .bind(&s.hostname)
-        .bind(s.port)
-        .bind(&s.user)
-        .bind(auth.as_str())
-        .bind(s.password_enc.clone())
-        .bind(s.private_key_enc.clone())
-        .bind(s.passphrase_enc.clone())
-        .bind(s.pem_file_id.clone())
-        .bind(s.is_active as i64)
-        .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into()))
-        .bind(s.max_concurrency)
         .bind(remora_domain::time::now_ms())
         .bind(id)
         .execute(&self.write)

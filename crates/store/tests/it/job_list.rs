@@ -1,138 +1,113 @@
 //! Job lists: pages, filters, sorting, free-text search on every path and capped counts.
 
-use crate::{job, postgres, server, sqlite};
+use crate::{job, postgres, server, sqlite, three_jobs};
 use remora_domain::{Job, JobKind};
 use remora_store::{JobFilter, Store};
 
 /// Pages, newest first or oldest, by server, searched, capped, by time window.
 async fn listing(s: &Store) {
-    let a = s.insert_server(&server("alpha")).await.unwrap();
-    let b = s.insert_server(&server("beta")).await.unwrap();
-    let j1 = job(&a.id, 1000, "echo one");
-    let j2 = job(&a.id, 2000, "echo TWO");
-    let j3 = job(&b.id, 3000, "uptime 100%");
-    for j in [&j1, &j2, &j3] {
-        s.insert_job(j).await.unwrap();
+    let (_, b, [j1, j2, j3]) = three_jobs(s).await;
+    let all = || JobFilter {
+        page: 1,
+        limit: 10,
+        ..Default::default()
+    };
+    for (f, want, why) in [
+        (
+            JobFilter { limit: 2, ..all() },
+            [&j3, &j2].as_slice(),
+            "newest first",
+        ),
+        (
+            JobFilter {
+                page: 2,
+                limit: 2,
+                ..all()
+            },
+            &[&j1],
+            "second page",
+        ),
+        (
+            JobFilter {
+                server_id: Some(b.id.clone()),
+                ..all()
+            },
+            &[&j3],
+            "by server",
+        ),
+        (
+            JobFilter {
+                search: Some("two".into()),
+                ..all()
+            },
+            &[&j2],
+            "search is case-insensitive",
+        ),
+        (
+            JobFilter {
+                search: Some("100%".into()),
+                ..all()
+            },
+            &[&j3],
+            "LIKE wildcards are escaped",
+        ),
+        (
+            JobFilter {
+                search: Some("0%".into()),
+                ..all()
+            },
+            &[&j3],
+            "a short search with a wildcard",
+        ),
+        (
+            JobFilter {
+                ascending: true,
+                ..all()
+            },
+            &[&j1, &j2, &j3],
+            "oldest first",
+        ),
+        (
+            JobFilter {
+                created_after: Some(2000),
+                created_before: Some(3000),
+                ..all()
+            },
+            &[&j2],
+            "created_at window",
+        ),
+    ] {
+        let (page, total) = s.list_jobs(&f).await.unwrap();
+        let got: Vec<&str> = page.iter().map(|j| j.id.as_str()).collect();
+        let want_ids: Vec<&str> = want.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(got, want_ids, "{why}");
+        let matching = if f.page == 1 && f.limit == 10 {
+            want.len() as i64
+        } else {
+            3
+        };
+        assert_eq!(total, matching, "{why}: total");
     }
-    let (page, total) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 2,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(total, 3);
-    assert_eq!(
-        page.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
-        vec![j3.id.clone(), j2.id.clone()],
-        "newest first"
-    );
-    let (p2, _) = s
-        .list_jobs(&JobFilter {
-            page: 2,
-            limit: 2,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(p2[0].id, j1.id);
-    let (by_server, n) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            server_id: Some(b.id.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!((n, by_server[0].id.clone()), (1, j3.id.clone()));
-    let (found, n) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            search: Some("two".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (n, found[0].id.clone()),
-        (1, j2.id.clone()),
-        "search is case-insensitive"
-    );
-    let (found, n) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            search: Some("100%".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (n, found[0].id.clone()),
-        (1, j3.id.clone()),
-        "LIKE wildcards are escaped"
-    );
-    let (_, n) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            search: Some("0%".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
-    let (asc, _) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            ascending: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(asc[0].id, j1.id);
-    let p = s
-        .list_jobs_page(&JobFilter {
-            page: 1,
-            limit: 1,
-            count_cap: 2,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (p.items.len(), p.total, p.total_exact, p.has_next),
-        (1, 2, false, true),
-        "capped count"
-    );
-    let p = s
-        .list_jobs_page(&JobFilter {
-            page: 3,
-            limit: 1,
-            count_cap: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        (p.items.len(), p.total, p.total_exact, p.has_next),
-        (1, 3, true, false)
-    );
-    let (_, n) = s
-        .list_jobs(&JobFilter {
-            page: 1,
-            limit: 10,
-            created_after: Some(2000),
-            created_before: Some(3000),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(n, 1, "created_at window");
+    // (page, count_cap) → (items, total, total_exact, has_next)
+    for ((page, count_cap), want, why) in [
+        ((1, 2), (1, 2, false, true), "capped count"),
+        ((3, 100), (1, 3, true, false), "last page under the cap"),
+    ] {
+        let p = s
+            .list_jobs_page(&JobFilter {
+                page,
+                limit: 1,
+                count_cap,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (p.items.len(), p.total, p.total_exact, p.has_next),
+            want,
+            "{why}"
+        );
+    }
 }
 on_both!(listing);
 

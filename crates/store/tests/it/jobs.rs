@@ -1,20 +1,13 @@
 //! Jobs: insert and read back, the claim/cancel/finish/requeue lifecycle, batches, and the indexes per-job queries use.
 
-use crate::{job, server, sqlite};
+use crate::{job, server, sqlite, three_jobs, unlimited_server};
 use remora_domain::JobStatus;
 use remora_store::{CancelOutcome, Claim, Finish, NewServer, Store, StoreError};
 
 /// A job's whole life: claimed within its server's `max_concurrency`,
 /// canceled (running or queued), finished exactly once, requeued.
 async fn lifecycle(s: &Store) {
-    let a = s.insert_server(&server("alpha")).await.unwrap();
-    let b = s.insert_server(&server("beta")).await.unwrap();
-    let j1 = job(&a.id, 1000, "echo one");
-    let j2 = job(&a.id, 2000, "echo TWO");
-    let j3 = job(&b.id, 3000, "uptime 100%");
-    for j in [&j1, &j2, &j3] {
-        s.insert_job(j).await.unwrap();
-    }
+    let (_, _, [j1, j2, j3]) = three_jobs(s).await;
     assert_eq!(s.get_job(&j1.id).await.unwrap().unwrap(), j1);
     assert!(s.get_job("missing").await.unwrap().is_none());
     assert_eq!(s.queued_jobs(10).await.unwrap().len(), 3);
@@ -92,13 +85,7 @@ on_both!(lifecycle);
 /// A pending cancel turns a completed or failed run into `canceled`, but a
 /// timeout stays `timed_out`; without a cancel the worker's status stands.
 async fn finish_statuses(s: &Store) {
-    let srv = s
-        .insert_server(&NewServer {
-            max_concurrency: 0,
-            ..server("finish")
-        })
-        .await
-        .unwrap();
+    let srv = unlimited_server(s, "finish").await;
     for (cancel, reported, stored) in [
         (true, JobStatus::Completed, JobStatus::Canceled),
         (true, JobStatus::Failed, JobStatus::Canceled),

@@ -1,6 +1,6 @@
 //! Every store query, on SQLite and on PostgreSQL: one module per aggregate, shared fixtures here.
 
-use remora_domain::{Job, JobKind, JobStatus};
+use remora_domain::{Job, JobKind, JobStatus, Server};
 use remora_store::{NewServer, Store};
 
 pub async fn sqlite() -> (Store, tempfile::TempDir) {
@@ -55,6 +55,32 @@ mod servers;
 mod stats;
 mod tokens;
 mod workers;
+
+/// Servers `alpha` and `beta` (max_concurrency 1) and three queued jobs,
+/// created at 1000 and 2000 on alpha and 3000 on beta.
+pub async fn three_jobs(s: &Store) -> (Server, Server, [Job; 3]) {
+    let a = s.insert_server(&server("alpha")).await.unwrap();
+    let b = s.insert_server(&server("beta")).await.unwrap();
+    let jobs = [
+        job(&a.id, 1000, "echo one"),
+        job(&a.id, 2000, "echo TWO"),
+        job(&b.id, 3000, "uptime 100%"),
+    ];
+    for j in &jobs {
+        s.insert_job(j).await.unwrap();
+    }
+    (a, b, jobs)
+}
+
+/// A server without a concurrency limit (max_concurrency 0).
+pub async fn unlimited_server(s: &Store, name: &str) -> Server {
+    s.insert_server(&NewServer {
+        max_concurrency: 0,
+        ..server(name)
+    })
+    .await
+    .unwrap()
+}
 
 pub fn server(name: &str) -> NewServer {
     NewServer {

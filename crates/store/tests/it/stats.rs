@@ -1,19 +1,13 @@
 //! Statistics and exports: counts by status, finished jobs per minute, finished jobs by time (keyset pages).
 
-use crate::{job, server};
+use crate::{job, unlimited_server};
 use remora_domain::JobStatus;
 use remora_store::{Claim, Finish, Store};
 
 /// Five jobs finished as completed, failed, timed_out, canceled and one
 /// left queued; counted per status, per minute, and exported in pages.
 async fn stats(s: &Store) {
-    let srv = s
-        .insert_server(&remora_store::NewServer {
-            max_concurrency: 0,
-            ..server("stats")
-        })
-        .await
-        .unwrap();
+    let srv = unlimited_server(s, "stats").await;
     let start = remora_domain::time::now_ms();
     let mut finished = Vec::new();
     for (i, st) in [

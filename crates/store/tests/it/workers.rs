@@ -1,6 +1,6 @@
 //! Workers: registration, heartbeats, the reaper's stale workers and orphaned jobs, restarts.
 
-use crate::{job, server};
+use crate::{job, server, unlimited_server};
 use remora_domain::JobStatus;
 use remora_store::{Claim, Store, WorkerRow};
 
@@ -62,13 +62,7 @@ on_both!(reaper);
 async fn restart_fails_its_running_jobs(s: &Store) {
     let now = remora_domain::time::now_ms();
     s.register_worker(&worker("w1", now)).await.unwrap();
-    let srv = s
-        .insert_server(&remora_store::NewServer {
-            max_concurrency: 0,
-            ..server("restart")
-        })
-        .await
-        .unwrap();
+    let srv = unlimited_server(s, "restart").await;
     let mine = job(&srv.id, 1, "sleep 100");
     let other = job(&srv.id, 2, "sleep 100");
     s.insert_jobs(&[mine.clone(), other.clone()]).await.unwrap();
