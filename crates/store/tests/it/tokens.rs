@@ -1,4 +1,4 @@
-//! API tokens: insert, lookup by hash, unique hashes.
+//! API tokens: insert, lookup by hash, unique hashes, listing and revocation.
 
 use remora_store::{Store, StoreError};
 
@@ -13,5 +13,25 @@ async fn tokens(s: &Store) {
         s.insert_token("t2", "hash1", "admin").await,
         Err(StoreError::Conflict)
     ));
+    let listed = s.list_tokens().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0].name.as_str(),
+            listed[0].role.as_str(),
+            listed[0].revoked_at
+        ),
+        ("t", "admin", None)
+    );
+    assert!(s.revoke_token(&listed[0].id).await.unwrap());
+    assert!(
+        s.find_token("hash1").await.unwrap().is_none(),
+        "a revoked token no longer authenticates"
+    );
+    assert!(
+        !s.revoke_token(&listed[0].id).await.unwrap(),
+        "revoked once"
+    );
+    assert!(s.list_tokens().await.unwrap()[0].revoked_at.is_some());
 }
 on_both!(tokens);
