@@ -2,6 +2,7 @@
 //! fire-and-forget pub/sub. `server::run` serves it; `client::Client` talks to it.
 //! The wire protocol is specified in `docs/netqueue-protocol.md`.
 
+pub mod backoff;
 pub mod client;
 pub mod log;
 pub mod metrics;
@@ -11,7 +12,8 @@ pub mod queue;
 pub mod server;
 pub mod wire;
 
-pub use client::{Backoff, Client, ClientConfig, ClientError, Push, Subscription};
+pub use backoff::Backoff;
+pub use client::{Client, ClientConfig, ClientError, Push, Subscription};
 pub use protocol::{Delivery, ErrorCode, Event, PushOutcome, PROTOCOL_VERSION};
 pub use queue::{QueueStats, ServerStats, Stats};
 pub use server::{run, FsyncPolicy, ServerConfig, ServerError};
