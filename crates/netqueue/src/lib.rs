@@ -2,15 +2,15 @@
 //! fire-and-forget pub/sub. `server::run` serves it; `client::Client` talks to it.
 //! The wire protocol is specified in `docs/netqueue-protocol.md`.
 
-pub mod backoff;
+mod backoff;
 pub mod client;
-pub mod log;
+mod log;
 pub mod metrics;
 pub mod protocol;
-pub mod pubsub;
-pub mod queue;
+mod pubsub;
+mod queue;
 pub mod server;
-pub mod wire;
+mod wire;
 
 pub use backoff::Backoff;
 pub use client::{Client, ClientConfig, ClientError, Push, Subscription};
