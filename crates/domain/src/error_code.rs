@@ -1,5 +1,5 @@
-//! The stable machine codes of failures: a job's `error_code` and a server
-//! check's, one snake_case string each.
+//! The stable machine codes of failures (a job's `error_code`, a server
+//! check's), one snake_case string each.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -42,12 +42,10 @@ pub enum ErrorCode {
     DrainTimeout,
     /// The worker running the job stopped heartbeating.
     WorkerLost,
-    /// Server check: the host could not be reached.
-    Unreachable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -64,7 +62,6 @@ impl ErrorCode {
         ErrorCode::Canceled,
         ErrorCode::DrainTimeout,
         ErrorCode::WorkerLost,
-        ErrorCode::Unreachable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,7 +82,6 @@ impl ErrorCode {
             ErrorCode::Canceled => "canceled",
             ErrorCode::DrainTimeout => "drain_timeout",
             ErrorCode::WorkerLost => "worker_lost",
-            ErrorCode::Unreachable => "unreachable",
         }
     }
 }
@@ -141,7 +137,6 @@ mod tests {
             "canceled",
             "drain_timeout",
             "worker_lost",
-            "unreachable",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

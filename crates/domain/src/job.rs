@@ -219,7 +219,9 @@ pub struct Job {
     pub truncated: bool,
 }
 
-/// The JSON form of a [`Job`] (published in OpenAPI as `Job`).
+// The JSON form of a [`Job`], published in OpenAPI as `Job`; its doc line is
+// the schema's description.
+/// A job as stored and as returned by the API (never with output bodies).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[schema(as = Job)]
 pub struct JobWire {

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod keys;
 pub mod pool;
 
+use remora_domain::ErrorCode;
 use russh::client::{self, Handle, Msg};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
@@ -93,20 +94,25 @@ pub enum SshError {
     AuthFailed { user: String, reason: String },
     #[error("unusable private key: {0}")]
     BadKey(String),
+    /// sshd refused to open a session channel (`administratively
+    /// prohibited`: it is at MaxSessions on this connection, "no more
+    /// sessions" in its log).
+    #[error("ssh error: {0}")]
+    SessionRefused(String),
     #[error("ssh error: {0}")]
     Ssh(String),
 }
 
 impl SshError {
     /// Stable machine code stored in a job's `error_code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SshError::ConnectFailed { .. } => "connect_failed",
-            SshError::ConnectTimeout { .. } => "connect_timeout",
-            SshError::HostKeyMismatch { .. } => "host_key_mismatch",
-            SshError::AuthFailed { .. } => "auth_failed",
-            SshError::BadKey(_) => "bad_key",
-            SshError::Ssh(_) => "ssh_error",
+            SshError::ConnectFailed { .. } => ErrorCode::ConnectFailed,
+            SshError::ConnectTimeout { .. } => ErrorCode::ConnectTimeout,
+            SshError::HostKeyMismatch { .. } => ErrorCode::HostKeyMismatch,
+            SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
+            SshError::BadKey(_) => ErrorCode::BadKey,
+            SshError::SessionRefused(_) | SshError::Ssh(_) => ErrorCode::SshError,
         }
     }
     /// A failure before any command could start, worth retrying.
@@ -276,7 +282,12 @@ impl Connection {
             .handle
             .channel_open_session()
             .await
-            .map_err(|e| SshError::Ssh(e.to_string()))?;
+            .map_err(|e| match e {
+                russh::Error::ChannelOpenFailure(
+                    russh::ChannelOpenFailure::AdministrativelyProhibited,
+                ) => SshError::SessionRefused(e.to_string()),
+                e => SshError::Ssh(e.to_string()),
+            })?;
         ch.exec(true, command.as_bytes().to_vec())
             .await
             .map_err(|e| SshError::Ssh(e.to_string()))?;

@@ -1,6 +1,6 @@
 //! Every store query, on SQLite and on PostgreSQL.
 
-use remora_domain::{Job, JobKind, JobStatus, Stream};
+use remora_domain::{Job, JobSpec, JobStatus, Stream};
 use remora_store::{
     CancelOutcome, Claim, Finish, JobFilter, NewServer, OutputChunk, Store, StoreError, WorkerRow,
 };
@@ -30,11 +30,10 @@ fn server(name: &str) -> NewServer {
 fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
     Job {
         id: remora_domain::new_id(),
-        kind: JobKind::Command,
-        command: Some(cmd.into()),
-        args: vec!["a b".into()],
-        script: None,
-        shell: None,
+        spec: JobSpec::Command {
+            command: cmd.into(),
+            args: vec!["a b".into()],
+        },
         server_id: server_id.into(),
         batch_id: None,
         status: JobStatus::Queued,
@@ -478,9 +477,11 @@ async fn search(s: &Store) {
         jobs.push(j);
     }
     let mut script = job(&a.id, 5000, "ignored");
-    script.kind = JobKind::Script;
-    script.command = None;
-    script.script = Some("#!/bin/sh\nset -e\nROLLBACK \"now\" 100%\n".into());
+    script.spec = JobSpec::Script {
+        script: "#!/bin/sh\nset -e\nROLLBACK \"now\" 100%\n".into(),
+        args: vec![],
+        shell: remora_domain::DEFAULT_SHELL.into(),
+    };
     jobs.push(script.clone());
     for j in &jobs {
         s.insert_job(j).await.unwrap();
@@ -491,14 +492,11 @@ async fn search(s: &Store) {
             .iter()
             .filter(|j| server.is_none_or(|sv| j.server_id == sv))
             .filter(|j| {
-                format!(
-                    "{} {} {}",
-                    j.id,
-                    j.command.as_deref().unwrap_or(""),
-                    j.script.as_deref().unwrap_or("")
-                )
-                .to_lowercase()
-                .contains(&q)
+                let text = match &j.spec {
+                    JobSpec::Command { command, .. } => command,
+                    JobSpec::Script { script, .. } => script,
+                };
+                format!("{} {}", j.id, text).to_lowercase().contains(&q)
             })
             .collect();
         m.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
