@@ -94,9 +94,10 @@ pub enum SshError {
     AuthFailed { user: String, reason: String },
     #[error("unusable private key: {0}")]
     BadKey(String),
-    /// sshd refused to open a session channel (`administratively
-    /// prohibited`: it is at MaxSessions on this connection, "no more
-    /// sessions" in its log).
+    /// The server refused a session channel as administratively prohibited
+    /// (SSH_OPEN_ADMINISTRATIVELY_PROHIBITED). OpenSSH answers a session
+    /// past MaxSessions ("no more sessions" in its log) with
+    /// SSH_OPEN_CONNECT_FAILED instead, which is [`SshError::Ssh`].
     #[error("ssh error: {0}")]
     SessionRefused(String),
     #[error("ssh error: {0}")]
@@ -282,12 +283,7 @@ impl Connection {
             .handle
             .channel_open_session()
             .await
-            .map_err(|e| match e {
-                russh::Error::ChannelOpenFailure(
-                    russh::ChannelOpenFailure::AdministrativelyProhibited,
-                ) => SshError::SessionRefused(e.to_string()),
-                e => SshError::Ssh(e.to_string()),
-            })?;
+            .map_err(session_open_error)?;
         ch.exec(true, command.as_bytes().to_vec())
             .await
             .map_err(|e| SshError::Ssh(e.to_string()))?;
@@ -327,6 +323,16 @@ impl Connection {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// The error of a failed session channel open, by russh's variant.
+fn session_open_error(e: russh::Error) -> SshError {
+    match e {
+        russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited) => {
+            SshError::SessionRefused(e.to_string())
+        }
+        e => SshError::Ssh(e.to_string()),
     }
 }
 
@@ -403,4 +409,32 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target) -> Re
         format!("the server rejected the {}", tried.join(" and the "))
     };
     Err(SshError::AuthFailed { user, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::ChannelOpenFailure as F;
+
+    #[test]
+    fn only_an_administrative_refusal_is_session_refused() {
+        let e = session_open_error(russh::Error::ChannelOpenFailure(
+            F::AdministrativelyProhibited,
+        ));
+        assert!(matches!(e, SshError::SessionRefused(_)), "{e:?}");
+        // The text (and code) stay what they were before the variant existed.
+        assert_eq!(
+            e.to_string(),
+            "ssh error: Failed to open channel (AdministrativelyProhibited)"
+        );
+        assert_eq!(e.code(), ErrorCode::SshError);
+        for other in [F::ConnectFailed, F::ResourceShortage, F::UnknownChannelType] {
+            let e = session_open_error(russh::Error::ChannelOpenFailure(other));
+            assert!(matches!(e, SshError::Ssh(_)), "{e:?}");
+        }
+        assert!(matches!(
+            session_open_error(russh::Error::Disconnect),
+            SshError::Ssh(_)
+        ));
+    }
 }

@@ -248,12 +248,14 @@ async fn pin_first_use(ctx: &Ctx, server_id: &str, lease: &Lease) -> Result<(), 
     }
 }
 
-/// Start `command` on a new channel of `lease`. sshd refuses a session
-/// ([`SshError::SessionRefused`], "no more sessions" in its log) when it is
-/// at MaxSessions. The pool hands a slot back only after sshd freed its
-/// session (pool::settle), so this is for a host whose MaxSessions is below
-/// 10 or sessions opened by someone else on the connection: keep the slot
-/// and ask again shortly.
+/// Start `command` on a new channel of `lease`. A server may refuse a
+/// session as administratively prohibited ([`SshError::SessionRefused`])
+/// while it is at its session limit: keep the slot and ask again shortly.
+/// (OpenSSH at MaxSessions answers "connect failed" instead, an
+/// [`SshError::Ssh`]: [`open_channel`] then drops a pooled connection. The
+/// pool hands a slot back only after sshd freed its session, pool::settle,
+/// so either is for a host whose MaxSessions is below 10 or sessions opened
+/// by someone else on the connection.)
 async fn exec_when_sshd_has_room(lease: &Lease, command: &str) -> Result<Channel<Msg>, SshError> {
     let mut opened = lease.exec(command).await;
     for wait in [10u64, 20, 40, 80, 160] {
