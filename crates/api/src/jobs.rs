@@ -497,7 +497,10 @@ async fn create_script(
             "a script job takes `script`, not `command`",
         ));
     }
-    let shell = b.shell.clone().unwrap_or_else(|| "/bin/bash".to_string());
+    let shell = b
+        .shell
+        .clone()
+        .unwrap_or_else(|| remora_domain::DEFAULT_SHELL.to_string());
     if !state.cfg.allowed_shells.contains(&shell) {
         return Err(ApiError::invalid(
             "shell",
