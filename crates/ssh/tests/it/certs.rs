@@ -74,7 +74,7 @@ async fn host_certificates() {
         trusting(&mut t, &ca, "127.0.0.1");
         match Connection::connect(&t, &cfg()).await {
             Err(e @ SshError::HostKeyUntrusted(_)) => {
-                assert_eq!(e.code(), "host_key_untrusted");
+                assert_eq!(e.code().as_str(), "host_key_untrusted");
                 assert!(e.to_string().contains(why), "{what}: {e}");
             }
             Err(e) => panic!("{what}: {e}"),
@@ -111,7 +111,7 @@ async fn user_certificates() {
         let before = host.connection_count();
         match Connection::connect(&t, &cfg()).await {
             Err(e @ SshError::BadCertificate(_)) => {
-                assert_eq!(e.code(), "bad_certificate");
+                assert_eq!(e.code().as_str(), "bad_certificate");
             }
             Err(e) => panic!("{validity:?}: {e}"),
             Ok(_) => panic!("{validity:?}: connected"),

@@ -118,7 +118,7 @@ async fn changed_bastion_key_names_the_hop() {
     ] {
         match res {
             Err(e @ SshError::JumpFailed { .. }) => {
-                assert_eq!(e.code(), "jump_failed");
+                assert_eq!(e.code().as_str(), "jump_failed");
                 let SshError::JumpFailed { hop, reason } = &e else {
                     unreachable!()
                 };
