@@ -2,6 +2,7 @@
 //! before any credential is sent, authenticate, and hand out exec channels
 //! from a per-server pool of authenticated connections.
 
+pub mod chain;
 pub mod demo;
 pub mod keys;
 pub mod pool;
@@ -101,6 +102,8 @@ pub struct SshConfig {
     pub connect_timeout: Duration,
     pub keepalive_interval: Duration,
     pub keepalive_max: usize,
+    /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
+    pub max_jump_depth: usize,
 }
 
 impl Default for SshConfig {
@@ -109,6 +112,7 @@ impl Default for SshConfig {
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
+            max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
         }
     }
 }

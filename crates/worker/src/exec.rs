@@ -88,7 +88,12 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, E
         Ok(None) => return Err(deleted()),
         Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
-    Ok((remora_ssh::target_of(&server, secrets), server.id))
+    let max = ctx.cfg.ssh.max_jump_depth;
+    match remora_ssh::chain::target_with_jumps(&ctx.store, &ctx.vault, &server, secrets, max).await
+    {
+        Ok(t) => Ok((t, server.id)),
+        Err(e) => Err((e.to_string(), e.code())),
+    }
 }
 
 pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
