@@ -8,6 +8,8 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod live;
+pub mod lookup;
 pub mod metrics;
 pub mod openapi;
 pub mod pem;
@@ -18,13 +20,12 @@ pub mod tokens;
 pub mod workers;
 
 use axum::{middleware, Json, Router};
-use remora_netqueue::{Client, Event};
+use remora_netqueue::Client;
 use remora_store::{Store, Vault};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -101,8 +102,8 @@ pub struct AppState {
     pub vault: Vault,
     pub queue: Client,
     pub cfg: Arc<ApiConfig>,
-    /// Every pub/sub event from the queue, fanned out to SSE clients.
-    pub events: broadcast::Sender<Event>,
+    /// Pub/sub events from the queue, fanned out per job to SSE clients.
+    pub live: Arc<live::Hub>,
     /// Wakes the pusher after a job was written.
     pub push_wake: Arc<tokio::sync::Notify>,
     pub metrics: Arc<metrics::Metrics>,
@@ -111,14 +112,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
-        let (events, _) = broadcast::channel(4096);
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
         AppState {
             store,
             vault,
             queue,
             cfg: Arc::new(cfg),
-            events,
+            live: Arc::new(live::Hub::default()),
             push_wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             limiter,
@@ -197,6 +197,7 @@ fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(servers::router())
         .merge(jobs::router())
+        .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())
         .merge(system::router())
@@ -275,6 +276,7 @@ pub fn app(state: AppState) -> Router {
     }
     let mut router = router
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(error::log_failures))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -326,3 +328,6 @@ pub async fn run(
     tracker.wait().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

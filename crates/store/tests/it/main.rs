@@ -76,7 +76,7 @@ async fn exercise(s: &Store) {
     assert_eq!(a.tags, vec!["web".to_string()]);
     assert!(matches!(
         s.insert_server(&server("alpha")).await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "servers_name_key"
     ));
     let b = s.insert_server(&server("beta")).await.unwrap();
     assert_eq!(s.list_servers().await.unwrap().len(), 2);
@@ -409,7 +409,7 @@ async fn exercise(s: &Store) {
     assert!(s.find_token("nope").await.unwrap().is_none());
     assert!(matches!(
         s.insert_token("t2", "hash1", "admin").await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "api_tokens_token_hash_key"
     ));
 
     // rekey: every sealed value moves to the new key, in one transaction
@@ -792,7 +792,7 @@ async fn batch_insert(s: &Store) {
     let b3 = job(&srv.id, 4002, "batch three");
     assert!(matches!(
         s.insert_jobs(&[b3.clone(), b1.clone()]).await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "jobs_pkey"
     ));
     assert!(
         s.get_job(&b3.id).await.unwrap().is_none(),
