@@ -59,6 +59,10 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// Live events buffered per watched job (then the stream catches up from the database).
+    pub sse_job_buffer: usize,
+    /// Status events buffered for `/events` (then the client gets `event: lagged`).
+    pub sse_status_buffer: usize,
 }
 
 impl Default for ApiConfig {
@@ -92,6 +96,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
+            sse_job_buffer: 1024,
+            sse_status_buffer: 4096,
         }
     }
 }
@@ -113,12 +119,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
+        let live = Arc::new(live::Hub::new(cfg.sse_job_buffer, cfg.sse_status_buffer));
         AppState {
             store,
             vault,
             queue,
             cfg: Arc::new(cfg),
-            live: Arc::new(live::Hub::default()),
+            live,
             push_wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             limiter,

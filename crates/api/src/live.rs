@@ -10,12 +10,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
-/// Events buffered per watched job before a slow subscriber lags (and then
-/// catches up from the database).
-const PER_JOB_CAPACITY: usize = 1024;
-/// Status events buffered for `/events` before a slow client lags.
-const STATUS_CAPACITY: usize = 4096;
-
 /// What one pub/sub event says about one job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Update {
@@ -38,20 +32,24 @@ pub fn decode(ev: &Event) -> Option<(String, Update)> {
 /// Job id → the channel of that job's watchers.
 pub struct Hub {
     jobs: Mutex<HashMap<String, broadcast::Sender<Update>>>,
+    /// Events buffered per watched job before a slow subscriber lags (and
+    /// then catches up from the database).
+    per_job: usize,
     /// Every status payload, as published, for `/events`.
     statuses: broadcast::Sender<Bytes>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
+impl Hub {
+    /// Buffers of `per_job` events per watched job and of `statuses` status
+    /// events for `/events` (both at least 1).
+    pub fn new(per_job: usize, statuses: usize) -> Hub {
         Hub {
             jobs: Mutex::new(HashMap::new()),
-            statuses: broadcast::channel(STATUS_CAPACITY).0,
+            per_job: per_job.max(1),
+            statuses: broadcast::channel(statuses.max(1)).0,
         }
     }
-}
 
-impl Hub {
     fn jobs(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Update>>> {
         // A panic while holding the lock leaves the map consistent.
         self.jobs.lock().unwrap_or_else(|p| p.into_inner())
@@ -62,7 +60,7 @@ impl Hub {
         let rx = self
             .jobs()
             .entry(job_id.to_string())
-            .or_insert_with(|| broadcast::channel(PER_JOB_CAPACITY).0)
+            .or_insert_with(|| broadcast::channel(self.per_job).0)
             .subscribe();
         Subscription {
             rx,
@@ -155,7 +153,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_watcher_sees_its_job_only_and_the_last_one_removes_the_channel() {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(16, 16));
         let mut a1 = hub.subscribe("a");
         let mut a2 = hub.subscribe("a");
         let mut b = hub.subscribe("b");
@@ -184,13 +182,27 @@ mod tests {
 
     #[tokio::test]
     async fn status_payloads_reach_events_as_published() {
-        let hub = Hub::default();
+        let hub = Hub::new(16, 16);
         let mut all = hub.statuses();
         let ev = status("a", JobStatus::Completed);
         hub.dispatch(&ev);
         hub.dispatch(&output("a", "not a status"));
         assert_eq!(all.recv().await.unwrap(), ev.payload);
         assert!(all.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_watcher_past_its_buffer_is_told_it_lagged() {
+        let hub = Arc::new(Hub::new(2, 2));
+        let mut a = hub.subscribe("a");
+        for d in ["1", "2", "3"] {
+            hub.dispatch(&output("a", d));
+        }
+        assert!(matches!(
+            a.recv().await,
+            Err(broadcast::error::RecvError::Lagged(1))
+        ));
+        assert!(matches!(a.recv().await, Ok(Update::Output(o)) if o.data == "2"));
     }
 
     #[test]
