@@ -9,6 +9,7 @@ import { Button } from "./ui/button";
 import { Dialog } from "./ui/dialog";
 import { Field, Input, Textarea } from "./ui/input";
 import { Tabs } from "./ui/tabs";
+import { queryKeys } from "@/lib/query-keys";
 
 type Auth = "password" | "key" | "pem";
 
@@ -49,7 +50,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
       return editing ? api.put<Server>(`/api/v1/servers/${server!.id}`, body) : api.post<Server>("/api/v1/servers", body);
     },
     onSuccess: (s) => {
-      qc.invalidateQueries({ queryKey: ["servers"] });
+      qc.invalidateQueries({ queryKey: queryKeys.servers });
       onSaved?.(s);
       onClose();
     },

@@ -4,7 +4,7 @@ import { useRouter } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
-import type { Job } from "@/lib/types";
+import type { Created, Job } from "@/lib/types";
 import { parseArgs } from "@/lib/format";
 import { CodeEditor } from "@/components/code-editor";
 import { ErrorState, PageHeader } from "@/components/states";
@@ -13,6 +13,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { Field, Input, Label, Select, Textarea } from "@/components/ui/input";
 import { Tabs } from "@/components/ui/tabs";
+import { queryKeys } from "@/lib/query-keys";
 
 const SHELLS = ["/bin/bash", "/bin/sh", "/bin/dash", "/bin/zsh", "/usr/bin/python3"];
 
@@ -51,11 +52,11 @@ export default function ExecutePage() {
       if (targetMode === "tag") body.tag = tag;
       else if (selected.length === 1) body.server_id = selected[0];
       else body.server_ids = selected;
-      if (mode === "command") return api.post<Job | { batch_id: string; jobs: Job[] }>("/api/v1/jobs", { ...body, command });
-      return api.post<Job | { batch_id: string; jobs: Job[] }>("/api/v1/jobs/script", { ...body, script, shell });
+      if (mode === "command") return api.post<Created>("/api/v1/jobs", { ...body, command });
+      return api.post<Created>("/api/v1/jobs/script", { ...body, script, shell });
     },
     onSuccess: (res) => {
-      qc.invalidateQueries({ queryKey: ["jobs"] });
+      qc.invalidateQueries({ queryKey: queryKeys.jobs.all });
       if ("batch_id" in res && res.batch_id && "jobs" in res) router.push(`/batches/view/?id=${res.batch_id}`);
       else router.push(`/jobs/view/?id=${(res as Job).id}`);
     },

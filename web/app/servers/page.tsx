@@ -3,7 +3,7 @@ import * as React from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
-import type { Server, ServerStatus, ServerTest } from "@/lib/types";
+import type { BulkStatus, Server, ServerCheck } from "@/lib/types";
 import { formatTime, relativeTime } from "@/lib/format";
 import { ServerFormDialog } from "@/components/server-form";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
@@ -12,8 +12,9 @@ import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Dialog } from "@/components/ui/dialog";
 import { Table, Td, Th } from "@/components/ui/table";
+import { queryKeys } from "@/lib/query-keys";
 
-function TestResult({ server, result, onAccept }: { server: Server; result: ServerTest; onAccept: () => void }) {
+function TestResult({ server, result, onAccept }: { server: Server; result: ServerCheck; onAccept: () => void }) {
   return (
     <div className="grid gap-3 text-sm" data-testid="test-result">
       <div className="flex items-center gap-2">
@@ -64,18 +65,18 @@ export default function ServersPage() {
   const [deleting, setDeleting] = React.useState<Server | null>(null);
   const [testing, setTesting] = React.useState<Server | null>(null);
   const [accepting, setAccepting] = React.useState<{ server: Server; fingerprint: string | null } | null>(null);
-  const [bulk, setBulk] = React.useState<Record<string, ServerStatus>>({});
+  const [bulk, setBulk] = React.useState<Record<string, ServerCheck>>({});
   const [pageError, setPageError] = React.useState<unknown>(null);
 
   const test = useMutation({
-    mutationFn: (s: Server) => api.post<ServerTest>(`/api/v1/servers/${s.id}/test`),
-    onSettled: () => qc.invalidateQueries({ queryKey: ["servers"] }),
+    mutationFn: (s: Server) => api.post<ServerCheck>(`/api/v1/servers/${s.id}/test`),
+    onSettled: () => qc.invalidateQueries({ queryKey: queryKeys.servers }),
   });
   const check = useMutation({
-    mutationFn: () => api.get<{ servers: ServerStatus[] }>("/api/v1/servers/status"),
+    mutationFn: () => api.get<BulkStatus>("/api/v1/servers/status"),
     onSuccess: (r) => {
       setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s])));
-      qc.invalidateQueries({ queryKey: ["servers"] });
+      qc.invalidateQueries({ queryKey: queryKeys.servers });
     },
     onError: setPageError,
   });
@@ -83,7 +84,7 @@ export default function ServersPage() {
     mutationFn: (s: Server) => api.del(`/api/v1/servers/${s.id}`),
     onSuccess: () => {
       setDeleting(null);
-      qc.invalidateQueries({ queryKey: ["servers"] });
+      qc.invalidateQueries({ queryKey: queryKeys.servers });
     },
   });
   const accept = useMutation({
@@ -93,7 +94,7 @@ export default function ServersPage() {
       setAccepting(null);
       setTesting(null);
       test.reset();
-      qc.invalidateQueries({ queryKey: ["servers"] });
+      qc.invalidateQueries({ queryKey: queryKeys.servers });
     },
   });
 
@@ -207,7 +208,7 @@ export default function ServersPage() {
           ) : test.isError ? (
             <ErrorState error={test.error} title="The test could not run" />
           ) : test.data ? (
-            <TestResult server={testing} result={test.data} onAccept={() => setAccepting({ server: testing, fingerprint: test.data!.host_key_fingerprint })} />
+            <TestResult server={testing} result={test.data} onAccept={() => setAccepting({ server: testing, fingerprint: test.data!.host_key_fingerprint ?? null })} />
           ) : null}
           <div className="mt-4 flex justify-end gap-2">
             <Button variant="outline" onClick={() => runTest(testing)} disabled={test.isPending}>
