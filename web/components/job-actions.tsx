@@ -6,10 +6,10 @@ import { api } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
 import type { Job } from "@/lib/types";
 import { isFinal } from "@/lib/types";
+import { queryKeys } from "@/lib/query-keys";
 import { Button } from "./ui/button";
 import { Dialog } from "./ui/dialog";
 import { Field, Input, Select } from "./ui/input";
-import { queryKeys } from "@/lib/query-keys";
 
 /** Cancel / rerun / duplicate, with the API's message on failure. */
 export function useJobActions() {

@@ -3,13 +3,13 @@ import * as React from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
 import type { PemFile, Server } from "@/lib/types";
+import { queryKeys } from "@/lib/query-keys";
 import { PemDropZone } from "./pem-drop-zone";
 import { ErrorState } from "./states";
 import { Button } from "./ui/button";
 import { Dialog } from "./ui/dialog";
 import { Field, Input, Textarea } from "./ui/input";
 import { Tabs } from "./ui/tabs";
-import { queryKeys } from "@/lib/query-keys";
 
 type Auth = "password" | "key" | "pem";
 

@@ -6,6 +6,7 @@ import { api, ApiError } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
 import type { Created, Job } from "@/lib/types";
 import { parseArgs } from "@/lib/format";
+import { queryKeys } from "@/lib/query-keys";
 import { CodeEditor } from "@/components/code-editor";
 import { ErrorState, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
@@ -13,7 +14,6 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { Field, Input, Label, Select, Textarea } from "@/components/ui/input";
 import { Tabs } from "@/components/ui/tabs";
-import { queryKeys } from "@/lib/query-keys";
 
 const SHELLS = ["/bin/bash", "/bin/sh", "/bin/dash", "/bin/zsh", "/usr/bin/python3"];
 

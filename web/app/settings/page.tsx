@@ -5,6 +5,7 @@ import { api } from "@/lib/api";
 import { tokensQuery } from "@/lib/queries";
 import type { ApiToken, TokenCreated } from "@/lib/types";
 import { formatTime } from "@/lib/format";
+import { queryKeys } from "@/lib/query-keys";
 import { useAuth } from "@/components/auth";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ThemeSelect } from "@/components/theme";
@@ -14,7 +15,6 @@ import { Card, CardContent, CardHeader, CardTitle } from "@/components/ui/card";
 import { Dialog } from "@/components/ui/dialog";
 import { Field, Input, Select } from "@/components/ui/input";
 import { Table, Td, Th } from "@/components/ui/table";
-import { queryKeys } from "@/lib/query-keys";
 
 export default function SettingsPage() {
   const qc = useQueryClient();
