@@ -44,6 +44,10 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+def rfc3339_ms(s):
+    return datetime.datetime.fromisoformat(s).timestamp() * 1000
+
+
 def host_ip(i):
     return f"127.10.{i // 250}.{i % 250 + 1}"
 
@@ -384,6 +388,7 @@ class Remora:
         t0_ms = time.time() * 1000
         m0 = time.monotonic()
         created = self.call("POST", "/api/v1/jobs", {"tag": TAG, "command": "echo hi"})
+        submit_s = time.monotonic() - m0
         batch = created["batch_id"]
         if len(created["jobs"]) != n:
             raise SystemExit(f"remora: the batch has {len(created['jobs'])} jobs, expected {n}")
@@ -400,7 +405,7 @@ class Remora:
         me1 = self_cpu_ticks(pid)
         busy1 = machine_busy()
         last = self.call("GET", f"/api/v1/jobs?batch_id={batch}&sort_by=finished_at&sort_order=desc&limit=1")
-        wall = (last["jobs"][0]["finished_at"] - t0_ms) / 1000
+        wall = (rfc3339_ms(last["jobs"][0]["finished_at"]) - t0_ms) / 1000
         done = self.count(batch, "completed")
         if done != n:
             bad = {s: self.count(batch, s) for s in ("failed", "canceled", "timed_out")}
@@ -409,7 +414,7 @@ class Remora:
         if "hi" not in json.dumps(out):
             raise SystemExit(f"remora: the last job's output has no `hi`: {out!r:.300}")
         return {
-            "wall_s": wall, "observed_s": observed, "polls": polls,
+            "wall_s": wall, "observed_s": observed, "submit_s": submit_s, "polls": polls,
             "sshd_cpu_s": (sshd1 - sshd0) / CLK_TCK, "sshd_processes_after": nproc,
             "client_cpu_s": (me1 - me0) / CLK_TCK,
             "peak_rss_kib": status_kib(pid, "VmHWM"), "rss_before_kib": rss_before,
@@ -514,6 +519,10 @@ def report(r):
     for k, x in r["peers"].items():
         lines.append(f"- {k}: {x['wall_s'] / cold:.2f}x Remora cold, {x['wall_s'] / warm:.2f}x Remora warm")
     lines.append(f"- fastest peer: {fastest} ({r['peers'][fastest]['wall_s']:.2f} s)")
+    c, w = r["remora_cold"], r["remora_warm"]
+    lines.append(f"- Remora's batch POST took {c['submit_s']:.2f} s cold, {w['submit_s']:.2f} s warm; connections open "
+                 f"to the hosts: {c['connections_before']} before the cold run, {c['connections_after']} after it, "
+                 f"{w['connections_after']} after the warm run")
     m = r["memory"]
     if m["connections_open"]:
         lines.append(f"- memory per open connection: {m['per_connection_kib']:.0f} KiB "
@@ -549,7 +558,7 @@ def main():
     hosts = Hosts(a.work, a.hosts, tracker)
     remora = None
     try:
-        log(f"starting {a.hosts} hosts on {host_ip(0)}-{host_ip(a.hosts - 1)} port {'?'} "
+        log(f"starting {a.hosts} hosts on {host_ip(0)}-{host_ip(a.hosts - 1)} "
             f"({math.ceil(a.hosts / PER_SSHD)} sshd) ...")
         hosts.start()
         log(f"  up on port {hosts.port}; starting remora up (worker concurrency {a.fanout}) ...")
