@@ -1,0 +1,381 @@
+//! Jobs: the row mapping, inserts, reads and the lifecycle (claim, requeue, finish, cancel).
+
+mod list;
+
+pub use list::{JobFilter, Page};
+
+use crate::{map_unique, Backend, Result, Store, StoreError};
+use remora_domain::{Job, JobKind, JobSpec, JobSpecFields, JobStatus};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The job is now `running` on this worker.
+    Claimed(Box<Job>),
+    /// The server is at its `max_concurrency`: put the message back.
+    Busy,
+    /// The job is not `queued` any more (canceled, already finished, gone).
+    NotQueued,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    pub status: Option<JobStatus>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was queued and is now canceled.
+    CanceledQueued,
+    /// It is running; the worker was asked to stop it.
+    Requested,
+    /// Already in a final state.
+    AlreadyFinal(JobStatus),
+    NotFound,
+}
+
+pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated";
+
+pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    let args: String = r.try_get("args")?;
+    let spec = JobSpecFields {
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
+        command: r.try_get("command")?,
+        args: serde_json::from_str(&args).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        script: r.try_get("script")?,
+        shell: r.try_get("shell")?,
+    };
+    Ok(Job {
+        id: r.try_get("id")?,
+        spec: JobSpec::try_from(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        server_id: r.try_get("server_id")?,
+        batch_id: r.try_get("batch_id")?,
+        status: JobStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        priority: r.try_get("priority")?,
+        timeout: r.try_get("timeout_secs")?,
+        exit_code: r.try_get("exit_code")?,
+        exit_signal: r.try_get("exit_signal")?,
+        error: r.try_get("error")?,
+        error_code: r.try_get("error_code")?,
+        attempt: r.try_get("attempt")?,
+        max_retries: r.try_get("max_retries")?,
+        worker_id: r.try_get("worker_id")?,
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
+        created_at: r.try_get("created_at")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        stdout_bytes: r.try_get("stdout_bytes")?,
+        stderr_bytes: r.try_get("stderr_bytes")?,
+        truncated: r.try_get::<i64, _>("truncated")? != 0,
+    })
+}
+
+fn insert_job_query(
+    j: &Job,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    let spec = JobSpecFields::from(j.spec.clone());
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0)",
+    )
+    .bind(j.id.clone())
+    .bind(spec.kind.as_str())
+    .bind(spec.command)
+    .bind(serde_json::to_string(&spec.args).unwrap_or_else(|_| "[]".into()))
+    .bind(spec.script)
+    .bind(spec.shell)
+    .bind(j.server_id.clone())
+    .bind(j.batch_id.clone())
+    .bind(j.status.as_str())
+    .bind(j.priority)
+    .bind(j.timeout)
+    .bind(j.max_retries)
+    .bind(j.created_at)
+}
+
+impl Store {
+    pub async fn insert_job(&self, j: &Job) -> Result<()> {
+        insert_job_query(j)
+            .execute(&self.write)
+            .await
+            .map_err(map_unique)?;
+        Ok(())
+    }
+
+    /// Insert several jobs (a batch) in one transaction: one commit instead
+    /// of one per job, and all or none.
+    pub async fn insert_jobs(&self, jobs: &[Job]) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        for j in jobs {
+            insert_job_query(j)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_unique)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Move a queued job to `running` for `worker_id`, unless its server is at
+    /// `max_concurrency` (counted over all workers).
+    pub async fn claim_job(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
+        if self.backend == Backend::Sqlite {
+            return self.claim_job_sqlite(job_id, worker_id).await;
+        }
+        let mut tx = self.write.begin().await?;
+        let job_row = sqlx::query("SELECT server_id, status FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(job_row) = job_row else {
+            return Ok(Claim::NotQueued);
+        };
+        let server_id: String = job_row.try_get(0)?;
+        let status: String = job_row.try_get(1)?;
+        if status != JobStatus::Queued.as_str() {
+            return Ok(Claim::NotQueued);
+        }
+        // Serialise claims per server so the running count cannot race. On
+        // SQLite the single write connection already does.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let max: Option<i64> = sqlx::query(&format!(
+            "SELECT max_concurrency FROM servers WHERE id = $1{lock}"
+        ))
+        .bind(&server_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+        if let Some(max) = max {
+            let running: i64 =
+                sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2")
+                    .bind(&server_id)
+                    .bind(JobStatus::Running.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            if max > 0 && running >= max {
+                return Ok(Claim::Busy);
+            }
+        }
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+             WHERE id = $3 AND status = $5",
+        )
+        .bind(worker_id)
+        .bind(now)
+        .bind(job_id)
+        .bind(JobStatus::Running.as_str())
+        .bind(JobStatus::Queued.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(Claim::NotQueued);
+        }
+        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
+            .bind(job_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let job = job_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Claim::Claimed(Box::new(job)))
+    }
+
+    /// `claim_job` on SQLite: one statement. Every write already goes
+    /// through the single write connection, so the running count cannot
+    /// race, and each statement there is a round trip to SQLite's thread:
+    /// the seven statements of the transaction in `claim_job` made it the largest part
+    /// of a short job's time on the writer.
+    async fn claim_job_sqlite(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
+        let now = remora_domain::time::now_ms();
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+             WHERE id = $3 AND status = $5
+               AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
+                    OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
+                       < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
+             RETURNING {JOB_COLS}"
+        ))
+        .bind(worker_id)
+        .bind(now)
+        .bind(job_id)
+        .bind(JobStatus::Running.as_str())
+        .bind(JobStatus::Queued.as_str())
+        .fetch_optional(&self.write)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Claim::Claimed(Box::new(job_from_row(&row)?)));
+        }
+        // Not claimed: queued still means its server is full.
+        let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.write)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        Ok(match status {
+            Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
+            _ => Claim::NotQueued,
+        })
+    }
+
+    /// Put a running job back to `queued` (its command never started and a
+    /// retry remains). Only the worker holding it may.
+    pub async fn requeue_job(&self, job_id: &str, worker_id: &str, error: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $4, worker_id = NULL, started_at = NULL, error = $1
+             WHERE id = $2 AND status = $5 AND worker_id = $3",
+        )
+        .bind(error)
+        .bind(job_id)
+        .bind(worker_id)
+        .bind(JobStatus::Queued.as_str())
+        .bind(JobStatus::Running.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Record the final state of a running job. Exactly one final status
+    /// wins: the update only applies while the job is still `running` on
+    /// this worker. A pending cancel request turns the status into
+    /// `canceled` unless the caller already decided `timed_out`.
+    pub async fn finish_job(
+        &self,
+        job_id: &str,
+        worker_id: &str,
+        f: &Finish,
+    ) -> Result<Option<JobStatus>> {
+        let status = f.status.unwrap_or(JobStatus::Failed);
+        // What a pending cancel request makes of it: a run that ended by
+        // itself (or failed) was canceled; a timeout stays a timeout.
+        let if_canceled = match status {
+            JobStatus::Completed | JobStatus::Failed => JobStatus::Canceled,
+            other => other,
+        };
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+                 exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
+             WHERE id = $7 AND status = $10 AND worker_id = $8",
+        )
+        .bind(status.as_str())
+        .bind(f.exit_code)
+        .bind(f.exit_signal.clone())
+        .bind(f.error.clone())
+        .bind(f.error_code.clone())
+        .bind(now)
+        .bind(job_id)
+        .bind(worker_id)
+        .bind(if_canceled.as_str())
+        .bind(JobStatus::Running.as_str())
+        .execute(&self.write)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(self.get_job(job_id).await?.map(|j| j.status))
+    }
+
+    /// End a job whatever worker holds it (the reaper, a cancel of a job
+    /// whose worker is gone). Only applies to non-final jobs.
+    pub async fn force_finish(
+        &self,
+        job_id: &str,
+        status: JobStatus,
+        error: &str,
+        error_code: &str,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
+             WHERE id = $5 AND status IN ($6, $7)",
+        )
+        .bind(status.as_str())
+        .bind(error)
+        .bind(error_code)
+        .bind(remora_domain::time::now_ms())
+        .bind(job_id)
+        .bind(JobStatus::Queued.as_str())
+        .bind(JobStatus::Running.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn request_cancel(&self, job_id: &str) -> Result<CancelOutcome> {
+        let now = remora_domain::time::now_ms();
+        let r = sqlx::query(
+            "UPDATE jobs SET status = $3, cancel_requested = 1, finished_at = $1, error = $4
+             WHERE id = $2 AND status = $5",
+        )
+        .bind(now)
+        .bind(job_id)
+        .bind(JobStatus::Canceled.as_str())
+        .bind("canceled before it started")
+        .bind(JobStatus::Queued.as_str())
+        .execute(&self.write)
+        .await?;
+        if r.rows_affected() == 1 {
+            return Ok(CancelOutcome::CanceledQueued);
+        }
+        let r = sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND status = $2")
+            .bind(job_id)
+            .bind(JobStatus::Running.as_str())
+            .execute(&self.write)
+            .await?;
+        if r.rows_affected() == 1 {
+            return Ok(CancelOutcome::Requested);
+        }
+        match self.get_job(job_id).await? {
+            Some(j) if j.status.is_final() => Ok(CancelOutcome::AlreadyFinal(j.status)),
+            Some(_) => Ok(CancelOutcome::Requested),
+            None => Ok(CancelOutcome::NotFound),
+        }
+    }
+
+    pub async fn is_cancel_requested(&self, job_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT cancel_requested FROM jobs WHERE id = $1")
+            .bind(job_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)? != 0,
+            None => false,
+        })
+    }
+
+    /// Jobs the database holds as `queued`, for re-pushing to the queue.
+    pub async fn queued_jobs(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, server_id, priority FROM jobs WHERE status = $1 ORDER BY created_at LIMIT {}",
+            limit.max(1)
+        ))
+        .bind(JobStatus::Queued.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+}

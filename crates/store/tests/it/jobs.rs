@@ -1,0 +1,224 @@
+//! Jobs: insert and read back, the claim/cancel/finish/requeue lifecycle, batches, and the indexes per-job queries use.
+
+use crate::{job, server, sqlite, three_jobs, unlimited_server};
+use remora_domain::JobStatus;
+use remora_store::{CancelOutcome, Claim, Finish, NewServer, Store, StoreError};
+
+/// A job's whole life: claimed within its server's `max_concurrency`,
+/// canceled (running or queued), finished exactly once, requeued.
+async fn lifecycle(s: &Store) {
+    let (_, _, [j1, j2, j3]) = three_jobs(s).await;
+    assert_eq!(s.get_job(&j1.id).await.unwrap().unwrap(), j1);
+    assert!(s.get_job("missing").await.unwrap().is_none());
+    assert_eq!(s.queued_jobs(10).await.unwrap().len(), 3);
+
+    // claim honours max_concurrency (1) on server a
+    let Claim::Claimed(c1) = s.claim_job(&j1.id, "w1").await.unwrap() else {
+        panic!("claim")
+    };
+    assert_eq!(
+        (c1.status, c1.attempt, c1.worker_id.as_deref()),
+        (JobStatus::Running, 1, Some("w1"))
+    );
+    assert_eq!(s.claim_job(&j2.id, "w1").await.unwrap(), Claim::Busy);
+    assert_eq!(s.claim_job(&j1.id, "w1").await.unwrap(), Claim::NotQueued);
+    assert_eq!(
+        s.claim_job("missing", "w1").await.unwrap(),
+        Claim::NotQueued
+    );
+    assert_eq!(s.queued_jobs(10).await.unwrap().len(), 2);
+
+    // cancel: running → requested; finish then turns into canceled, once
+    assert_eq!(
+        s.request_cancel(&j1.id).await.unwrap(),
+        CancelOutcome::Requested
+    );
+    assert!(s.is_cancel_requested(&j1.id).await.unwrap());
+    let fin = Finish {
+        status: Some(JobStatus::Completed),
+        exit_code: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.finish_job(&j1.id, "other-worker", &fin).await.unwrap(),
+        None,
+        "only the holder finishes"
+    );
+    assert_eq!(
+        s.finish_job(&j1.id, "w1", &fin).await.unwrap(),
+        Some(JobStatus::Canceled)
+    );
+    assert_eq!(
+        s.finish_job(&j1.id, "w1", &fin).await.unwrap(),
+        None,
+        "exactly one final status"
+    );
+    assert_eq!(
+        s.request_cancel(&j1.id).await.unwrap(),
+        CancelOutcome::AlreadyFinal(JobStatus::Canceled)
+    );
+    // queued → canceled directly
+    assert_eq!(
+        s.request_cancel(&j3.id).await.unwrap(),
+        CancelOutcome::CanceledQueued
+    );
+    assert_eq!(s.claim_job(&j3.id, "w1").await.unwrap(), Claim::NotQueued);
+    assert_eq!(
+        s.request_cancel("missing").await.unwrap(),
+        CancelOutcome::NotFound
+    );
+
+    // requeue and retry
+    let Claim::Claimed(_) = s.claim_job(&j2.id, "w1").await.unwrap() else {
+        panic!("claim j2")
+    };
+    assert!(s.requeue_job(&j2.id, "w1", "connect failed").await.unwrap());
+    let Claim::Claimed(again) = s.claim_job(&j2.id, "w1").await.unwrap() else {
+        panic!("reclaim")
+    };
+    assert_eq!(again.attempt, 2);
+    let counts = s.count_jobs_by_status().await.unwrap();
+    assert_eq!(counts.iter().map(|(_, n)| n).sum::<i64>(), 3);
+}
+on_both!(lifecycle);
+
+/// A pending cancel turns a completed or failed run into `canceled`, but a
+/// timeout stays `timed_out`; without a cancel the worker's status stands.
+async fn finish_statuses(s: &Store) {
+    let srv = unlimited_server(s, "finish").await;
+    for (cancel, reported, stored) in [
+        (true, JobStatus::Completed, JobStatus::Canceled),
+        (true, JobStatus::Failed, JobStatus::Canceled),
+        (true, JobStatus::TimedOut, JobStatus::TimedOut),
+        (false, JobStatus::Completed, JobStatus::Completed),
+        (false, JobStatus::Failed, JobStatus::Failed),
+    ] {
+        let j = job(&srv.id, 1, "true");
+        s.insert_job(&j).await.unwrap();
+        assert!(matches!(
+            s.claim_job(&j.id, "w").await.unwrap(),
+            Claim::Claimed(_)
+        ));
+        if cancel {
+            assert_eq!(
+                s.request_cancel(&j.id).await.unwrap(),
+                CancelOutcome::Requested
+            );
+        }
+        let fin = Finish {
+            status: Some(reported),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.finish_job(&j.id, "w", &fin).await.unwrap(),
+            Some(stored),
+            "cancel {cancel} reported {reported:?}"
+        );
+    }
+}
+on_both!(finish_statuses);
+
+#[tokio::test]
+async fn concurrent_claims_respect_max_concurrency() {
+    let (s, _d) = sqlite().await;
+    let a = s
+        .insert_server(&NewServer {
+            max_concurrency: 2,
+            ..server("c")
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let j = job(&a.id, i, "true");
+        s.insert_job(&j).await.unwrap();
+        ids.push(j.id);
+    }
+    let mut handles = Vec::new();
+    for id in ids {
+        let s = s.clone();
+        handles.push(tokio::spawn(
+            async move { s.claim_job(&id, "w").await.unwrap() },
+        ));
+    }
+    let mut claimed = 0;
+    for h in handles {
+        if matches!(h.await.unwrap(), Claim::Claimed(_)) {
+            claimed += 1;
+        }
+    }
+    assert_eq!(claimed, 2);
+}
+
+/// The queries that run on every job (claim, worker heartbeat, queued scan)
+/// read an index made for them, not every job of a server: SQLite's plan
+/// for each names that index (no statistics, as in production), with the
+/// status written as a literal and bound as a parameter (as the store does).
+#[tokio::test]
+async fn per_job_queries_use_their_indexes_on_sqlite() {
+    use sqlx::{Connection, Row};
+    let (s, d) = sqlite().await;
+    s.close().await;
+    let url = remora_store::default_url(d.path());
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (sql, bound, index) in [
+        (
+            "SELECT COUNT(*) FROM jobs WHERE server_id = 'x' AND status = 'running'",
+            Some("running"),
+            "jobs_server_status",
+        ),
+        (
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT 10",
+            Some("queued"),
+            "jobs_status_created",
+        ),
+        (
+            "SELECT id FROM jobs WHERE worker_id = 'w' AND status = 'running'",
+            Some("running"),
+            "jobs_worker_status",
+        ),
+        (
+            "SELECT id FROM jobs ORDER BY started_at DESC, id DESC LIMIT 51",
+            None,
+            "jobs_started",
+        ),
+    ] {
+        let mut variants = vec![(sql.to_string(), None)];
+        if let Some(st) = bound {
+            variants.push((sql.replace(&format!("'{st}'"), "$1"), Some(st)));
+        }
+        for (sql, bind) in variants {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut q = sqlx::query(&explain);
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let rows = q.fetch_all(&mut c).await.unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+            assert!(
+                plan.iter().any(|p| p.contains(index)),
+                "{sql}: plan {plan:?} does not use {index}"
+            );
+        }
+    }
+}
+
+/// A batch is inserted in one transaction: all of its jobs, or none.
+async fn batch_insert(s: &Store) {
+    let srv = s.insert_server(&server("batch")).await.unwrap();
+    let b1 = job(&srv.id, 4000, "batch one");
+    let b2 = job(&srv.id, 4001, "batch two");
+    s.insert_jobs(&[b1.clone(), b2.clone()]).await.unwrap();
+    assert_eq!(s.get_job(&b1.id).await.unwrap().unwrap(), b1);
+    assert_eq!(s.get_job(&b2.id).await.unwrap().unwrap(), b2);
+    let b3 = job(&srv.id, 4002, "batch three");
+    assert!(matches!(
+        s.insert_jobs(&[b3.clone(), b1.clone()]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(
+        s.get_job(&b3.id).await.unwrap().is_none(),
+        "a batch that fails part-way leaves nothing"
+    );
+}
+on_both!(batch_insert);
