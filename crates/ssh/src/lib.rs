@@ -62,6 +62,7 @@ pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) 
         pinned: server.host_key_fingerprint.clone(),
         trusted_cas: Vec::new(),
         jumps: Vec::new(),
+        server_id: Some(server.id.clone()),
     }
 }
 
@@ -79,6 +80,8 @@ pub struct Target {
     /// Jump hosts, the first one reached directly, each next one through the
     /// one before, `host` through the last. A hop's own `jumps` is ignored.
     pub jumps: Vec<Target>,
+    /// The stored server this target is (for pinning a hop's key on first use).
+    pub server_id: Option<String>,
 }
 
 impl Target {
@@ -248,6 +251,7 @@ pub struct Connection {
     /// long as this one is).
     via: Option<Arc<Connection>>,
     name: String,
+    server_id: Option<String>,
 }
 
 /// What a short command printed and how it ended.
@@ -431,6 +435,7 @@ impl Connection {
             verified_by_ca,
             connected_in: started.elapsed(),
             name: target.name(),
+            server_id: target.server_id.clone(),
             via,
         })
     }
@@ -438,6 +443,11 @@ impl Connection {
     /// `user@host:port` of this connection.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The stored server this connection reached, if known.
+    pub fn server_id(&self) -> Option<&str> {
+        self.server_id.as_deref()
     }
 
     /// The jump connection this one goes through, if any.

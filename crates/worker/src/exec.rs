@@ -175,6 +175,7 @@ async fn open_channel(
                 return Err(r.fail(&e.to_string(), e.code()).await);
             }
         }
+        pin_hops_first_use(ctx, target, &lease).await;
         match exec_when_sshd_has_room(&lease, command).await {
             Ok(c) => return Ok((lease, c)),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
@@ -250,6 +251,24 @@ async fn pin_first_use(ctx: &Ctx, server_id: &str, lease: &Lease) -> Result<(), 
             got: got.to_string(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Trust on first use for the jump hosts on the way: each unpinned hop's
+/// server gets the key its connection was made with.
+async fn pin_hops_first_use(ctx: &Ctx, target: &Target, lease: &Lease) {
+    let mut hop = lease.via().cloned();
+    while let Some(h) = hop {
+        if let Some(id) = h.server_id() {
+            let unpinned = target
+                .jumps
+                .iter()
+                .any(|j| j.server_id.as_deref() == Some(id) && j.pinned.is_none());
+            if unpinned {
+                let _ = ctx.store.pin_host_key(id, h.host_key_fingerprint()).await;
+            }
+        }
+        hop = h.via().cloned();
     }
 }
 

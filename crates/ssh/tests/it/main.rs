@@ -23,6 +23,7 @@ pub fn target(h: &SshHost) -> Target {
         pinned: Some(h.host_key_fingerprint()),
         trusted_cas: Vec::new(),
         jumps: Vec::new(),
+        server_id: None,
     }
 }
 
