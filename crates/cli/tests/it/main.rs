@@ -2,6 +2,7 @@
 //! database → API and CLI.
 
 mod api;
+mod any_shell;
 mod api_more;
 mod cli;
 mod cli_more;
