@@ -53,10 +53,10 @@ fn cases() -> Vec<Case> {
         Case {
             name: "multi-line command with quotes, !, backticks, $(), parentheses, a glob",
             path: "/api/v1/jobs",
-            body: json!({ "command": "x='it'\"'\"'s'\necho \"$x\" \"a!b\" !! `echo bt` $(echo sub) \"(p)\" 'q\\e'\ncd /; set -- /d?v; echo \"$1\"" }),
+            body: json!({ "command": "x='it'\"'\"'s'\necho \"$x\" \"a!b\" !! `echo bt` $(echo sub) \"(p)\"\nprintf '%s\\n' 'q\\e'\ncd /; set -- /d?v; echo \"$1\"" }),
             status: "completed",
             exit_code: 0,
-            stdout: "it's a!b !! bt sub (p) q\\e\n/dev\n".into(),
+            stdout: "it's a!b !! bt sub (p)\nq\\e\n/dev\n".into(),
         },
         Case {
             name: "exit code and stderr",
