@@ -427,10 +427,12 @@ mod tests {
 
     #[test]
     fn the_program_runs_through_local_shells() {
-        let args: Vec<String> = ["a b", "c'd", "$HOME", "`id`", "!x", "(id)", "*", "l1\nl2", "é", ""]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "a b", "c'd", "$HOME", "`id`", "!x", "(id)", "*", "l1\nl2", "é", "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let cmd = crate::JobSpec::Command {
             command: "printf '%s|' \"$REMORA_JOB\" \"$E\"".into(),
             args: args.clone(),

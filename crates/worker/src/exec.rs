@@ -416,8 +416,12 @@ async fn run_channel(
     ran.stopped = stop.reason;
     if ran.stopped.is_some() {
         // Whatever escaped TERM (setsid, trapped signals) goes now.
-        let sweep = format!("{}; {}", kill_marked(&job.id, "KILL"), count_marked(&job.id));
-        match lease.run_aside(&sweep, Duration::from_secs(5)).await {
+        let sweep = format!(
+            "{}; {}",
+            kill_marked(&job.id, "KILL"),
+            count_marked(&job.id)
+        );
+        match run_sh(lease, &sweep).await {
             Ok(o) => ran.sweep = Some(Sweep::parse(&String::from_utf8_lossy(&o.stdout))),
             Err(e) => warn!(error = %e, "final process sweep failed"),
         }
@@ -492,16 +496,23 @@ fn stream_label(s: Stream) -> &'static str {
     }
 }
 
+/// Run a one-line POSIX sh snippet on a side channel, through [`EXEC`] like
+/// a job (the login shell never parses it).
+async fn run_sh(lease: &Lease, snippet: &str) -> Result<remora_ssh::Output, SshError> {
+    debug_assert!(!snippet.contains('\n'));
+    let line = format!("{snippet}\n");
+    lease
+        .run_aside_with_stdin(EXEC, line.as_bytes(), Duration::from_secs(5))
+        .await
+}
+
 /// Signal the job over its channel and, on a second channel, every process
 /// that carries the job's marker (children, setsid'd ones included).
 async fn terminate(lease: &Lease, channel: &mut Channel<Msg>, job_id: &str, sig: Sig) {
     let name = sig_name(&sig);
     let started = Instant::now();
     let _ = channel.signal(sig).await;
-    if let Err(e) = lease
-        .run_aside(&kill_marked(job_id, &name), Duration::from_secs(5))
-        .await
-    {
+    if let Err(e) = run_sh(lease, &kill_marked(job_id, &name)).await {
         warn!(error = %e, signal = %name, "process sweep failed");
     }
     info!(signal = %name, took_ms = started.elapsed().as_millis() as u64, "sent signal to the job's process tree");

@@ -141,7 +141,12 @@ async fn table(host: SshHost, label: &str) {
     let id = submit(&stack, &sid, check.path, check.body.clone()).await;
     stack.wait_final(&id, Duration::from_secs(30)).await;
     let logs = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
-    assert_eq!(logs["stdout"], check.stdout.as_str(), "{label}: {}", check.name);
+    assert_eq!(
+        logs["stdout"],
+        check.stdout.as_str(),
+        "{label}: {}",
+        check.name
+    );
 
     // Cancel of a tree with a background and a setsid child.
     let id = submit(
@@ -225,7 +230,11 @@ async fn table_on_busybox_sh() {
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn table_on_dropbear() {
-    table(require!(SshHostOptions::new().dropbear().start()), "dropbear").await;
+    table(
+        require!(SshHostOptions::new().dropbear().start()),
+        "dropbear",
+    )
+    .await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn table_on_a_busybox_only_host() {
@@ -299,7 +308,12 @@ async fn session_loss_on_openssh() {
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn session_loss_on_dropbear_and_long_jobs_run() {
-    session_loss(require!(SshHostOptions::new().dropbear().start()), "dropbear", true).await;
+    session_loss(
+        require!(SshHostOptions::new().dropbear().start()),
+        "dropbear",
+        true,
+    )
+    .await;
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn session_loss_on_a_busybox_only_host() {

@@ -1,8 +1,8 @@
 //! End-to-end tests: HTTP API → queue → worker → real OpenSSH sshd →
 //! database → API and CLI.
 
-mod api;
 mod any_shell;
+mod api;
 mod api_more;
 mod cli;
 mod cli_more;
