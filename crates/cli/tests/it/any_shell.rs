@@ -324,3 +324,139 @@ async fn session_loss_on_a_busybox_only_host() {
     )
     .await;
 }
+
+/// `cksum` of `data`, by the local tool.
+fn cksum(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut c = std::process::Command::new("cksum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// Text full of what shells interpret, `len` bytes, newline-free when `lines` is false.
+fn nasty(len: usize, lines: bool) -> String {
+    let unit = if lines {
+        "it's a \"test\" $HOME `x` !x \\ (y) * é\n"
+    } else {
+        "it's a \"test\" $HOME `x` !x \\ (y) * e "
+    };
+    unit.repeat(len / unit.len() + 1)[..len].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_1_mib_script_and_a_256_kib_command_run_intact_beside_another_job() {
+    use remora_domain::command::{sh_quote, DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_SCRIPT_BYTES};
+    let host = require!(SshHost::start());
+    let stack = Stack::new().await;
+    let sid = stack.add_server("h", &host).await;
+    let other = submit(
+        &stack,
+        &sid,
+        "/api/v1/jobs",
+        json!({ "command": "sleep 3; echo other" }),
+    )
+    .await;
+    wait_running(&host, "sleep 3").await;
+
+    // Script: a heredoc of the payload into cksum, exactly the limit in all.
+    let (head, tail) = ("cat <<'R_EOF' | cksum\n", "\nR_EOF\n");
+    let payload = nasty(DEFAULT_MAX_SCRIPT_BYTES - head.len() - tail.len(), true)
+        .trim_end_matches('\n')
+        .to_string();
+    let pad = DEFAULT_MAX_SCRIPT_BYTES - head.len() - tail.len() - payload.len();
+    let payload = format!("{payload}{}", "x".repeat(pad));
+    let script = format!("{head}{payload}{tail}");
+    assert_eq!(script.len(), DEFAULT_MAX_SCRIPT_BYTES);
+    let sjob = submit(
+        &stack,
+        &sid,
+        "/api/v1/jobs/script",
+        json!({ "script": script, "shell": "/bin/sh" }),
+    )
+    .await;
+
+    // Command: printf of a quoted payload into cksum, exactly the limit.
+    let (pre, post) = ("printf %s ", " | cksum");
+    let mut n = DEFAULT_MAX_COMMAND_BYTES / 2;
+    let mut cmd;
+    loop {
+        cmd = format!("{pre}{}{post}", sh_quote(&nasty(n, false)));
+        if cmd.len() >= DEFAULT_MAX_COMMAND_BYTES - 40 {
+            break;
+        }
+        n += (DEFAULT_MAX_COMMAND_BYTES - cmd.len()) / 2;
+    }
+    let short = DEFAULT_MAX_COMMAND_BYTES - cmd.len();
+    let cpayload = format!("{}{}", nasty(n, false), "y".repeat(short));
+    let cmd = format!("{pre}{}{post}", sh_quote(&cpayload));
+    assert_eq!(cmd.len(), DEFAULT_MAX_COMMAND_BYTES);
+    let cjob = submit(&stack, &sid, "/api/v1/jobs", json!({ "command": cmd })).await;
+
+    for (id, want) in [
+        (&sjob, cksum(format!("{payload}\n").as_bytes())),
+        (&cjob, cksum(cpayload.as_bytes())),
+        (&other, "other\n".to_string()),
+    ] {
+        let job = stack.wait_final(id, Duration::from_secs(60)).await;
+        let logs = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
+        assert_eq!(
+            (job["status"].as_str(), logs["stdout"].as_str()),
+            (Some("completed"), Some(want.as_str())),
+            "{job} {logs}"
+        );
+    }
+
+    // One byte over either limit: 422 naming it, nothing queued.
+    let (st, v) = stack
+        .post(
+            "/api/v1/jobs/script",
+            json!({ "server_id": sid, "script": format!("{script}#"), "shell": "/bin/sh" }),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("REMORA_MAX_SCRIPT_BYTES"), "{v}");
+    let (st, v) = stack
+        .post(
+            "/api/v1/jobs",
+            json!({ "server_id": sid, "command": format!("{cmd}#") }),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("REMORA_MAX_COMMAND_BYTES"), "{v}");
+    let (st, v) = stack
+        .post(
+            "/api/v1/jobs",
+            json!({ "server_id": sid, "command": "echo", "args": ["x".repeat(DEFAULT_MAX_COMMAND_BYTES)] }),
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert!(v.to_string().contains("REMORA_MAX_COMMAND_BYTES"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_python3_script_gets_its_args() {
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        return;
+    }
+    let host = require!(SshHost::start());
+    let stack = Stack::new().await;
+    let sid = stack.add_server("h", &host).await;
+    let id = submit(
+        &stack,
+        &sid,
+        "/api/v1/jobs/script",
+        json!({ "script": "import sys\nprint(sys.argv[1:])\n", "shell": "/usr/bin/python3", "args": ["a", "it's", "-s"] }),
+    )
+    .await;
+    let job = stack.wait_final(&id, Duration::from_secs(30)).await;
+    let logs = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
+    assert_eq!(
+        (job["status"].as_str(), logs["stdout"].as_str()),
+        (Some("completed"), Some("['a', \"it's\", '-s']\n")),
+        "{job} {logs}"
+    );
+}
