@@ -441,7 +441,7 @@ async fn create_command(
     submit(state, &caller, b, spec).await
 }
 
-/// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
+/// Submit a script job: the script goes on stdin to `<shell> -s --` (sh-like shells) or `<shell> -` (python3, perl, ruby, node) with the args; see docs/jobs.md.
 #[utoipa::path(post, path = "/jobs/script", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create_script(
     State(state): State<AppState>,
