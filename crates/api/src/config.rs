@@ -37,8 +37,14 @@ pub struct ApiOpts {
     #[arg(long, env = "REMORA_WEB_DIR", default_value = "web/out")]
     pub web_dir: PathBuf,
     /// Largest request body, bytes.
-    #[arg(long, env = "REMORA_MAX_BODY", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "REMORA_MAX_BODY", default_value_t = 8 * 1024 * 1024)]
     pub max_body: usize,
+    /// Largest script of a script job, bytes.
+    #[arg(long, env = "REMORA_MAX_SCRIPT_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_SCRIPT_BYTES)]
+    pub max_script_bytes: usize,
+    /// Largest command text (`command` plus `args`, or a script job's `shell` plus `args`), bytes.
+    #[arg(long, env = "REMORA_MAX_COMMAND_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_COMMAND_BYTES)]
+    pub max_command_bytes: usize,
     /// Comma-separated shells a script job may use.
     #[arg(long, env = "REMORA_ALLOWED_SHELLS", value_delimiter = ',')]
     pub allowed_shells: Option<Vec<String>>,
@@ -86,6 +92,10 @@ impl ApiOpts {
             web_dir: Some(self.web_dir.clone()),
             max_body: self.max_body,
             max_timeout: self.max_timeout,
+            text_limits: remora_domain::command::TextLimits {
+                max_script_bytes: self.max_script_bytes,
+                max_command_bytes: self.max_command_bytes,
+            },
             ..Default::default()
         };
         if let Some(s) = &self.allowed_shells {

@@ -428,18 +428,6 @@ async fn create_command(
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::missing("command"))?;
-    if command.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid(
-            "command",
-            format!("command is longer than {} bytes", state.cfg.max_command_len),
-        ));
-    }
-    if command.contains('\0') {
-        return Err(ApiError::invalid(
-            "command",
-            "command must not contain NUL bytes",
-        ));
-    }
     if b.script.is_some() || b.shell.is_some() {
         return Err(ApiError::invalid(
             "script",
@@ -453,7 +441,7 @@ async fn create_command(
     submit(state, &caller, b, spec).await
 }
 
-/// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
+/// Submit a script job: the script goes on stdin to `<shell> -s --` (sh-like shells) or `<shell> -` (python3, perl, ruby, node) with the args; see docs/jobs.md.
 #[utoipa::path(post, path = "/jobs/script", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create_script(
     State(state): State<AppState>,
@@ -465,12 +453,6 @@ async fn create_script(
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::missing("script"))?;
-    if script.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid(
-            "script",
-            format!("script is longer than {} bytes", state.cfg.max_command_len),
-        ));
-    }
     if b.command.is_some() {
         return Err(ApiError::invalid(
             "command",
@@ -498,6 +480,19 @@ async fn create_script(
     submit(state, &caller, b, spec).await
 }
 
+/// The size limits and NUL check of a job's text, as a 422 naming the
+/// limit and its variable (before anything is stored or sent).
+fn check_text(spec: &JobSpec, limits: remora_domain::command::TextLimits) -> ApiResult<()> {
+    use remora_domain::command::TextError;
+    remora_domain::command::check_spec(spec, limits).map_err(|e| {
+        let field = match &e {
+            TextError::TooLarge { field, .. } | TextError::Nul(field) => *field,
+            TextError::EnvName(_) => "env",
+        };
+        ApiError::invalid(field, e.to_string())
+    })
+}
+
 async fn submit(
     state: AppState,
     caller: &Caller,
@@ -505,6 +500,8 @@ async fn submit(
     spec: JobSpec,
 ) -> ApiResult<Response> {
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
+    let spec = spec.with_args(args.clone());
+    check_text(&spec, state.cfg.text_limits)?;
     let (servers, batch) = targets(&state, &b).await?;
     let batch_id = batch.then(remora_domain::new_id);
     let mut jobs = Vec::with_capacity(servers.len());

@@ -39,8 +39,9 @@ pub struct ApiConfig {
     pub allowed_shells: Vec<String>,
     /// Upper bound of a job's `timeout`, seconds.
     pub max_timeout: i64,
-    /// Largest `command` / `script` text, bytes.
-    pub max_command_len: usize,
+    /// Largest script and command text, bytes (`REMORA_MAX_SCRIPT_BYTES`,
+    /// `REMORA_MAX_COMMAND_BYTES`).
+    pub text_limits: remora_domain::command::TextLimits,
     /// Static dashboard files served at `/` when present.
     pub web_dir: Option<PathBuf>,
     /// A worker whose last heartbeat is older than this is down.
@@ -71,7 +72,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            max_body: 1024 * 1024,
+            max_body: 8 * 1024 * 1024,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -88,7 +89,7 @@ impl Default for ApiConfig {
             .map(String::from)
             .collect(),
             max_timeout: 7 * 24 * 3600,
-            max_command_len: 256 * 1024,
+            text_limits: Default::default(),
             web_dir: None,
             worker_down_after: std::time::Duration::from_secs(30),
             default_max_retries: 2,

@@ -490,8 +490,23 @@ impl Connection {
     /// Run a short command to its end, collecting its output (bounded by
     /// `timeout`).
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.run_with_stdin(command, b"", timeout).await
+    }
+
+    /// Like [`Conn::run`], with `stdin` written to the command before EOF.
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
         let fut = async {
             let mut ch = self.exec(command).await?;
+            if !stdin.is_empty() {
+                ch.data(stdin)
+                    .await
+                    .map_err(|e| SshError::Ssh(e.to_string()))?;
+            }
             ch.eof().await.map_err(|e| SshError::Ssh(e.to_string()))?;
             let mut out = Output::default();
             while let Some(msg) = ch.wait().await {

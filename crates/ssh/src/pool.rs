@@ -69,11 +69,21 @@ impl Lease {
         command: &str,
         timeout: std::time::Duration,
     ) -> Result<crate::Output, SshError> {
+        self.run_aside_with_stdin(command, b"", timeout).await
+    }
+
+    /// Like [`Lease::run_aside`], with `stdin` written to the command before EOF.
+    pub async fn run_aside_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<crate::Output, SshError> {
         let _side = tokio::time::timeout(timeout, self.conn.side.acquire())
             .await
             .map_err(|_| SshError::Ssh("no free side channel".into()))?
             .map_err(|e| SshError::Ssh(e.to_string()))?;
-        let out = self.conn.conn.run(command, timeout).await;
+        let out = self.conn.conn.run_with_stdin(command, stdin, timeout).await;
         settle(&self.conn.conn).await;
         out
     }
