@@ -547,6 +547,7 @@ async fn submit(
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 1,000,000 (default 1).
     pub page: Option<i64>,
     pub limit: Option<i64>,
     pub status: Option<String>,
@@ -565,8 +566,12 @@ pub struct ListQuery {
     pub created_before: Option<String>,
 }
 
+/// The highest `page` a job list accepts (page × limit stays far from
+/// overflowing an SQL OFFSET; 1,000,000 pages of 200 is 200 million jobs).
+pub const MAX_PAGE: i64 = 1_000_000;
+
 /// Jobs, newest first by default; never with output bodies.
-#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_jobs", path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -576,6 +581,12 @@ async fn list(
     let page = q.page.unwrap_or(1);
     if page < 1 {
         return Err(ApiError::invalid("page", "page starts at 1"));
+    }
+    if page > MAX_PAGE {
+        return Err(ApiError::invalid(
+            "page",
+            format!("page must be at most {MAX_PAGE}"),
+        ));
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=200).contains(&limit) {
@@ -663,7 +674,7 @@ async fn list(
 }
 
 /// One job.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_job", path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
     Ok(Json(crate::lookup::job(&state, &id).await?))
 }

@@ -296,12 +296,18 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     if !state.cfg.cors_origins.is_empty() {
-        let origins: Vec<axum::http::HeaderValue> = state
-            .cfg
-            .cors_origins
-            .iter()
-            .filter_map(|o| o.parse().ok())
-            .collect();
+        // `*` alone means any origin (tower-http panics on `*` inside a list).
+        let origins = if state.cfg.cors_origins.iter().any(|o| o.trim() == "*") {
+            tower_http::cors::AllowOrigin::any()
+        } else {
+            let list: Vec<axum::http::HeaderValue> = state
+                .cfg
+                .cors_origins
+                .iter()
+                .filter_map(|o| o.trim().parse().ok())
+                .collect();
+            tower_http::cors::AllowOrigin::list(list)
+        };
         router = router.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(origins)
@@ -341,5 +347,7 @@ pub async fn run(
     Ok(())
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

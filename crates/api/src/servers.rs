@@ -18,10 +18,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(bulk_status))
+        .routes(routes!(stored_bulk_status, check_bulk))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(test))
-        .routes(routes!(status))
+        .routes(routes!(stored_status, check_one))
         .routes(routes!(accept_host_key))
 }
 
@@ -182,7 +182,7 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
 }
 
 /// Register a server. Secrets are encrypted at rest and never returned.
-#[utoipa::path(post, path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_server", path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -222,7 +222,7 @@ async fn create(
 }
 
 /// All servers, by name.
-#[utoipa::path(get, path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_servers", path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
     let servers = state.store.list_servers().await?;
     Ok(Json(ServerList {
@@ -232,7 +232,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
 }
 
 /// One server.
-#[utoipa::path(get, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Server>> {
     Ok(Json(crate::lookup::server(&state, &id).await?))
 }
@@ -374,25 +374,82 @@ fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> Api
 #[utoipa::path(post, path = "/servers/{id}/test", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn test(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = crate::lookup::server(&state, &id).await?;
-    Ok(Json(crate::checks::check(&state, &s, true).await))
+    let r = crate::checks::check(&state, &s, true).await;
+    audit_check(&state, &caller, &r).await;
+    Ok(Json(r))
 }
 
-/// SSH login check; records `last_status` and `last_checked_at`.
-#[utoipa::path(get, path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn status(
+/// The last stored check of one server (no SSH login: viewers may read it).
+#[utoipa::path(get, operation_id = "get_server_status", path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn stored_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = crate::lookup::server(&state, &id).await?;
-    Ok(Json(crate::checks::check(&state, &s, false).await))
+    Ok(Json(crate::checks::stored(&s)))
 }
 
-/// Check every active server concurrently (bounded concurrency, per-host timeout).
-#[utoipa::path(get, path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
+/// Run an SSH login check now (operator, audited); records `last_status` and
+/// `last_checked_at` and pins the host key on first use.
+#[utoipa::path(post, operation_id = "check_server", path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn check_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::checks::CheckResult>> {
+    let s = crate::lookup::server(&state, &id).await?;
+    let r = crate::checks::check(&state, &s, false).await;
+    audit_check(&state, &caller, &r).await;
+    Ok(Json(r))
+}
+
+async fn audit_check(state: &AppState, caller: &Caller, r: &crate::checks::CheckResult) {
+    let detail = match (&r.host_key_status, &r.host_key_fingerprint) {
+        (Some(k), Some(fp)) if k == "new" => format!("{} (host key pinned: {fp})", r.status),
+        _ => r.status.clone(),
+    };
+    crate::audit(
+        state,
+        caller,
+        "server.check",
+        "server",
+        Some(&r.server_id),
+        Some(&detail),
+    )
+    .await;
+}
+
+/// The last stored check of every active server (no SSH login).
+#[utoipa::path(get, operation_id = "list_server_statuses", path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn stored_bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
+    let results: Vec<crate::checks::CheckResult> = state
+        .store
+        .list_servers()
+        .await?
+        .iter()
+        .filter(|s| s.is_active)
+        .map(crate::checks::stored)
+        .collect();
+    let reachable = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkStatus {
+        total: results.len(),
+        reachable,
+        took_ms: 0,
+        servers: results,
+    }))
+}
+
+/// Check every active server now, concurrently (bounded concurrency, per-host
+/// timeout; operator, each check audited).
+#[utoipa::path(post, operation_id = "check_servers", path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn check_bulk(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<BulkStatus>> {
     let servers: Vec<Server> = state
         .store
         .list_servers()
@@ -402,6 +459,9 @@ async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus
         .collect();
     let started = std::time::Instant::now();
     let results = crate::checks::check_all(&state, servers, false).await;
+    for r in &results {
+        audit_check(&state, &caller, r).await;
+    }
     let reachable = results.iter().filter(|r| r.ok).count();
     Ok(Json(BulkStatus {
         total: results.len(),
