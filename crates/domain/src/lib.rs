@@ -3,7 +3,9 @@
 
 pub mod command;
 pub mod job;
+pub mod schedule;
 pub mod server;
+pub mod template;
 pub mod time;
 
 pub use job::*;
