@@ -65,6 +65,32 @@ pub fn job_line(spec: &crate::JobSpec) -> String {
     }
 }
 
+/// A job line with environment variables set first: `export N='v' …; <line>`. The only
+/// place values reach shell text, each quoted by `sh_quote`, so a value is never parsed as
+/// shell. Names must be `[A-Za-z_][A-Za-z0-9_]*` (checked; a bad name panics, callers
+/// validate first).
+pub fn with_env(env: &[(String, String)], line: &str) -> String {
+    if env.is_empty() {
+        return line.to_string();
+    }
+    let mut s = String::from("export");
+    for (k, v) in env {
+        assert!(
+            k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && !k.is_empty(),
+            "invalid env name"
+        );
+        s.push(' ');
+        s.push_str(k);
+        s.push('=');
+        s.push_str(&sh_quote(v));
+    }
+    s.push_str("; ");
+    s.push_str(line);
+    s
+}
+
 /// What a job writes to the channel's stdin before EOF: a script job's
 /// script, nothing for a command job.
 pub fn stdin_of(spec: &crate::JobSpec) -> Option<&str> {
@@ -181,6 +207,34 @@ mod tests {
             .status()
             .unwrap()
             .success());
+    }
+
+    #[test]
+    fn env_values_arrive_verbatim_and_run_nothing() {
+        let marker = std::env::temp_dir().join(format!("remora-env-{}", std::process::id()));
+        let hostile = [
+            format!("$(touch {})", marker.display()),
+            "'; rm -rf ~".to_string(),
+            "`id` \"q\" \\ \n line2".to_string(),
+        ];
+        let env: Vec<(String, String)> = hostile
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("REMORA_PARAM_V{i}"), v.clone()))
+            .collect();
+        let line = with_env(
+            &env,
+            "printf '%s|' \"$REMORA_PARAM_V0\" \"$REMORA_PARAM_V1\" \"$REMORA_PARAM_V2\"",
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(exec_string("t-2", &line))
+            .output()
+            .unwrap();
+        let want: String = hostile.iter().map(|v| format!("{v}|")).collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+        assert!(!marker.exists(), "the value was not run");
+        assert_eq!(with_env(&[], "x"), "x");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod command;
 pub mod error_code;
 pub mod events;
 pub mod job;
+pub mod mask;
 pub mod output;
 pub mod schedule;
 pub mod server;

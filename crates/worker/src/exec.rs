@@ -7,7 +7,9 @@
 
 use crate::sink::Sink;
 use crate::Ctx;
-use remora_domain::command::{exec_string, job_line, kill_marked, stdin_of};
+use remora_domain::command::{exec_string, job_line, kill_marked, stdin_of, with_env};
+use remora_domain::mask::Masker;
+use remora_domain::template::ParamValue;
 use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
 use remora_netqueue::Delivery;
 use remora_ssh::pool::Lease;
@@ -122,17 +124,47 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
-    let command = exec_string(&job.id, &job_line(&job.spec));
+    let params = match template_params(ctx, job).await {
+        Ok(p) => p,
+        Err(msg) => return r.fail(&msg, ErrorCode::SecretUnreadable).await,
+    };
+    let env: Vec<(String, String)> = params
+        .iter()
+        .map(|p| (p.env.clone(), p.value.clone()))
+        .collect();
+    let secrets: Vec<&str> = params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| p.value.as_str())
+        .collect();
+    let command = exec_string(&job.id, &with_env(&env, &job_line(&job.spec)));
     let (lease, channel) = match open_channel(r, &target, &server_id, &command, &cancel).await {
         Ok(opened) => opened,
         Err(ended) => return ended,
     };
-    let ran = run_channel(r, d, &cancel, &lease, channel).await;
+    let ran = run_channel(r, d, &cancel, &lease, channel, &secrets).await;
     let drain = ctx
         .drain_expired
         .load(Ordering::Relaxed)
         .then(|| (ctx.cfg.id.as_str(), ctx.cfg.drain_timeout));
     r.finish(final_status(&ran, job.timeout, drain)).await
+}
+
+/// A template job's parameter values (sealed in the job row by the API), none otherwise.
+async fn template_params(ctx: &Ctx, job: &Job) -> Result<Vec<ParamValue>, String> {
+    let origin = ctx
+        .store
+        .job_origin(&job.id)
+        .await
+        .map_err(|e| format!("reading the job's parameters: {e}"))?;
+    let Some(sealed) = origin.and_then(|o| o.params_enc) else {
+        return Ok(Vec::new());
+    };
+    let plain = ctx
+        .vault
+        .open(&sealed)
+        .map_err(|e| format!("the job's parameters cannot be decrypted: {e}"))?;
+    serde_json::from_slice(&plain).map_err(|e| format!("the job's parameters are corrupt: {e}"))
 }
 
 /// Phase 1: a lease on a connection to the job's server and the job's
@@ -321,8 +353,11 @@ async fn run_channel(
     cancel: &CancellationToken,
     lease: &Lease,
     mut channel: Channel<Msg>,
+    secrets: &[&str],
 ) -> Ran {
     let (ctx, job) = (r.ctx, r.job);
+    // Secret parameter values become `***` before output is stored or published.
+    let mut masks = [Masker::new(secrets), Masker::new(secrets)];
     if let Some(script) = stdin_of(&job.spec) {
         if let Err(e) = channel.data_bytes(script.as_bytes().to_vec()).await {
             warn!(error = %e, "sending the script failed");
@@ -361,6 +396,7 @@ async fn run_channel(
                     _ => continue,
                 };
                 ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
+                let data = masks[usize::from(stream == Stream::Stderr)].push(&data);
                 let (a, due) = sink.push(stream, &data);
                 if a.dropped > 0 {
                     ctx.metrics.output_dropped_bytes.inc_by(a.dropped as u64);
@@ -400,6 +436,14 @@ async fn run_channel(
         let sweep = kill_marked(&job.id, "KILL");
         if let Err(e) = lease.run_aside(&sweep, Duration::from_secs(5)).await {
             warn!(error = %e, "final process sweep failed");
+        }
+    }
+    for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+        let tail = masks[i].finish();
+        let (a, _) = sink.push(stream, &tail);
+        if !a.kept.is_empty() {
+            let m = OutputEvent::new(&job.id, stream, a.offset, a.kept).message();
+            let _ = ctx.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
     if let Err(e) = sink.flush().await {
