@@ -11,9 +11,11 @@ pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod pem;
+pub mod schedules;
 pub mod servers;
 pub mod stream;
 pub mod system;
+pub mod templates;
 pub mod tokens;
 pub mod workers;
 
@@ -58,6 +60,10 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// How often the scheduler looks for due schedules.
+    pub schedule_tick: std::time::Duration,
+    /// A due time this late (scheduler down) counts as missed: `catch_up` decides.
+    pub schedule_grace: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +97,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
+            schedule_tick: std::time::Duration::from_secs(1),
+            schedule_grace: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -201,6 +209,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(pem::router())
         .merge(system::router())
         .merge(tokens::router())
+        .merge(templates::router())
+        .merge(schedules::router())
 }
 
 /// The OpenAPI document of every route.
@@ -209,7 +219,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics::render))
-        .nest("/api/v1", v1())
+        .nest("/api/v1", v1().merge(templates::hooks_router()))
         .split_for_parts();
     finish_spec(spec)
 }
@@ -229,7 +239,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics::render))
-        .nest("/api/v1", v1)
+        .nest("/api/v1", v1.merge(templates::hooks_router()))
         .split_for_parts();
     let mut router = router
         .merge(

@@ -8,5 +8,6 @@ mod cli_more;
 mod logs_secrets;
 mod openapi;
 mod stack;
+mod templates;
 mod worker;
 mod worker_more;
