@@ -177,7 +177,7 @@ async fn build(
 
 fn conflict(e: remora_store::StoreError) -> ApiError {
     match e {
-        remora_store::StoreError::Conflict => {
+        remora_store::StoreError::Conflict { .. } => {
             ApiError::conflict("name", "a schedule with this name exists")
         }
         other => other.into(),
@@ -402,10 +402,10 @@ async fn fire(state: &AppState, s: &ScheduleRow, due: i64) {
                 .await
         }
         Err(e) => {
-            warn!(schedule_id = %s.id, error = %e.message, "a schedule's run could not start");
+            warn!(schedule_id = %s.id, error = %e.message(), "a schedule's run could not start");
             state
                 .store
-                .finish_schedule_run(&s.id, due, RunStatus::Failed, &[], None, Some(&e.message))
+                .finish_schedule_run(&s.id, due, RunStatus::Failed, &[], None, Some(&e.message()))
                 .await
         }
     };

@@ -141,7 +141,7 @@ async fn create(
         .insert_template(&name, &def)
         .await
         .map_err(|e| match e {
-            remora_store::StoreError::Conflict => {
+            remora_store::StoreError::Conflict { .. } => {
                 ApiError::conflict("name", format!("a template named `{name}` exists"))
             }
             other => other.into(),
@@ -220,7 +220,7 @@ async fn delete(
         .delete_template(&t.id)
         .await
         .map_err(|e| match e {
-            remora_store::StoreError::Conflict => ApiError::conflict(
+            remora_store::StoreError::Conflict { .. } => ApiError::conflict(
                 "id",
                 "a schedule uses this template; delete the schedule first",
             ),
@@ -313,7 +313,7 @@ async fn resolve_targets(state: &AppState, t: &Targets) -> ApiResult<(Vec<Server
     }
     let mut out: Vec<Server> = Vec::new();
     for id in &t.servers {
-        let s = crate::servers::find(state, id).await?;
+        let s = crate::lookup::server(state, id).await?;
         if !out.iter().any(|o| o.id == s.id) {
             out.push(s);
         }
@@ -574,7 +574,7 @@ async fn hook(
     let result = run_template(&state, &t, &b.params, None, None).await;
     let detail = match &result {
         Ok((jobs, _)) => format!("trigger {}: {} job(s)", tr.id, jobs.len()),
-        Err(e) => format!("trigger {}: refused: {}", tr.id, e.message),
+        Err(e) => format!("trigger {}: refused: {}", tr.id, e.message()),
     };
     let _ = state
         .store

@@ -257,7 +257,7 @@ impl Store {
             .map_err(map_unique);
         match ins {
             Ok(_) => {}
-            Err(StoreError::Conflict) => return Ok(false),
+            Err(StoreError::Conflict { .. }) => return Ok(false),
             Err(e) => return Err(e),
         }
         tx.commit().await?;

@@ -131,7 +131,9 @@ impl Store {
             .await
             .map_err(map_unique)?;
         if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
+            return Err(StoreError::Conflict {
+                constraint: "template_versions_pkey".into(),
+            });
         }
         tx.commit().await?;
         self.get_template(id, None).await
@@ -185,7 +187,9 @@ impl Store {
                 .map(|r| r.try_get(0))
                 .transpose()?;
         if used.is_some() {
-            return Err(StoreError::Conflict);
+            return Err(StoreError::Conflict {
+                constraint: "schedules_template_id".into(),
+            });
         }
         let r = sqlx::query("DELETE FROM templates WHERE id = $1")
             .bind(id)

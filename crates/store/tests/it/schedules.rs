@@ -36,7 +36,7 @@ async fn lifecycle(s: &Store) {
     assert_eq!(s.get_schedule("every-minute").await.unwrap().unwrap(), sc);
     assert!(matches!(
         s.delete_template(&t.id).await,
-        Err(remora_store::StoreError::Conflict)
+        Err(remora_store::StoreError::Conflict { .. })
     ));
     assert_eq!(s.due_schedules(59_999, 10).await.unwrap().len(), 0);
     assert_eq!(s.due_schedules(60_000, 10).await.unwrap().len(), 1);

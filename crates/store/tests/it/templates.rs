@@ -18,7 +18,7 @@ async fn versions(s: &Store) {
     assert_eq!((t.version, t.current_version), (1, 1));
     assert!(matches!(
         s.insert_template("hello", &def("x")).await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { .. })
     ));
     let t2 = s
         .update_template(&t.id, None, &def("echo v2"))
