@@ -526,3 +526,81 @@ async fn schedule_validation_and_next_runs() {
     .await;
     assert_eq!(st, 204);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cli_templates_and_schedules() {
+    let host = require!(SshHost::start());
+    let stack = Stack::new().await;
+    stack.add_server("h", &host).await;
+    let (st, _) = stack
+        .post("/api/v1/templates", json!({"name": "greet", "command": "echo \"hello $REMORA_PARAM_WHO\"", "params": [{"name": "who", "type": "string", "default": "world"}], "targets": {"servers": ["h"]}}))
+        .await;
+    assert_eq!(st, 201);
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let o = crate::cli::remora(&stack, &["templates", "list"], None).await;
+    assert!(
+        o.status.success() && text(&o).contains("greet") && text(&o).contains("who:string"),
+        "{}",
+        text(&o)
+    );
+    let o = crate::cli::remora(
+        &stack,
+        &["-o", "json", "templates", "run", "greet", "-p", "who=$(id)"],
+        None,
+    )
+    .await;
+    assert!(o.status.success(), "{o:?}");
+    let job: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = job["id"].as_str().unwrap();
+    stack.wait_final(id, Duration::from_secs(30)).await;
+    assert_eq!(
+        stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"],
+        "hello $(id)\n"
+    );
+    let o = crate::cli::remora(&stack, &["templates", "run", "greet", "-p", "nope=1"], None).await;
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown parameter `nope`"),
+        "{o:?}"
+    );
+    let o = crate::cli::remora(
+        &stack,
+        &[
+            "schedules",
+            "create",
+            "nightly",
+            "--template",
+            "greet",
+            "--cron",
+            "30 2 * * *",
+            "--tz",
+            "Europe/Berlin",
+            "-p",
+            "who=cron",
+        ],
+        None,
+    )
+    .await;
+    assert!(o.status.success(), "{o:?}");
+    assert!(text(&o).contains("Europe/Berlin"), "{}", text(&o));
+    let o = crate::cli::remora(&stack, &["schedules", "next", "nightly", "-n", "3"], None).await;
+    assert_eq!(text(&o).lines().count(), 3, "{}", text(&o));
+    let o = crate::cli::remora(&stack, &["schedules", "pause", "nightly"], None).await;
+    assert!(o.status.success());
+    assert_eq!(
+        stack.get("/api/v1/schedules/nightly").await["enabled"],
+        false
+    );
+    let o = crate::cli::remora(&stack, &["schedules", "resume", "nightly"], None).await;
+    assert!(o.status.success());
+    let o = crate::cli::remora(&stack, &["schedules", "list"], None).await;
+    assert!(text(&o).contains("nightly"), "{}", text(&o));
+    let o = crate::cli::remora(&stack, &["schedules", "rm", "nightly"], None).await;
+    assert!(o.status.success());
+    assert!(stack
+        .get("/api/v1/schedules")
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
