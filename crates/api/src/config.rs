@@ -82,6 +82,9 @@ pub struct ApiOpts {
     /// schedule's catch_up then decides between one run and none.
     #[arg(long, env = "REMORA_SCHEDULE_GRACE", default_value_t = 60)]
     pub schedule_grace_secs: u64,
+    /// Jump hosts allowed on the way to one server (1–16).
+    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub max_jump_depth: u64,
 }
 
 impl ApiOpts {
@@ -122,6 +125,7 @@ impl ApiOpts {
         c.pem_max_bytes = self.pem_max_bytes;
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
+        c.max_jump_depth = self.max_jump_depth as usize;
         c
     }
 }
