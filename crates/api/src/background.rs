@@ -126,6 +126,8 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
             }
         });
     }
+    // Scheduler (crate::schedules): due times claimed in the database, so every instance runs it.
+    tracker.spawn(crate::schedules::run(state.clone(), shutdown.clone()));
     // Reaper.
     {
         let state = state.clone();

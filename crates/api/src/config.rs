@@ -81,6 +81,13 @@ pub struct ApiOpts {
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
+    /// Milliseconds between scheduler passes over due schedules.
+    #[arg(long, env = "REMORA_SCHEDULE_TICK_MS", default_value_t = 1000)]
+    pub schedule_tick_ms: u64,
+    /// Seconds late after which a due time counts as missed (the scheduler was down); the
+    /// schedule's catch_up then decides between one run and none.
+    #[arg(long, env = "REMORA_SCHEDULE_GRACE", default_value_t = 60)]
+    pub schedule_grace_secs: u64,
     /// Jump hosts allowed on the way to one server (1–16).
     #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
     pub max_jump_depth: u64,
@@ -126,6 +133,8 @@ impl ApiOpts {
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;
+        c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
+        c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
         c.max_jump_depth = self.max_jump_depth as usize;
         c
     }

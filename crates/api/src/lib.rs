@@ -14,9 +14,11 @@ pub mod lookup;
 pub mod metrics;
 pub mod openapi;
 pub mod pem;
+pub mod schedules;
 pub mod servers;
 pub mod stream;
 pub mod system;
+pub mod templates;
 pub mod tokens;
 pub mod workers;
 
@@ -61,6 +63,10 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// How often the scheduler looks for due schedules.
+    pub schedule_tick: std::time::Duration,
+    /// A due time this late (scheduler down) counts as missed: `catch_up` decides.
+    pub schedule_grace: std::time::Duration,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
     pub max_jump_depth: usize,
     /// Live events buffered per watched job (then the stream catches up from the database).
@@ -101,6 +107,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
+            schedule_tick: std::time::Duration::from_secs(1),
+            schedule_grace: std::time::Duration::from_secs(60),
             sse_job_buffer: 1024,
             sse_status_buffer: 4096,
         }
@@ -214,6 +222,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(pem::router())
         .merge(system::router())
         .merge(tokens::router())
+        .merge(templates::router())
+        .merge(schedules::router())
 }
 
 /// The OpenAPI document of every route.
@@ -222,7 +232,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics::render))
-        .nest("/api/v1", v1())
+        .nest("/api/v1", v1().merge(templates::hooks_router()))
         .split_for_parts();
     finish_spec(spec)
 }
@@ -242,7 +252,7 @@ pub fn app(state: AppState) -> Router {
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics::render))
-        .nest("/api/v1", v1)
+        .nest("/api/v1", v1.merge(templates::hooks_router()))
         .split_for_parts();
     let mut router = router
         .merge(

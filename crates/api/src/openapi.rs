@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "keys", description = "Uploaded private keys"),
         (name = "system", description = "Health, workers, statistics"),
         (name = "admin", description = "Tokens and the audit log"),
+        (name = "templates", description = "Saved jobs with typed parameters, runs and incoming triggers"),
+        (name = "schedules", description = "Templates run on a cron expression in a time zone"),
     )
 )]
 pub struct ApiDoc;

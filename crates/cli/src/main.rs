@@ -101,6 +101,12 @@ enum Cmd {
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Tokens(cmd::tokens::TokensCmd),
+    /// Saved jobs with typed parameters: list, show, run.
+    #[command(subcommand)]
+    Templates(cmd::templates::TemplatesCmd),
+    /// Templates run on a cron expression in a time zone.
+    #[command(subcommand)]
+    Schedules(cmd::schedules::SchedulesCmd),
     /// List workers.
     #[command(after_help = "Example:\n  remora workers")]
     Workers,
@@ -159,6 +165,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Batches { id } => cmd::batches::run(&api, out, &id).await,
         Cmd::Pem(c) => cmd::pem::run(&api, out, c).await,
         Cmd::Tokens(c) => cmd::tokens::run(&api, out, c).await,
+        Cmd::Templates(c) => cmd::templates::run(&api, out, c).await,
+        Cmd::Schedules(c) => cmd::schedules::run(&api, out, c).await,
         Cmd::Workers => cmd::workers::run(&api, out).await,
     }
 }

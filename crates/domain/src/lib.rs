@@ -5,8 +5,11 @@ pub mod command;
 pub mod error_code;
 pub mod events;
 pub mod job;
+pub mod mask;
 pub mod output;
+pub mod schedule;
 pub mod server;
+pub mod template;
 pub mod time;
 
 pub use error_code::ErrorCode;

@@ -79,7 +79,7 @@ pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
     })
 }
 
-fn insert_job_query(
+pub(crate) fn insert_job_query(
     j: &Job,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
     let spec = JobSpecFields::from(j.spec.clone());

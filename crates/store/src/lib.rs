@@ -18,7 +18,8 @@
 //! # One module per aggregate
 //! `Store` is one type; its methods live beside the rows they own: `servers`,
 //! `secrets` (sealed credentials and PEM files), `jobs` (with `jobs::list`),
-//! `output`, `workers`, `tokens`, `audit` and `stats`. This file keeps the
+//! `output`, `workers`, `tokens`, `audit`, `stats`, `templates` (with their
+//! trigger tokens) and `schedules` (with the due-time claim). This file keeps the
 //! connection, the pools, the backend and the migrations. Job statuses in SQL
 //! are bound from `JobStatus`, never spelled as literals.
 
@@ -28,9 +29,11 @@ mod bench;
 pub mod config;
 mod jobs;
 mod output;
+mod schedules;
 mod secrets;
 mod servers;
 mod stats;
+mod templates;
 mod tokens;
 pub mod vault;
 mod workers;
@@ -43,9 +46,11 @@ use std::time::Duration;
 pub use audit::AuditEntry;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use output::OutputChunk;
+pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
 pub use servers::NewServer;
 pub use stats::MinuteCount;
+pub use templates::{TemplateRow, TriggerRow};
 pub use tokens::TokenRow;
 pub use vault::Vault;
 pub use workers::WorkerRow;

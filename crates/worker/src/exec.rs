@@ -8,6 +8,8 @@
 use crate::sink::Sink;
 use crate::Ctx;
 use remora_domain::command::{count_marked, kill_marked, program_of, stdin_of, Sweep, EXEC};
+use remora_domain::mask::Masker;
+use remora_domain::template::ParamValue;
 use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
 use remora_netqueue::Delivery;
 use remora_ssh::pool::Lease;
@@ -127,16 +129,46 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
+    let params = match template_params(ctx, job).await {
+        Ok(p) => p,
+        Err(msg) => return r.fail(&msg, ErrorCode::SecretUnreadable).await,
+    };
+    let env: Vec<(String, String)> = params
+        .iter()
+        .map(|p| (p.env.clone(), p.value.clone()))
+        .collect();
+    let secrets: Vec<&str> = params
+        .iter()
+        .filter(|p| p.secret)
+        .map(|p| p.value.as_str())
+        .collect();
     let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, &cancel).await {
         Ok(opened) => opened,
         Err(ended) => return ended,
     };
-    let ran = run_channel(r, d, &cancel, &lease, channel).await;
+    let ran = run_channel(r, d, &cancel, &lease, channel, &env, &secrets).await;
     let drain = ctx
         .drain_expired
         .load(Ordering::Relaxed)
         .then(|| (ctx.cfg.id.as_str(), ctx.cfg.drain_timeout));
     r.finish(final_status(&ran, job.timeout, drain)).await
+}
+
+/// A template job's parameter values (sealed in the job row by the API), none otherwise.
+async fn template_params(ctx: &Ctx, job: &Job) -> Result<Vec<ParamValue>, String> {
+    let origin = ctx
+        .store
+        .job_origin(&job.id)
+        .await
+        .map_err(|e| format!("reading the job's parameters: {e}"))?;
+    let Some(sealed) = origin.and_then(|o| o.params_enc) else {
+        return Ok(Vec::new());
+    };
+    let plain = ctx
+        .vault
+        .open(&sealed)
+        .map_err(|e| format!("the job's parameters cannot be decrypted: {e}"))?;
+    serde_json::from_slice(&plain).map_err(|e| format!("the job's parameters are corrupt: {e}"))
 }
 
 /// Phase 1: a lease on a connection to the job's server and the job's
@@ -346,13 +378,17 @@ async fn run_channel(
     cancel: &CancellationToken,
     lease: &Lease,
     mut channel: Channel<Msg>,
+    env: &[(String, String)],
+    secrets: &[&str],
 ) -> Ran {
     let (ctx, job) = (r.ctx, r.job);
+    // Secret parameter values become `***` before output is stored or published.
+    let mut masks = [Masker::new(secrets), Masker::new(secrets)];
     // The program line, then a script job's script, then EOF: streamed in
     // chunks within the channel's window (never one oversized packet, which
     // would break the connection other jobs share), beside the output loop
     // so a job that writes before it has read all its stdin cannot stall.
-    let mut input = program_of(&job.id, &job.spec, &[]).into_bytes();
+    let mut input = program_of(&job.id, &job.spec, env).into_bytes();
     if let Some(script) = stdin_of(&job.spec) {
         input.extend_from_slice(script.as_bytes());
     }
@@ -403,6 +439,7 @@ async fn run_channel(
                     _ => continue,
                 };
                 ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
+                let data = masks[usize::from(stream == Stream::Stderr)].push(&data);
                 let (a, due) = sink.push(stream, &data);
                 if a.dropped > 0 {
                     ctx.metrics.output_dropped_bytes.inc_by(a.dropped as u64);
@@ -448,6 +485,14 @@ async fn run_channel(
         match run_sh(lease, &sweep).await {
             Ok(o) => ran.sweep = Some(Sweep::parse(&String::from_utf8_lossy(&o.stdout))),
             Err(e) => warn!(error = %e, "final process sweep failed"),
+        }
+    }
+    for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+        let tail = masks[i].finish();
+        let (a, _) = sink.push(stream, &tail);
+        if !a.kept.is_empty() {
+            let m = OutputEvent::new(&job.id, stream, a.offset, a.kept).message();
+            let _ = ctx.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
     if let Err(e) = sink.flush().await {

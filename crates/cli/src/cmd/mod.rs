@@ -7,8 +7,10 @@ pub mod jobs;
 pub mod login;
 pub mod pem;
 pub mod rekey;
+pub mod schedules;
 pub mod servers;
 pub mod submit;
+pub mod templates;
 pub mod tokens;
 pub mod workers;
 

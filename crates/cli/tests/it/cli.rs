@@ -4,7 +4,7 @@ use remora_testkit::sshd::SshHost;
 use std::process::Output;
 
 /// Run the `remora` binary against the stack (off the async runtime).
-async fn remora(stack: &Stack, args: &[&str], stdin: Option<&str>) -> Output {
+pub async fn remora(stack: &Stack, args: &[&str], stdin: Option<&str>) -> Output {
     let url = stack.url.clone();
     let token = stack.token.clone();
     let cfg = stack.dir.path().join("profiles.json");

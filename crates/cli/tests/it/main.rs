@@ -10,5 +10,6 @@ mod jump;
 mod logs_secrets;
 mod openapi;
 mod stack;
+mod templates;
 mod worker;
 mod worker_more;

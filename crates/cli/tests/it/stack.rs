@@ -172,6 +172,16 @@ impl Stack {
         v["id"].as_str().unwrap().to_string()
     }
 
+    /// Register a server that is never connected to (jobs for it stay queued without a
+    /// worker); returns the server id.
+    pub async fn add_server_raw(&self, name: &str) -> String {
+        let (st, v) = self
+            .post("/api/v1/servers", json!({ "name": name, "hostname": "127.0.0.1", "port": 1, "user": "nobody", "password": "unused" }))
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn submit(&self, server: &str, command: &str) -> String {
         let (st, v) = self
             .post(

@@ -50,9 +50,11 @@ mod connect;
 mod job_list;
 mod jobs;
 mod output;
+mod schedules;
 mod secrets;
 mod servers;
 mod stats;
+mod templates;
 mod tokens;
 mod workers;
 
