@@ -18,7 +18,8 @@
 //! # One module per aggregate
 //! `Store` is one type; its methods live beside the rows they own: `servers`,
 //! `secrets` (sealed credentials and PEM files), `jobs` (with `jobs::list`),
-//! `output`, `workers`, `tokens`, `audit` and `stats`. This file keeps the
+//! `output` (with zstd packing), `workers`, `tokens`, `audit`, `stats`,
+//! `notifications` and `retention` (+ the `maintenance` task). This file keeps the
 //! connection, the pools, the backend and the migrations. Job statuses in SQL
 //! are bound from `JobStatus`, never spelled as literals.
 
@@ -27,7 +28,10 @@ mod audit;
 mod bench;
 pub mod config;
 mod jobs;
+pub mod maintenance;
+pub mod notifications;
 mod output;
+pub mod retention;
 mod secrets;
 mod servers;
 mod stats;
@@ -42,7 +46,10 @@ use std::time::Duration;
 
 pub use audit::AuditEntry;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
-pub use output::OutputChunk;
+pub use notifications::{
+    Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
+};
+pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
 pub use servers::NewServer;
 pub use stats::MinuteCount;
