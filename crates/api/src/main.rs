@@ -4,7 +4,7 @@ use remora_api::config::ApiArgs;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = ApiArgs::parse();
-    remora_store::config::init_tracing(&args.log_format);
+    remora_service::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
     if let Some(t) =
         remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir)
@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            remora_store::config::wait_for_signal().await;
+            remora_service::wait_for_signal().await;
             s.cancel();
         });
     }

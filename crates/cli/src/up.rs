@@ -55,7 +55,7 @@ fn current_user() -> String {
 }
 
 pub async fn run(a: UpArgs) -> Result<()> {
-    remora_store::config::init_tracing(&a.log_format);
+    remora_service::init_tracing(&a.log_format);
     let (store, vault) = a.store.open().await?;
     let shutdown = CancellationToken::new();
 
@@ -174,7 +174,7 @@ pub async fn run(a: UpArgs) -> Result<()> {
         if a.demo { "local-demo" } else { "<server>" },
     );
 
-    remora_store::config::wait_for_signal().await;
+    remora_service::wait_for_signal().await;
     eprintln!("stopping…");
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(60), async {

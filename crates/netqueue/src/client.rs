@@ -16,8 +16,9 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::debug;
 
+use crate::backoff::Backoff;
 use crate::protocol::{
-    decode_reply, duration_ms, encode_request, ErrorCode, Reply, Request, MAX_PRIORITY,
+    codec, decode_reply, duration_ms, encode_request, ErrorCode, Reply, Request, MAX_PRIORITY,
     MIN_PRIORITY, PROTOCOL_VERSION,
 };
 pub use crate::protocol::{Delivery, Event, PushOutcome};
@@ -113,41 +114,6 @@ impl Push {
     }
 }
 
-/// Capped exponential backoff: `min`, `2·min`, `4·min`, ... never above `max`.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    min: Duration,
-    max: Duration,
-    current: Option<Duration>,
-}
-
-impl Backoff {
-    pub fn new(min: Duration, max: Duration) -> Self {
-        // A swapped pair must not make the cap smaller than the floor.
-        let min = min.max(Duration::from_millis(1));
-        Self {
-            min,
-            max: max.max(min),
-            current: None,
-        }
-    }
-
-    /// The delay before the next attempt.
-    pub fn next_delay(&mut self) -> Duration {
-        let d = match self.current {
-            None => self.min,
-            Some(c) => c.saturating_mul(2).min(self.max),
-        };
-        self.current = Some(d);
-        d
-    }
-
-    /// Call after a success: the next failure waits `min` again.
-    pub fn reset(&mut self) {
-        self.current = None;
-    }
-}
-
 /// Client tunables.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -222,7 +188,7 @@ async fn connect_once(addr: &str, config: &ClientConfig) -> Result<Conn, ClientE
             source,
         })?;
     let _ = stream.set_nodelay(true);
-    let mut conn = Framed::new(stream, crate::server::codec(config.max_frame));
+    let mut conn = Framed::new(stream, codec(config.max_frame));
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
         token: config.token.clone().unwrap_or_default(),
@@ -466,10 +432,6 @@ impl Client {
     /// Whether the shared connection is currently up.
     pub fn is_connected(&self) -> bool {
         self.inner.connected.load(Ordering::Acquire)
-    }
-
-    pub fn addr(&self) -> &str {
-        &self.inner.addr
     }
 
     async fn call(&self, req: Request, extra: Duration) -> Result<Reply, ClientError> {
@@ -754,37 +716,6 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_min_and_caps_at_max() {
-        let mut b = Backoff::new(Duration::from_millis(20), Duration::from_millis(150));
-        let seq: Vec<u128> = (0..6).map(|_| b.next_delay().as_millis()).collect();
-        assert_eq!(seq, [20, 40, 80, 150, 150, 150]);
-        b.reset();
-        assert_eq!(b.next_delay(), Duration::from_millis(20));
-    }
-
-    #[test]
-    fn backoff_with_swapped_bounds_never_goes_below_min() {
-        let mut b = Backoff::new(Duration::from_secs(2), Duration::from_millis(10));
-        for _ in 0..5 {
-            assert_eq!(b.next_delay(), Duration::from_secs(2));
-        }
-        let mut z = Backoff::new(Duration::ZERO, Duration::ZERO);
-        assert_eq!(
-            z.next_delay(),
-            Duration::from_millis(1),
-            "a zero floor would spin"
-        );
-    }
-
-    #[test]
-    fn backoff_never_overflows() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::MAX);
-        for _ in 0..200 {
-            assert!(b.next_delay() >= Duration::from_secs(1));
-        }
-    }
 
     #[test]
     fn push_builder_and_priority_check() {

@@ -2,16 +2,18 @@
 //! fire-and-forget pub/sub. `server::run` serves it; `client::Client` talks to it.
 //! The wire protocol is specified in `docs/netqueue-protocol.md`.
 
+mod backoff;
 pub mod client;
-pub mod log;
+mod log;
 pub mod metrics;
 pub mod protocol;
-pub mod pubsub;
-pub mod queue;
+mod pubsub;
+mod queue;
 pub mod server;
-pub mod wire;
+mod wire;
 
-pub use client::{Backoff, Client, ClientConfig, ClientError, Push, Subscription};
+pub use backoff::Backoff;
+pub use client::{Client, ClientConfig, ClientError, Push, Subscription};
 pub use protocol::{Delivery, ErrorCode, Event, PushOutcome, PROTOCOL_VERSION};
 pub use queue::{QueueStats, ServerStats, Stats};
 pub use server::{run, FsyncPolicy, ServerConfig, ServerError};

@@ -1,7 +1,6 @@
 //! `remora-netqueue`: parse flags/env, init tracing, bind, serve until Ctrl-C or SIGTERM.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -33,7 +32,8 @@ struct Args {
     /// Largest request frame in bytes.
     #[arg(long, env = "REMORA_QUEUE_MAX_FRAME", default_value_t = 1024 * 1024)]
     max_frame: usize,
-    /// Deliveries before a message is dead-lettered (0 = unlimited).
+    /// Deliveries after which a message whose lease ran out is dead-lettered (0 = unlimited; a
+    /// NACK never dead-letters).
     #[arg(long, env = "REMORA_QUEUE_MAX_ATTEMPTS", default_value_t = 5)]
     max_attempts: u32,
     /// Live messages allowed per queue.
@@ -62,20 +62,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if args.log_format == "json" {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .json()
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    remora_service::init_tracing(&args.log_format);
 
     let data_dir = if args.in_memory {
         None
@@ -111,11 +98,10 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        remora_service::wait_for_signal().await;
         tracing::info!("shutting down");
         signal.cancel();
     });
-    let _ = Duration::ZERO;
     let token = config.token.clone();
     let queue_addr = listener.local_addr()?.to_string();
     if let Some(maddr) = args.metrics_addr.filter(|a| !a.trim().is_empty()) {
@@ -139,23 +125,4 @@ async fn main() -> anyhow::Result<()> {
     remora_netqueue::run(listener, config, shutdown)
         .await
         .context("queue server failed")
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,11 +1,12 @@
-//! The NetQueue wire protocol: typed requests and replies and their body encoding. Framing (a u32
-//! big-endian length before each body) is `LengthDelimitedCodec`'s job; see
+//! The NetQueue wire protocol: the framing codec both ends use (a u32 big-endian length before
+//! each body), typed requests and replies and their body encoding; see
 //! `docs/netqueue-protocol.md` for the normative description.
 
 use std::fmt;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use tokio_util::codec::LengthDelimitedCodec;
 
 use crate::wire::{DecodeError, Reader, WriteExt};
 
@@ -22,6 +23,15 @@ pub const MAX_TOPICS: usize = 256;
 /// Lowest and highest priority.
 pub const MIN_PRIORITY: u8 = 1;
 pub const MAX_PRIORITY: u8 = 10;
+
+/// The framing: a `u32` big-endian length, then the body. A length over `max_frame` is refused
+/// (as `io::ErrorKind::InvalidData`) before the body is read or allocated.
+pub(crate) fn codec(max_frame: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_type::<u32>()
+        .max_frame_length(max_frame)
+        .new_codec()
+}
 
 mod op {
     pub const HELLO: u8 = 0x01;

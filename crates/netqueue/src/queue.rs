@@ -19,7 +19,8 @@ const LEVELS: usize = MAX_PRIORITY as usize;
 /// Limits the broker enforces.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Deliveries after which an expired or NACKed message is dead-lettered; 0 = never.
+    /// Deliveries after which a message whose lease ran out is dead-lettered; 0 = never. A NACK
+    /// never dead-letters.
     pub max_attempts: u32,
     /// Live (ready, delayed or leased) messages per queue.
     pub max_queue_messages: usize,
@@ -226,20 +227,12 @@ impl Broker {
         }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Records emitted since the last call.
     pub fn take_journal(&mut self) -> Vec<Record> {
         self.journal
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
-    }
-
-    pub fn journal_len(&self) -> usize {
-        self.journal.as_ref().map_or(0, Vec::len)
     }
 
     /// True once after messages became ready, so the caller can wake waiting consumers.
@@ -553,8 +546,7 @@ impl Broker {
         Ok(())
     }
 
-    /// Gives a lease back: the message is ready again after `delay` (or dead-lettered if it has
-    /// used up its attempts).
+    /// Gives a lease back: the message is ready again after `delay`, whatever its attempt count.
     pub fn nack(
         &mut self,
         queue: &str,
@@ -625,7 +617,8 @@ impl Broker {
         true
     }
 
-    /// After an expired lease or a NACK (already unindexed): ready again, or dead-lettered.
+    /// After an expired lease (already unindexed): ready again, or dead-lettered once the message
+    /// has used up its attempts.
     fn requeue_or_bury(&mut self, key: u64, ready_at: Option<Instant>, now: Instant) {
         let Some(m) = self.msgs.get(&key) else { return };
         let (queue, id) = (m.queue.to_string(), m.id.clone());
@@ -1165,11 +1158,11 @@ mod tests {
         b.cancel("q", "m0", Instant::now());
         let journal = b.take_journal();
 
-        let mut replayed = Broker::new(b.limits().clone(), 1000, false);
+        let mut replayed = Broker::new(b.limits.clone(), 1000, false);
         for r in journal {
             replayed.apply(r, Instant::now());
         }
-        let mut from_snap = Broker::new(b.limits().clone(), 2000, false);
+        let mut from_snap = Broker::new(b.limits.clone(), 2000, false);
         for r in b.snapshot() {
             from_snap.apply(r, Instant::now());
         }

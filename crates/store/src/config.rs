@@ -65,28 +65,3 @@ impl StoreArgs {
         )
     }
 }
-
-/// `text` (default) or `json` log lines; filter with `RUST_LOG`.
-pub fn init_tracing(format: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,russh=warn,tower_http=info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if format == "json" {
-        b.json().try_init()
-    } else {
-        b.try_init()
-    };
-}
-
-/// Resolves on SIGINT or SIGTERM (the binaries' shutdown signal).
-pub async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}

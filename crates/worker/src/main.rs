@@ -5,7 +5,7 @@ use remora_worker::config::WorkerArgs;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
-    remora_store::config::init_tracing(&args.log_format);
+    remora_service::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
     let queue =
         remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())
@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let s = shutdown.clone();
         tokio::spawn(async move {
-            remora_store::config::wait_for_signal().await;
+            remora_service::wait_for_signal().await;
             tracing::info!("shutdown signal received; draining");
             s.cancel();
         });
