@@ -23,6 +23,7 @@
 //! see the "skipped: ..." lines.
 
 pub mod pg;
+pub mod smtp;
 pub mod sshd;
 
 /// Prefix of error messages that mean "the environment lacks this, skip the test".
