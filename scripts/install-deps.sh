@@ -8,7 +8,12 @@
 set -euo pipefail
 
 # psql comes with postgresql (postgresql-client-NN); the postgresql-client metapackage is not needed.
-packages=(openssh-server openssh-client postgresql procps passwd curl "$@")
+# dropbear-bin, the login shells, busybox-static, iproute2 and sudo are for the testkit's fixtures
+# (crates/testkit: Dropbear server, users with each login shell, BusyBox-only chroot host, sudo rules,
+# network namespaces). busybox-static, not busybox: the two conflict, and the static binary
+# serves both the `busybox sh` login shell and the chroot (it needs no libraries there).
+packages=(openssh-server openssh-client postgresql procps passwd curl
+    dropbear-bin fish tcsh zsh ksh busybox-static iproute2 sudo "$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

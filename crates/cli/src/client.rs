@@ -2,8 +2,9 @@
 //! saved profile, or the local data dir's admin token), and turns failed
 //! requests into errors that carry the API's code and message plus a hint.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -45,6 +46,13 @@ pub fn save_profiles(p: &Profiles) -> Result<PathBuf> {
     }
     remora_store::vault::write_private_file(&path, serde_json::to_string_pretty(p)?.as_bytes())?;
     Ok(path)
+}
+
+/// A reply of the API: `raw` as it came (what `-o json` prints), `body` typed.
+#[derive(Debug)]
+pub struct Reply<T> {
+    pub raw: Value,
+    pub body: T,
 }
 
 /// An error from the API (or from reaching it), printed as-is by `main`.
@@ -159,6 +167,28 @@ impl Api {
             message,
             hint
         }))
+    }
+
+    /// Send `rb` and read the reply both as sent (for `-o json`) and as `T`.
+    pub async fn send_as<T: DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<Reply<T>> {
+        let raw: Value = self.send(rb).await?.json().await?;
+        let body = T::deserialize(&raw).with_context(|| {
+            format!(
+                "the API's reply has an unexpected shape (is the CLI older than the API at {}?)",
+                self.url
+            )
+        })?;
+        Ok(Reply { raw, body })
+    }
+    pub async fn get_as<T: DeserializeOwned>(&self, path: &str) -> Result<Reply<T>> {
+        self.send_as(self.request(Method::GET, path)).await
+    }
+    pub async fn post_as<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<Reply<T>> {
+        self.send_as(self.request(Method::POST, path).json(body))
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Result<Value> {

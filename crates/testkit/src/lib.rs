@@ -1,6 +1,25 @@
 //! Test fixtures that run real infrastructure: OpenSSH servers on loopback ([`sshd::SshHost`]) and
 //! throwaway PostgreSQL databases ([`pg::database`]).
 //!
+//! # Fixtures
+//!
+//! | What | How | Module |
+//! |---|---|---|
+//! | OpenSSH sshd + throwaway user and key | `SshHost::start()` / `start_on(ip)` | [`sshd`] |
+//! | Any kind of host below, combined | [`sshd::SshHostOptions`] builder | [`options`] |
+//! | User with login shell bash, dash, zsh, ksh, fish, tcsh, BusyBox sh | `.login_shell(LoginShell::Fish)` | [`shells`] |
+//! | Dropbear server | [`dropbear::start`], `.dropbear()` | [`dropbear`] |
+//! | BusyBox-only host (chroot of applets) | `.busybox_chroot()` | [`busybox`] |
+//! | Bastion and targets reachable only through it (netns, 10.231.0.0/16) | [`netns::NetLab`], `.in_netns(&node)` | [`netns`] |
+//! | CA, host certificates (valid/expired/wrong principal/other CA), user certificates | [`certs::Ca`], `.host_certificate(..)`, `.trusted_user_ca(..)`, `SshHost::user_certificate` | [`certs`] |
+//! | PAM keyboard-interactive only (`PasswordAuthentication no`) | `.pam_keyboard_interactive()` | [`options`] |
+//! | sudo rights for the user (with or without password) | `.sudo(SudoRule::Password)` | [`sudo`] |
+//! | Throwaway PostgreSQL database | [`pg::database`] | [`pg`] |
+//!
+//! Every fixture cleans up on `Drop` and, through a detached reaper process, when the test
+//! process dies without dropping it (users, daemons, mounts, namespaces, files). Missing
+//! packages are skips (failures under `CI=true`): `scripts/install-deps.sh` installs them all.
+//!
 //! # Skipping
 //!
 //! The fixtures need root, `/usr/sbin/sshd` or a PostgreSQL URL. When one is missing the fixture
@@ -22,9 +41,17 @@
 //! capture stderr of passing tests: run with `--nocapture` (libtest) / `--no-capture` (nextest) to
 //! see the "skipped: ..." lines.
 
+pub mod busybox;
+pub mod certs;
+pub mod dropbear;
+pub mod netns;
+pub mod options;
 pub mod pg;
+mod reaper;
+pub mod shells;
 pub mod smtp;
 pub mod sshd;
+pub mod sudo;
 
 /// Prefix of error messages that mean "the environment lacks this, skip the test".
 pub const SKIP_PREFIX: &str = "SKIP:";
@@ -92,6 +119,35 @@ pub(crate) fn unique_suffix() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The process's effective uid, from /proc.
+pub(crate) fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The first `binary` on `PATH`.
+pub(crate) fn which(binary: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(binary))
+        .find(|p| p.is_file())
+}
+
+/// Polls `cond` every 20 ms until it holds (true) or `timeout` passes (false).
+pub(crate) fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Random lowercase alphanumerics from the kernel's CSPRNG (keeps the crate free of `rand`).

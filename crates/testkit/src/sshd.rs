@@ -7,17 +7,27 @@
 //! the user and removes the temp dir. A detached reaper process does the same if the test process
 //! dies without running `Drop` (nextest timeout, SIGKILL, abort), so crashed runs do not leave
 //! users and daemons behind.
+//!
+//! [`SshHostOptions`] starts other kinds of host with the same guarantees: another login shell
+//! ([`crate::shells`]), Dropbear ([`crate::dropbear`]), a BusyBox-only chroot
+//! ([`crate::busybox`]), a network namespace ([`crate::netns`]), host/user certificates
+//! ([`crate::certs`]), PAM keyboard-interactive, sudo rights ([`crate::sudo`]), extra sshd_config
+//! lines.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::busybox::Chroot;
+use crate::certs::Validity;
+pub use crate::options::{ServerKind, SshHostOptions};
+use crate::reaper::Reaper;
 
 const SSHD: &str = "/usr/sbin/sshd";
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -52,6 +62,16 @@ impl KeyKind {
     }
 }
 
+/// A client key with its user certificate, from [`SshHost::user_certificate`].
+#[derive(Debug, Clone)]
+pub struct UserCertificate {
+    pub private_key: String,
+    pub private_key_path: PathBuf,
+    /// The certificate line (`ssh-ed25519-cert-v01@openssh.com AAAA…`).
+    pub certificate: String,
+    pub certificate_path: PathBuf,
+}
+
 /// A running OpenSSH server on loopback plus its throwaway login user. See the module docs.
 pub struct SshHost {
     ip: String,
@@ -69,8 +89,11 @@ pub struct SshHost {
     private_key_path: PathBuf,
     host_key_fingerprint: String,
     child: Option<Child>,
-    reaper: Option<(Child, ChildStdin)>,
+    reaper: Option<Reaper>,
     keys_added: u32,
+    opts: SshHostOptions,
+    chroot: Option<Chroot>,
+    sudoers_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SshHost {
@@ -96,14 +119,23 @@ impl SshHost {
     /// Missing prerequisites (not root, no `/usr/sbin/sshd`) give an error starting with `SKIP:`,
     /// or a panic under `CI=true`: use [`crate::require!`].
     pub fn start_on(ip: &str) -> Result<SshHost> {
-        check_prerequisites()?;
+        SshHostOptions::new().ip(ip).start()
+    }
+
+    /// Starts a host as `opts` describe (see [`SshHostOptions`]).
+    pub(crate) fn start_with(opts: SshHostOptions) -> Result<SshHost> {
+        check_prerequisites(&opts)?;
+        let ip = match &opts.netns {
+            Some(placement) => placement.ip.clone(),
+            None => opts.ip.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+        };
         let dir = tempfile::Builder::new()
             .prefix("remora-sshd-")
             .tempdir()
             .context("creating sshd temp dir")?;
         let dir_path = dir.path().to_path_buf();
         let mut host = SshHost {
-            ip: ip.to_string(),
+            ip,
             port: 0,
             dir: Some(dir),
             dir_path,
@@ -118,10 +150,24 @@ impl SshHost {
             child: None,
             reaper: None,
             keys_added: 0,
+            opts,
+            chroot: None,
+            sudoers_file: None,
         };
         // From here on, any error drops `host`, which undoes whatever was already set up.
-        host.spawn_reaper()?;
+        let mut reaper = Reaper::spawn()?;
+        reaper.tell(&format!("dir {}", host.dir_path.display()));
+        host.reaper = Some(reaper);
         host.create_user()?;
+        if host.opts.busybox_chroot {
+            let gid = gid_of(&host.user)?;
+            let reaper = host.reaper.as_mut().context("reaper")?;
+            host.chroot = Some(Chroot::build(&host.user, host.uid, gid, reaper)?);
+        }
+        if let Some(rule) = host.opts.sudo {
+            let reaper = host.reaper.as_mut().context("reaper")?;
+            host.sudoers_file = Some(crate::sudo::install(&host.user, rule, reaper)?);
+        }
         host.private_key_path = host.dir_path.join("id_ed25519");
         host.generate_key(
             KeyKind::Ed25519,
@@ -163,7 +209,8 @@ impl SshHost {
         &self.home
     }
 
-    /// The user's password (password authentication is enabled).
+    /// The user's password (password authentication is enabled; with
+    /// [`SshHostOptions::pam_keyboard_interactive`] it is accepted by keyboard-interactive only).
     pub fn password(&self) -> &str {
         &self.password
     }
@@ -199,6 +246,21 @@ impl SshHost {
         Ok(format!("[{}]:{} {alg} {blob}", self.ip, self.port))
     }
 
+    /// [`SshHost::known_hosts_line`] with the host name hashed (`|1|salt|hash ssh-ed25519 …`), as
+    /// `ssh-keygen -H` writes it (`HashKnownHosts yes`).
+    pub fn known_hosts_line_hashed(&self) -> Result<String> {
+        let file = self.dir_path.join("known_hosts_to_hash");
+        fs::write(&file, format!("{}\n", self.known_hosts_line()?))?;
+        run(Command::new("ssh-keygen").arg("-H").arg("-f").arg(&file)).context("ssh-keygen -H")?;
+        let hashed = fs::read_to_string(&file)?;
+        let _ = fs::remove_file(&file);
+        let _ = fs::remove_file(file.with_extension("old"));
+        let line = hashed.lines().find(|l| l.starts_with("|1|"));
+        Ok(line
+            .context("ssh-keygen -H wrote no hashed line")?
+            .to_string())
+    }
+
     /// Everything sshd logged so far (all restarts), at `LogLevel VERBOSE`.
     pub fn log(&self) -> String {
         fs::read(self.log_path())
@@ -209,10 +271,64 @@ impl SshHost {
     /// Number of TCP connections sshd accepted so far (`Connection from` lines in the log).
     /// Readiness is detected from the log, not by probing the port, so this count is exact.
     pub fn connection_count(&self) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("Connection from "))
-            .count()
+        let marker = match self.opts.server {
+            ServerKind::OpenSsh => "Connection from ",
+            ServerKind::Dropbear => "Child connection from ",
+        };
+        self.log().lines().filter(|l| l.contains(marker)).count()
+    }
+
+    /// Which server this host runs.
+    pub fn server_kind(&self) -> ServerKind {
+        self.opts.server
+    }
+
+    /// The network namespace the server runs in, if any.
+    pub fn netns(&self) -> Option<&str> {
+        self.opts.netns.as_ref().map(|p| p.netns.as_str())
+    }
+
+    /// The chroot tree of a BusyBox host ([`SshHostOptions::busybox_chroot`]).
+    pub fn chroot_dir(&self) -> Option<&Path> {
+        self.chroot.as_ref().map(Chroot::root)
+    }
+
+    /// The host certificate sshd serves ([`SshHostOptions::host_certificate`]).
+    pub fn host_certificate_path(&self) -> Option<PathBuf> {
+        self.opts
+            .host_cert
+            .as_ref()
+            .map(|_| self.dir_path.join("hostkey_ed25519-cert.pub"))
+    }
+
+    /// A fresh ed25519 client key that is **not** in `authorized_keys`, with a certificate for
+    /// it signed by `ca` for this user (principal: the user name): sshd accepts the key only
+    /// through the certificate, and only with [`SshHostOptions::trusted_user_ca`] of the same CA.
+    /// For `ssh -i KEY -o CertificateFile=CERT`.
+    pub fn user_certificate(
+        &mut self,
+        ca: &crate::certs::Ca,
+        validity: Validity,
+    ) -> Result<UserCertificate> {
+        self.keys_added += 1;
+        let key = self
+            .dir_path
+            .join(format!("id_ed25519_cert{}", self.keys_added));
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("{}@remora-testkit-cert", self.user))
+            .arg("-f")
+            .arg(&key))
+        .context("ssh-keygen")?;
+        // Not `<key>-cert.pub`: ssh would load that by itself, even without CertificateFile.
+        let cert = key.with_file_name(format!("user_cert{}-cert.pub", self.keys_added));
+        let text = ca.sign_user_key(&key.with_extension("pub"), &[&self.user], &validity, &cert)?;
+        Ok(UserCertificate {
+            private_key: fs::read_to_string(&key)?,
+            private_key_path: key,
+            certificate: text.trim().to_string(),
+            certificate_path: cert,
+        })
     }
 
     /// PID of the listening sshd, `None` while stopped.
@@ -327,7 +443,7 @@ impl SshHost {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            self.tell_reaper("nopid");
+            self.tell_reaper(&format!("nopid {}", child.id()));
         }
         Ok(())
     }
@@ -337,7 +453,7 @@ impl SshHost {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             child.wait()?;
-            self.tell_reaper("nopid");
+            self.tell_reaper(&format!("nopid {}", child.id()));
         }
         Ok(())
     }
@@ -371,59 +487,27 @@ impl SshHost {
         self.dir_path.join("sshd_config")
     }
 
-    /// A process in its own process group (so a group kill of the test does not reach it) that
-    /// cleans up if our stdin pipe closes without a "done" line, i.e. this process died.
-    fn spawn_reaper(&mut self) -> Result<()> {
-        const SCRIPT: &str = r#"
-pid=; user=
-while read -r cmd arg; do
-  case "$cmd" in
-    pid) pid=$arg ;;
-    nopid) pid= ;;
-    user) user=$arg ;;
-    done) exit 0 ;;
-  esac
-done
-[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-if [ -n "$user" ]; then
-  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-    pkill -KILL -u "$user" 2>/dev/null
-    userdel -r "$user" 2>/dev/null && break
-    id -u "$user" >/dev/null 2>&1 || break
-    sleep 0.5
-  done
-fi
-rm -rf "$1"
-"#;
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", SCRIPT, "remora-testkit-reaper"])
-            .arg(&self.dir_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("spawning cleanup reaper")?;
-        let stdin = child.stdin.take().context("reaper stdin")?;
-        self.reaper = Some((child, stdin));
-        Ok(())
-    }
-
     fn tell_reaper(&mut self, line: &str) {
-        if let Some((_, stdin)) = &mut self.reaper {
-            let _ = writeln!(stdin, "{line}");
+        if let Some(reaper) = &mut self.reaper {
+            reaper.tell(line);
         }
     }
 
     fn create_user(&mut self) -> Result<()> {
         let deadline = Instant::now() + USERDB_TIMEOUT;
         let mut name = format!("rmt{}", crate::unique_suffix());
+        // A BusyBox host's sessions run chrooted, where /bin/sh is BusyBox ash.
+        let shell = match (self.opts.login_shell, self.opts.busybox_chroot) {
+            (Some(shell), _) => shell.path(),
+            (None, true) => "/bin/sh",
+            (None, false) => "/bin/bash",
+        };
         loop {
             let out = Command::new("useradd")
                 .args([
                     "-m",
                     "-s",
-                    "/bin/bash",
+                    shell,
                     "-c",
                     "remora testkit throwaway user",
                     &name,
@@ -539,7 +623,62 @@ rm -rf "$1"
             .filter(|f| f.starts_with("SHA256:"))
             .ok_or_else(|| anyhow!("unexpected ssh-keygen -lf output: {text:?}"))?
             .to_string();
+        if let Some(spec) = &self.opts.host_cert {
+            let principals: Vec<&str> = spec.principals.iter().map(String::as_str).collect();
+            crate::certs::sign(
+                &spec.ca_key,
+                &key.with_extension("pub"),
+                true,
+                &principals,
+                &spec.validity,
+                &self.dir_path.join("hostkey_ed25519-cert.pub"),
+            )
+            .context("signing the host certificate")?;
+        }
+        if self.opts.server == ServerKind::Dropbear {
+            crate::dropbear::convert_host_key(&key, &self.dropbear_host_key_path())?;
+        }
         Ok(())
+    }
+
+    fn dropbear_host_key_path(&self) -> PathBuf {
+        self.dir_path.join("hostkey_ed25519.dropbear")
+    }
+
+    /// The lines [`SshHostOptions`] adds, written before the defaults (sshd takes the first
+    /// value of each keyword).
+    fn option_lines(&self) -> String {
+        let mut lines = String::new();
+        let mut push = |l: &str| {
+            lines.push_str(l);
+            lines.push('\n');
+        };
+        for line in &self.opts.config_lines {
+            push(line);
+        }
+        if self.opts.pam {
+            push("UsePAM yes");
+            push("KbdInteractiveAuthentication yes");
+            push("PasswordAuthentication no");
+        }
+        if let Some(cert) = self.host_certificate_path() {
+            push(&format!("HostCertificate {}", cert.display()));
+        }
+        if self.opts.trusted_user_ca.is_some() {
+            push(&format!(
+                "TrustedUserCAKeys {}",
+                self.dir_path.join("trusted_user_ca.pub").display()
+            ));
+        }
+        if let Some(chroot) = &self.chroot {
+            push(&format!("ChrootDirectory {}", chroot.root().display()));
+            // Read by the privileged monitor before the chroot, so the real home's file.
+            push(&format!(
+                "AuthorizedKeysFile {}/.ssh/authorized_keys",
+                self.home.display()
+            ));
+        }
+        lines
     }
 
     /// sshd's default `MaxSessions` (10), as on a real host: the worker's 8
@@ -548,7 +687,11 @@ rm -rf "$1"
     /// `REMORA_TEST_SSHD_MAX_SESSIONS` sets another value.
     fn write_config(&self, penalties: bool) -> Result<()> {
         let dir = &self.dir_path;
-        let mut cfg = format!(
+        if let Some(ca) = &self.opts.trusted_user_ca {
+            fs::write(dir.join("trusted_user_ca.pub"), format!("{ca}\n"))?;
+        }
+        let mut cfg = self.option_lines();
+        cfg += &format!(
             "ListenAddress {ip}:{port}\n\
              HostKey {hostkey}\n\
              PidFile {dir}/sshd.pid\n\
@@ -610,6 +753,11 @@ rm -rf "$1"
     }
 
     fn start_on_free_port(&mut self) -> Result<()> {
+        if self.opts.netns.is_some() {
+            // A namespace of our own: port 22 is free.
+            self.port = 22;
+            return self.spawn_sshd();
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -627,16 +775,39 @@ rm -rf "$1"
     }
 
     fn spawn_sshd(&mut self) -> Result<()> {
-        self.prepare_config()?;
+        let (mut cmd, ready_line) = match self.opts.server {
+            ServerKind::OpenSsh => {
+                self.prepare_config()?;
+                let mut cmd = Command::new(SSHD);
+                cmd.args(["-D", "-e", "-f"]).arg(self.config_path());
+                (cmd, "Server listening on")
+            }
+            ServerKind::Dropbear => (
+                crate::dropbear::command(
+                    &self.dropbear_host_key_path(),
+                    &self.ip,
+                    self.port,
+                    &self.dir_path.join("dropbear.pid"),
+                ),
+                crate::dropbear::READY_LINE,
+            ),
+        };
+        if let Some(placement) = &self.opts.netns {
+            // `ip netns exec` execs the program: the child's pid is the daemon's.
+            let mut wrapped = Command::new("ip");
+            wrapped
+                .args(["netns", "exec", &placement.netns])
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            cmd = wrapped;
+        }
         let log_path = self.log_path();
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)?;
         let offset = log.metadata()?.len() as usize;
-        let mut child = Command::new(SSHD)
-            .args(["-D", "-e", "-f"])
-            .arg(self.config_path())
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -651,17 +822,17 @@ rm -rf "$1"
                 .map(|b| String::from_utf8_lossy(&b[offset.min(b.len())..]).into_owned())
                 .unwrap_or_default();
             if let Some(status) = child.try_wait()? {
-                self.tell_reaper("nopid");
+                self.tell_reaper(&format!("nopid {}", child.id()));
                 bail!("sshd exited during startup ({status}): {}", new_log.trim());
             }
-            if new_log.contains("Server listening on") {
+            if new_log.contains(ready_line) {
                 self.child = Some(child);
                 return Ok(());
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                self.tell_reaper("nopid");
+                self.tell_reaper(&format!("nopid {}", child.id()));
                 bail!(
                     "sshd did not start listening within {START_TIMEOUT:?}: {}",
                     new_log.trim()
@@ -673,6 +844,10 @@ rm -rf "$1"
 
     fn cleanup(&mut self) -> Result<()> {
         let _ = self.kill();
+        if let Some(file) = self.sudoers_file.take() {
+            // Before userdel: a later user given the same name must not inherit the rule.
+            crate::sudo::remove(&file)?;
+        }
         if self.user_created {
             // Kill first and wait: userdel refuses while the user runs processes, and a process
             // surviving the user would show up under the next user given the same uid.
@@ -694,6 +869,12 @@ rm -rf "$1"
                 .with_context(|| format!("userdel -r {}", self.user))?;
             self.user_created = false;
         }
+        if let Some(mut chroot) = self.chroot.take() {
+            if let Err(e) = chroot.remove() {
+                self.chroot = Some(chroot);
+                return Err(e);
+            }
+        }
         if let Some(dir) = self.dir.take() {
             dir.close().context("removing sshd temp dir")?;
         }
@@ -706,16 +887,13 @@ impl Drop for SshHost {
         if let Err(e) = self.cleanup() {
             // The reaper gets no "done" and retries the cleanup itself.
             eprintln!("remora-testkit: cleaning up ssh host {}: {e:#}", self.user);
-            if let Some((mut child, stdin)) = self.reaper.take() {
-                drop(stdin);
-                let _ = child.wait();
+            if let Some(reaper) = self.reaper.take() {
+                reaper.clean_up_now();
             }
             return;
         }
-        if let Some((mut child, mut stdin)) = self.reaper.take() {
-            let _ = writeln!(stdin, "done");
-            drop(stdin);
-            let _ = child.wait();
+        if let Some(reaper) = self.reaper.take() {
+            reaper.done();
         }
     }
 }
@@ -727,14 +905,28 @@ fn pub_ext(path: &Path) -> String {
     }
 }
 
-fn check_prerequisites() -> Result<()> {
-    if !Path::new(SSHD).exists() {
+fn check_prerequisites(opts: &SshHostOptions) -> Result<()> {
+    if opts.server == ServerKind::Dropbear {
+        crate::dropbear::check_prerequisites()?;
+    } else if !Path::new(SSHD).exists() {
         return crate::skip(format!(
             "{SSHD} not found (run scripts/install-deps.sh as root)"
         ));
     }
-    if effective_uid() != Some(0) {
+    if crate::effective_uid() != Some(0) {
         return crate::skip("SshHost needs root (useradd, sshd)");
+    }
+    if let Some(shell) = opts.login_shell {
+        shell.ensure()?;
+    }
+    if opts.busybox_chroot {
+        Chroot::check_prerequisites()?;
+    }
+    if opts.sudo.is_some() {
+        crate::sudo::check_prerequisites()?;
+    }
+    if opts.netns.is_some() && crate::which("ip").is_none() {
+        return crate::skip("ip not found: install iproute2 (scripts/install-deps.sh)");
     }
     // sshd refuses to start without its privilege separation directory; nothing creates it on
     // a machine without an init system.
@@ -742,10 +934,12 @@ fn check_prerequisites() -> Result<()> {
     Ok(())
 }
 
-fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+fn gid_of(user: &str) -> Result<u32> {
+    let out = run(Command::new("id").args(["-g", user]))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("parsing id -g")
 }
 
 /// `(pid, cmdline)` of every live (non-zombie) process whose real uid is `uid`, from /proc.
@@ -801,18 +995,7 @@ fn processes_of_uid(uid: u32) -> Vec<(u32, String)> {
     found
 }
 
-fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use crate::wait_until;
 
 fn run(cmd: &mut Command) -> Result<Output> {
     let out = cmd

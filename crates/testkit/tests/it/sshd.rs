@@ -132,6 +132,44 @@ fn host_key_regeneration_and_restart() {
     let known = host.known_hosts_line().unwrap();
     assert!(known.starts_with(&format!("[127.0.1.3]:{port} ssh-ed25519 ")));
 
+    // A client that pinned the key by a hashed known_hosts line gets in with strict checking.
+    let hashed = host.known_hosts_line_hashed().unwrap();
+    assert!(
+        hashed.starts_with("|1|") && !hashed.contains("127.0.1.3"),
+        "{hashed}"
+    );
+    let known = host.dir().join("known_hosts_hashed");
+    std::fs::write(&known, format!("{hashed}\n")).unwrap();
+    let strict = |known: &std::path::Path| {
+        Command::new("ssh")
+            .arg("-i")
+            .arg(host.private_key_path())
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args(["-p", &host.port().to_string()])
+            .arg(format!("{}@{}", host.user(), host.host()))
+            .arg("true")
+            .output()
+            .unwrap()
+    };
+    let out = strict(&known);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let empty = host.dir().join("known_hosts_empty");
+    std::fs::write(&empty, "").unwrap();
+    assert!(!strict(&empty).status.success(), "strict checking is off");
+
     host.regenerate_host_key().unwrap();
     assert_eq!(host.port(), port);
     assert_ne!(host.host_key_fingerprint(), fp);
@@ -220,4 +258,109 @@ fn reaper_cleans_up_after_a_killed_test_process() {
         stat.is_empty() || stat.contains(") Z"),
         "sshd {sshd} survived: {stat}"
     );
+}
+
+/// Runs in a child process that gets SIGKILLed: a Dropbear host, a BusyBox chroot host and a
+/// network-namespace lab with an sshd inside, none of them dropped.
+#[test]
+#[ignore = "helper for reaper_cleans_up_every_fixture_kind"]
+fn reaper_child_all_kinds() {
+    use remora_testkit::netns::NetLab;
+    use remora_testkit::sshd::SshHostOptions;
+    let dropbear = SshHostOptions::new()
+        .dropbear()
+        .sudo(remora_testkit::sudo::SudoRule::NoPassword)
+        .start()
+        .unwrap();
+    let busybox = SshHostOptions::new().busybox_chroot().start().unwrap();
+    let mut lab = NetLab::new().unwrap();
+    let node = lab.bastion().unwrap();
+    let inside = SshHostOptions::new().in_netns(&node).start().unwrap();
+    println!(
+        "USERS={},{},{} PIDS={},{},{} CHROOT={} NETNS={} SUBNET={}",
+        dropbear.user(),
+        busybox.user(),
+        inside.user(),
+        dropbear.pid().unwrap(),
+        busybox.pid().unwrap(),
+        inside.pid().unwrap(),
+        busybox.chroot_dir().unwrap().display(),
+        node.netns(),
+        lab.subnet(),
+    );
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+#[test]
+fn reaper_cleans_up_every_fixture_kind() {
+    require!(remora_testkit::dropbear::start()); // skip check only
+    require!(remora_testkit::netns::NetLab::new());
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sshd::reaper_child_all_kinds",
+            "--ignored",
+            "--nocapture",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let line = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("USERS="))
+        .expect("child printed its fixtures");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .to_string()
+    };
+    let users: Vec<String> = field("USERS").split(',').map(String::from).collect();
+    let sudoers = std::path::Path::new("/etc/sudoers.d").join(&users[0]);
+    assert!(sudoers.exists());
+    let pids: Vec<String> = field("PIDS").split(',').map(String::from).collect();
+    let chroot = std::path::PathBuf::from(field("CHROOT"));
+    let netns = std::path::Path::new("/run/netns").join(field("NETNS"));
+    let slot = field("SUBNET").split('.').nth(2).unwrap().to_string();
+    let slot_file = std::path::Path::new("/run/remora-testkit/netslots").join(&slot);
+    assert!(users.iter().all(|u| user_exists(u)));
+    assert!(chroot.join("proc/self").exists() && netns.exists() && slot_file.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mounted = || {
+        let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        table.contains(&format!(" {}/proc ", chroot.display()))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let clean = || {
+        users.iter().all(|u| !user_exists(u))
+            && !chroot.exists()
+            && !mounted()
+            && !netns.exists()
+            && !slot_file.exists()
+            && !sudoers.exists()
+    };
+    while !clean() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for u in &users {
+        assert!(!user_exists(u), "reaper left user {u}");
+    }
+    assert!(!mounted(), "reaper left {}/proc mounted", chroot.display());
+    assert!(!chroot.exists(), "reaper left {}", chroot.display());
+    assert!(!netns.exists(), "reaper left {}", netns.display());
+    assert!(!slot_file.exists(), "reaper left {}", slot_file.display());
+    assert!(!sudoers.exists(), "reaper left {}", sudoers.display());
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "{pid} survived: {stat}"
+        );
+    }
 }

@@ -1,0 +1,112 @@
+//! `remora submit`: a command (after `--`) or a script to one server, several, or a tag;
+//! prints the job ids or follows them.
+
+use crate::client::{Api, Reply};
+use crate::follow;
+use crate::render::{emit, Human, Output, View};
+use crate::responses::Submitted;
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::Read;
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    /// Target server name or id (repeatable).
+    #[arg(long = "server", short = 's')]
+    servers: Vec<String>,
+    /// Target every active server with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Run this script file (`-` reads stdin); arguments after `--` are its args.
+    #[arg(long)]
+    script: Option<String>,
+    /// Shell for --script.
+    #[arg(long)]
+    shell: Option<String>,
+    /// Seconds before the job is killed (0 = no limit).
+    #[arg(long)]
+    timeout: Option<i64>,
+    /// 1–10, higher runs first.
+    #[arg(long)]
+    priority: Option<i64>,
+    /// Stream output and exit with the job's exit code.
+    #[arg(long, short)]
+    follow: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+pub async fn run(api: &Api, out: Output, a: SubmitArgs) -> Result<i32> {
+    let mut body = json!({});
+    match (a.servers.len(), &a.tag) {
+        (0, None) => bail!("give --server NAME (repeatable) or --tag TAG"),
+        (_, Some(_)) if !a.servers.is_empty() => bail!("give either --server or --tag, not both"),
+        (1, None) => body["server_id"] = json!(a.servers[0]),
+        (_, None) => body["server_ids"] = json!(a.servers),
+        (_, Some(t)) => body["tag"] = json!(t),
+    }
+    if let Some(t) = a.timeout {
+        body["timeout"] = json!(t);
+    }
+    if let Some(p) = a.priority {
+        body["priority"] = json!(p);
+    }
+    let path = if let Some(script) = &a.script {
+        let text = if script == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("reading the script from stdin")?;
+            s
+        } else {
+            std::fs::read_to_string(script).with_context(|| format!("reading script {script}"))?
+        };
+        body["script"] = json!(text);
+        body["args"] = json!(a.command);
+        if let Some(sh) = &a.shell {
+            body["shell"] = json!(sh);
+        }
+        "/api/v1/jobs/script"
+    } else {
+        let Some((cmd, args)) = a.command.split_first() else {
+            bail!("give the command after `--`, e.g. `remora submit --server web1 -- uptime`");
+        };
+        body["command"] = json!(cmd);
+        body["args"] = json!(args);
+        "/api/v1/jobs"
+    };
+    let r: Reply<Submitted> = api.post_as(path, &body).await?;
+    if !a.follow {
+        emit(out, &r.raw, &r.body);
+        return Ok(0);
+    }
+    let jobs = r.body.jobs();
+    // Several jobs' lines are prefixed with their server's name (its id if the lookup fails).
+    let names = if jobs.len() > 1 {
+        super::server_names(api).await.unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let targets = jobs
+        .iter()
+        .map(|j| {
+            let label = names
+                .get(&j.server_id)
+                .cloned()
+                .unwrap_or_else(|| j.server_id.clone());
+            (j.id.clone(), label)
+        })
+        .collect();
+    follow::follow_jobs(api, targets).await
+}
+
+/// Without `--follow`: the new jobs' ids, one a line.
+impl View for Submitted {
+    fn human(&self) -> Human {
+        Human {
+            stdout: self.jobs().iter().map(|j| format!("{}\n", j.id)).collect(),
+            stderr: String::new(),
+        }
+    }
+}
