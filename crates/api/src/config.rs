@@ -69,6 +69,10 @@ pub struct ApiOpts {
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
+    #[command(flatten)]
+    pub notify: remora_notify::NotifyArgs,
+    #[command(flatten)]
+    pub maintenance: remora_store::maintenance::MaintenanceArgs,
 }
 
 impl ApiOpts {
@@ -105,6 +109,8 @@ impl ApiOpts {
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;
+        c.notify = self.notify.config();
+        c.maintenance = self.maintenance.config();
         c
     }
 }

@@ -9,8 +9,10 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod pem;
+pub mod retention;
 pub mod servers;
 pub mod stream;
 pub mod system;
@@ -58,6 +60,10 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// Notifications: retries, timeouts, SMTP.
+    pub notify: remora_notify::NotifyConfig,
+    /// Retention and output compression task.
+    pub maintenance: remora_store::maintenance::MaintenanceConfig,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +97,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
+            notify: Default::default(),
+            maintenance: Default::default(),
         }
     }
 }
@@ -201,6 +209,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(pem::router())
         .merge(system::router())
         .merge(tokens::router())
+        .merge(notifications::router())
+        .merge(retention::router())
 }
 
 /// The OpenAPI document of every route.

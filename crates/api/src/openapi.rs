@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "keys", description = "Uploaded private keys"),
         (name = "system", description = "Health, workers, statistics"),
         (name = "admin", description = "Tokens and the audit log"),
+        (name = "notifications", description = "Webhook and email targets, their delivery log"),
     )
 )]
 pub struct ApiDoc;
@@ -262,6 +263,8 @@ pub struct SystemEnhanced {
     pub throughput: Vec<MinutePoint>,
     pub jobs_last_hour: i64,
     pub jobs_per_minute: f64,
+    /// Finished jobs' output packed with zstd: bytes before and after, and the ratio.
+    pub output_compression: remora_store::CompressionTotals,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -13,10 +13,14 @@ pub mod send;
 pub mod sender;
 pub mod sign;
 
+/// URLs as webhook targets parse them.
+pub use reqwest::Url;
+
 use std::time::Duration;
 
-/// Settings of notifications (environment, see [`NotifyArgs`]).
-#[derive(Debug, Clone)]
+/// Settings of notifications (environment, see [`NotifyArgs`]). `Debug`
+/// hides the SMTP URL (it may carry a password).
+#[derive(Clone)]
 pub struct NotifyConfig {
     /// How often the tasks look for work when nothing woke them.
     pub poll: Duration,
@@ -29,12 +33,27 @@ pub struct NotifyConfig {
     pub timeout: Duration,
     /// Deliveries sent at once by one instance.
     pub concurrency: usize,
-    /// `smtp://[user:pass@]host[:port]` (STARTTLS if offered… see docs),
-    /// `smtps://…` (TLS) or `smtp+plain://host:port` (no TLS, for tests and
-    /// local relays). Email targets fail while unset.
+    /// `smtps://[user:pass@]host[:port]` (TLS), `smtp://…?tls=required`
+    /// (STARTTLS) or `smtp://host:port` (no TLS: local relays, tests).
+    /// Email targets fail while unset.
     pub smtp_url: Option<String>,
     /// From address of emails.
     pub smtp_from: String,
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("poll", &self.poll)
+            .field("retry_window", &self.retry_window)
+            .field("base_delay", &self.base_delay)
+            .field("max_delay", &self.max_delay)
+            .field("timeout", &self.timeout)
+            .field("concurrency", &self.concurrency)
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
+            .field("smtp_from", &self.smtp_from)
+            .finish()
+    }
 }
 
 impl Default for NotifyConfig {
@@ -73,7 +92,7 @@ pub struct NotifyArgs {
     /// Deliveries one API instance sends at once.
     #[arg(long, env = "REMORA_NOTIFY_CONCURRENCY", default_value_t = 8)]
     pub notify_concurrency: usize,
-    /// SMTP server of email targets: smtps://user:pass@host:465, smtp://host:587 (STARTTLS), smtp+plain://host:25 (no TLS).
+    /// SMTP server of email targets: smtps://user:pass@host:465 (TLS), smtp://user:pass@host:587?tls=required (STARTTLS), smtp://host:25 (no TLS).
     #[arg(long, env = "REMORA_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
     /// From address of notification emails.

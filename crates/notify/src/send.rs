@@ -128,3 +128,8 @@ async fn email(
         ),
     }
 }
+
+/// Whether `a` parses as an email address (what email targets accept).
+pub fn valid_address(a: &str) -> bool {
+    a.trim().parse::<lettre::Address>().is_ok()
+}
