@@ -12,9 +12,6 @@ use tokio_util::sync::CancellationToken;
 /// Jobs claimed per transaction.
 const BATCH: i64 = 500;
 
-/// The error code a job fails with when the server's host key changed.
-pub const HOST_KEY_MISMATCH: &str = "host_key_mismatch";
-
 /// One round: claim up to `BATCH` finished jobs and create their
 /// deliveries. Returns how many jobs were claimed here.
 pub async fn dispatch_once(store: &Store, cfg: &NotifyConfig) -> remora_store::Result<usize> {
@@ -57,7 +54,7 @@ pub async fn dispatch_once(store: &Store, cfg: &NotifyConfig) -> remora_store::R
         if let Some(e) = job_event(j.status) {
             evs.push(payload::job_event(e, j, name, &tags));
         }
-        if j.error_code.as_deref() == Some(HOST_KEY_MISMATCH) {
+        if j.error_code.as_deref() == Some(remora_domain::ErrorCode::HostKeyMismatch.as_str()) {
             evs.push(payload::job_event("host_key.mismatch", j, name, &tags));
         }
         if let Some(Some((all_completed, n))) = j.batch_id.as_ref().and_then(|b| batches.get(b)) {

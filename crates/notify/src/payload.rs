@@ -124,8 +124,13 @@ mod tests {
 
     #[test]
     fn slack_body_has_text_and_payload() {
-        let mut j = Job::queued(remora_domain::JobKind::Command, "s1".into());
-        j.command = Some("make deploy".into());
+        let mut j = Job::queued(
+            remora_domain::JobSpec::Command {
+                command: "make deploy".into(),
+                args: vec![],
+            },
+            "s1".into(),
+        );
         j.status = remora_domain::JobStatus::Failed;
         j.exit_code = Some(2);
         j.finished_at = Some(1_700_000_000_000);

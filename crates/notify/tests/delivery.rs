@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use remora_domain::{Job, JobKind, JobStatus};
+use remora_domain::{Job, JobSpec, JobStatus};
 use remora_notify::{sign, NotifyConfig};
 use remora_store::{DeliveryState, NewServer, NewTarget, Store, TargetKind, Vault};
 use std::sync::{Arc, Mutex};
@@ -76,8 +76,13 @@ async fn store() -> (Store, Vault, tempfile::TempDir) {
 }
 
 async fn finished_job(s: &Store, server_id: &str, status: JobStatus) -> Job {
-    let mut j = Job::queued(JobKind::Command, server_id.into());
-    j.command = Some("make deploy".into());
+    let j = Job::queued(
+        JobSpec::Command {
+            command: "make deploy".into(),
+            args: vec![],
+        },
+        server_id.into(),
+    );
     s.insert_job(&j).await.unwrap();
     assert!(s
         .force_finish(&j.id, status, "exit 2", "exit_nonzero")
