@@ -101,6 +101,9 @@ enum Cmd {
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Tokens(cmd::tokens::TokensCmd),
+    /// Webhook and email notification targets and their delivery log.
+    #[command(subcommand)]
+    Notifications(cmd::notifications::NotificationsCmd),
     /// List workers.
     #[command(after_help = "Example:\n  remora workers")]
     Workers,
@@ -159,6 +162,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Batches { id } => cmd::batches::run(&api, out, &id).await,
         Cmd::Pem(c) => cmd::pem::run(&api, out, c).await,
         Cmd::Tokens(c) => cmd::tokens::run(&api, out, c).await,
+        Cmd::Notifications(c) => cmd::notifications::run(&api, out, c).await,
         Cmd::Workers => cmd::workers::run(&api, out).await,
     }
 }
