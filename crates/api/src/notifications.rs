@@ -346,7 +346,7 @@ async fn create(
         generated = Some(s);
     }
     let target = state.store.insert_target(&t).await.map_err(|e| match e {
-        remora_store::StoreError::Conflict => {
+        remora_store::StoreError::Conflict { .. } => {
             ApiError::conflict("name", "a notification target with this name exists")
         }
         e => e.into(),
@@ -403,7 +403,7 @@ async fn update(
         .update_target(&id, &t)
         .await
         .map_err(|e| match e {
-            remora_store::StoreError::Conflict => {
+            remora_store::StoreError::Conflict { .. } => {
                 ApiError::conflict("name", "a notification target with this name exists")
             }
             e => e.into(),

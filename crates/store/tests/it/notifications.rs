@@ -40,7 +40,7 @@ async fn targets_crud_and_filters(s: &Store) {
     assert!(t.has_secret);
     assert!(matches!(
         s.insert_target(&target("ops", &["job.failed"])).await,
-        Err(remora_store::StoreError::Conflict)
+        Err(remora_store::StoreError::Conflict { .. })
     ));
     let mut upd = target("ops2", &["job.failed", "job.timed_out"]);
     upd.secret_enc = None;
