@@ -54,3 +54,14 @@ fi
 # sshd's privilege separation directory; normally created by the init system, absent here.
 mkdir -p /run/sshd
 chmod 0755 /run/sshd
+
+# The SMTP server the notification tests start (crates/notify/tests): aiosmtpd from PyPI.
+AIOSMTPD_VERSION=1.4.6
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "missing: python3 -m pip install aiosmtpd==$AIOSMTPD_VERSION" >&2
+        exit 1
+    fi
+    echo "installing aiosmtpd==$AIOSMTPD_VERSION from PyPI" >&2
+    python3 -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
+fi

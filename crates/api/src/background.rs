@@ -76,6 +76,13 @@ pub async fn reap_once(state: &AppState) -> usize {
         Ok(ids) => {
             for id in ids {
                 warn!(worker_id = %id, "worker missed its heartbeats; marked down");
+                // This instance's UPDATE marked it down: the event is reported once.
+                let ev =
+                    remora_notify::payload::worker_down_event(&id, remora_domain::time::now_ms());
+                let window = state.cfg.notify.retry_window.as_millis() as i64;
+                if let Err(e) = state.store.notify_event(&ev, window).await {
+                    warn!(error = %e, "recording the worker.down notification failed");
+                }
             }
         }
         Err(e) => warn!(error = %e, "reaper could not check workers"),
@@ -105,6 +112,19 @@ pub async fn reap_once(state: &AppState) -> usize {
 }
 
 pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationToken) {
+    // Notifications (dispatcher + sender) and retention/compression.
+    remora_notify::spawn(
+        tracker,
+        state.store.clone(),
+        state.vault.clone(),
+        state.cfg.notify.clone(),
+        shutdown.clone(),
+    );
+    tracker.spawn(remora_store::maintenance::run(
+        state.store.clone(),
+        state.cfg.maintenance.clone(),
+        shutdown.clone(),
+    ));
     // Reconciler: at start, when a push failed, and every 15 s.
     {
         let state = state.clone();

@@ -91,6 +91,10 @@ pub struct ApiOpts {
     /// Jump hosts allowed on the way to one server (1–16).
     #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
     pub max_jump_depth: u64,
+    #[command(flatten)]
+    pub notify: remora_notify::NotifyArgs,
+    #[command(flatten)]
+    pub maintenance: remora_store::maintenance::MaintenanceArgs,
 }
 
 impl ApiOpts {
@@ -136,6 +140,8 @@ impl ApiOpts {
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
         c.max_jump_depth = self.max_jump_depth as usize;
+        c.notify = self.notify.config();
+        c.maintenance = self.maintenance.config();
         c
     }
 }

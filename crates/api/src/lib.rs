@@ -12,9 +12,11 @@ pub mod jumps;
 pub mod live;
 pub mod lookup;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod pem;
 pub mod schedules;
+pub mod retention;
 pub mod servers;
 pub mod stream;
 pub mod system;
@@ -73,6 +75,10 @@ pub struct ApiConfig {
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
     pub sse_status_buffer: usize,
+    /// Notifications: retries, timeouts, SMTP.
+    pub notify: remora_notify::NotifyConfig,
+    /// Retention and output compression task.
+    pub maintenance: remora_store::maintenance::MaintenanceConfig,
 }
 
 impl Default for ApiConfig {
@@ -111,6 +117,8 @@ impl Default for ApiConfig {
             schedule_grace: std::time::Duration::from_secs(60),
             sse_job_buffer: 1024,
             sse_status_buffer: 4096,
+            notify: Default::default(),
+            maintenance: Default::default(),
         }
     }
 }
@@ -224,6 +232,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(tokens::router())
         .merge(templates::router())
         .merge(schedules::router())
+        .merge(notifications::router())
+        .merge(retention::router())
 }
 
 /// The OpenAPI document of every route.

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "admin", description = "Tokens and the audit log"),
         (name = "templates", description = "Saved jobs with typed parameters, runs and incoming triggers"),
         (name = "schedules", description = "Templates run on a cron expression in a time zone"),
+        (name = "notifications", description = "Webhook and email targets, their delivery log"),
     )
 )]
 pub struct ApiDoc;
@@ -264,6 +265,8 @@ pub struct SystemEnhanced {
     pub throughput: Vec<MinutePoint>,
     pub jobs_last_hour: i64,
     pub jobs_per_minute: f64,
+    /// Finished jobs' output packed with zstd: bytes before and after, and the ratio.
+    pub output_compression: remora_store::CompressionTotals,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -106,5 +106,6 @@ async fn enhanced(State(state): State<AppState>) -> ApiResult<Json<SystemEnhance
         throughput,
         jobs_last_hour,
         jobs_per_minute: jobs_last_hour as f64 / 60.0,
+        output_compression: state.store.compression_totals().await?,
     }))
 }

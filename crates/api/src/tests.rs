@@ -562,3 +562,144 @@ async fn job_list_paging_and_filters_name_the_refused_parameter() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn notification_targets_and_retention_validate_and_hide_secrets() {
+    let api = api().await;
+    let (st, v) = api
+        .call(Method::POST, "/api/v1/notifications", Some(json!({ "name": "ops", "url": "https://hooks.example.com/T0/B0/tok?x=1", "events": ["job.failed"] })))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let secret = v["secret"].as_str().unwrap().to_string();
+    assert!(
+        secret.starts_with("whsec_"),
+        "generated secret returned once: {v}"
+    );
+    assert_eq!(
+        v["url"], "https://hooks.example.com/…",
+        "the URL's path is hidden"
+    );
+    let id = v["id"].as_str().unwrap().to_string();
+    let (st, v) = api
+        .call(Method::GET, &format!("/api/v1/notifications/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["has_secret"], true);
+    assert!(
+        !v.to_string().contains(&secret),
+        "the secret is never returned: {v}"
+    );
+    let (_, v) = api.call(Method::GET, "/api/v1/notifications", None).await;
+    assert!(!v.to_string().contains(&secret) && !v.to_string().contains("tok?x=1"));
+    let (st, v) = api
+        .call(
+            Method::POST,
+            "/api/v1/notifications",
+            Some(json!({ "name": "ops", "url": "https://a.example/", "events": ["job.failed"] })),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (StatusCode::CONFLICT, Some("name")),
+        "{v}"
+    );
+    for (body, field) in [
+        (
+            json!({ "name": "x", "url": "https://a.example/", "events": ["job.done"] }),
+            "events",
+        ),
+        (
+            json!({ "name": "x", "url": "https://a.example/" }),
+            "events",
+        ),
+        (
+            json!({ "name": "x", "url": "ftp://a.example/", "events": ["job.failed"] }),
+            "url",
+        ),
+        (json!({ "name": "x", "events": ["job.failed"] }), "url"),
+        (
+            json!({ "name": "x", "kind": "email", "events": ["job.failed"] }),
+            "to",
+        ),
+        (
+            json!({ "name": "x", "kind": "email", "to": ["not an address"], "events": ["job.failed"] }),
+            "to",
+        ),
+        (
+            json!({ "name": "x", "url": "https://a.example/", "events": ["job.failed"], "format": "xml" }),
+            "format",
+        ),
+        (
+            json!({ "name": "x", "url": "https://a.example/", "events": ["job.failed"], "filter": { "statuses": ["running"] } }),
+            "filter.statuses",
+        ),
+    ] {
+        let (st, v) = api
+            .call(Method::POST, "/api/v1/notifications", Some(body.clone()))
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let (st, _) = api
+        .call(Method::GET, "/api/v1/notifications/nope/deliveries", None)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/notifications/{id}/deliveries"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, v["deliveries"].as_array().map(|a| a.len())),
+        (StatusCode::OK, Some(0))
+    );
+
+    let (st, v) = api
+        .call(Method::GET, "/api/v1/settings/retention", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        v["jobs_days"]["completed"],
+        Value::Null,
+        "keeps everything by default"
+    );
+    for (body, field) in [
+        (json!({ "jobs_days": { "failed": 0 } }), "jobs_days.failed"),
+        (json!({ "output_max_bytes": 10 }), "output_max_bytes"),
+        (
+            json!({ "export_before_delete": true }),
+            "export_before_delete",
+        ),
+    ] {
+        let (st, v) = api
+            .call(
+                Method::PUT,
+                "/api/v1/settings/retention",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let policy = json!({ "jobs_days": { "completed": 30, "failed": 90, "timed_out": null, "canceled": 7 }, "output_max_bytes": 1048576, "export_before_delete": false });
+    let (st, v) = api
+        .call(
+            Method::PUT,
+            "/api/v1/settings/retention",
+            Some(policy.clone()),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        api.call(Method::GET, "/api/v1/settings/retention", None)
+            .await
+            .1,
+        policy
+    );
+    let (st, _) = api
+        .call(Method::DELETE, &format!("/api/v1/notifications/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+}

@@ -107,6 +107,9 @@ enum Cmd {
     /// Templates run on a cron expression in a time zone.
     #[command(subcommand)]
     Schedules(cmd::schedules::SchedulesCmd),
+    /// Webhook and email notification targets and their delivery log.
+    #[command(subcommand)]
+    Notifications(cmd::notifications::NotificationsCmd),
     /// List workers.
     #[command(after_help = "Example:\n  remora workers")]
     Workers,
@@ -167,6 +170,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Tokens(c) => cmd::tokens::run(&api, out, c).await,
         Cmd::Templates(c) => cmd::templates::run(&api, out, c).await,
         Cmd::Schedules(c) => cmd::schedules::run(&api, out, c).await,
+        Cmd::Notifications(c) => cmd::notifications::run(&api, out, c).await,
         Cmd::Workers => cmd::workers::run(&api, out).await,
     }
 }

@@ -18,8 +18,9 @@
 //! # One module per aggregate
 //! `Store` is one type; its methods live beside the rows they own: `servers`,
 //! `secrets` (sealed credentials and PEM files), `jobs` (with `jobs::list`),
-//! `output`, `workers`, `tokens`, `audit`, `stats`, `templates` (with their
-//! trigger tokens) and `schedules` (with the due-time claim). This file keeps the
+//! `output` (with zstd packing), `workers`, `tokens`, `audit`, `stats`, `templates` (with
+//! their trigger tokens), `schedules` (with the due-time claim), `notifications` and
+//! `retention` (+ the `maintenance` task). This file keeps the
 //! connection, the pools, the backend and the migrations. Job statuses in SQL
 //! are bound from `JobStatus`, never spelled as literals.
 
@@ -28,8 +29,11 @@ mod audit;
 mod bench;
 pub mod config;
 mod jobs;
+pub mod maintenance;
+pub mod notifications;
 mod output;
 mod schedules;
+pub mod retention;
 mod secrets;
 mod servers;
 mod stats;
@@ -45,8 +49,11 @@ use std::time::Duration;
 
 pub use audit::AuditEntry;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
-pub use output::OutputChunk;
 pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
+pub use notifications::{
+    Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
+};
+pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
 pub use servers::NewServer;
 pub use stats::MinuteCount;

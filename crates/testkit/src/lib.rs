@@ -49,6 +49,7 @@ pub mod options;
 pub mod pg;
 mod reaper;
 pub mod shells;
+pub mod smtp;
 pub mod sshd;
 pub mod sudo;
 

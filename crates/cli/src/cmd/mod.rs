@@ -5,6 +5,7 @@
 pub mod batches;
 pub mod jobs;
 pub mod login;
+pub mod notifications;
 pub mod pem;
 pub mod rekey;
 pub mod schedules;
