@@ -5,7 +5,7 @@
 //! idempotent, so several API instances on one database may all run them.
 
 use crate::AppState;
-use remora_domain::{Job, JobEvent, JobStatus, QueuedJob, JOBS_QUEUE, TOPIC_STATUS};
+use remora_domain::{ErrorCode, Job, JobEvent, JobStatus, QueuedJob, JOBS_QUEUE};
 use remora_netqueue::client::Push;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -15,14 +15,8 @@ use tracing::{info, warn};
 /// Push one job; on failure it stays `queued` in the database and the
 /// reconciler pushes it later.
 pub async fn push_job(state: &AppState, job: &Job) {
-    let ev = JobEvent {
-        job_id: job.id.clone(),
-        status: JobStatus::Queued,
-        exit_code: None,
-    };
-    if let Ok(b) = serde_json::to_vec(&ev) {
-        let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
-    }
+    let m = JobEvent::new(&job.id, JobStatus::Queued, None).message();
+    let _ = state.queue.publish(&m.topic, m.payload.into()).await;
     if let Err(e) = push(state, &job.id, &job.server_id, job.priority).await {
         warn!(job_id = %job.id, error = %e, "queue unavailable; the job stays queued in the database and will be pushed when it returns");
         state.push_wake.notify_one();
@@ -93,19 +87,18 @@ pub async fn reap_once(state: &AppState) -> usize {
         let msg = format!("worker {worker} stopped heartbeating while running this job; its remote processes are killed by the job wrapper when the SSH session drops");
         if let Ok(true) = state
             .store
-            .force_finish(&job_id, JobStatus::Failed, &msg, "worker_lost")
+            .force_finish(
+                &job_id,
+                JobStatus::Failed,
+                &msg,
+                ErrorCode::WorkerLost.as_str(),
+            )
             .await
         {
             n += 1;
             info!(job_id = %job_id, worker_id = %worker, "job of a lost worker ended as failed");
-            let ev = JobEvent {
-                job_id: job_id.clone(),
-                status: JobStatus::Failed,
-                exit_code: None,
-            };
-            if let Ok(b) = serde_json::to_vec(&ev) {
-                let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
-            }
+            let m = JobEvent::new(&job_id, JobStatus::Failed, None).message();
+            let _ = state.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
     n

@@ -3,7 +3,7 @@
 //! per-host timeout, so a hundred servers take about as long as the slowest.
 
 use crate::AppState;
-use remora_domain::Server;
+use remora_domain::{ErrorCode, Server};
 use remora_ssh::{Connection, SshConfig, SshError};
 use serde::Serialize;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ fn status_of(e: &SshError) -> &'static str {
         SshError::ConnectTimeout { .. } => "timeout",
         SshError::AuthFailed { .. } | SshError::BadKey(_) => "auth_failed",
         SshError::HostKeyMismatch { .. } => "host_key_mismatch",
-        SshError::Ssh(_) => "error",
+        SshError::SessionRefused(_) | SshError::Ssh(_) => "error",
     }
 }
 
@@ -59,7 +59,7 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
         }
         Err(e) => {
             r.error = Some(e.to_string());
-            r.error_code = Some("secret_unreadable".into());
+            r.error_code = Some(ErrorCode::SecretUnreadable.into());
             return r;
         }
     };
@@ -142,7 +142,7 @@ pub async fn check_all(state: &AppState, servers: Vec<Server>, run_true: bool) -
                     host_key_fingerprint: None,
                     host_key_status: None,
                     error: Some(format!("no answer within {} s", limit.as_secs())),
-                    error_code: Some("connect_timeout".into()),
+                    error_code: Some(ErrorCode::ConnectTimeout.into()),
                     checked_at: remora_domain::time::now_ms(),
                 },
             };

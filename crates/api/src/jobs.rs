@@ -10,9 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use remora_domain::{
-    Job, JobEvent, JobKind, JobStatus, Server, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS,
-};
+use remora_domain::{events, Job, JobEvent, JobSpec, JobStatus, Server, JOBS_QUEUE};
 use remora_store::{CancelOutcome, JobFilter};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -66,20 +64,16 @@ async fn copy_job(
         timeout: Some(o.timeout.unwrap_or(src.timeout)),
         priority: Some(o.priority.unwrap_or(src.priority)),
         max_retries: Some(src.max_retries),
-        args: Some(src.args.clone()),
+        args: Some(src.spec.args().to_vec()),
         ..Default::default()
     };
     let (priority, timeout, max_retries, args) = validate_common(state, &b)?;
     let job = Job {
-        command: src.command.clone(),
-        args,
-        script: src.script.clone(),
-        shell: src.shell.clone(),
         batch_id,
         priority,
         timeout,
         max_retries,
-        ..Job::queued(src.kind, server_id)
+        ..Job::queued(src.spec.clone().with_args(args), server_id)
     };
     state.store.insert_job(&job).await?;
     crate::background::push_job(state, &job).await;
@@ -472,16 +466,11 @@ async fn create_command(
             "`script` and `shell` belong to POST /api/v1/jobs/script",
         ));
     }
-    submit(
-        state,
-        &caller,
-        b,
-        JobKind::Command,
-        Some(command),
-        None,
-        None,
-    )
-    .await
+    let spec = JobSpec::Command {
+        command,
+        args: Vec::new(),
+    };
+    submit(state, &caller, b, spec).await
 }
 
 /// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
@@ -508,7 +497,10 @@ async fn create_script(
             "a script job takes `script`, not `command`",
         ));
     }
-    let shell = b.shell.clone().unwrap_or_else(|| "/bin/bash".to_string());
+    let shell = b
+        .shell
+        .clone()
+        .unwrap_or_else(|| remora_domain::DEFAULT_SHELL.to_string());
     if !state.cfg.allowed_shells.contains(&shell) {
         return Err(ApiError::invalid(
             "shell",
@@ -518,26 +510,19 @@ async fn create_script(
             ),
         ));
     }
-    submit(
-        state,
-        &caller,
-        b,
-        JobKind::Script,
-        None,
-        Some(script),
-        Some(shell),
-    )
-    .await
+    let spec = JobSpec::Script {
+        script,
+        args: Vec::new(),
+        shell,
+    };
+    submit(state, &caller, b, spec).await
 }
 
 async fn submit(
     state: AppState,
     caller: &Caller,
     b: CreateJob,
-    kind: JobKind,
-    command: Option<String>,
-    script: Option<String>,
-    shell: Option<String>,
+    spec: JobSpec,
 ) -> ApiResult<Response> {
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
     let (servers, batch) = targets(&state, &b).await?;
@@ -545,15 +530,11 @@ async fn submit(
     let mut jobs = Vec::with_capacity(servers.len());
     for s in &servers {
         let job = Job {
-            command: command.clone(),
-            args: args.clone(),
-            script: script.clone(),
-            shell: shell.clone(),
             batch_id: batch_id.clone(),
             priority,
             timeout,
             max_retries,
-            ..Job::queued(kind, s.id.clone())
+            ..Job::queued(spec.clone().with_args(args.clone()), s.id.clone())
         };
         jobs.push(job);
     }
@@ -791,20 +772,12 @@ async fn cancel(
         }
         CancelOutcome::CanceledQueued => {
             let _ = state.queue.cancel(JOBS_QUEUE, &id).await;
-            let ev = JobEvent {
-                job_id: id.clone(),
-                status: JobStatus::Canceled,
-                exit_code: None,
-            };
-            if let Ok(b) = serde_json::to_vec(&ev) {
-                let _ = state.queue.publish(TOPIC_STATUS, b.into()).await;
-            }
+            let m = JobEvent::new(&id, JobStatus::Canceled, None).message();
+            let _ = state.queue.publish(&m.topic, m.payload.into()).await;
         }
         CancelOutcome::Requested => {
-            let _ = state
-                .queue
-                .publish(TOPIC_CANCEL, id.clone().into_bytes().into())
-                .await;
+            let m = events::cancel_message(&id);
+            let _ = state.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
     tracing::info!(job_id = %id, "cancel requested");

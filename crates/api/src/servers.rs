@@ -435,7 +435,7 @@ async fn accept_host_key(
         .map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                e.code(),
+                e.code().as_str(),
                 format!("could not read the host key: {e}"),
             )
         })?;

@@ -10,7 +10,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use remora_domain::{JobEvent, OutputEvent, Stream, TOPIC_OUTPUT_PREFIX, TOPIC_STATUS};
+use remora_domain::{events, JobEvent, OutputEvent, Stream};
 use serde_json::json;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -78,7 +78,7 @@ pub async fn job_stream(
     }
     let mut rx = state.events.subscribe();
     let (tx, out) = mpsc::channel::<Event>(256);
-    let topic = format!("{TOPIC_OUTPUT_PREFIX}{id}");
+    let topic = events::output_topic(&id);
     let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     tokio::spawn(async move {
         let _guard = guard;
@@ -119,7 +119,7 @@ pub async fn job_stream(
                 _ = tx.closed() => return,
                 ev = rx.recv() => match ev {
                     Ok(ev) if ev.topic == topic => {
-                        let Ok(o) = serde_json::from_slice::<OutputEvent>(&ev.payload) else { continue };
+                        let Some(o) = OutputEvent::decode(&ev.payload) else { continue };
                         let i = idx(o.stream);
                         if o.offset == c.sent[i] {
                             c.sent[i] += o.len;
@@ -133,8 +133,8 @@ pub async fn job_stream(
                             }
                         }
                     }
-                    Ok(ev) if ev.topic == TOPIC_STATUS => {
-                        let Ok(s) = serde_json::from_slice::<JobEvent>(&ev.payload) else { continue };
+                    Ok(ev) if ev.topic == events::TOPIC_STATUS => {
+                        let Some(s) = JobEvent::decode(&ev.payload) else { continue };
                         if s.job_id == id && s.status != last_status {
                             last_status = s.status;
                             if s.status.is_final() {
@@ -187,7 +187,7 @@ pub async fn events(State(state): State<AppState>) -> axum::response::Response {
             tokio::select! {
                 _ = tx.closed() => return,
                 ev = rx.recv() => match ev {
-                    Ok(ev) if ev.topic == TOPIC_STATUS => {
+                    Ok(ev) if ev.topic == events::TOPIC_STATUS => {
                         let data = String::from_utf8_lossy(&ev.payload).into_owned();
                         if tx.send(Ok(Event::default().event("job").data(data))).await.is_err() { return; }
                     }

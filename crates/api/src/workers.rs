@@ -28,9 +28,10 @@ async fn drain(
         .into_iter()
         .find(|w| w.id == id)
         .ok_or_else(|| crate::error::ApiError::not_found("worker", &id))?;
+    let m = remora_domain::events::drain_message(&id);
     state
         .queue
-        .publish(remora_domain::TOPIC_DRAIN, id.clone().into_bytes().into())
+        .publish(&m.topic, m.payload.into())
         .await
         .map_err(|e| {
             crate::error::ApiError::new(

@@ -56,6 +56,24 @@ pub fn script_line(shell: &str, args: &[String]) -> String {
     s
 }
 
+/// The text a job runs: [`command_line`] or [`script_line`] of its spec.
+/// (A script job's script itself goes on stdin: [`stdin_of`].)
+pub fn job_line(spec: &crate::JobSpec) -> String {
+    match spec {
+        crate::JobSpec::Command { command, args } => command_line(command, args),
+        crate::JobSpec::Script { shell, args, .. } => script_line(shell, args),
+    }
+}
+
+/// What a job writes to the channel's stdin before EOF: a script job's
+/// script, nothing for a command job.
+pub fn stdin_of(spec: &crate::JobSpec) -> Option<&str> {
+    match spec {
+        crate::JobSpec::Command { .. } => None,
+        crate::JobSpec::Script { script, .. } => Some(script),
+    }
+}
+
 /// Shell snippet that sends `signal` to every process of the login user
 /// carrying the job marker `token`. Run on a second channel to cancel.
 ///
@@ -111,6 +129,23 @@ mod tests {
         assert_eq!(
             script_line("/bin/bash", &["x y".into()]),
             "'/bin/bash' -s -- 'x y'"
+        );
+    }
+    #[test]
+    fn job_line_follows_the_spec() {
+        let c = crate::JobSpec::Command {
+            command: "echo".into(),
+            args: vec!["a b".into()],
+        };
+        assert_eq!((job_line(&c), stdin_of(&c)), ("echo 'a b'".into(), None));
+        let s = crate::JobSpec::Script {
+            script: "echo hi".into(),
+            args: vec![],
+            shell: "/bin/sh".into(),
+        };
+        assert_eq!(
+            (job_line(&s), stdin_of(&s)),
+            ("'/bin/sh' -s --".into(), Some("echo hi"))
         );
     }
     #[test]

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod keys;
 pub mod pool;
 
+use remora_domain::ErrorCode;
 use russh::client::{self, Handle, Msg};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
@@ -93,20 +94,26 @@ pub enum SshError {
     AuthFailed { user: String, reason: String },
     #[error("unusable private key: {0}")]
     BadKey(String),
+    /// The server refused a session channel as administratively prohibited
+    /// (SSH_OPEN_ADMINISTRATIVELY_PROHIBITED). OpenSSH answers a session
+    /// past MaxSessions ("no more sessions" in its log) with
+    /// SSH_OPEN_CONNECT_FAILED instead, which is [`SshError::Ssh`].
+    #[error("ssh error: {0}")]
+    SessionRefused(String),
     #[error("ssh error: {0}")]
     Ssh(String),
 }
 
 impl SshError {
     /// Stable machine code stored in a job's `error_code`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            SshError::ConnectFailed { .. } => "connect_failed",
-            SshError::ConnectTimeout { .. } => "connect_timeout",
-            SshError::HostKeyMismatch { .. } => "host_key_mismatch",
-            SshError::AuthFailed { .. } => "auth_failed",
-            SshError::BadKey(_) => "bad_key",
-            SshError::Ssh(_) => "ssh_error",
+            SshError::ConnectFailed { .. } => ErrorCode::ConnectFailed,
+            SshError::ConnectTimeout { .. } => ErrorCode::ConnectTimeout,
+            SshError::HostKeyMismatch { .. } => ErrorCode::HostKeyMismatch,
+            SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
+            SshError::BadKey(_) => ErrorCode::BadKey,
+            SshError::SessionRefused(_) | SshError::Ssh(_) => ErrorCode::SshError,
         }
     }
     /// A failure before any command could start, worth retrying.
@@ -276,7 +283,7 @@ impl Connection {
             .handle
             .channel_open_session()
             .await
-            .map_err(|e| SshError::Ssh(e.to_string()))?;
+            .map_err(session_open_error)?;
         ch.exec(true, command.as_bytes().to_vec())
             .await
             .map_err(|e| SshError::Ssh(e.to_string()))?;
@@ -316,6 +323,16 @@ impl Connection {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+/// The error of a failed session channel open, by russh's variant.
+fn session_open_error(e: russh::Error) -> SshError {
+    match e {
+        russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::AdministrativelyProhibited) => {
+            SshError::SessionRefused(e.to_string())
+        }
+        e => SshError::Ssh(e.to_string()),
     }
 }
 
@@ -392,4 +409,32 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target) -> Re
         format!("the server rejected the {}", tried.join(" and the "))
     };
     Err(SshError::AuthFailed { user, reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::ChannelOpenFailure as F;
+
+    #[test]
+    fn only_an_administrative_refusal_is_session_refused() {
+        let e = session_open_error(russh::Error::ChannelOpenFailure(
+            F::AdministrativelyProhibited,
+        ));
+        assert!(matches!(e, SshError::SessionRefused(_)), "{e:?}");
+        // The text (and code) stay what they were before the variant existed.
+        assert_eq!(
+            e.to_string(),
+            "ssh error: Failed to open channel (AdministrativelyProhibited)"
+        );
+        assert_eq!(e.code(), ErrorCode::SshError);
+        for other in [F::ConnectFailed, F::ResourceShortage, F::UnknownChannelType] {
+            let e = session_open_error(russh::Error::ChannelOpenFailure(other));
+            assert!(matches!(e, SshError::Ssh(_)), "{e:?}");
+        }
+        assert!(matches!(
+            session_open_error(russh::Error::Disconnect),
+            SshError::Ssh(_)
+        ));
+    }
 }

@@ -5,7 +5,7 @@ mod list;
 pub use list::{JobFilter, Page};
 
 use crate::{map_unique, Backend, Result, Store, StoreError};
-use remora_domain::{Job, JobKind, JobStatus};
+use remora_domain::{Job, JobKind, JobSpec, JobSpecFields, JobStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::str::FromStr;
@@ -46,14 +46,17 @@ pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
     let kind: String = r.try_get("kind")?;
     let status: String = r.try_get("status")?;
     let args: String = r.try_get("args")?;
-    Ok(Job {
-        id: r.try_get("id")?,
+    let spec = JobSpecFields {
         kind: JobKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
         command: r.try_get("command")?,
         args: serde_json::from_str(&args).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         script: r.try_get("script")?,
         shell: r.try_get("shell")?,
+    };
+    Ok(Job {
+        id: r.try_get("id")?,
+        spec: JobSpec::try_from(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         server_id: r.try_get("server_id")?,
         batch_id: r.try_get("batch_id")?,
         status: JobStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -79,16 +82,17 @@ pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
 fn insert_job_query(
     j: &Job,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    let spec = JobSpecFields::from(j.spec.clone());
     sqlx::query(
         "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0)",
     )
     .bind(j.id.clone())
-    .bind(j.kind.as_str())
-    .bind(j.command.clone())
-    .bind(serde_json::to_string(&j.args).unwrap_or_else(|_| "[]".into()))
-    .bind(j.script.clone())
-    .bind(j.shell.clone())
+    .bind(spec.kind.as_str())
+    .bind(spec.command)
+    .bind(serde_json::to_string(&spec.args).unwrap_or_else(|_| "[]".into()))
+    .bind(spec.script)
+    .bind(spec.shell)
     .bind(j.server_id.clone())
     .bind(j.batch_id.clone())
     .bind(j.status.as_str())

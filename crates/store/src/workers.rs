@@ -1,7 +1,7 @@
 //! Workers: registration, heartbeats, staleness and the running jobs of lost workers.
 
 use crate::{Result, Store};
-use remora_domain::JobStatus;
+use remora_domain::{ErrorCode, JobStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -51,7 +51,7 @@ impl Store {
         .bind(remora_domain::time::now_ms())
         .bind(&w.id)
         .bind(JobStatus::Failed.as_str())
-        .bind("worker_lost")
+        .bind(ErrorCode::WorkerLost.as_str())
         .bind(JobStatus::Running.as_str())
         .execute(&self.write)
         .await?;

@@ -1,16 +1,20 @@
-//! Running one claimed job over SSH: connect (pinning the host key on first
-//! use), start the wrapped command, stream output, and stop the remote
-//! process tree on cancel or timeout. See `remora_domain::command` for what
-//! runs on the host.
+//! Running one claimed job over SSH, in three phases: open a channel
+//! ([`open_channel`]: connect with retries, pin the host key on first use,
+//! wait out sshd's MaxSessions), run it ([`run_channel`]: stream output and
+//! stop the remote process tree on cancel or timeout, TERM then KILL), and
+//! the final status ([`final_status`], pure). See `remora_domain::command`
+//! for what runs on the host.
 
 use crate::sink::Sink;
 use crate::Ctx;
-use remora_domain::command::{command_line, exec_string, kill_marked, script_line};
-use remora_domain::{Job, JobKind, JobStatus, OutputEvent, Stream, TOPIC_OUTPUT_PREFIX};
+use remora_domain::command::{exec_string, job_line, kill_marked, stdin_of};
+use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
 use remora_netqueue::Delivery;
+use remora_ssh::pool::Lease;
 use remora_ssh::{sig_name, Sig, SshError, Target};
 use remora_store::Finish;
-use russh::ChannelMsg;
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -29,11 +33,11 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
-    async fn fail(&self, error: &str, code: &str) -> Outcome {
+    async fn fail(&self, error: &str, code: ErrorCode) -> Outcome {
         let f = Finish {
             status: Some(JobStatus::Failed),
             error: Some(error.to_string()),
-            error_code: Some(code.to_string()),
+            error_code: Some(code.into()),
             ..Default::default()
         };
         self.finish(f).await
@@ -62,16 +66,27 @@ impl Running<'_> {
     }
 }
 
-async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, &'static str)> {
+async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, ErrorCode)> {
+    let deleted = || {
+        (
+            "the job's server was deleted".into(),
+            ErrorCode::ServerNotFound,
+        )
+    };
     let server = match ctx.store.get_server(&job.server_id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(("the job's server was deleted".into(), "server_not_found")),
-        Err(e) => return Err((format!("reading the server failed: {e}"), "internal")),
+        Ok(None) => return Err(deleted()),
+        Err(e) => {
+            return Err((
+                format!("reading the server failed: {e}"),
+                ErrorCode::Internal,
+            ))
+        }
     };
     let secrets = match ctx.store.open_secrets(&job.server_id, &ctx.vault).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(("the job's server was deleted".into(), "server_not_found")),
-        Err(e) => return Err((e.to_string(), "secret_unreadable")),
+        Ok(None) => return Err(deleted()),
+        Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
     Ok((remora_ssh::target_of(&server, secrets), server.id))
 }
@@ -107,107 +122,209 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
-    let line = match job.kind {
-        JobKind::Command => command_line(job.command.as_deref().unwrap_or(""), &job.args),
-        JobKind::Script => script_line(job.shell.as_deref().unwrap_or("/bin/bash"), &job.args),
+    let command = exec_string(&job.id, &job_line(&job.spec));
+    let (lease, channel) = match open_channel(r, &target, &server_id, &command, &cancel).await {
+        Ok(opened) => opened,
+        Err(ended) => return ended,
     };
-    // A pooled connection can be dead without the client knowing yet (sshd
-    // restarted, its session killed): when a channel cannot be opened on a
-    // reused connection, drop that connection and try a fresh one. Only a
-    // failure on a new connection counts against the job.
+    let ran = run_channel(r, d, &cancel, &lease, channel).await;
+    let drain = ctx
+        .drain_expired
+        .load(Ordering::Relaxed)
+        .then(|| (ctx.cfg.id.as_str(), ctx.cfg.drain_timeout));
+    r.finish(final_status(&ran, job.timeout, drain)).await
+}
+
+/// Phase 1: a lease on a connection to the job's server and the job's
+/// command started on a channel of it — or the outcome when that cannot be
+/// (canceled meanwhile, requeued for a retry, failed).
+///
+/// A pooled connection can be dead without the client knowing yet (sshd
+/// restarted, its session killed): when a channel cannot be opened on a
+/// reused connection, drop that connection and try a fresh one. Only a
+/// failure on a new connection counts against the job.
+async fn open_channel(
+    r: &Running<'_>,
+    target: &Target,
+    server_id: &str,
+    command: &str,
+    cancel: &CancellationToken,
+) -> Result<(Lease, Channel<Msg>), Outcome> {
+    let ctx = r.ctx;
     let mut tries = 0;
-    let (lease, mut channel) = loop {
+    loop {
         tries += 1;
         let lease = tokio::select! {
-            l = ctx.pool.lease(&server_id, &target) => l,
-            _ = cancel.cancelled() => {
-                if ctx.drain_expired.load(Ordering::Relaxed) {
-                    // Never started: another worker can run it.
-                    if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, "the worker shut down before the command started").await {
-                        ctx.publish_status(&job.id, JobStatus::Queued, None).await;
-                        return Outcome::Retry(Duration::ZERO);
-                    }
-                }
-                return r.finish(Finish { status: Some(JobStatus::Canceled), error: Some("canceled before the command started".into()), ..Default::default() }).await;
-            }
+            l = ctx.pool.lease(server_id, target) => l,
+            _ = cancel.cancelled() => return Err(canceled_before_start(r).await),
         };
         let lease = match lease {
             Ok(l) => l,
-            Err(e) => {
-                ctx.metrics
-                    .connect_failures
-                    .with_label_values(&[e.code()])
-                    .inc();
-                if e.is_connect_level() && job.attempt <= job.max_retries {
-                    let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
-                    let msg = format!(
-                        "attempt {} failed: {e}; retrying in {} ms",
-                        job.attempt,
-                        delay.as_millis()
-                    );
-                    if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
-                        info!(error = %e, "connection failed; job requeued");
-                        ctx.publish_status(&job.id, JobStatus::Queued, None).await;
-                        return Outcome::Retry(delay);
-                    }
-                }
-                return r.fail(&e.to_string(), e.code()).await;
-            }
+            Err(e) => return Err(connect_failed(r, e).await),
         };
         if let Some(t) = lease.connected_in {
             ctx.metrics.connect_seconds.observe(t.as_secs_f64());
         }
         if target.pinned.is_none() {
-            // Trust on first use.
-            if let Ok(Some(pinned)) = ctx
-                .store
-                .pin_host_key(&server_id, lease.host_key_fingerprint())
-                .await
-            {
-                if pinned != lease.host_key_fingerprint() {
-                    let e = SshError::HostKeyMismatch {
-                        expected: pinned,
-                        got: lease.host_key_fingerprint().to_string(),
-                    };
-                    return r.fail(&e.to_string(), e.code()).await;
-                }
+            if let Err(e) = pin_first_use(ctx, server_id, &lease).await {
+                return Err(r.fail(&e.to_string(), e.code()).await);
             }
         }
-        // sshd refuses a session (AdministrativelyProhibited, "no more
-        // sessions" in its log) when it is at MaxSessions. The pool hands a
-        // slot back only after sshd freed its session (pool::settle), so this
-        // is for a host whose MaxSessions is below 10 or sessions opened by
-        // someone else on the connection: keep the slot and ask again shortly.
-        let mut opened = lease.exec(&exec_string(&job.id, &line)).await;
-        for wait in [10u64, 20, 40, 80, 160] {
-            match &opened {
-                Err(e)
-                    if !lease.is_closed()
-                        && e.to_string().contains("AdministrativelyProhibited") =>
-                {
-                    info!(error = %e, "sshd is at MaxSessions on this connection; retrying on it");
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                    opened = lease.exec(&exec_string(&job.id, &line)).await;
-                }
-                _ => break,
-            }
-        }
-        match opened {
-            Ok(c) => break (lease, c),
+        match exec_when_sshd_has_room(&lease, command).await {
+            Ok(c) => return Ok((lease, c)),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
                 info!(error = %e, "a pooled connection is unusable; dropping it and reconnecting");
                 ctx.pool.evict(&lease).await;
             }
             Err(e) => {
-                return r
+                return Err(r
                     .fail(&format!("could not start the command: {e}"), e.code())
-                    .await
+                    .await)
             }
         }
-    };
-    if job.kind == JobKind::Script {
-        let script = job.script.clone().unwrap_or_default();
-        if let Err(e) = channel.data_bytes(script.into_bytes()).await {
+    }
+}
+
+/// Canceled while connecting: the job never started. When the worker's
+/// drain ran out another worker can run it; otherwise it ends canceled.
+async fn canceled_before_start(r: &Running<'_>) -> Outcome {
+    let (ctx, job) = (r.ctx, r.job);
+    if ctx.drain_expired.load(Ordering::Relaxed) {
+        if let Ok(true) = ctx
+            .store
+            .requeue_job(
+                &job.id,
+                &ctx.cfg.id,
+                "the worker shut down before the command started",
+            )
+            .await
+        {
+            ctx.publish_status(&job.id, JobStatus::Queued, None).await;
+            return Outcome::Retry(Duration::ZERO);
+        }
+    }
+    r.finish(Finish {
+        status: Some(JobStatus::Canceled),
+        error: Some("canceled before the command started".into()),
+        ..Default::default()
+    })
+    .await
+}
+
+/// No connection: requeue with backoff while retries last (connect-level
+/// failures only), else fail.
+async fn connect_failed(r: &Running<'_>, e: SshError) -> Outcome {
+    let (ctx, job) = (r.ctx, r.job);
+    ctx.metrics
+        .connect_failures
+        .with_label_values(&[e.code().as_str()])
+        .inc();
+    if e.is_connect_level() && job.attempt <= job.max_retries {
+        let delay = crate::retry_delay(ctx.cfg.retry_backoff, job.attempt);
+        let msg = format!(
+            "attempt {} failed: {e}; retrying in {} ms",
+            job.attempt,
+            delay.as_millis()
+        );
+        if let Ok(true) = ctx.store.requeue_job(&job.id, &ctx.cfg.id, &msg).await {
+            info!(error = %e, "connection failed; job requeued");
+            ctx.publish_status(&job.id, JobStatus::Queued, None).await;
+            return Outcome::Retry(delay);
+        }
+    }
+    r.fail(&e.to_string(), e.code()).await
+}
+
+/// Trust on first use: pin the key the server presented unless another
+/// one was pinned meanwhile (then that is a mismatch).
+async fn pin_first_use(ctx: &Ctx, server_id: &str, lease: &Lease) -> Result<(), SshError> {
+    let got = lease.host_key_fingerprint();
+    match ctx.store.pin_host_key(server_id, got).await {
+        Ok(Some(pinned)) if pinned != got => Err(SshError::HostKeyMismatch {
+            expected: pinned,
+            got: got.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Start `command` on a new channel of `lease`. A server may refuse a
+/// session as administratively prohibited ([`SshError::SessionRefused`])
+/// while it is at its session limit: keep the slot and ask again shortly.
+/// (OpenSSH at MaxSessions answers "connect failed" instead, an
+/// [`SshError::Ssh`]: [`open_channel`] then drops a pooled connection. The
+/// pool hands a slot back only after sshd freed its session, pool::settle,
+/// so either is for a host whose MaxSessions is below 10 or sessions opened
+/// by someone else on the connection.)
+async fn exec_when_sshd_has_room(lease: &Lease, command: &str) -> Result<Channel<Msg>, SshError> {
+    let mut opened = lease.exec(command).await;
+    for wait in [10u64, 20, 40, 80, 160] {
+        match &opened {
+            Err(e @ SshError::SessionRefused(_)) if !lease.is_closed() => {
+                info!(error = %e, "sshd is at MaxSessions on this connection; retrying on it");
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                opened = lease.exec(command).await;
+            }
+            _ => break,
+        }
+    }
+    opened
+}
+
+/// Why a job is being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Canceled,
+    TimedOut,
+}
+
+/// The stop state machine of a running job: at the first stop reason TERM
+/// goes out and KILL is scheduled `grace` later; a second reason changes
+/// nothing.
+#[derive(Debug, Default)]
+struct Stopping {
+    reason: Option<StopReason>,
+    kill_at: Option<tokio::time::Instant>,
+}
+
+impl Stopping {
+    /// Start stopping for `reason` at `now`; true when this is the first
+    /// reason (the caller sends TERM).
+    fn begin(&mut self, reason: StopReason, now: tokio::time::Instant, grace: Duration) -> bool {
+        if self.reason.is_some() {
+            return false;
+        }
+        self.reason = Some(reason);
+        self.kill_at = Some(now + grace);
+        true
+    }
+    /// The KILL went out: nothing more is scheduled.
+    fn killed(&mut self) {
+        self.kill_at = None;
+    }
+}
+
+/// How a channel's run ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    pub stopped: Option<StopReason>,
+}
+
+/// Phase 2: feed the script, stream output into the sink and live
+/// subscribers, keep the queue lease, and stop the job (TERM, KILL after
+/// the grace) on cancel or timeout; after a stop, sweep what escaped.
+async fn run_channel(
+    r: &Running<'_>,
+    d: &Delivery,
+    cancel: &CancellationToken,
+    lease: &Lease,
+    mut channel: Channel<Msg>,
+) -> Ran {
+    let (ctx, job) = (r.ctx, r.job);
+    if let Some(script) = stdin_of(&job.spec) {
+        if let Err(e) = channel.data_bytes(script.as_bytes().to_vec()).await {
             warn!(error = %e, "sending the script failed");
         }
     }
@@ -220,14 +337,10 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         ctx.cfg.flush_lines,
         ctx.cfg.flush_interval,
     );
-    let topic = format!("{TOPIC_OUTPUT_PREFIX}{}", job.id);
     let deadline = (job.timeout > 0)
         .then(|| tokio::time::Instant::now() + Duration::from_secs(job.timeout as u64));
-    let mut exit_code: Option<i64> = None;
-    let mut exit_signal: Option<String> = None;
-    // Why we are stopping the job, once we are.
-    let mut stopping: Option<JobStatus> = None;
-    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut ran = Ran::default();
+    let mut stop = Stopping::default();
     let mut touch = tokio::time::interval(ctx.cfg.lease / 3);
     touch.tick().await;
     let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
@@ -237,55 +350,52 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
             .deadline()
             .map(tokio::time::Instant::from_std)
             .unwrap_or(far);
-        tokio::select! {
+        let reason = tokio::select! {
             msg = channel.wait() => {
                 let Some(msg) = msg else { break };
                 let (stream, data) = match msg {
                     ChannelMsg::Data { data } => (Stream::Stdout, data),
                     ChannelMsg::ExtendedData { data, ext: 1 } => (Stream::Stderr, data),
-                    ChannelMsg::ExitStatus { exit_status } => { exit_code = Some(exit_status as i64); continue }
-                    ChannelMsg::ExitSignal { signal_name, .. } => { exit_signal = Some(sig_name(&signal_name)); continue }
+                    ChannelMsg::ExitStatus { exit_status } => { ran.exit_code = Some(exit_status as i64); continue }
+                    ChannelMsg::ExitSignal { signal_name, .. } => { ran.exit_signal = Some(sig_name(&signal_name)); continue }
                     _ => continue,
                 };
                 ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
-                let offset = sink.stored(stream);
-                let (kept, due) = sink.push(stream, &data);
-                if kept.len() < data.len() {
-                    ctx.metrics.output_dropped_bytes.inc_by((data.len() - kept.len()) as u64);
+                let (a, due) = sink.push(stream, &data);
+                if a.dropped > 0 {
+                    ctx.metrics.output_dropped_bytes.inc_by(a.dropped as u64);
                 }
-                if !kept.is_empty() {
-                    let ev = OutputEvent { job_id: job.id.clone(), stream, offset, len: kept.len() as i64, data: String::from_utf8_lossy(kept).into_owned() };
-                    if let Ok(b) = serde_json::to_vec(&ev) {
-                        let _ = ctx.queue.publish(&topic, b.into()).await;
-                    }
+                if !a.kept.is_empty() {
+                    let m = OutputEvent::new(&job.id, stream, a.offset, a.kept).message();
+                    let _ = ctx.queue.publish(&m.topic, m.payload.into()).await;
                 }
                 if due {
                     if let Err(e) = sink.flush().await { warn!(error = %e, "storing output failed"); }
                 }
+                continue;
             }
             _ = tokio::time::sleep_until(flush_at), if sink.deadline().is_some() => {
                 if let Err(e) = sink.flush().await { warn!(error = %e, "storing output failed"); }
+                continue;
             }
-            _ = cancel.cancelled(), if stopping.is_none() => {
-                stopping = Some(JobStatus::Canceled);
-                kill_at = Some(tokio::time::Instant::now() + ctx.cfg.kill_grace);
-                terminate(&lease, &mut channel, &job.id, Sig::TERM).await;
-            }
-            _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && stopping.is_none() => {
-                stopping = Some(JobStatus::TimedOut);
-                kill_at = Some(tokio::time::Instant::now() + ctx.cfg.kill_grace);
-                terminate(&lease, &mut channel, &job.id, Sig::TERM).await;
-            }
-            _ = tokio::time::sleep_until(kill_at.unwrap_or(far)), if kill_at.is_some() => {
-                kill_at = None;
-                terminate(&lease, &mut channel, &job.id, Sig::KILL).await;
+            _ = cancel.cancelled(), if stop.reason.is_none() => StopReason::Canceled,
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() && stop.reason.is_none() => StopReason::TimedOut,
+            _ = tokio::time::sleep_until(stop.kill_at.unwrap_or(far)), if stop.kill_at.is_some() => {
+                stop.killed();
+                terminate(lease, &mut channel, &job.id, Sig::KILL).await;
+                continue;
             }
             _ = touch.tick() => {
                 let _ = ctx.queue.touch(&d.queue, &d.id, d.lease_id, ctx.cfg.lease).await;
+                continue;
             }
+        };
+        if stop.begin(reason, tokio::time::Instant::now(), ctx.cfg.kill_grace) {
+            terminate(lease, &mut channel, &job.id, Sig::TERM).await;
         }
     }
-    if stopping.is_some() {
+    ran.stopped = stop.reason;
+    if ran.stopped.is_some() {
         // Whatever escaped TERM (setsid, trapped signals) goes now.
         let sweep = kill_marked(&job.id, "KILL");
         if let Err(e) = lease.run_aside(&sweep, Duration::from_secs(5)).await {
@@ -295,43 +405,60 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     if let Err(e) = sink.flush().await {
         warn!(error = %e, "storing output failed");
     }
-    let (status, error) = match stopping {
-        Some(JobStatus::TimedOut) => (JobStatus::TimedOut, Some(format!("timed out after {} s; the remote process tree was killed", job.timeout))),
-        Some(_) if ctx.drain_expired.load(Ordering::Relaxed) => (
+    ran
+}
+
+/// Phase 3: the final status, message and error code of a run. `timeout`
+/// is the job's (seconds); `drain` is the worker's id and drain timeout
+/// when that timeout ran out (a cancel is then the drain's).
+pub fn final_status(ran: &Ran, timeout: i64, drain: Option<(&str, Duration)>) -> Finish {
+    let (status, error, code) = match (ran.stopped, drain) {
+        (Some(StopReason::TimedOut), _) => (
+            JobStatus::TimedOut,
+            Some(format!(
+                "timed out after {timeout} s; the remote process tree was killed"
+            )),
+            Some(ErrorCode::TimedOut),
+        ),
+        (Some(StopReason::Canceled), Some((worker, drain_timeout))) => (
             JobStatus::Canceled,
             Some(format!(
-                "canceled: worker {} shut down and its drain timeout of {} s ran out; the remote process tree was killed",
-                ctx.cfg.id,
-                ctx.cfg.drain_timeout.as_secs()
+                "canceled: worker {worker} shut down and its drain timeout of {} s ran out; the remote process tree was killed",
+                drain_timeout.as_secs()
             )),
+            Some(ErrorCode::DrainTimeout),
         ),
-        Some(_) => (JobStatus::Canceled, Some("canceled; the remote process tree was killed".to_string())),
-        None => match (exit_code, &exit_signal) {
-            (Some(0), _) => (JobStatus::Completed, None),
-            (Some(c), _) => (JobStatus::Failed, Some(format!("exited with code {c}"))),
-            (None, Some(s)) => (JobStatus::Failed, Some(format!("killed by signal {s}"))),
-            (None, None) => (JobStatus::Failed, Some("the SSH channel closed without an exit status".to_string())),
+        (Some(StopReason::Canceled), None) => (
+            JobStatus::Canceled,
+            Some("canceled; the remote process tree was killed".to_string()),
+            Some(ErrorCode::Canceled),
+        ),
+        (None, _) => match (ran.exit_code, &ran.exit_signal) {
+            (Some(0), _) => (JobStatus::Completed, None, None),
+            (Some(c), _) => (
+                JobStatus::Failed,
+                Some(format!("exited with code {c}")),
+                Some(ErrorCode::ExitNonzero),
+            ),
+            (None, Some(s)) => (
+                JobStatus::Failed,
+                Some(format!("killed by signal {s}")),
+                Some(ErrorCode::Signaled),
+            ),
+            (None, None) => (
+                JobStatus::Failed,
+                Some("the SSH channel closed without an exit status".to_string()),
+                Some(ErrorCode::NoExitStatus),
+            ),
         },
     };
-    let code = match status {
-        JobStatus::Failed if exit_code.is_some() => Some("exit_nonzero".to_string()),
-        JobStatus::Failed if exit_signal.is_some() => Some("signaled".to_string()),
-        JobStatus::Failed => Some("no_exit_status".to_string()),
-        JobStatus::TimedOut => Some("timed_out".to_string()),
-        JobStatus::Canceled if ctx.drain_expired.load(Ordering::Relaxed) => {
-            Some("drain_timeout".to_string())
-        }
-        JobStatus::Canceled => Some("canceled".to_string()),
-        _ => None,
-    };
-    r.finish(Finish {
+    Finish {
         status: Some(status),
-        exit_code,
-        exit_signal,
+        exit_code: ran.exit_code,
+        exit_signal: ran.exit_signal.clone(),
         error,
-        error_code: code,
-    })
-    .await
+        error_code: code.map(String::from),
+    }
 }
 
 fn stream_label(s: Stream) -> &'static str {
@@ -343,12 +470,7 @@ fn stream_label(s: Stream) -> &'static str {
 
 /// Signal the job over its channel and, on a second channel, every process
 /// that carries the job's marker (children, setsid'd ones included).
-async fn terminate(
-    lease: &remora_ssh::pool::Lease,
-    channel: &mut russh::Channel<russh::client::Msg>,
-    job_id: &str,
-    sig: Sig,
-) {
+async fn terminate(lease: &Lease, channel: &mut Channel<Msg>, job_id: &str, sig: Sig) {
     let name = sig_name(&sig);
     let started = Instant::now();
     let _ = channel.signal(sig).await;
@@ -359,4 +481,119 @@ async fn terminate(
         warn!(error = %e, signal = %name, "process sweep failed");
     }
     info!(signal = %name, took_ms = started.elapsed().as_millis() as u64, "sent signal to the job's process tree");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ran(code: Option<i64>, sig: Option<&str>, stopped: Option<StopReason>) -> Ran {
+        Ran {
+            exit_code: code,
+            exit_signal: sig.map(Into::into),
+            stopped,
+        }
+    }
+
+    fn fin(f: &Finish) -> (JobStatus, Option<&str>, Option<&str>) {
+        (
+            f.status.unwrap(),
+            f.error.as_deref(),
+            f.error_code.as_deref(),
+        )
+    }
+
+    #[test]
+    fn an_exit_without_a_stop_is_the_commands_own() {
+        let f = final_status(&ran(Some(0), None, None), 0, None);
+        assert_eq!(fin(&f), (JobStatus::Completed, None, None));
+        assert_eq!(f.exit_code, Some(0));
+        let f = final_status(&ran(Some(3), None, None), 0, None);
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::Failed,
+                Some("exited with code 3"),
+                Some("exit_nonzero")
+            )
+        );
+        let f = final_status(&ran(None, Some("SEGV"), None), 0, None);
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::Failed,
+                Some("killed by signal SEGV"),
+                Some("signaled")
+            )
+        );
+        assert_eq!(f.exit_signal.as_deref(), Some("SEGV"));
+        let f = final_status(&ran(None, None, None), 0, None);
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::Failed,
+                Some("the SSH channel closed without an exit status"),
+                Some("no_exit_status")
+            )
+        );
+    }
+
+    #[test]
+    fn a_stop_decides_over_the_exit() {
+        let killed = ran(None, Some("TERM"), Some(StopReason::TimedOut));
+        let f = final_status(&killed, 7, Some(("w1", Duration::from_secs(30))));
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::TimedOut,
+                Some("timed out after 7 s; the remote process tree was killed"),
+                Some("timed_out")
+            )
+        );
+        assert_eq!(f.exit_signal.as_deref(), Some("TERM"));
+        let canceled = ran(Some(143), None, Some(StopReason::Canceled));
+        let f = final_status(&canceled, 0, None);
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::Canceled,
+                Some("canceled; the remote process tree was killed"),
+                Some("canceled")
+            )
+        );
+        assert_eq!(f.exit_code, Some(143));
+        let f = final_status(&canceled, 0, Some(("w1", Duration::from_secs(30))));
+        assert_eq!(
+            fin(&f),
+            (
+                JobStatus::Canceled,
+                Some("canceled: worker w1 shut down and its drain timeout of 30 s ran out; the remote process tree was killed"),
+                Some("drain_timeout")
+            )
+        );
+    }
+
+    #[test]
+    fn the_first_stop_reason_sends_term_and_schedules_kill() {
+        let now = tokio::time::Instant::now();
+        let grace = Duration::from_secs(5);
+        let mut s = Stopping::default();
+        assert!(s.begin(StopReason::TimedOut, now, grace));
+        assert_eq!(
+            (s.reason, s.kill_at),
+            (Some(StopReason::TimedOut), Some(now + grace))
+        );
+        // A cancel after the timeout changes neither the reason nor the KILL time.
+        assert!(!s.begin(StopReason::Canceled, now + grace, grace));
+        assert_eq!(
+            (s.reason, s.kill_at),
+            (Some(StopReason::TimedOut), Some(now + grace))
+        );
+        s.killed();
+        assert_eq!((s.reason, s.kill_at), (Some(StopReason::TimedOut), None));
+        assert!(
+            !s.begin(StopReason::Canceled, now, grace),
+            "no second TERM after KILL"
+        );
+    }
 }

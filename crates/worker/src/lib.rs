@@ -7,7 +7,8 @@ pub mod metrics;
 pub mod sink;
 
 use anyhow::Context;
-use remora_domain::{JobEvent, JobStatus, QueuedJob, JOBS_QUEUE, TOPIC_CANCEL, TOPIC_STATUS};
+use remora_domain::events::{self, TOPIC_CANCEL};
+use remora_domain::{JobEvent, JobStatus, QueuedJob, JOBS_QUEUE};
 use remora_netqueue::client::Client;
 use remora_ssh::{Pool, SshConfig};
 use remora_store::{Claim, Store, Vault, WorkerRow};
@@ -46,7 +47,7 @@ pub struct WorkerConfig {
 /// Pub/sub topic on which a worker id asks that worker to drain (as on
 /// SIGTERM: stop reserving, let running jobs finish up to the drain timeout,
 /// cancel the rest, exit).
-pub const TOPIC_DRAIN: &str = remora_domain::TOPIC_DRAIN;
+pub const TOPIC_DRAIN: &str = events::TOPIC_DRAIN;
 
 /// Delay before a job whose connection failed is tried again: `base`
 /// doubled per attempt already made (1 s, 2 s, 4 s …), at most 64 × `base`.
@@ -95,14 +96,8 @@ pub struct Ctx {
 
 impl Ctx {
     pub async fn publish_status(&self, job_id: &str, status: JobStatus, exit_code: Option<i64>) {
-        let ev = JobEvent {
-            job_id: job_id.to_string(),
-            status,
-            exit_code,
-        };
-        if let Ok(b) = serde_json::to_vec(&ev) {
-            let _ = self.queue.publish(TOPIC_STATUS, b.into()).await;
-        }
+        let m = JobEvent::new(job_id, status, exit_code).message();
+        let _ = self.queue.publish(&m.topic, m.payload.into()).await;
     }
 }
 
@@ -190,13 +185,13 @@ pub async fn run_with(
                         _ = bg.cancelled() => return,
                         ev = sub.next() => match ev {
                             Some(ev) if ev.topic == TOPIC_DRAIN => {
-                                if ev.payload.as_ref() == ctx.cfg.id.as_bytes() && !stop.is_cancelled() {
+                                if events::decode_id(&ev.payload) == ctx.cfg.id && !stop.is_cancelled() {
                                     info!("drain requested");
                                     stop.cancel();
                                 }
                             }
                             Some(ev) => {
-                                let id = String::from_utf8_lossy(&ev.payload).to_string();
+                                let id = events::decode_id(&ev.payload);
                                 if let Some(t) = ctx.running.lock().ok().and_then(|m| m.get(&id).cloned()) {
                                     info!(job_id = %id, "cancel requested");
                                     t.cancel();

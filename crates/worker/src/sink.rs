@@ -1,9 +1,11 @@
 //! Output sink: buffers a job's stdout and stderr and appends them to the
 //! database as chunks — at least every `flush_interval`, or once
 //! `flush_lines` lines (or 64 KiB) are buffered, and once more at exit.
-//! Stored output stops at the per-job cap; the rest is counted and dropped,
-//! so memory stays bounded whatever the job prints.
+//! Offsets, sequence numbers and the per-job cap are the domain's
+//! [`OutputLedger`]: past the cap output is counted and dropped, so memory
+//! stays bounded whatever the job prints.
 
+use remora_domain::output::{Accepted, OutputLedger};
 use remora_domain::Stream;
 use remora_store::{OutputChunk, Store, StoreError};
 use std::time::{Duration, Instant};
@@ -13,16 +15,13 @@ const MAX_BUFFER: usize = 64 * 1024;
 pub struct Sink {
     job_id: String,
     store: Store,
-    cap: u64,
+    ledger: OutputLedger,
     flush_lines: usize,
     flush_interval: Duration,
     buf: Vec<OutputChunk>,
     buffered: usize,
     lines: usize,
     oldest: Option<Instant>,
-    next_seq: i64,
-    stored: [i64; 2],
-    pub truncated: bool,
 }
 
 impl Sink {
@@ -36,63 +35,40 @@ impl Sink {
         Sink {
             job_id: job_id.to_string(),
             store,
-            cap,
+            ledger: OutputLedger::new(cap),
             flush_lines: flush_lines.max(1),
             flush_interval,
             buf: Vec::new(),
             buffered: 0,
             lines: 0,
             oldest: None,
-            next_seq: 0,
-            stored: [0, 0],
-            truncated: false,
         }
     }
 
-    fn idx(s: Stream) -> usize {
-        match s {
-            Stream::Stdout => 0,
-            Stream::Stderr => 1,
-        }
-    }
-
-    /// Bytes of `stream` accepted so far (what a live reader's offset counts).
-    pub fn stored(&self, s: Stream) -> i64 {
-        self.stored[Self::idx(s)]
-    }
-
-    /// Take `data`; returns the part that was kept (for live streaming) and
-    /// whether a flush is due now.
-    pub fn push<'a>(&mut self, stream: Stream, data: &'a [u8]) -> (&'a [u8], bool) {
-        let total = (self.stored[0] + self.stored[1]) as u64;
-        let room = self.cap.saturating_sub(total) as usize;
-        let kept = if data.len() > room {
-            self.truncated = true;
-            &data[..room]
-        } else {
-            data
-        };
-        if !kept.is_empty() {
-            self.stored[Self::idx(stream)] += kept.len() as i64;
-            self.lines += kept.iter().filter(|&&b| b == b'\n').count();
-            self.buffered += kept.len();
+    /// Take `data`; returns what was kept (with its offset, for live
+    /// streaming) and whether a flush is due now.
+    pub fn push<'a>(&mut self, stream: Stream, data: &'a [u8]) -> (Accepted<'a>, bool) {
+        let a = self.ledger.accept(stream, data);
+        if !a.kept.is_empty() {
+            self.lines += a.kept.iter().filter(|&&b| b == b'\n').count();
+            self.buffered += a.kept.len();
             self.oldest.get_or_insert_with(Instant::now);
             match self.buf.last_mut() {
-                Some(last) if last.stream == stream => last.data.extend_from_slice(kept),
+                Some(last) if last.stream == stream => last.data.extend_from_slice(a.kept),
                 _ => {
+                    let seq = self.ledger.next_seq();
                     self.buf.push(OutputChunk {
-                        seq: self.next_seq,
+                        seq,
                         stream,
-                        data: kept.to_vec(),
+                        data: a.kept.to_vec(),
                     });
-                    self.next_seq += 1;
                 }
             }
         }
         let due = self.lines >= self.flush_lines
             || self.buffered >= MAX_BUFFER
-            || (data.len() > kept.len() && !self.buf.is_empty());
-        (kept, due)
+            || (a.dropped > 0 && !self.buf.is_empty());
+        (a, due)
     }
 
     /// When the time-based flush is due, if anything is buffered.
@@ -109,9 +85,9 @@ impl Sink {
             .append_output(
                 &self.job_id,
                 &chunks,
-                self.stored[0],
-                self.stored[1],
-                self.truncated,
+                self.ledger.kept(Stream::Stdout),
+                self.ledger.kept(Stream::Stderr),
+                self.ledger.truncated(),
             )
             .await
     }

@@ -1,7 +1,7 @@
 //! Job lists: pages, filters, sorting, free-text search on every path and capped counts.
 
 use crate::{job, postgres, server, sqlite, three_jobs};
-use remora_domain::{Job, JobKind};
+use remora_domain::{Job, JobSpec};
 use remora_store::{JobFilter, Store};
 
 /// Pages, newest first or oldest, by server, searched, capped, by time window.
@@ -130,9 +130,11 @@ async fn search(s: &Store) {
         jobs.push(j);
     }
     let mut script = job(&a.id, 5000, "ignored");
-    script.kind = JobKind::Script;
-    script.command = None;
-    script.script = Some("#!/bin/sh\nset -e\nROLLBACK \"now\" 100%\n".into());
+    script.spec = JobSpec::Script {
+        script: "#!/bin/sh\nset -e\nROLLBACK \"now\" 100%\n".into(),
+        args: vec![],
+        shell: remora_domain::DEFAULT_SHELL.into(),
+    };
     jobs.push(script.clone());
     for j in &jobs {
         s.insert_job(j).await.unwrap();
@@ -143,14 +145,13 @@ async fn search(s: &Store) {
             .iter()
             .filter(|j| server.is_none_or(|sv| j.server_id == sv))
             .filter(|j| {
-                format!(
-                    "{} {} {}",
-                    j.id,
-                    j.command.as_deref().unwrap_or(""),
-                    j.script.as_deref().unwrap_or("")
-                )
-                .to_lowercase()
-                .contains(&q)
+                let (command, script) = match &j.spec {
+                    JobSpec::Command { command, .. } => (command.as_str(), ""),
+                    JobSpec::Script { script, .. } => ("", script.as_str()),
+                };
+                format!("{} {} {}", j.id, command, script)
+                    .to_lowercase()
+                    .contains(&q)
             })
             .collect();
         m.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));

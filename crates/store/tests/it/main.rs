@@ -1,6 +1,6 @@
 //! Every store query, on SQLite and on PostgreSQL: one module per aggregate, shared fixtures here.
 
-use remora_domain::{Job, JobKind, JobStatus, Server};
+use remora_domain::{Job, JobSpec, JobStatus, Server};
 use remora_store::{NewServer, Store};
 
 pub async fn sqlite() -> (Store, tempfile::TempDir) {
@@ -99,11 +99,10 @@ pub fn server(name: &str) -> NewServer {
 pub fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
     Job {
         id: remora_domain::new_id(),
-        kind: JobKind::Command,
-        command: Some(cmd.into()),
-        args: vec!["a b".into()],
-        script: None,
-        shell: None,
+        spec: JobSpec::Command {
+            command: cmd.into(),
+            args: vec!["a b".into()],
+        },
         server_id: server_id.into(),
         batch_id: None,
         status: JobStatus::Queued,
