@@ -9,7 +9,7 @@ use crate::render::{
 use crate::responses::{JobList, Logs};
 use anyhow::Result;
 use clap::Subcommand;
-use remora_domain::Job;
+use remora_domain::{Job, JobSpec};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -153,12 +153,12 @@ async fn started(api: &Api, out: Output, r: Reply<Job>, follow: bool) -> Result<
 
 /// What a job runs, for a table cell: the command line, or `(script)`.
 pub fn what_it_runs(j: &Job) -> String {
-    match &j.command {
-        Some(c) => std::iter::once(c.as_str())
-            .chain(j.args.iter().map(String::as_str))
+    match &j.spec {
+        JobSpec::Command { command, args } => std::iter::once(command.as_str())
+            .chain(args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" "),
-        None => "(script)".into(),
+        JobSpec::Script { .. } => "(script)".into(),
     }
 }
 
