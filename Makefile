@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up web build test test-rust test-up test-api-spec test-web deps clean
+.PHONY: up web build test test-rust test-up test-api-spec test-web screenshots web-benchmarks web-types deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
 up: build web
@@ -34,9 +34,23 @@ test-up: build
 test-api-spec: build
 	scripts/schemathesis.sh 30
 
-## Dashboard: build, component tests (Vitest), browser tests (Playwright + Chromium).
+## Dashboard: generated API types up to date, build, component tests (Vitest),
+## browser tests (Playwright + Chromium). Leaves `git status` clean.
 test-web: build
 	bash web/scripts/test.sh
+
+## The README's screenshots (docs/screenshots/): the dashboard's end-to-end
+## tests with their pictures written there instead of web/e2e-artifacts/.
+screenshots: build web
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots REMORA_E2E_BENCH=0 bash web/scripts/e2e.sh e2e/dashboard.spec.ts
+
+## web/benchmarks.md: the dashboard's measurements (10k-job list, 100k-line log).
+web-benchmarks: build web
+	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts
+
+## Regenerate web/lib/api-types.gen.ts from the API's OpenAPI document.
+web-types:
+	bash web/scripts/gen-types.sh
 
 clean:
 	$(CARGO) clean

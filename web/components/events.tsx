@@ -2,6 +2,7 @@
 import * as React from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { streamEvents } from "@/lib/sse";
+import { queryKeys } from "@/lib/query-keys";
 
 /** Whether the live `/events` stream is connected (pages poll when it is not). */
 const Ctx = React.createContext(false);
@@ -20,10 +21,10 @@ export function EventsProvider({ children }: { children: React.ReactNode }) {
     let timer: ReturnType<typeof setTimeout> | null = null;
     const flush = () => {
       timer = null;
-      qc.invalidateQueries({ queryKey: ["jobs"] });
-      qc.invalidateQueries({ queryKey: ["batch"] });
-      qc.invalidateQueries({ queryKey: ["system"] });
-      for (const id of pending) qc.invalidateQueries({ queryKey: ["job", id] });
+      qc.invalidateQueries({ queryKey: queryKeys.jobs.all });
+      qc.invalidateQueries({ queryKey: queryKeys.batch.all });
+      qc.invalidateQueries({ queryKey: queryKeys.system });
+      for (const id of pending) qc.invalidateQueries({ queryKey: queryKeys.job.one(id) });
       pending.clear();
     };
     streamEvents("/api/v1/events", {
@@ -33,7 +34,7 @@ export function EventsProvider({ children }: { children: React.ReactNode }) {
         if (ev.event === "lagged") {
           // The server dropped events for us: refetch everything job-related.
           timer ??= setTimeout(flush, 300);
-          qc.invalidateQueries({ queryKey: ["job"] });
+          qc.invalidateQueries({ queryKey: queryKeys.job.all });
           return;
         }
         if (ev.event !== "job") return;

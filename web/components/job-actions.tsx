@@ -6,6 +6,7 @@ import { api } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
 import type { Job } from "@/lib/types";
 import { isFinal } from "@/lib/types";
+import { queryKeys } from "@/lib/query-keys";
 import { Button } from "./ui/button";
 import { Dialog } from "./ui/dialog";
 import { Field, Input, Select } from "./ui/input";
@@ -15,9 +16,9 @@ export function useJobActions() {
   const qc = useQueryClient();
   const router = useRouter();
   const done = (job: Job) => {
-    qc.setQueryData(["job", job.id], job);
-    qc.invalidateQueries({ queryKey: ["jobs"] });
-    qc.invalidateQueries({ queryKey: ["system"] });
+    qc.setQueryData(queryKeys.job.one(job.id), job);
+    qc.invalidateQueries({ queryKey: queryKeys.jobs.all });
+    qc.invalidateQueries({ queryKey: queryKeys.system });
   };
   const cancel = useMutation({
     mutationFn: (id: string) => api.post<Job>(`/api/v1/jobs/${encodeURIComponent(id)}/cancel`),

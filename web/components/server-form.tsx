@@ -3,6 +3,7 @@ import * as React from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
 import type { PemFile, Server } from "@/lib/types";
+import { queryKeys } from "@/lib/query-keys";
 import { PemDropZone } from "./pem-drop-zone";
 import { ErrorState } from "./states";
 import { Button } from "./ui/button";
@@ -49,7 +50,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
       return editing ? api.put<Server>(`/api/v1/servers/${server!.id}`, body) : api.post<Server>("/api/v1/servers", body);
     },
     onSuccess: (s) => {
-      qc.invalidateQueries({ queryKey: ["servers"] });
+      qc.invalidateQueries({ queryKey: queryKeys.servers });
       onSaved?.(s);
       onClose();
     },

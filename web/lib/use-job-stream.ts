@@ -5,6 +5,7 @@ import { LogModel, type StreamName } from "./log-model";
 import { streamEvents } from "./sse";
 import type { ApiError } from "./api";
 import { isFinal, type Job } from "./types";
+import { queryKeys } from "./query-keys";
 
 /**
  * Follows `GET /jobs/{id}/stream`: output chunks go into a LogModel, status
@@ -53,9 +54,9 @@ export function useJobStream(id: string | null) {
         } else if (ev.event === "status") {
           const job = JSON.parse(ev.data) as Job;
           lastWasFinal = isFinal(job.status);
-          qc.setQueryData(["job", id], job);
+          qc.setQueryData(queryKeys.job.one(id), job);
           if (lastWasFinal) {
-            qc.invalidateQueries({ queryKey: ["jobs"] });
+            qc.invalidateQueries({ queryKey: queryKeys.jobs.all });
             setEnded(true);
           }
         }

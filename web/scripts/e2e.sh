@@ -2,8 +2,10 @@
 # End-to-end tests of the dashboard in Debian's Chromium (Playwright, no
 # browser download) against a real stack: `remora up --demo` on free ports
 # with a temp data dir, plus a real OpenSSH host from `remora-testkit sshd`.
-# Writes screenshots of every page to docs/screenshots/. Stops everything it
-# started, by PID.
+# Screenshots of every page and the benchmark table go to the ignored
+# web/e2e-artifacts/ (SCREENSHOT_DIR and REMORA_BENCH_OUT override that:
+# `make screenshots` and `make web-benchmarks` point them at the tracked
+# docs/screenshots/ and web/benchmarks.md). Stops everything it started, by PID.
 set -euo pipefail
 
 WEB="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -107,11 +109,13 @@ for _ in $(seq 1 300); do
 done
 
 # --- the tests --------------------------------------------------------------
-SHOTS="${SCREENSHOT_DIR:-$ROOT/docs/screenshots}"
-mkdir -p "$SHOTS"
+ARTIFACTS="$WEB/e2e-artifacts"
+SHOTS="${SCREENSHOT_DIR:-$ARTIFACTS/screenshots}"
+BENCH_OUT="${REMORA_BENCH_OUT:-$ARTIFACTS/benchmarks.md}"
+mkdir -p "$SHOTS" "$(dirname "$BENCH_OUT")"
 log "running Playwright against $URL"
 cd "$WEB"
 REMORA_URL="$URL" REMORA_TOKEN="$TOKEN" SSHD_JSON="$TMP/sshd.json" SCREENSHOT_DIR="$SHOTS" \
-  REMORA_BENCH_OUT="${REMORA_BENCH_OUT:-$WEB/benchmarks.md}" \
+  REMORA_BENCH_OUT="$BENCH_OUT" \
   timeout --signal=TERM --kill-after=10 1500 npx --no-install playwright test "$@"
-log "screenshots in $SHOTS"
+log "screenshots in $SHOTS, benchmarks in $BENCH_OUT"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The dashboard's whole check, for `make test` and CI: install (when needed),
+# generated API types against the OpenAPI document (scripts/check-types.sh),
 # static export, component tests (Vitest), end-to-end tests in Chromium
-# against a real stack (scripts/e2e.sh). Fails loudly; under CI=true a missing
+# against a real stack (scripts/e2e.sh). Writes no tracked file: test
+# artefacts go to the ignored e2e-artifacts/. Fails loudly; under CI=true a missing
 # Chromium is installed (as root) or the run fails, never skipped.
 set -euo pipefail
 WEB="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +19,9 @@ if [[ ! -d node_modules || ! -f $stamp || "$(cat "$stamp")" != "$want" ]]; then
   npm install --no-audit --no-fund
   echo "$want" >"$stamp"
 fi
+
+echo "[web] generated API types"
+bash scripts/check-types.sh
 
 echo "[web] build (static export to web/out)"
 npm run build

@@ -38,8 +38,8 @@ describe("JobStatusBadge", () => {
 describe("ThroughputChart", () => {
   it("labels the chart with the totals", () => {
     const points = [
-      { minute: "2026-01-01T00:00:00Z", completed: 3, failed: 1, total: 4 },
-      { minute: "2026-01-01T00:01:00Z", completed: 5, failed: 0, total: 5 },
+      { minute: "2026-01-01T00:00:00Z", completed: 3, failed: 1, canceled: 0, total: 4 },
+      { minute: "2026-01-01T00:01:00Z", completed: 5, failed: 0, canceled: 0, total: 5 },
     ];
     render(<ThroughputChart points={points} />);
     expect(screen.getByRole("img", { name: /9 in total, at most 5 in one minute/ })).toBeInTheDocument();

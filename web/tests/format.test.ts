@@ -2,36 +2,7 @@ import { describe, expect, it } from "vitest";
 import { csvField, jobsToCsv } from "@/lib/csv";
 import { formatDuration, jobDurationMs, jobLabel, parseArgs } from "@/lib/format";
 import { ansiLineToHtml } from "@/lib/ansi";
-import type { Job } from "@/lib/types";
-
-export const job = (over: Partial<Job> = {}): Job => ({
-  id: "j1",
-  kind: "command",
-  command: "echo",
-  args: ["hello world"],
-  script: null,
-  shell: null,
-  server_id: "s1",
-  batch_id: null,
-  status: "completed",
-  priority: 5,
-  timeout: 0,
-  exit_code: 0,
-  exit_signal: null,
-  error: null,
-  error_code: null,
-  attempt: 1,
-  max_retries: 2,
-  worker_id: "w1",
-  cancel_requested: false,
-  created_at: "2026-01-01T00:00:00Z",
-  started_at: "2026-01-01T00:00:01Z",
-  finished_at: "2026-01-01T00:00:03.500Z",
-  stdout_bytes: 12,
-  stderr_bytes: 0,
-  truncated: false,
-  ...over,
-});
+import { job } from "./fixtures";
 
 describe("formatting", () => {
   it("labels commands with quoted args and scripts by their first line", () => {

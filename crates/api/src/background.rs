@@ -150,7 +150,7 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         ev = sub.next() => match ev {
-                            Some(ev) => { let _ = state.events.send(ev); }
+                            Some(ev) => state.live.dispatch(&ev),
                             None => break,
                         }
                     }

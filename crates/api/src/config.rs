@@ -57,6 +57,12 @@ pub struct ApiOpts {
     /// Job lists with a free-text `search` count matches up to this many (0 = always exact).
     #[arg(long, env = "REMORA_SEARCH_COUNT_CAP", default_value_t = 1_000)]
     pub search_count_cap: i64,
+    /// Live events buffered per watched job before a slow stream falls back to the database.
+    #[arg(long, env = "REMORA_SSE_JOB_BUFFER", default_value_t = 1024)]
+    pub sse_job_buffer: usize,
+    /// Status events buffered for `/events` before a slow client gets `event: lagged`.
+    #[arg(long, env = "REMORA_SSE_STATUS_BUFFER", default_value_t = 4096)]
+    pub sse_status_buffer: usize,
     /// Per-host timeout of server checks, seconds.
     #[arg(long, env = "REMORA_CHECK_TIMEOUT", default_value_t = 5)]
     pub check_timeout_secs: u64,
@@ -94,6 +100,8 @@ impl ApiOpts {
         c.rate_limit = self.rate_limit;
         c.list_count_cap = self.list_count_cap.max(0);
         c.search_count_cap = self.search_count_cap.max(0);
+        c.sse_job_buffer = self.sse_job_buffer.max(1);
+        c.sse_status_buffer = self.sse_status_buffer.max(1);
         c.cors_origins = self
             .cors_origins
             .clone()

@@ -4,21 +4,66 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use remora_store::StoreError;
 use serde_json::json;
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
+/// Every error a handler returns. Each variant answers with a status, a
+/// stable snake_case `code`, a message and, where one field is at fault,
+/// that `field` (see `IntoResponse`). Server-side failures keep their
+/// detail for the log (`log_failures`), never for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 422: the request names a field whose value is refused
+    /// (`validation_failed`, `missing_field`, `invalid_field`).
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// 404 `not_found`.
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        field: Option<String>,
+    },
+    /// 409: the request clashes with the current state (`conflict`,
+    /// `not_finished`, `already_finished`).
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    /// 401 `unauthorized`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 503 `database_unavailable`: the store failed (its detail is logged).
+    #[error("database error: {0}")]
+    Store(StoreError),
+    /// Any other status and code.
+    #[error("{message}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Unique constraints (as `StoreError::Conflict` names them) and the field
+/// of the request each concerns. Constraints on values the server makes
+/// (ids, token hashes) concern no field.
+const CONSTRAINT_FIELDS: &[(&str, &str)] = &[(SERVER_NAME_KEY, "name")];
+
+/// The unique constraint on server names.
+pub const SERVER_NAME_KEY: &str = "servers_name_key";
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
+        ApiError::Other {
             status,
             code,
             message: message.into(),
@@ -27,38 +72,53 @@ impl ApiError {
     }
     /// 422 naming a field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::Invalid {
             code: "validation_failed",
-            message: message.into(),
             field: Some(field.to_string()),
+            message: message.into(),
         }
     }
     pub fn missing(field: &str) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::Invalid {
             code: "missing_field",
-            message: format!("`{field}` is required"),
             field: Some(field.to_string()),
+            message: format!("`{field}` is required"),
+        }
+    }
+    /// 422 for a body that does not deserialize, naming the field serde's
+    /// message names (an unknown or missing field, or the path of a value
+    /// of the wrong type), when it names one.
+    pub fn undecodable(message: String) -> Self {
+        let field = undecodable_field(&message);
+        ApiError::Invalid {
+            code: "invalid_field",
+            field,
+            message,
         }
     }
     pub fn not_found(what: &str, id: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} `{id}` does not exist"),
-        )
+        ApiError::NotFound {
+            message: format!("{what} `{id}` does not exist"),
+            field: None,
+        }
     }
     pub fn conflict(field: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::CONFLICT,
+        ApiError::Conflict {
             code: "conflict",
             message: message.into(),
             field: Some(field.to_string()),
         }
     }
+    /// 409 with its own code and no field.
+    pub fn clash(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::Unauthorized(message.into())
     }
     pub fn internal() -> Self {
         ApiError::new(
@@ -67,36 +127,147 @@ impl ApiError {
             "internal error; the server log has the details",
         )
     }
-}
-
-impl From<remora_store::StoreError> for ApiError {
-    fn from(e: remora_store::StoreError) -> Self {
-        match e {
-            remora_store::StoreError::Conflict => ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "an object with the same unique value already exists",
-            ),
-            other => {
-                tracing::error!(error = %other, "database error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database did not answer; try again",
-                )
-            }
+    /// The same error naming `f` as the field at fault.
+    pub fn with_field(mut self, f: &str) -> Self {
+        match &mut self {
+            ApiError::Invalid { field, .. }
+            | ApiError::NotFound { field, .. }
+            | ApiError::Conflict { field, .. }
+            | ApiError::Other { field, .. } => *field = Some(f.to_string()),
+            ApiError::Unauthorized(_) | ApiError::Store(_) => {}
+        }
+        self
+    }
+    /// 409 for a violated unique constraint, naming the field it concerns.
+    pub fn on_constraint(constraint: &str) -> Self {
+        let field = CONSTRAINT_FIELDS
+            .iter()
+            .find(|(c, _)| *c == constraint)
+            .map(|(_, f)| f.to_string());
+        ApiError::Conflict {
+            code: "conflict",
+            message: "an object with the same unique value already exists".into(),
+            field,
+        }
+    }
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Other { status, .. } => *status,
+        }
+    }
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Other { code, .. } => code,
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Store(_) => "database_unavailable",
+        }
+    }
+    /// What the client reads (never a server-side detail).
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Store(_) => "the database did not answer; try again".into(),
+            other => other.to_string(),
+        }
+    }
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::Invalid { field, .. }
+            | ApiError::NotFound { field, .. }
+            | ApiError::Conflict { field, .. }
+            | ApiError::Other { field, .. } => field.as_deref(),
+            ApiError::Unauthorized(_) | ApiError::Store(_) => None,
         }
     }
 }
+
+fn undecodable_field(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(message);
+    for p in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(f) = rest.strip_prefix(p) {
+            return f.split('`').next().map(str::to_string);
+        }
+    }
+    // `path: error`, as axum reports a value of the wrong type.
+    let (path, _) = rest.split_once(": ")?;
+    path.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+        .then(|| path.to_string())
+}
+
+/// A store error is a 409 naming its field (a unique violation) or a 503.
+/// Nothing is logged here: `log_failures` logs every 5xx in one place.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { constraint } => ApiError::on_constraint(&constraint),
+            other => ApiError::Store(other),
+        }
+    }
+}
+
+/// A `Result` of the store whose unique violation of `constraint` becomes
+/// `f()` (a message naming the value, say); other errors convert as usual.
+pub trait OnConstraint<T> {
+    fn on_constraint(self, constraint: &str, f: impl FnOnce() -> ApiError) -> ApiResult<T>;
+}
+
+impl<T> OnConstraint<T> for Result<T, StoreError> {
+    fn on_constraint(self, constraint: &str, f: impl FnOnce() -> ApiError) -> ApiResult<T> {
+        self.map_err(|e| match e {
+            StoreError::Conflict { constraint: c } if c == constraint => f(),
+            other => other.into(),
+        })
+    }
+}
+
+/// The server-side detail of a failed response, carried in its extensions
+/// from `IntoResponse` to `log_failures`.
+#[derive(Clone, Debug)]
+struct FailureDetail(String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if let Some(f) = self.field {
+        let status = self.status();
+        let mut body = json!({ "error": { "code": self.code(), "message": self.message() } });
+        if let Some(f) = self.field() {
             body["error"]["field"] = json!(f);
         }
-        (self.status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if status.is_server_error() {
+            resp.extensions_mut()
+                .insert(FailureDetail(self.to_string()));
+        }
+        resp
     }
+}
+
+/// Log every failed request (5xx) once, at error level, with its detail:
+/// method, path (never the query string, which may carry `access_token`),
+/// status and code. Client errors (4xx) are the client's to read.
+pub async fn log_failures(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if status.is_server_error() {
+        let detail = resp
+            .extensions()
+            .get::<FailureDetail>()
+            .map(|d| d.0.as_str())
+            .unwrap_or("");
+        tracing::error!(%method, %path, status = status.as_u16(), detail, "request failed");
+    }
+    resp
 }
 
 /// `Json<T>` whose rejections are `ApiError`s in our JSON shape.
@@ -117,16 +288,7 @@ where
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
             )),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let text = e.body_text();
-                let field = text.split('`').nth(1).map(str::to_string);
-                Err(ApiError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "invalid_field",
-                    message: text,
-                    field,
-                })
-            }
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::undecodable(e.body_text())),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_json",

@@ -24,13 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(stdout))
         .routes(routes!(stderr))
         .routes(routes!(cancel))
-        .routes(routes!(crate::stream::job_stream))
         .routes(routes!(duplicate))
         .routes(routes!(rerun))
         .routes(routes!(export))
         .routes(routes!(batch))
         .routes(routes!(rerun_batch))
-        .routes(routes!(crate::stream::events))
 }
 
 /// 201 body of a submission: the job (one target) or the batch (several).
@@ -57,7 +55,7 @@ async fn copy_job(
     batch_id: Option<String>,
 ) -> ApiResult<Job> {
     let server_id = match &o.server_id {
-        Some(s) => crate::servers::find(state, s).await?.id,
+        Some(s) => crate::lookup::server(state, s).await?.id,
         None => src.server_id.clone(),
     };
     let b = CreateJob {
@@ -84,16 +82,7 @@ fn parse_optional<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiR
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg.split('`').nth(1).map(str::to_string);
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_field",
-            message: msg,
-            field,
-        }
-    })
+    serde_json::from_slice(body).map_err(|e| ApiError::undecodable(e.to_string()))
 }
 
 /// Same job again, optionally on another server or with another timeout/priority.
@@ -105,7 +94,7 @@ async fn duplicate(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let src = load(&state, &id).await?;
+    let src = crate::lookup::job(&state, &id).await?;
     let o: DuplicateBody = parse_optional(&body)?;
     let job = copy_job(&state, &src, o, None).await?;
     crate::audit(
@@ -128,10 +117,9 @@ async fn rerun(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let src = load(&state, &id).await?;
+    let src = crate::lookup::job(&state, &id).await?;
     if !src.status.is_final() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
+        return Err(ApiError::clash(
             "not_finished",
             format!(
                 "job `{id}` is still {}; rerun it once it has ended, or duplicate it",
@@ -219,8 +207,7 @@ async fn rerun_batch(
 ) -> ApiResult<(StatusCode, Json<BatchCreated>)> {
     let jobs = batch_jobs(&state, &id).await?;
     if let Some(j) = jobs.iter().find(|j| !j.status.is_final()) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
+        return Err(ApiError::clash(
             "not_finished",
             format!("job `{}` of the batch is still {}", j.id, j.status),
         ));
@@ -351,7 +338,7 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
         ));
     }
     if let Some(id) = &b.server_id {
-        return Ok((vec![crate::servers::find(state, id).await?], false));
+        return Ok((vec![crate::lookup::server(state, id).await?], false));
     }
     if let Some(ids) = &b.server_ids {
         if ids.is_empty() {
@@ -368,7 +355,7 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
         }
         let mut out: Vec<Server> = Vec::new();
         for id in ids {
-            let s = crate::servers::find(state, id).await?;
+            let s = crate::lookup::server(state, id).await?;
             if !out.iter().any(|o| o.id == s.id) {
                 out.push(s);
             }
@@ -392,13 +379,6 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
         .with_field("tag"));
     }
     Ok((servers, true))
-}
-
-impl ApiError {
-    pub fn with_field(mut self, f: &str) -> Self {
-        self.field = Some(f.to_string());
-        self
-    }
 }
 
 fn validate_common(state: &AppState, b: &CreateJob) -> ApiResult<(i64, i64, i64, Vec<String>)> {
@@ -685,24 +665,16 @@ async fn list(
     }))
 }
 
-pub async fn load(state: &AppState, id: &str) -> ApiResult<Job> {
-    state
-        .store
-        .get_job(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("job", id))
-}
-
 /// One job.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
-    Ok(Json(load(&state, &id).await?))
+    Ok(Json(crate::lookup::job(&state, &id).await?))
 }
 
 /// Stored output and outcome (lossy UTF-8; `/stdout` and `/stderr` give exact bytes).
 #[utoipa::path(get, path = "/jobs/{id}/logs", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Logs), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Logs>> {
-    let job = load(&state, &id).await?;
+    let job = crate::lookup::job(&state, &id).await?;
     let (out, err) = state.store.job_output(&id).await?;
     Ok(Json(Logs {
         job_id: job.id,
@@ -719,7 +691,7 @@ async fn logs(State(state): State<AppState>, Path(id): Path<String>) -> ApiResul
 }
 
 async fn raw(state: AppState, id: String, stdout: bool) -> ApiResult<Response> {
-    let job = load(&state, &id).await?;
+    let job = crate::lookup::job(&state, &id).await?;
     let (out, err) = state.store.job_output(&id).await?;
     let body = if stdout { out } else { err };
     Ok((
@@ -764,8 +736,7 @@ async fn cancel(
     match state.store.request_cancel(&id).await? {
         CancelOutcome::NotFound => return Err(ApiError::not_found("job", &id)),
         CancelOutcome::AlreadyFinal(st) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(ApiError::clash(
                 "already_finished",
                 format!("job `{id}` already ended as {st}"),
             ));
@@ -782,6 +753,6 @@ async fn cancel(
     }
     tracing::info!(job_id = %id, "cancel requested");
     crate::audit(&state, &caller, "job.cancel", "job", Some(&id), None).await;
-    let job = load(&state, &id).await?;
+    let job = crate::lookup::job(&state, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(job)).into_response())
 }

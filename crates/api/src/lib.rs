@@ -8,6 +8,8 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod live;
+pub mod lookup;
 pub mod metrics;
 pub mod openapi;
 pub mod pem;
@@ -18,13 +20,12 @@ pub mod tokens;
 pub mod workers;
 
 use axum::{middleware, Json, Router};
-use remora_netqueue::{Client, Event};
+use remora_netqueue::Client;
 use remora_store::{Store, Vault};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -58,6 +59,10 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// Live events buffered per watched job (then the stream catches up from the database).
+    pub sse_job_buffer: usize,
+    /// Status events buffered for `/events` (then the client gets `event: lagged`).
+    pub sse_status_buffer: usize,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +96,8 @@ impl Default for ApiConfig {
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
+            sse_job_buffer: 1024,
+            sse_status_buffer: 4096,
         }
     }
 }
@@ -101,8 +108,8 @@ pub struct AppState {
     pub vault: Vault,
     pub queue: Client,
     pub cfg: Arc<ApiConfig>,
-    /// Every pub/sub event from the queue, fanned out to SSE clients.
-    pub events: broadcast::Sender<Event>,
+    /// Pub/sub events from the queue, fanned out per job to SSE clients.
+    pub live: Arc<live::Hub>,
     /// Wakes the pusher after a job was written.
     pub push_wake: Arc<tokio::sync::Notify>,
     pub metrics: Arc<metrics::Metrics>,
@@ -111,14 +118,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
-        let (events, _) = broadcast::channel(4096);
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
+        let live = Arc::new(live::Hub::new(cfg.sse_job_buffer, cfg.sse_status_buffer));
         AppState {
             store,
             vault,
             queue,
             cfg: Arc::new(cfg),
-            events,
+            live,
             push_wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             limiter,
@@ -203,6 +210,7 @@ fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(servers::router())
         .merge(jobs::router())
+        .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())
         .merge(system::router())
@@ -281,6 +289,7 @@ pub fn app(state: AppState) -> Router {
     }
     let mut router = router
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(error::log_failures))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -332,3 +341,6 @@ pub async fn run(
     tracker.wait().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

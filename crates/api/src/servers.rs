@@ -3,7 +3,7 @@
 //! `pem_file_id` instead.
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, JsonBody};
+use crate::error::{ApiError, ApiResult, JsonBody, OnConstraint, SERVER_NAME_KEY};
 use crate::openapi::{BulkStatus, ServerList};
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -42,6 +42,10 @@ pub struct CreateServer {
     pub tags: Option<Vec<String>>,
     pub max_concurrency: Option<i64>,
     pub is_active: Option<bool>,
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::conflict("name", format!("a server named `{name}` already exists"))
 }
 
 fn valid_name(s: &str) -> bool {
@@ -187,26 +191,22 @@ async fn create(
     }
     let new = validate_new(&state, body)?;
     let name = new.name.clone();
-    match state.store.insert_server(&new).await {
-        Ok(s) => {
-            tracing::info!(server_id = %s.id, name = %s.name, "server created");
-            crate::audit(
-                &state,
-                &caller,
-                "server.create",
-                "server",
-                Some(&s.id),
-                Some(&s.name),
-            )
-            .await;
-            Ok((StatusCode::CREATED, Json(s)))
-        }
-        Err(remora_store::StoreError::Conflict) => Err(ApiError::conflict(
-            "name",
-            format!("a server named `{name}` already exists"),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    let s = state
+        .store
+        .insert_server(&new)
+        .await
+        .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
+    tracing::info!(server_id = %s.id, name = %s.name, "server created");
+    crate::audit(
+        &state,
+        &caller,
+        "server.create",
+        "server",
+        Some(&s.id),
+        Some(&s.name),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(s)))
 }
 
 /// All servers, by name.
@@ -219,21 +219,10 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
     }))
 }
 
-/// Look a server up by id, or by name.
-pub async fn find(state: &AppState, id_or_name: &str) -> ApiResult<Server> {
-    if let Some(s) = state.store.get_server(id_or_name).await? {
-        return Ok(s);
-    }
-    if let Some(s) = state.store.get_server_by_name(id_or_name).await? {
-        return Ok(s);
-    }
-    Err(ApiError::not_found("server", id_or_name))
-}
-
 /// One server.
 #[utoipa::path(get, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Server>> {
-    Ok(Json(find(&state, &id).await?))
+    Ok(Json(crate::lookup::server(&state, &id).await?))
 }
 
 /// Delete a server.
@@ -243,7 +232,7 @@ async fn delete(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let s = find(&state, &id).await?;
+    let s = crate::lookup::server(&state, &id).await?;
     state.store.delete_server(&s.id).await?;
     crate::audit(
         &state,
@@ -268,7 +257,7 @@ async fn update(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<CreateServer>,
 ) -> ApiResult<Json<Server>> {
-    let cur = find(&state, &id).await?;
+    let cur = crate::lookup::server(&state, &id).await?;
     let sealed = state
         .store
         .server_secrets(&cur.id)
@@ -332,16 +321,11 @@ async fn update(
         );
     }
     let name = new.name.clone();
-    match state.store.update_server(&cur.id, &new).await {
-        Ok(_) => {}
-        Err(remora_store::StoreError::Conflict) => {
-            return Err(ApiError::conflict(
-                "name",
-                format!("a server named `{name}` already exists"),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    state
+        .store
+        .update_server(&cur.id, &new)
+        .await
+        .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
     crate::audit(
         &state,
         &caller,
@@ -351,7 +335,7 @@ async fn update(
         Some(&name),
     )
     .await;
-    Ok(Json(find(&state, &cur.id).await?))
+    Ok(Json(crate::lookup::server(&state, &cur.id).await?))
 }
 
 fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> ApiResult<NewServer> {
@@ -372,7 +356,7 @@ async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
-    let s = find(&state, &id).await?;
+    let s = crate::lookup::server(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, true).await))
 }
 
@@ -382,7 +366,7 @@ async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
-    let s = find(&state, &id).await?;
+    let s = crate::lookup::server(&state, &id).await?;
     Ok(Json(crate::checks::check(&state, &s, false).await))
 }
 
@@ -423,7 +407,7 @@ async fn accept_host_key(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Server>> {
-    let s = find(&state, &id).await?;
+    let s = crate::lookup::server(&state, &id).await?;
     let want: AcceptKey = if body.iter().all(|b| b.is_ascii_whitespace()) {
         AcceptKey::default()
     } else {
@@ -463,5 +447,5 @@ async fn accept_host_key(
         Some(&detail),
     )
     .await;
-    Ok(Json(find(&state, &s.id).await?))
+    Ok(Json(crate::lookup::server(&state, &s.id).await?))
 }

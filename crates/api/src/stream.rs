@@ -6,15 +6,31 @@
 //! closes after the final status.
 
 use crate::error::ApiResult;
+use crate::live::{Subscription, Update};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use remora_domain::{events, JobEvent, OutputEvent, Stream};
+use axum::response::IntoResponse;
+use remora_domain::{Job, JobStatus, OutputEvent, Stream};
 use serde_json::json;
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(job_stream))
+        .routes(routes!(events))
+}
+
+/// How often a job stream asks the database for the job's status, in case
+/// a status event was lost.
+const STATUS_POLL: Duration = Duration::from_secs(1);
+/// SSE keep-alive comment interval.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 struct Cursor {
     /// Bytes of each stream already sent to the client.
@@ -38,27 +54,127 @@ fn output_event(c: &Cursor, stream: Stream, data: &str) -> Event {
         .data(json!({ "stream": stream, "data": data }).to_string())
 }
 
-/// Send whatever the database holds beyond what the client has.
-async fn catch_up(state: &AppState, id: &str, c: &mut Cursor, tx: &mpsc::Sender<Event>) -> bool {
-    let Ok(chunks) = state.store.output_chunks(id, c.last_seq).await else {
-        return true;
-    };
-    for ch in chunks {
-        let i = idx(ch.stream);
-        let start = c.db_pos[i];
-        let len = ch.data.len() as i64;
-        c.db_pos[i] += len;
-        c.last_seq = ch.seq;
-        if start + len > c.sent[i] {
-            let from = (c.sent[i] - start).max(0) as usize;
-            c.sent[i] = start + len;
-            let text = String::from_utf8_lossy(&ch.data[from..]).into_owned();
-            if tx.send(output_event(c, ch.stream, &text)).await.is_err() {
-                return false;
+fn status_event(j: &Job) -> Event {
+    Event::default()
+        .event("status")
+        .data(serde_json::to_string(j).unwrap_or_default())
+}
+
+/// The state of one job's event stream: the events due to the client
+/// (`pending`) and what is needed to compute the next ones.
+struct JobStream {
+    state: AppState,
+    id: String,
+    sub: Subscription,
+    c: Cursor,
+    last_status: JobStatus,
+    /// The job may have ended: once the database says so, send the rest and close.
+    check_final: bool,
+    tick: tokio::time::Interval,
+    pending: VecDeque<Event>,
+    /// The stored output was read once (after the first status event).
+    started: bool,
+    done: bool,
+    _guard: crate::metrics::SseGuard,
+}
+
+enum Woke {
+    Update(Result<Update, RecvError>),
+    Tick,
+}
+
+impl JobStream {
+    /// Queue whatever the database holds beyond what the client has.
+    async fn catch_up(&mut self) {
+        let Ok(chunks) = self
+            .state
+            .store
+            .output_chunks(&self.id, self.c.last_seq)
+            .await
+        else {
+            return;
+        };
+        let c = &mut self.c;
+        for ch in chunks {
+            let i = idx(ch.stream);
+            let start = c.db_pos[i];
+            let len = ch.data.len() as i64;
+            c.db_pos[i] += len;
+            c.last_seq = ch.seq;
+            if start + len > c.sent[i] {
+                let from = (c.sent[i] - start).max(0) as usize;
+                c.sent[i] = start + len;
+                let text = String::from_utf8_lossy(&ch.data[from..]).into_owned();
+                self.pending.push_back(output_event(c, ch.stream, &text));
             }
         }
     }
-    true
+
+    /// A live chunk: sent when it continues what the client has; a gap is
+    /// filled from the database first.
+    async fn output(&mut self, o: OutputEvent) {
+        let i = idx(o.stream);
+        if o.offset > self.c.sent[i] {
+            self.catch_up().await;
+        }
+        if o.offset == self.c.sent[i] {
+            self.c.sent[i] += o.len;
+            self.pending
+                .push_back(output_event(&self.c, o.stream, &o.data));
+        }
+    }
+
+    /// Wait for the next happening and queue its events; sets `done` after
+    /// the final status.
+    async fn step(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.catch_up().await;
+            return;
+        }
+        if self.check_final {
+            // Final: the database now holds all output; send the rest.
+            self.catch_up().await;
+            if let Ok(Some(j)) = self.state.store.get_job(&self.id).await {
+                if j.status.is_final() {
+                    self.pending.push_back(status_event(&j));
+                    self.done = true;
+                    return;
+                }
+            }
+            self.check_final = false;
+        }
+        let woke = tokio::select! {
+            u = self.sub.recv() => Woke::Update(u),
+            _ = self.tick.tick() => Woke::Tick,
+        };
+        match woke {
+            Woke::Update(Ok(Update::Output(o))) => self.output(o).await,
+            Woke::Update(Ok(Update::Status(s))) => {
+                if s.status != self.last_status {
+                    self.last_status = s.status;
+                    if s.status.is_final() {
+                        self.check_final = true;
+                    } else if let Ok(Some(j)) = self.state.store.get_job(&self.id).await {
+                        self.pending.push_back(status_event(&j));
+                    }
+                }
+            }
+            Woke::Update(Err(RecvError::Lagged(_))) => self.catch_up().await,
+            Woke::Update(Err(RecvError::Closed)) => self.done = true,
+            Woke::Tick => {
+                // Fallback for missed events: the database's view.
+                match self.state.store.get_job(&self.id).await {
+                    Ok(Some(j)) if j.status.is_final() => self.check_final = true,
+                    Ok(Some(j)) if j.status != self.last_status => {
+                        self.last_status = j.status;
+                        self.pending.push_back(status_event(&j));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
@@ -69,139 +185,69 @@ pub async fn job_stream(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<axum::response::Response> {
-    let job = crate::jobs::load(&state, &id).await?;
+    let job = crate::lookup::job(&state, &id).await?;
     let mut sent = [0i64, 0i64];
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         if let Some((a, b)) = last.split_once(':') {
             sent = [a.parse().unwrap_or(0), b.parse().unwrap_or(0)];
         }
     }
-    let mut rx = state.events.subscribe();
-    let (tx, out) = mpsc::channel::<Event>(256);
-    let topic = events::output_topic(&id);
-    let guard = crate::metrics::SseGuard::new(state.metrics.clone());
-    tokio::spawn(async move {
-        let _guard = guard;
-        let mut c = Cursor {
+    // Subscribe before reading the database, so nothing falls in between.
+    let sub = state.live.subscribe(&id);
+    let js = JobStream {
+        _guard: crate::metrics::SseGuard::new(state.metrics.clone()),
+        sub,
+        c: Cursor {
             sent,
             db_pos: [0, 0],
             last_seq: -1,
-        };
-        let status = |j: &remora_domain::Job| {
-            Event::default()
-                .event("status")
-                .data(serde_json::to_string(j).unwrap_or_default())
-        };
-        if tx.send(status(&job)).await.is_err() {
-            return;
-        }
-        let mut last_status = job.status;
-        if !catch_up(&state, &id, &mut c, &tx).await {
-            return;
-        }
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut check_final = job.status.is_final();
+        },
+        last_status: job.status,
+        check_final: job.status.is_final(),
+        tick: tokio::time::interval(STATUS_POLL),
+        pending: VecDeque::from([status_event(&job)]),
+        started: false,
+        done: false,
+        id,
+        state,
+    };
+    let events = futures::stream::unfold(js, |mut js| async move {
         loop {
-            if check_final {
-                // Final: the database now holds all output; send the rest.
-                if !catch_up(&state, &id, &mut c, &tx).await {
-                    return;
-                }
-                if let Ok(Some(j)) = state.store.get_job(&id).await {
-                    if j.status.is_final() {
-                        let _ = tx.send(status(&j)).await;
-                        return;
-                    }
-                }
-                check_final = false;
+            if let Some(e) = js.pending.pop_front() {
+                return Some((Ok::<Event, Infallible>(e), js));
             }
-            tokio::select! {
-                _ = tx.closed() => return,
-                ev = rx.recv() => match ev {
-                    Ok(ev) if ev.topic == topic => {
-                        let Some(o) = OutputEvent::decode(&ev.payload) else { continue };
-                        let i = idx(o.stream);
-                        if o.offset == c.sent[i] {
-                            c.sent[i] += o.len;
-                            if tx.send(output_event(&c, o.stream, &o.data)).await.is_err() { return; }
-                        } else if o.offset > c.sent[i] {
-                            // A gap: fill it from the database first.
-                            if !catch_up(&state, &id, &mut c, &tx).await { return; }
-                            if o.offset == c.sent[i] {
-                                c.sent[i] += o.len;
-                                if tx.send(output_event(&c, o.stream, &o.data)).await.is_err() { return; }
-                            }
-                        }
-                    }
-                    Ok(ev) if ev.topic == events::TOPIC_STATUS => {
-                        let Some(s) = JobEvent::decode(&ev.payload) else { continue };
-                        if s.job_id == id && s.status != last_status {
-                            last_status = s.status;
-                            if s.status.is_final() {
-                                check_final = true;
-                            } else if let Ok(Some(j)) = state.store.get_job(&id).await {
-                                if tx.send(status(&j)).await.is_err() { return; }
-                            }
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if !catch_up(&state, &id, &mut c, &tx).await { return; }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tick.tick() => {
-                    // Fallback for missed events: the database's view.
-                    match state.store.get_job(&id).await {
-                        Ok(Some(j)) if j.status.is_final() => check_final = true,
-                        Ok(Some(j)) if j.status != last_status => {
-                            last_status = j.status;
-                            if tx.send(status(&j)).await.is_err() { return; }
-                        }
-                        _ => {}
-                    }
-                }
+            if js.done {
+                return None;
             }
+            js.step().await;
         }
     });
-    use axum::response::IntoResponse;
-    use tokio_stream::StreamExt;
-    let events = tokio_stream::wrappers::ReceiverStream::new(out).map(Ok::<Event, Infallible>);
     Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response())
 }
 
-/// `GET /events`: status changes of all jobs, for live list pages.
-/// `event: job`, data `{"job_id","status","exit_code"}`.
 /// Server-sent events of every job status change: `event: job`, data `{"job_id","status","exit_code"}`.
+/// A client that falls behind gets `event: lagged` with the number of events it missed.
 #[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody)))]
 pub async fn events(State(state): State<AppState>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let mut rx = state.events.subscribe();
-    let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(256);
+    use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+    use tokio_stream::StreamExt;
     let guard = crate::metrics::SseGuard::new(state.metrics.clone());
-    tokio::spawn(async move {
-        let _guard = guard;
-        loop {
-            tokio::select! {
-                _ = tx.closed() => return,
-                ev = rx.recv() => match ev {
-                    Ok(ev) if ev.topic == events::TOPIC_STATUS => {
-                        let data = String::from_utf8_lossy(&ev.payload).into_owned();
-                        if tx.send(Ok(Event::default().event("job").data(data))).await.is_err() { return; }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        // Tell the client to refetch: it missed `n` events.
-                        if tx.send(Ok(Event::default().event("lagged").data(n.to_string()))).await.is_err() { return; }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
+    let events =
+        tokio_stream::wrappers::BroadcastStream::new(state.live.statuses()).map(move |r| {
+            let _counted = &guard;
+            Ok::<Event, Infallible>(match r {
+                Ok(payload) => Event::default()
+                    .event("job")
+                    .data(String::from_utf8_lossy(&payload)),
+                // Tell the client to refetch: it missed `n` events.
+                Err(BroadcastStreamRecvError::Lagged(n)) => {
+                    Event::default().event("lagged").data(n.to_string())
                 }
-            }
-        }
-    });
-    Sse::new(tokio_stream::wrappers::ReceiverStream::new(out))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+            })
+        });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
 }

@@ -56,8 +56,11 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unique constraint violated")]
-    Conflict,
+    /// A unique index refused the row. `constraint` names it the way
+    /// PostgreSQL does (`servers_name_key`, `jobs_pkey`) on both backends,
+    /// so the API maps it to the field it concerns.
+    #[error("unique constraint `{constraint}` violated")]
+    Conflict { constraint: String },
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
@@ -108,10 +111,33 @@ fn sqlite_path(url: &str) -> Option<String> {
 fn map_unique(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e {
         if d.is_unique_violation() {
-            return StoreError::Conflict;
+            let constraint = match d.constraint() {
+                Some(c) => c.to_string(),
+                None => sqlite_constraint(d.message(), d.code().as_deref() == Some("1555")),
+            };
+            return StoreError::Conflict { constraint };
         }
     }
     StoreError::Db(e)
+}
+
+/// PostgreSQL's default name of the constraint an SQLite unique violation
+/// ("UNIQUE constraint failed: servers.name"; code 1555 for a primary key)
+/// concerns: `servers_name_key`, `jobs_pkey`.
+fn sqlite_constraint(message: &str, primary_key: bool) -> String {
+    let cols = message.rsplit(": ").next().unwrap_or(message);
+    let mut table = "";
+    let mut names = Vec::new();
+    for c in cols.split(", ") {
+        let (t, col) = c.split_once('.').unwrap_or(("", c));
+        table = t;
+        names.push(col);
+    }
+    if primary_key {
+        format!("{table}_pkey")
+    } else {
+        format!("{table}_{}_key", names.join("_"))
+    }
 }
 
 impl Store {

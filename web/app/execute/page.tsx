@@ -4,8 +4,9 @@ import { useRouter } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
-import type { Job } from "@/lib/types";
+import type { Created, Job } from "@/lib/types";
 import { parseArgs } from "@/lib/format";
+import { queryKeys } from "@/lib/query-keys";
 import { CodeEditor } from "@/components/code-editor";
 import { ErrorState, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
@@ -51,11 +52,11 @@ export default function ExecutePage() {
       if (targetMode === "tag") body.tag = tag;
       else if (selected.length === 1) body.server_id = selected[0];
       else body.server_ids = selected;
-      if (mode === "command") return api.post<Job | { batch_id: string; jobs: Job[] }>("/api/v1/jobs", { ...body, command });
-      return api.post<Job | { batch_id: string; jobs: Job[] }>("/api/v1/jobs/script", { ...body, script, shell });
+      if (mode === "command") return api.post<Created>("/api/v1/jobs", { ...body, command });
+      return api.post<Created>("/api/v1/jobs/script", { ...body, script, shell });
     },
     onSuccess: (res) => {
-      qc.invalidateQueries({ queryKey: ["jobs"] });
+      qc.invalidateQueries({ queryKey: queryKeys.jobs.all });
       if ("batch_id" in res && res.batch_id && "jobs" in res) router.push(`/batches/view/?id=${res.batch_id}`);
       else router.push(`/jobs/view/?id=${(res as Job).id}`);
     },

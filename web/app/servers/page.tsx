@@ -1,10 +1,12 @@
 "use client";
+// Servers: the list with each host's last check, and its add, edit, test, check-all and delete.
 import * as React from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api } from "@/lib/api";
+import { useQuery } from "@tanstack/react-query";
 import { serversQuery } from "@/lib/queries";
-import type { Server, ServerStatus, ServerTest } from "@/lib/types";
+import type { Server, ServerCheck } from "@/lib/types";
 import { formatTime, relativeTime } from "@/lib/format";
+import { useServerActions } from "@/lib/use-server-actions";
+import { AcceptKeyDialog, DeleteServerDialog, TestResult } from "@/components/server-dialogs";
 import { ServerFormDialog } from "@/components/server-form";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
@@ -13,90 +15,24 @@ import { Button } from "@/components/ui/button";
 import { Dialog } from "@/components/ui/dialog";
 import { Table, Td, Th } from "@/components/ui/table";
 
-function TestResult({ server, result, onAccept }: { server: Server; result: ServerTest; onAccept: () => void }) {
-  return (
-    <div className="grid gap-3 text-sm" data-testid="test-result">
-      <div className="flex items-center gap-2">
-        {result.ok ? <Badge tone="green">connected</Badge> : <Badge tone="red">failed</Badge>}
-        {result.latency_ms != null ? <span className="tabular-nums">{result.latency_ms} ms</span> : null}
-      </div>
-      {result.error ? (
-        <p role="alert" className="rounded-md border border-destructive/40 bg-destructive/5 p-2">
-          {result.error_code ? <span className="font-mono text-xs">{result.error_code}: </span> : null}
-          {result.error}
-        </p>
-      ) : null}
-      <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
-        <dt className="text-muted-foreground">Host key</dt>
-        <dd className="break-all font-mono text-xs">{result.host_key_fingerprint ?? "—"}</dd>
-        <dt className="text-muted-foreground">Key status</dt>
-        <dd>
-          {result.host_key_status === "mismatch" ? (
-            <Badge tone="red">changed since it was pinned</Badge>
-          ) : result.host_key_status === "new" ? (
-            <Badge tone="blue">new: pinned on first use</Badge>
-          ) : result.host_key_status === "pinned" ? (
-            <Badge tone="green">matches the pinned key</Badge>
-          ) : (
-            "—"
-          )}
-        </dd>
-        {result.host_key_status === "mismatch" ? (
-          <>
-            <dt className="text-muted-foreground">Pinned</dt>
-            <dd className="break-all font-mono text-xs">{server.host_key_fingerprint ?? "—"}</dd>
-          </>
-        ) : null}
-      </dl>
-      {result.host_key_status === "mismatch" ? (
-        <Button variant="destructive" onClick={onAccept}>
-          Review and accept the new key…
-        </Button>
-      ) : null}
-    </div>
-  );
-}
-
 export default function ServersPage() {
-  const qc = useQueryClient();
   const servers = useQuery(serversQuery());
   const [editing, setEditing] = React.useState<Server | "new" | null>(null);
   const [deleting, setDeleting] = React.useState<Server | null>(null);
   const [testing, setTesting] = React.useState<Server | null>(null);
   const [accepting, setAccepting] = React.useState<{ server: Server; fingerprint: string | null } | null>(null);
-  const [bulk, setBulk] = React.useState<Record<string, ServerStatus>>({});
+  const [bulk, setBulk] = React.useState<Record<string, ServerCheck>>({});
   const [pageError, setPageError] = React.useState<unknown>(null);
 
-  const test = useMutation({
-    mutationFn: (s: Server) => api.post<ServerTest>(`/api/v1/servers/${s.id}/test`),
-    onSettled: () => qc.invalidateQueries({ queryKey: ["servers"] }),
-  });
-  const check = useMutation({
-    mutationFn: () => api.get<{ servers: ServerStatus[] }>("/api/v1/servers/status"),
-    onSuccess: (r) => {
-      setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s])));
-      qc.invalidateQueries({ queryKey: ["servers"] });
-    },
-    onError: setPageError,
-  });
-  const del = useMutation({
-    mutationFn: (s: Server) => api.del(`/api/v1/servers/${s.id}`),
-    onSuccess: () => {
-      setDeleting(null);
-      qc.invalidateQueries({ queryKey: ["servers"] });
-    },
-  });
-  const accept = useMutation({
-    mutationFn: ({ server, fingerprint }: { server: Server; fingerprint: string | null }) =>
-      api.post<Server>(`/api/v1/servers/${server.id}/host-key/accept`, fingerprint ? { fingerprint } : undefined),
-    onSuccess: () => {
+  const { test, check, del, accept } = useServerActions({
+    onChecked: (r) => setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s]))),
+    onCheckError: setPageError,
+    onDeleted: () => setDeleting(null),
+    onAccepted: () => {
       setAccepting(null);
       setTesting(null);
-      test.reset();
-      qc.invalidateQueries({ queryKey: ["servers"] });
     },
   });
-
   const runTest = (s: Server) => {
     setTesting(s);
     test.mutate(s);
@@ -207,7 +143,7 @@ export default function ServersPage() {
           ) : test.isError ? (
             <ErrorState error={test.error} title="The test could not run" />
           ) : test.data ? (
-            <TestResult server={testing} result={test.data} onAccept={() => setAccepting({ server: testing, fingerprint: test.data!.host_key_fingerprint })} />
+            <TestResult server={testing} result={test.data} onAccept={() => setAccepting({ server: testing, fingerprint: test.data!.host_key_fingerprint ?? null })} />
           ) : null}
           <div className="mt-4 flex justify-end gap-2">
             <Button variant="outline" onClick={() => runTest(testing)} disabled={test.isPending}>
@@ -218,48 +154,9 @@ export default function ServersPage() {
         </Dialog>
       ) : null}
 
-      {accepting ? (
-        <Dialog
-          open
-          onClose={() => setAccepting(null)}
-          title="Accept the new host key?"
-          description="The server presents a different host key than the one pinned. This is expected after a reinstall or key rotation, and is also what a man-in-the-middle looks like. Compare the fingerprint with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) before accepting."
-        >
-          <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
-            <dt className="text-muted-foreground">Pinned</dt>
-            <dd className="break-all font-mono text-xs">{accepting.server.host_key_fingerprint ?? "—"}</dd>
-            <dt className="text-muted-foreground">Presented</dt>
-            <dd className="break-all font-mono text-xs">{accepting.fingerprint ?? "(the key the server presents now)"}</dd>
-          </dl>
-          {accept.isError ? (
-            <div className="mt-3">
-              <ErrorState error={accept.error} title="Not accepted" />
-            </div>
-          ) : null}
-          <div className="mt-4 flex justify-end gap-2">
-            <Button variant="outline" onClick={() => setAccepting(null)}>
-              Keep the old key
-            </Button>
-            <Button variant="destructive" disabled={accept.isPending} onClick={() => accept.mutate(accepting)}>
-              Accept new key
-            </Button>
-          </div>
-        </Dialog>
-      ) : null}
+      {accepting ? <AcceptKeyDialog accepting={accepting} accept={accept} onAccept={() => accept.mutate(accepting)} onClose={() => setAccepting(null)} /> : null}
 
-      {deleting ? (
-        <Dialog open onClose={() => setDeleting(null)} title={`Delete ${deleting.name}?`} description="The server and its stored credentials are removed. Jobs already run on it stay in the history.">
-          {del.isError ? <ErrorState error={del.error} title="Not deleted" /> : null}
-          <div className="mt-4 flex justify-end gap-2">
-            <Button variant="outline" onClick={() => setDeleting(null)}>
-              Cancel
-            </Button>
-            <Button variant="destructive" disabled={del.isPending} onClick={() => del.mutate(deleting)}>
-              Delete server
-            </Button>
-          </div>
-        </Dialog>
-      ) : null}
+      {deleting ? <DeleteServerDialog server={deleting} del={del} onDelete={() => del.mutate(deleting)} onClose={() => setDeleting(null)} /> : null}
     </div>
   );
 }

@@ -3,8 +3,9 @@ import * as React from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "@/lib/api";
 import { tokensQuery } from "@/lib/queries";
-import type { ApiToken } from "@/lib/types";
+import type { ApiToken, TokenCreated } from "@/lib/types";
 import { formatTime } from "@/lib/format";
+import { queryKeys } from "@/lib/query-keys";
 import { useAuth } from "@/components/auth";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ThemeSelect } from "@/components/theme";
@@ -21,22 +22,22 @@ export default function SettingsPage() {
   const tokens = useQuery(tokensQuery());
   const [name, setName] = React.useState("");
   const [role, setRole] = React.useState("operator");
-  const [created, setCreated] = React.useState<ApiToken | null>(null);
+  const [created, setCreated] = React.useState<TokenCreated | null>(null);
   const [revoking, setRevoking] = React.useState<ApiToken | null>(null);
   const [copied, setCopied] = React.useState(false);
   const create = useMutation({
-    mutationFn: () => api.post<ApiToken>("/api/v1/tokens", { name: name.trim(), role }),
+    mutationFn: () => api.post<TokenCreated>("/api/v1/tokens", { name: name.trim(), role }),
     onSuccess: (t) => {
       setCreated(t);
       setName("");
-      qc.invalidateQueries({ queryKey: ["tokens"] });
+      qc.invalidateQueries({ queryKey: queryKeys.tokens });
     },
   });
   const revoke = useMutation({
     mutationFn: (t: ApiToken) => api.del(`/api/v1/tokens/${t.id}`),
     onSuccess: () => {
       setRevoking(null);
-      qc.invalidateQueries({ queryKey: ["tokens"] });
+      qc.invalidateQueries({ queryKey: queryKeys.tokens });
     },
   });
   const list = tokens.data?.tokens ?? [];

@@ -214,7 +214,7 @@ async fn batch_insert(s: &Store) {
     let b3 = job(&srv.id, 4002, "batch three");
     assert!(matches!(
         s.insert_jobs(&[b3.clone(), b1.clone()]).await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "jobs_pkey"
     ));
     assert!(
         s.get_job(&b3.id).await.unwrap().is_none(),

@@ -9,7 +9,7 @@ async fn servers(s: &Store) {
     assert_eq!(a.tags, vec!["web".to_string()]);
     assert!(matches!(
         s.insert_server(&server("alpha")).await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "servers_name_key"
     ));
     let b = s.insert_server(&server("beta")).await.unwrap();
     assert_eq!(s.list_servers().await.unwrap().len(), 2);

@@ -11,7 +11,7 @@ async fn tokens(s: &Store) {
     assert!(s.find_token("nope").await.unwrap().is_none());
     assert!(matches!(
         s.insert_token("t2", "hash1", "admin").await,
-        Err(StoreError::Conflict)
+        Err(StoreError::Conflict { constraint }) if constraint == "api_tokens_token_hash_key"
     ));
     let listed = s.list_tokens().await.unwrap();
     assert_eq!(listed.len(), 1);

@@ -1,0 +1,38 @@
+// The one place query keys are spelled: every query's key and every
+// invalidation come from here. Keys nest, so invalidating a prefix (e.g.
+// `queryKeys.jobs.all`) reaches every list under it.
+
+/** Query string of the jobs list (`GET /api/v1/jobs`). */
+export interface JobFilters {
+  page: number;
+  limit: number;
+  status?: string;
+  server_id?: string;
+  search?: string;
+  sort_by?: string;
+  sort_order?: "asc" | "desc";
+  /** RFC 3339 bounds on created_at. */
+  created_after?: string;
+  created_before?: string;
+}
+
+export const queryKeys = {
+  jobs: {
+    /** Every jobs list, whatever its filters. */
+    all: ["jobs"] as const,
+    list: (f: JobFilters) => ["jobs", f] as const,
+  },
+  job: {
+    /** Every single-job query. */
+    all: ["job"] as const,
+    one: (id: string) => ["job", id] as const,
+  },
+  batch: {
+    all: ["batch"] as const,
+    one: (id: string) => ["batch", id] as const,
+  },
+  servers: ["servers"] as const,
+  workers: ["workers"] as const,
+  tokens: ["tokens"] as const,
+  system: ["system"] as const,
+};
