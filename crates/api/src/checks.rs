@@ -31,8 +31,12 @@ fn status_of(e: &SshError) -> &'static str {
     match e {
         SshError::ConnectFailed { .. } => "unreachable",
         SshError::ConnectTimeout { .. } => "timeout",
-        SshError::AuthFailed { .. } | SshError::BadKey(_) => "auth_failed",
+        SshError::AuthFailed { .. } | SshError::BadKey(_) | SshError::BadCertificate(_) => {
+            "auth_failed"
+        }
         SshError::HostKeyMismatch { .. } => "host_key_mismatch",
+        SshError::HostKeyUntrusted(_) => "host_key_untrusted",
+        SshError::JumpFailed { .. } => "jump_failed",
         SshError::SessionRefused(_) | SshError::Ssh(_) => "error",
     }
 }
@@ -63,12 +67,20 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
             return r;
         }
     };
-    let target = remora_ssh::target_of(server, secrets);
     let cfg = SshConfig {
         connect_timeout: state.cfg.check_timeout,
+        max_jump_depth: state.cfg.max_jump_depth,
         ..Default::default()
     };
     let outcome = async {
+        let target = remora_ssh::chain::target_with_jumps(
+            &state.store,
+            &state.vault,
+            server,
+            secrets,
+            cfg.max_jump_depth,
+        )
+        .await?;
         let conn = Connection::connect(&target, &cfg).await?;
         if run_true {
             let out = conn.run("true", state.cfg.check_timeout).await?;

@@ -75,6 +75,9 @@ pub struct ApiOpts {
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
+    /// Jump hosts allowed on the way to one server (1–16).
+    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub max_jump_depth: u64,
 }
 
 impl ApiOpts {
@@ -113,6 +116,7 @@ impl ApiOpts {
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;
+        c.max_jump_depth = self.max_jump_depth as usize;
         c
     }
 }

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod jumps;
 pub mod live;
 pub mod lookup;
 pub mod metrics;
@@ -59,6 +60,8 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
+    pub max_jump_depth: usize,
     /// Live events buffered per watched job (then the stream catches up from the database).
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
@@ -92,6 +95,7 @@ impl Default for ApiConfig {
             check_timeout: std::time::Duration::from_secs(5),
             check_concurrency: 32,
             pem_max_bytes: 64 * 1024,
+            max_jump_depth: remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH,
             rate_limit: 100,
             cors_origins: Vec::new(),
             list_count_cap: 10_000,

@@ -42,6 +42,10 @@ pub struct CreateServer {
     pub tags: Option<Vec<String>>,
     pub max_concurrency: Option<i64>,
     pub is_active: Option<bool>,
+    /// The server (id or name) this one is reached through; `""` on update
+    /// removes it. Unknown servers, loops and chains longer than
+    /// `REMORA_MAX_JUMP_DEPTH` are a 422.
+    pub jump_server_id: Option<String>,
 }
 
 fn name_taken(name: &str) -> ApiError {
@@ -189,13 +193,21 @@ async fn create(
             return Err(ApiError::not_found("pem file", p).with_field("pem_file_id"));
         }
     }
+    let jump = match &body.jump_server_id {
+        Some(j) => crate::jumps::resolve(&state, None, j).await?,
+        None => None,
+    };
     let new = validate_new(&state, body)?;
     let name = new.name.clone();
-    let s = state
+    let mut s = state
         .store
         .insert_server(&new)
         .await
         .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
+    if let Some(j) = &jump {
+        state.store.set_jump_server(&s.id, Some(j)).await?;
+        s.jump_server_id = jump.clone();
+    }
     tracing::info!(server_id = %s.id, name = %s.name, "server created");
     crate::audit(
         &state,
@@ -281,6 +293,11 @@ async fn update(
         tags: Some(b.tags.clone().unwrap_or(cur.tags.clone())),
         max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
         is_active: Some(b.is_active.unwrap_or(cur.is_active)),
+        jump_server_id: None,
+    };
+    let jump = match &b.jump_server_id {
+        Some(j) => Some(crate::jumps::resolve(&state, Some((&cur.id, &cur.name)), j).await?),
+        None => None,
     };
     if let Some(p) = &merged.pem_file_id {
         if state.store.get_pem(p).await?.is_none() {
@@ -326,6 +343,9 @@ async fn update(
         .update_server(&cur.id, &new)
         .await
         .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
+    if let Some(j) = &jump {
+        state.store.set_jump_server(&cur.id, j.as_deref()).await?;
+    }
     crate::audit(
         &state,
         &caller,

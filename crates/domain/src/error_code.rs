@@ -22,6 +22,13 @@ pub enum ErrorCode {
     BadKey,
     /// Any other SSH protocol failure.
     SshError,
+    /// The host's certificate is not from a CA trusted for it (wrong CA,
+    /// wrong principal, expired).
+    HostKeyUntrusted,
+    /// The stored user certificate is unreadable or outside its validity.
+    BadCertificate,
+    /// A jump host on the way failed (the message names it).
+    JumpFailed,
     /// The job's server was deleted.
     ServerNotFound,
     /// The server's stored secrets cannot be decrypted.
@@ -45,7 +52,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -62,6 +69,9 @@ impl ErrorCode {
         ErrorCode::Canceled,
         ErrorCode::DrainTimeout,
         ErrorCode::WorkerLost,
+        ErrorCode::HostKeyUntrusted,
+        ErrorCode::BadCertificate,
+        ErrorCode::JumpFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +92,9 @@ impl ErrorCode {
             ErrorCode::Canceled => "canceled",
             ErrorCode::DrainTimeout => "drain_timeout",
             ErrorCode::WorkerLost => "worker_lost",
+            ErrorCode::HostKeyUntrusted => "host_key_untrusted",
+            ErrorCode::BadCertificate => "bad_certificate",
+            ErrorCode::JumpFailed => "jump_failed",
         }
     }
 }
@@ -137,6 +150,9 @@ mod tests {
             "canceled",
             "drain_timeout",
             "worker_lost",
+            "host_key_untrusted",
+            "bad_certificate",
+            "jump_failed",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

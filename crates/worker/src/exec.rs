@@ -88,7 +88,12 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, E
         Ok(None) => return Err(deleted()),
         Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
-    Ok((remora_ssh::target_of(&server, secrets), server.id))
+    let max = ctx.cfg.ssh.max_jump_depth;
+    match remora_ssh::chain::target_with_jumps(&ctx.store, &ctx.vault, &server, secrets, max).await
+    {
+        Ok(t) => Ok((t, server.id)),
+        Err(e) => Err((e.to_string(), e.code())),
+    }
 }
 
 pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
@@ -170,6 +175,7 @@ async fn open_channel(
                 return Err(r.fail(&e.to_string(), e.code()).await);
             }
         }
+        pin_hops_first_use(ctx, target, &lease).await;
         match exec_when_sshd_has_room(&lease, command).await {
             Ok(c) => return Ok((lease, c)),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
@@ -245,6 +251,24 @@ async fn pin_first_use(ctx: &Ctx, server_id: &str, lease: &Lease) -> Result<(), 
             got: got.to_string(),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Trust on first use for the jump hosts on the way: each unpinned hop's
+/// server gets the key its connection was made with.
+async fn pin_hops_first_use(ctx: &Ctx, target: &Target, lease: &Lease) {
+    let mut hop = lease.via().cloned();
+    while let Some(h) = hop {
+        if let Some(id) = h.server_id() {
+            let unpinned = target
+                .jumps
+                .iter()
+                .any(|j| j.server_id.as_deref() == Some(id) && j.pinned.is_none());
+            if unpinned {
+                let _ = ctx.store.pin_host_key(id, h.host_key_fingerprint()).await;
+            }
+        }
+        hop = h.via().cloned();
     }
 }
 

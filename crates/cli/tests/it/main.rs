@@ -5,6 +5,7 @@ mod api;
 mod api_more;
 mod cli;
 mod cli_more;
+mod jump;
 mod logs_secrets;
 mod openapi;
 mod stack;
