@@ -71,8 +71,12 @@ pub async fn reconcile_once(state: &AppState) -> usize {
 
 /// End the jobs of workers that stopped heartbeating.
 pub async fn reap_once(state: &AppState) -> usize {
-    let cutoff = remora_domain::time::now_ms() - state.cfg.worker_down_after.as_millis() as i64;
-    match state.store.mark_stale_workers(cutoff).await {
+    // Compared on the database's clock, as heartbeats are written: no clock skew between hosts.
+    match state
+        .store
+        .mark_silent_workers(state.cfg.worker_down_after)
+        .await
+    {
         Ok(ids) => {
             for id in ids {
                 warn!(worker_id = %id, "worker missed its heartbeats; marked down");

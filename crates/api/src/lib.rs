@@ -167,17 +167,20 @@ async fn health(
     })
 }
 
-/// Readiness: 200 when the database and the queue answer, else 503 naming what does not.
+/// Readiness: 200 when the database and the queue answer and the queue can write its log, else
+/// 503 naming what does not.
 #[utoipa::path(get, path = "/ready", tag = "system", security(()), responses((status = 200, description = "Ready"), (status = 503, body = openapi::ErrorBody)))]
 async fn ready(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<Json<serde_json::Value>, error::ApiError> {
     let db = state.store.ping().await.is_ok();
-    let queue = tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.ping())
-        .await
-        .map(|r| r.is_ok())
-        .unwrap_or(false);
-    if db && queue {
+    // STATS rather than PING: a queue that answers but cannot write its log is not ready either.
+    let stats = tokio::time::timeout(std::time::Duration::from_secs(2), state.queue.stats()).await;
+    let (queue, storage) = match stats {
+        Ok(Ok(s)) => (true, !s.server.storage_failed),
+        _ => (false, true),
+    };
+    if db && queue && storage {
         return Ok(Json(
             json!({ "status": "ready", "database": "ok", "queue": "ok" }),
         ));
@@ -188,6 +191,9 @@ async fn ready(
     }
     if !queue {
         down.push("queue");
+    }
+    if !storage {
+        down.push("queue storage (its log cannot be written)");
     }
     Err(error::ApiError::new(
         axum::http::StatusCode::SERVICE_UNAVAILABLE,

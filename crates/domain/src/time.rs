@@ -3,8 +3,20 @@
 
 use time::OffsetDateTime;
 
+/// Milliseconds since the epoch on this process's clock. `REMORA_TEST_CLOCK_OFFSET_MS` (for
+/// tests only: a process whose clock is off) is added to it.
 pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64 + test_offset_ms()
+}
+
+fn test_offset_ms() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        std::env::var("REMORA_TEST_CLOCK_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    })
 }
 
 pub fn ms_to_rfc3339(ms: i64) -> String {

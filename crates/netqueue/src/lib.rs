@@ -4,6 +4,7 @@
 
 mod backoff;
 pub mod client;
+pub mod exposure;
 mod log;
 pub mod metrics;
 pub mod protocol;

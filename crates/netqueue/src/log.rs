@@ -461,16 +461,25 @@ impl Log {
     /// a temporary file, fsynced, renamed into place, then older segments are deleted. A crash at
     /// any point leaves either the old log or the new snapshot segment as the replay start.
     pub fn compact(&mut self, snapshot: &[Record]) -> io::Result<()> {
-        let clock = Clock::now();
         let n = self.segment + 1;
         let tmp = self.dir.join(format!("{n:020}.log.tmp"));
+        let r = self.compact_into(snapshot, n, &tmp);
+        if r.is_err() {
+            // A half-written snapshot is not part of the log; free its space for the retry.
+            let _ = fs::remove_file(&tmp);
+        }
+        r
+    }
+
+    fn compact_into(&mut self, snapshot: &[Record], n: u64, tmp: &Path) -> io::Result<()> {
+        let clock = Clock::now();
         let mut buf = BytesMut::with_capacity(64 * 1024);
         buf.put_slice(&header(KIND_SNAPSHOT));
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)?;
+            .open(tmp)?;
         for r in snapshot {
             encode_record(&mut buf, r, clock);
             if buf.len() >= 1 << 20 {
@@ -482,7 +491,7 @@ impl Log {
         f.sync_all()?;
         let len = f.stream_position()?;
         drop(f);
-        fs::rename(&tmp, segment_path(&self.dir, n))?;
+        fs::rename(tmp, segment_path(&self.dir, n))?;
         sync_dir(&self.dir)?;
         let file = OpenOptions::new()
             .read(true)

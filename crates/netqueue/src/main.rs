@@ -23,7 +23,7 @@ struct Args {
     /// Keep everything in memory (nothing survives a restart).
     #[arg(long, env = "REMORA_QUEUE_IN_MEMORY", conflicts_with = "data_dir")]
     in_memory: bool,
-    /// Shared secret clients must present. Unset = no auth (only sensible on loopback).
+    /// Shared secret clients must present. Required unless the address is loopback.
     #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// always | interval:<ms> | never.
@@ -42,7 +42,24 @@ struct Args {
     /// Live payload bytes allowed per queue.
     #[arg(long, env = "REMORA_QUEUE_MAX_BYTES", default_value_t = 1 << 30)]
     max_queue_bytes: usize,
-    /// Concurrent client connections.
+    /// Time a new connection has to send HELLO, in milliseconds.
+    #[arg(
+        long,
+        env = "REMORA_QUEUE_HANDSHAKE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    handshake_timeout_ms: u64,
+    /// Largest frame accepted before HELLO succeeds, in bytes.
+    #[arg(long, env = "REMORA_QUEUE_MAX_HELLO_FRAME", default_value_t = 4096)]
+    max_hello_frame: usize,
+    /// Journal records held in memory for the log writer before a snapshot replaces them.
+    #[arg(
+        long,
+        env = "REMORA_QUEUE_MAX_PENDING_RECORDS",
+        default_value_t = 100_000
+    )]
+    max_pending_records: usize,
+    /// Concurrent client connections (further ones wait in the kernel's accept backlog).
     #[arg(long, env = "REMORA_QUEUE_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
     /// Log segment size in bytes.
@@ -84,14 +101,18 @@ async fn main() -> anyhow::Result<()> {
         max_connections: args.max_connections,
         segment_bytes: args.segment_bytes,
         compact_min_bytes: args.compact_min_bytes,
+        handshake_timeout: std::time::Duration::from_millis(args.handshake_timeout_ms.max(1)),
+        max_hello_frame: args.max_hello_frame,
+        max_pending_records: args.max_pending_records,
         ..ServerConfig::default()
     };
-    if config.token.is_none() {
-        tracing::warn!("REMORA_QUEUE_TOKEN is not set: any local process can use the queue");
-    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
+    remora_netqueue::exposure::check_listen(listener.local_addr()?, config.token.as_deref())?;
+    if config.token.is_none() {
+        tracing::warn!("REMORA_QUEUE_TOKEN is not set: any local process can use the queue");
+    }
     // Machine-readable line so supervisors and tests can find the bound port.
     println!("listening on {}", listener.local_addr()?);
 

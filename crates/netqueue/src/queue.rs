@@ -186,6 +186,12 @@ pub struct ServerStats {
     pub events_dropped_total: u64,
     pub log_bytes: u64,
     pub durable_records: u64,
+    /// True while the log cannot be written (the writer retries until it can; PUSH is refused).
+    #[serde(default)]
+    pub storage_failed: bool,
+    /// Journal records waiting for the log writer (at most `max_pending_records`).
+    #[serde(default)]
+    pub pending_records: u64,
 }
 
 /// The broker state machine.

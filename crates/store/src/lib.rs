@@ -153,6 +153,15 @@ fn sqlite_constraint(message: &str, primary_key: bool) -> String {
 }
 
 impl Store {
+    /// SQL for "now" in milliseconds since the epoch on the database server's clock, for the
+    /// timestamps several processes compare (heartbeats): one clock, whatever each host's says.
+    pub(crate) fn db_now_ms(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
     /// Connect and apply migrations. `url` is `sqlite://…` or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();

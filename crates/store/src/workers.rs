@@ -60,8 +60,12 @@ impl Store {
             .execute(&self.write)
             .await?;
         sqlx::query(
-            "INSERT INTO workers (id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            // The heartbeat is the database's clock, never the worker's (see `heartbeat_worker`).
+            &format!(
+                "INSERT INTO workers (id, hostname, version, concurrency, running, started_at, last_heartbeat_at, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, {}, $7)",
+                self.db_now_ms()
+            ),
         )
         .bind(&w.id)
         .bind(&w.hostname)
@@ -69,18 +73,20 @@ impl Store {
         .bind(w.concurrency)
         .bind(w.running)
         .bind(w.started_at)
-        .bind(w.last_heartbeat_at)
         .bind(&w.status)
         .execute(&self.write)
         .await?;
         Ok(())
     }
 
+    /// Records a heartbeat at the database's clock: the reaper compares it with the same clock
+    /// (`mark_silent_workers`), so a worker or API whose clock is off never marks a live worker
+    /// lost, nor keeps a dead one alive.
     pub async fn heartbeat_worker(&self, id: &str, running: i64, status: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE workers SET last_heartbeat_at = $1, running = $2, status = $3 WHERE id = $4",
-        )
-        .bind(remora_domain::time::now_ms())
+        let r = sqlx::query(&format!(
+            "UPDATE workers SET last_heartbeat_at = {}, running = $1, status = $2 WHERE id = $3",
+            self.db_now_ms()
+        ))
         .bind(running)
         .bind(status)
         .bind(id)
@@ -96,20 +102,26 @@ impl Store {
         rows.iter().map(worker_from_row).collect()
     }
 
-    /// Mark workers whose last heartbeat is older than `cutoff_ms` as down and
-    /// return their ids.
-    pub async fn mark_stale_workers(&self, cutoff_ms: i64) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT id FROM workers WHERE status <> 'down' AND last_heartbeat_at < $1")
-                .bind(cutoff_ms)
-                .fetch_all(&self.read)
-                .await?;
+    /// Mark workers whose last heartbeat is more than `down_after` old, by the database's clock
+    /// (the clock heartbeats are written with), as down and return their ids.
+    pub async fn mark_silent_workers(
+        &self,
+        down_after: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        let after = i64::try_from(down_after.as_millis()).unwrap_or(i64::MAX);
+        let now = self.db_now_ms();
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM workers WHERE status <> 'down' AND last_heartbeat_at < {now} - $1"
+        ))
+        .bind(after)
+        .fetch_all(&self.read)
+        .await?;
         let mut ids = Vec::new();
         for r in rows {
             let id: String = r.try_get(0)?;
-            let u = sqlx::query("UPDATE workers SET status = 'down' WHERE id = $1 AND status <> 'down' AND last_heartbeat_at < $2")
+            let u = sqlx::query(&format!("UPDATE workers SET status = 'down' WHERE id = $1 AND status <> 'down' AND last_heartbeat_at < {now} - $2"))
                 .bind(&id)
-                .bind(cutoff_ms)
+                .bind(after)
                 .execute(&self.write)
                 .await?;
             if u.rows_affected() == 1 {

@@ -6,6 +6,7 @@ use remora_worker::config::WorkerArgs;
 async fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
     remora_service::init_tracing(&args.log_format);
+    remora_netqueue::exposure::check_connect(&args.queue_addr, args.queue_token.as_deref())?;
     let (store, vault) = args.store.open().await?;
     let queue =
         remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())

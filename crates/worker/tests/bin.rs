@@ -22,3 +22,28 @@ fn binary_prints_version_and_lists_its_settings() {
         assert!(help.contains(env), "--help lacks {env}: {help}");
     }
 }
+
+/// Issue 14 item 9: a worker never talks to a queue beyond loopback without a token.
+#[test]
+fn binary_refuses_a_non_loopback_queue_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    for (addr, token) in [("10.9.8.7:9000", None), ("netqueue:9000", Some(""))] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_remora-worker"));
+        cmd.env("REMORA_QUEUE_ADDR", addr)
+            .env("REMORA_DATA_DIR", dir.path())
+            .env_remove("REMORA_DATABASE_URL")
+            .env_remove("REMORA_QUEUE_TOKEN");
+        if let Some(t) = token {
+            cmd.env("REMORA_QUEUE_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{addr}: {stderr}");
+        assert!(
+            stderr.contains("REMORA_QUEUE_TOKEN") && stderr.contains(addr),
+            "{addr}: {stderr}"
+        );
+        // Refused before anything else: no database was created.
+        assert!(!dir.path().join("remora.db").exists());
+    }
+}

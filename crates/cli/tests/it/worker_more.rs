@@ -858,3 +858,43 @@ async fn metrics_endpoint_and_drain_request() {
         "{audit}"
     );
 }
+
+/// Issue 14 item 5: heartbeats and the reaper use the database's clock. A worker whose clock is
+/// 40 s behind the API's (far past `worker_down_after` = 5 s) keeps its job running through
+/// several reaper passes, and the job completes once; it is not failed as `worker_lost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_whose_clock_is_40s_behind_keeps_its_jobs() {
+    let host = require!(SshHost::start());
+    let stack = stack_without_worker().await;
+    let sid = stack.add_server("h", &host).await;
+    let _w = WorkerProc::spawn(
+        &stack,
+        "w-skewed",
+        &[("REMORA_TEST_CLOCK_OFFSET_MS", "-40000")],
+    )
+    .await;
+    // The reaper runs every 5 s: 12 s spans at least two passes.
+    let id = stack.submit(&sid, "sleep 12; echo survived").await;
+    let j = stack.wait_final(&id, Duration::from_secs(40)).await;
+    assert_eq!(
+        (j["status"].as_str(), j["exit_code"].as_i64()),
+        (Some("completed"), Some(0)),
+        "{j}"
+    );
+    assert_eq!(
+        stack.get(&format!("/api/v1/jobs/{id}/logs")).await["stdout"],
+        "survived\n"
+    );
+    let ws = stack.get("/api/v1/workers").await;
+    let list = ws
+        .as_array()
+        .cloned()
+        .or_else(|| ws["workers"].as_array().cloned())
+        .unwrap_or_default();
+    let w = list.iter().find(|x| x["id"] == "w-skewed").cloned();
+    assert_eq!(
+        w.as_ref().map(|w| w["status"].clone()),
+        Some(json!("up")),
+        "{ws}"
+    );
+}

@@ -1,4 +1,5 @@
-//! One connection: the handshake (HELLO within the timeout, version and token checked), then a
+//! One connection: the handshake (HELLO within the timeout and the small pre-handshake frame
+//! limit, version and token checked), then a
 //! handler that `select!`s between shutdown, finished replies, pub/sub events and the next request
 //! frame, with at most `max_inflight` requests in progress and one flush per burst of replies.
 
@@ -29,8 +30,11 @@ pub(super) async fn handle(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let max_frame = shared.config.max_frame;
+    // Before HELLO only a small frame is accepted, so an unauthenticated connection cannot make
+    // the server reserve `max_frame` bytes.
+    let hello_max = shared.config.max_hello_frame.clamp(64, max_frame.max(64));
     let (rd, wr) = socket.into_split();
-    let mut reader = FramedRead::new(rd, codec(max_frame));
+    let mut reader = FramedRead::new(rd, codec(hello_max));
     let mut writer = FramedWrite::new(wr, codec(usize::MAX >> 1));
 
     let first = tokio::select! {
@@ -45,14 +49,17 @@ pub(super) async fn handle(
         Ok(None) => return Ok(()),
         Ok(Some(Err(e))) => {
             writer
-                .send(encode_reply(0, &frame_error_reply(&e, max_frame)))
+                .send(encode_reply(0, &frame_error_reply(&e, hello_max)))
                 .await?;
             return Ok(());
         }
         Ok(Some(Ok(b))) => b.freeze(),
     };
     match handshake(shared, body) {
-        Ok((rid, reply)) => writer.send(encode_reply(rid, &reply)).await?,
+        Ok((rid, reply)) => {
+            writer.send(encode_reply(rid, &reply)).await?;
+            reader.decoder_mut().set_max_frame_length(max_frame);
+        }
         Err((rid, reply)) => {
             debug!(?reply, "handshake refused");
             writer.send(encode_reply(rid, &reply)).await?;

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::watch;
@@ -12,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::shared::Shared;
 use super::{ServerConfig, ServerError};
+use crate::backoff::Backoff;
 use crate::log::{Clock, FsyncPolicy, Log, LogOptions};
 use crate::queue::Broker;
 
@@ -82,6 +84,11 @@ pub(super) async fn stop_writer(
 /// The log writer thread: takes batches of records, writes them, fsyncs per policy and publishes
 /// how far the log is durable. Everything queued while one fsync runs is committed by the next:
 /// that is the group commit.
+///
+/// A failed write or fsync never ends the thread: the pending records are dropped (so memory stays
+/// bounded), PUSH is refused, and the writer retries with backoff (50 ms doubling to 2 s) to write
+/// a snapshot of the broker, which replaces the whole log, whatever the failed write left behind.
+/// Once one succeeds the queue is durable and accepts pushes again.
 fn log_writer(
     shared: Arc<Shared>,
     mut log: Log,
@@ -91,16 +98,13 @@ fn log_writer(
     let mut last_sync = std::time::Instant::now();
     let mut buf = BytesMut::with_capacity(1 << 20);
     let mut durable_lsn = 0u64;
-    let fail = |e: std::io::Error| {
-        warn!(error = %e, "queue log write failed; refusing further pushes");
-        durable.send_modify(|d| d.failed = true);
-        e
-    };
+    let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+    let mut failing = false;
     loop {
         let (batch, lsn, snapshot) = {
             let mut core = shared.lock();
             loop {
-                if !core.pending.is_empty() || core.stopping {
+                if !core.pending.is_empty() || core.stopping || core.resync {
                     break;
                 }
                 match policy {
@@ -121,51 +125,106 @@ fn log_writer(
             }
             let batch = std::mem::take(&mut core.pending);
             let lsn = core.appended;
-            let snapshot = log
-                .wants_compaction(core.broker.live_bytes())
+            let resync = std::mem::take(&mut core.resync);
+            let snapshot = (resync || log.wants_compaction(core.broker.live_bytes()))
                 .then(|| core.broker.snapshot());
             (batch, lsn, snapshot)
         };
 
-        if let Some(snapshot) = snapshot {
-            // The snapshot already contains the effect of every record in `batch`.
-            log.compact(&snapshot).map_err(fail)?;
-            last_sync = std::time::Instant::now();
-            debug!(
-                records = snapshot.len(),
-                bytes = log.total_len(),
-                "queue log compacted"
-            );
-        } else if !batch.is_empty() {
-            let clock = Clock::now();
-            buf.clear();
-            for r in &batch {
-                crate::log::encode_record(&mut buf, r, clock);
+        match write_round(
+            &mut log,
+            &shared,
+            policy,
+            &mut last_sync,
+            &mut buf,
+            &batch,
+            snapshot.as_deref(),
+        ) {
+            Ok(()) => {
+                if failing {
+                    failing = false;
+                    backoff.reset();
+                    shared.storage_failed.store(false, Ordering::Relaxed);
+                    durable.send_modify(|d| d.failed = false);
+                    info!("queue log writable again; accepting pushes");
+                }
+                shared.log_bytes.store(log.total_len(), Ordering::Relaxed);
+                if lsn > durable_lsn {
+                    durable_lsn = lsn;
+                    durable.send_modify(|d| d.lsn = lsn);
+                }
             }
-            log.append(&buf).map_err(fail)?;
-            if buf.capacity() > 8 << 20 {
-                buf = BytesMut::with_capacity(1 << 20);
+            Err(e) => {
+                let delay = backoff.next_delay();
+                if !failing {
+                    warn!(error = %e, "queue log write failed; refusing pushes and retrying");
+                    failing = true;
+                    shared.storage_failed.store(true, Ordering::Relaxed);
+                    durable.send_modify(|d| d.failed = true);
+                } else {
+                    debug!(error = %e, ?delay, "queue log still not writable");
+                }
+                let mut core = shared.lock();
+                core.pending = Vec::new();
+                core.resync = true;
+                if core.stopping {
+                    return Err(e);
+                }
+                // Woken early only by a stop; new records just wait for the snapshot.
+                let _ = shared
+                    .log_cv
+                    .wait_timeout(core, delay)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
             }
-        }
-        let sync_now = match policy {
-            FsyncPolicy::Always => true,
-            FsyncPolicy::Interval(every) => last_sync.elapsed() >= every,
-            FsyncPolicy::Never => false,
-        };
-        if sync_now || (shared.lock().stopping && policy != FsyncPolicy::Never) {
-            log.sync().map_err(fail)?;
-            last_sync = std::time::Instant::now();
-        }
-        shared.log_bytes.store(log.total_len(), Ordering::Relaxed);
-        if lsn > durable_lsn {
-            durable_lsn = lsn;
-            durable.send_modify(|d| d.lsn = lsn);
         }
         let core = shared.lock();
-        if core.stopping && core.pending.is_empty() {
+        if core.stopping && core.pending.is_empty() && !core.resync {
             drop(core);
             log.sync()?;
             return Ok(());
         }
     }
+}
+
+/// One round of the writer: the snapshot (which already contains the effect of every record in
+/// `batch`) or the batch, then an fsync when the policy asks for one.
+fn write_round(
+    log: &mut Log,
+    shared: &Shared,
+    policy: FsyncPolicy,
+    last_sync: &mut std::time::Instant,
+    buf: &mut BytesMut,
+    batch: &[crate::queue::Record],
+    snapshot: Option<&[crate::queue::Record]>,
+) -> std::io::Result<()> {
+    if let Some(snapshot) = snapshot {
+        log.compact(snapshot)?;
+        *last_sync = std::time::Instant::now();
+        debug!(
+            records = snapshot.len(),
+            bytes = log.total_len(),
+            "queue log compacted"
+        );
+    } else if !batch.is_empty() {
+        let clock = Clock::now();
+        buf.clear();
+        for r in batch {
+            crate::log::encode_record(buf, r, clock);
+        }
+        log.append(buf)?;
+        if buf.capacity() > 8 << 20 {
+            *buf = BytesMut::with_capacity(1 << 20);
+        }
+    }
+    let sync_now = match policy {
+        FsyncPolicy::Always => true,
+        FsyncPolicy::Interval(every) => last_sync.elapsed() >= every,
+        FsyncPolicy::Never => false,
+    };
+    if sync_now || (shared.lock().stopping && policy != FsyncPolicy::Never) {
+        log.sync()?;
+        *last_sync = std::time::Instant::now();
+    }
+    Ok(())
 }

@@ -46,10 +46,14 @@ pub struct ServerConfig {
     pub max_lease: Duration,
     /// Time a new connection has to complete the handshake.
     pub handshake_timeout: Duration,
+    /// Largest frame accepted before HELLO succeeded (HELLO is a few dozen bytes plus the token).
+    pub max_hello_frame: usize,
     /// Events buffered per subscribed connection before new ones are dropped for it.
     pub subscriber_buffer: usize,
     pub segment_bytes: u64,
     pub compact_min_bytes: u64,
+    /// Journal records held for the log writer; past this a snapshot replaces the backlog.
+    pub max_pending_records: usize,
 }
 
 impl Default for ServerConfig {
@@ -68,9 +72,11 @@ impl Default for ServerConfig {
             max_inflight: 1024,
             max_lease: Duration::from_secs(24 * 3600),
             handshake_timeout: Duration::from_secs(10),
+            max_hello_frame: 4096,
             subscriber_buffer: 4096,
             segment_bytes: 64 * 1024 * 1024,
             compact_min_bytes: 64 * 1024 * 1024,
+            max_pending_records: 100_000,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The state every server task shares: the broker behind one lock, the journal handed to the log
 //! writer, the wake-ups (log writer, long-polls, timer) and the counters STATS reports.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use tokio::sync::{watch, Notify};
@@ -19,6 +19,9 @@ pub(super) struct Core {
     /// Records not yet handed to the log writer, and the count of records ever journaled.
     pub(super) pending: Vec<Record>,
     pub(super) appended: u64,
+    /// Set when `pending` was dropped (the writer failed, or more than `max_pending_records`
+    /// piled up): the writer's next round writes a snapshot of the broker instead of appending.
+    pub(super) resync: bool,
     /// The deadline the timer task currently sleeps until.
     pub(super) armed: Option<Instant>,
     pub(super) stopping: bool,
@@ -40,6 +43,8 @@ pub(super) struct Shared {
     pub(super) connections: AtomicU64,
     pub(super) connections_total: AtomicU64,
     pub(super) log_bytes: AtomicU64,
+    /// True from a failed log write until the writer has written a snapshot again.
+    pub(super) storage_failed: AtomicBool,
 }
 
 impl Shared {
@@ -53,6 +58,7 @@ impl Shared {
                 broker,
                 pending: Vec::new(),
                 appended: 0,
+                resync: false,
                 armed: None,
                 stopping: false,
             }),
@@ -66,6 +72,7 @@ impl Shared {
             connections: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
             log_bytes: AtomicU64::new(0),
+            storage_failed: AtomicBool::new(false),
         }
     }
 
@@ -90,7 +97,16 @@ impl Shared {
         let mut wake_log = false;
         if !records.is_empty() && self.durable.is_some() {
             core.appended += records.len() as u64;
-            core.pending.extend(records);
+            // While resyncing, the snapshot the writer takes will include these records' effect.
+            if !core.resync {
+                core.pending.extend(records);
+                if core.pending.len() > self.config.max_pending_records.max(1) {
+                    // Bounded memory: the writer is behind (or failing); a snapshot replaces the
+                    // backlog, and costs no more than the broker state already held in memory.
+                    core.pending = Vec::new();
+                    core.resync = true;
+                }
+            }
             wake_log = true;
         }
         let lsn = core.appended;
@@ -115,6 +131,11 @@ impl Shared {
             self.timers.notify_one();
         }
         (r, lsn)
+    }
+
+    /// Whether the log writer is failing (PUSH is refused and `/ready` of the API says not ready).
+    pub(super) fn storage_failed(&self) -> bool {
+        self.storage_failed.load(Ordering::Relaxed)
     }
 
     /// Resolves once everything journaled up to `lsn` is durable under the fsync policy.

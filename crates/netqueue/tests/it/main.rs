@@ -4,5 +4,6 @@ mod support;
 
 mod client_api;
 mod durability;
+mod hardening;
 mod malformed;
 mod pubsub;

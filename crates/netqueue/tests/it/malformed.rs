@@ -16,7 +16,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
     v
 }
 
-fn hello(token: &str) -> Vec<u8> {
+pub(crate) fn hello(token: &str) -> Vec<u8> {
     frame(&encode_request(
         1,
         &Request::Hello {
@@ -27,7 +27,7 @@ fn hello(token: &str) -> Vec<u8> {
 }
 
 /// Reads one reply frame, or None if the server closed the connection.
-async fn read_reply(s: &mut TcpStream) -> Option<(u64, Reply)> {
+pub(crate) async fn read_reply(s: &mut TcpStream) -> Option<(u64, Reply)> {
     let read = async {
         let mut len = [0u8; 4];
         s.read_exact(&mut len).await.ok()?;
@@ -40,7 +40,7 @@ async fn read_reply(s: &mut TcpStream) -> Option<(u64, Reply)> {
         .expect("server answers or closes in time")
 }
 
-async fn closed(s: &mut TcpStream) -> bool {
+pub(crate) async fn closed(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 1];
     matches!(
         tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await,
@@ -58,7 +58,7 @@ async fn open(addr: &str) -> TcpStream {
     s
 }
 
-fn error_code(r: Option<(u64, Reply)>) -> (u64, ErrorCode) {
+pub(crate) fn error_code(r: Option<(u64, Reply)>) -> (u64, ErrorCode) {
     match r {
         Some((id, Reply::Error { code, .. })) => (id, code),
         other => panic!("expected an error reply, got {other:?}"),

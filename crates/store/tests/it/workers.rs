@@ -36,13 +36,21 @@ async fn reaper(s: &Store) {
     };
     assert!(s.orphaned_jobs().await.unwrap().is_empty(), "w1 is up");
 
-    assert!(s.mark_stale_workers(now - 60_000).await.unwrap().is_empty());
-    assert_eq!(
-        s.mark_stale_workers(remora_domain::time::now_ms() + 1)
+    let minute = std::time::Duration::from_secs(60);
+    assert!(s.mark_silent_workers(minute).await.unwrap().is_empty());
+    // The heartbeat is the database's clock: 1 ms later it is older than a zero allowance.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let marked = loop {
+        let m = s
+            .mark_silent_workers(std::time::Duration::ZERO)
             .await
-            .unwrap(),
-        vec!["w1".to_string()]
-    );
+            .unwrap();
+        if !m.is_empty() || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(marked, vec!["w1".to_string()]);
     let orphans = s.orphaned_jobs().await.unwrap();
     assert_eq!(orphans, vec![(j2.id.clone(), Some("w1".to_string()))]);
     assert!(s

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{bad, broker_err, check_name, err, limit_duration, Handled};
-use crate::protocol::{Reply, MAX_PRIORITY, MIN_PRIORITY};
+use crate::protocol::{ErrorCode, Reply, MAX_PRIORITY, MIN_PRIORITY};
 use crate::server::shared::Shared;
 
 pub(super) fn push(
@@ -24,6 +24,13 @@ pub(super) fn push(
         )));
     }
     let delay = limit_duration(shared, "delay", delay_ms)?;
+    if shared.storage_failed() {
+        // Refused before it touches the broker: a message that cannot be made durable is not kept.
+        return Err(err(
+            ErrorCode::StorageError,
+            "the queue log cannot be written at the moment; retry later",
+        ));
+    }
     let (res, lsn) =
         shared.with_broker(|b, now| b.push(&queue, &id, priority, payload, delay, now));
     let outcome = res.map_err(broker_err)?;

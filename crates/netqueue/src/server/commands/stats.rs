@@ -18,6 +18,8 @@ pub(super) fn stats(shared: &Shared) -> Result<Handled, Reply> {
     s.events_published_total = shared.pubsub.published.load(Ordering::Relaxed);
     s.events_dropped_total = shared.pubsub.dropped.load(Ordering::Relaxed);
     s.log_bytes = shared.log_bytes.load(Ordering::Relaxed);
+    s.storage_failed = shared.storage_failed();
+    s.pending_records = shared.lock().pending.len() as u64;
     s.durable_records = shared.durable.as_ref().map_or(0, |d| d.borrow().lsn);
     let json = serde_json::to_vec(&stats)
         .map_err(|e| err(ErrorCode::Other("internal".into()), e.to_string()))?;
