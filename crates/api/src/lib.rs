@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod batches;
 pub mod checks;
 pub mod config;
 pub mod error;
@@ -63,12 +64,15 @@ pub struct ApiConfig {
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
     pub sse_status_buffer: usize,
+    /// Most hosts one submission (`server_ids` or `tag`) may target.
+    pub max_batch_hosts: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body: 1024 * 1024,
+            max_batch_hosts: 10_000,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -204,6 +208,7 @@ fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(servers::router())
         .merge(jobs::router())
+        .merge(batches::router())
         .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())

@@ -42,10 +42,12 @@ pub enum ErrorCode {
     DrainTimeout,
     /// The worker running the job stopped heartbeating.
     WorkerLost,
+    /// Its batch stopped (fail threshold, or the batch was canceled) before or while it ran.
+    BatchStopped,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -62,6 +64,7 @@ impl ErrorCode {
         ErrorCode::Canceled,
         ErrorCode::DrainTimeout,
         ErrorCode::WorkerLost,
+        ErrorCode::BatchStopped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl ErrorCode {
             ErrorCode::Canceled => "canceled",
             ErrorCode::DrainTimeout => "drain_timeout",
             ErrorCode::WorkerLost => "worker_lost",
+            ErrorCode::BatchStopped => "batch_stopped",
         }
     }
 }
@@ -137,6 +141,7 @@ mod tests {
             "canceled",
             "drain_timeout",
             "worker_lost",
+            "batch_stopped",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

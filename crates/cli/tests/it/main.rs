@@ -3,6 +3,7 @@
 
 mod api;
 mod api_more;
+mod batches;
 mod cli;
 mod cli_more;
 mod logs_secrets;
