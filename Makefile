@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up web build test test-rust test-up test-api-spec test-web screenshots web-benchmarks web-types deps clean
+.PHONY: up web build test test-rust test-up test-api-spec test-openapi test-web screenshots web-benchmarks web-types deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
 up: build web
@@ -17,7 +17,7 @@ build:
 
 ## Every suite: unit, integration and end-to-end tests against real OpenSSH sshd
 ## and a throwaway PostgreSQL cluster. As root, installs missing packages (apt).
-test: deps test-rust test-up test-api-spec chaos-quick deploy-check test-web
+test: deps test-rust test-up test-openapi test-api-spec chaos-quick deploy-check test-web
 
 deps:
 	scripts/install-deps.sh
@@ -29,6 +29,10 @@ test-rust:
 ## The README's first steps: `remora up --demo` on a fresh data dir, a job on local-demo.
 test-up: build
 	scripts/smoke-up.sh
+
+## The OpenAPI document validates (openapi-spec-validator) and yields a client (openapi-typescript).
+test-openapi:
+	scripts/openapi-check.sh
 
 ## schemathesis against the OpenAPI spec of a running stack (bounded).
 test-api-spec: build

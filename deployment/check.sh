@@ -22,10 +22,19 @@ if command -v systemd-analyze >/dev/null; then
     out=$(for u in deployment/systemd/*.service; do systemd-analyze verify "$u" 2>&1; done | grep -v 'is not executable' || true)
     [[ -z $out ]] || { echo "$out" >&2; fail=1; }
 fi
+# An empty POSTGRES_PASSWORD must stop compose, never fall back to a default password.
+if grep -qE 'POSTGRES_PASSWORD:-' deployment/docker-compose.yml \
+    || [[ $(grep -c 'POSTGRES_PASSWORD:?' deployment/docker-compose.yml) -lt 2 ]]; then
+    echo "deployment/docker-compose.yml must require POSTGRES_PASSWORD (\${POSTGRES_PASSWORD:?...}), not default it" >&2
+    fail=1
+fi
 if docker compose version >/dev/null 2>&1; then
-    docker compose -f deployment/docker-compose.yml config -q || fail=1
+    POSTGRES_PASSWORD=check docker compose -f deployment/docker-compose.yml config -q || fail=1
+    if POSTGRES_PASSWORD= docker compose -f deployment/docker-compose.yml config -q 2>/dev/null; then
+        echo "docker compose accepted an empty POSTGRES_PASSWORD" >&2; fail=1
+    fi
 elif command -v docker-compose >/dev/null; then
-    docker-compose -f deployment/docker-compose.yml config -q || fail=1
+    POSTGRES_PASSWORD=check docker-compose -f deployment/docker-compose.yml config -q || fail=1
 else
     echo "deployment/check.sh: no docker compose here; compose file not validated" >&2
 fi

@@ -20,7 +20,8 @@ export function useServerActions({ onChecked, onCheckError, onDeleted, onAccepte
     onSettled: refresh,
   });
   const check = useMutation({
-    mutationFn: () => api.get<BulkStatus>("/api/v1/servers/status"),
+    // POST runs the checks (operator); GET would only read the last stored ones.
+    mutationFn: () => api.post<BulkStatus>("/api/v1/servers/status"),
     onSuccess: (r) => {
       onChecked(r);
       refresh();

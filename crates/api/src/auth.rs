@@ -48,10 +48,16 @@ pub async fn seed_admin(
 ) -> anyhow::Result<Option<String>> {
     if let Some(t) = env_token.filter(|t| !t.is_empty()) {
         let h = hash_token(t);
-        if store.find_token(&h).await?.is_none() {
+        // A revoked bootstrap token stays revoked (and its hash is UNIQUE):
+        // only a token never seen before is inserted.
+        if !store.token_hash_known(&h).await? {
             store
                 .insert_token("admin (REMORA_ADMIN_TOKEN)", &h, "admin")
                 .await?;
+        } else if store.find_token(&h).await?.is_none() {
+            tracing::warn!(
+                "REMORA_ADMIN_TOKEN was revoked and stays revoked: set a new value to bootstrap a new admin token"
+            );
         }
         return Ok(None);
     }
@@ -60,8 +66,13 @@ pub async fn seed_admin(
         let t = existing.trim();
         if !t.is_empty() {
             let h = hash_token(t);
-            if store.find_token(&h).await?.is_none() {
+            if !store.token_hash_known(&h).await? {
                 store.insert_token("admin (generated)", &h, "admin").await?;
+            } else if store.find_token(&h).await?.is_none() {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the generated admin token was revoked and stays revoked: delete the file to generate a new one"
+                );
             }
             return Ok(None);
         }
@@ -75,20 +86,6 @@ pub async fn seed_admin(
     Ok(Some(t))
 }
 
-/// Browsers' EventSource cannot send headers: the SSE routes also take
-/// `?access_token=`.
-fn query_token(req: &Request) -> Option<String> {
-    let path = req.uri().path();
-    if !(path.ends_with("/stream") || path.ends_with("/events")) {
-        return None;
-    }
-    req.uri()
-        .query()?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("access_token="))
-        .map(str::to_string)
-}
-
 pub async fn require_token(
     State(state): State<AppState>,
     mut req: Request,
@@ -99,8 +96,10 @@ pub async fn require_token(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let token = match (header, query_token(&req)) {
-        (Some(h), _) => match h
+    // Only the header: a token in the URL (`?access_token=`) would end up in
+    // proxies' and browsers' logs.
+    let token = match header {
+        Some(h) => match h
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|t| !t.is_empty())
@@ -112,8 +111,7 @@ pub async fn require_token(
                 ))
             }
         },
-        (None, Some(q)) => q,
-        (None, None) => {
+        None => {
             return Err(ApiError::unauthorized(
                 "missing `Authorization: Bearer <token>` header",
             ))

@@ -1,6 +1,7 @@
-//! Server checks: `/test` (real SSH login and `true`) and `/status`
+//! Server checks: `POST /test` (real SSH login and `true`) and `POST /status`
 //! (login), one server or all of them concurrently under a limit and a
-//! per-host timeout, so a hundred servers take about as long as the slowest.
+//! per-host timeout, so a hundred servers take about as long as the slowest;
+//! `GET /status` only reads the last stored check.
 
 use crate::AppState;
 use remora_domain::{ErrorCode, Server};
@@ -15,6 +16,7 @@ pub struct CheckResult {
     pub name: String,
     pub ok: bool,
     /// reachable | unreachable | timeout | auth_failed | host_key_mismatch | error
+    /// (`unchecked` from `GET` when no check ran yet)
     pub status: String,
     pub latency_ms: Option<u64>,
     pub host_key_fingerprint: Option<String>,
@@ -22,17 +24,45 @@ pub struct CheckResult {
     pub host_key_status: Option<String>,
     pub error: Option<String>,
     pub error_code: Option<String>,
-    #[serde(with = "remora_domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    pub checked_at: i64,
+    /// When the check ran (from `GET`: the last stored check; null when none ran).
+    #[serde(with = "remora_domain::time::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub checked_at: Option<i64>,
+}
+
+/// The last stored check of `server`, without logging in.
+pub fn stored(server: &Server) -> CheckResult {
+    let status = server
+        .last_status
+        .clone()
+        .unwrap_or_else(|| "unchecked".into());
+    CheckResult {
+        server_id: server.id.clone(),
+        name: server.name.clone(),
+        ok: status == "reachable",
+        status,
+        latency_ms: None,
+        host_key_fingerprint: server.host_key_fingerprint.clone(),
+        host_key_status: server
+            .host_key_fingerprint
+            .as_ref()
+            .map(|_| "pinned".into()),
+        error: None,
+        error_code: None,
+        checked_at: server.last_checked_at,
+    }
 }
 
 fn status_of(e: &SshError) -> &'static str {
     match e {
         SshError::ConnectFailed { .. } => "unreachable",
         SshError::ConnectTimeout { .. } => "timeout",
-        SshError::AuthFailed { .. } | SshError::BadKey(_) => "auth_failed",
+        SshError::AuthFailed { .. } | SshError::BadKey(_) | SshError::BadCertificate(_) => {
+            "auth_failed"
+        }
         SshError::HostKeyMismatch { .. } => "host_key_mismatch",
+        SshError::HostKeyUntrusted(_) => "host_key_untrusted",
+        SshError::JumpFailed { .. } => "jump_failed",
         SshError::SessionRefused(_) | SshError::Ssh(_) => "error",
     }
 }
@@ -49,7 +79,7 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
         host_key_status: None,
         error: None,
         error_code: None,
-        checked_at: remora_domain::time::now_ms(),
+        checked_at: Some(remora_domain::time::now_ms()),
     };
     let secrets = match state.store.open_secrets(&server.id, &state.vault).await {
         Ok(Some(s)) => s,
@@ -63,12 +93,20 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
             return r;
         }
     };
-    let target = remora_ssh::target_of(server, secrets);
     let cfg = SshConfig {
         connect_timeout: state.cfg.check_timeout,
+        max_jump_depth: state.cfg.max_jump_depth,
         ..Default::default()
     };
     let outcome = async {
+        let target = remora_ssh::chain::target_with_jumps(
+            &state.store,
+            &state.vault,
+            server,
+            secrets,
+            cfg.max_jump_depth,
+        )
+        .await?;
         let conn = Connection::connect(&target, &cfg).await?;
         if run_true {
             let out = conn.run("true", state.cfg.check_timeout).await?;
@@ -88,19 +126,39 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
     r.latency_ms = Some(started.elapsed().as_millis() as u64);
     match outcome {
         Ok(fp) => {
-            r.ok = true;
-            r.status = "reachable".into();
-            r.host_key_status = Some(
-                if server.host_key_fingerprint.is_some() {
-                    "pinned"
-                } else {
-                    "new"
+            // Trust on first use: a successful check pins the key, unless
+            // another request pinned a different one meanwhile.
+            let pinned = match &server.host_key_fingerprint {
+                Some(_) => Ok(Some("pinned")),
+                None => match state.store.pin_host_key(&server.id, &fp).await {
+                    Ok(Some(stored)) if stored == fp => Ok(Some("new")),
+                    Ok(Some(stored)) => Err((
+                        "host_key_mismatch",
+                        ErrorCode::HostKeyMismatch,
+                        format!("the host presented {fp}, but {stored} was pinned meanwhile"),
+                    )),
+                    Ok(None) => Err((
+                        "error",
+                        ErrorCode::ServerNotFound,
+                        "the server was deleted".to_string(),
+                    )),
+                    Err(e) => Err(("error", ErrorCode::Internal, e.to_string())),
+                },
+            };
+            match pinned {
+                Ok(k) => {
+                    r.ok = true;
+                    r.status = "reachable".into();
+                    r.host_key_status = k.map(str::to_string);
                 }
-                .into(),
-            );
-            if server.host_key_fingerprint.is_none() {
-                // Trust on first use: a successful check pins the key.
-                let _ = state.store.pin_host_key(&server.id, &fp).await;
+                Err((status, code, msg)) => {
+                    r.status = status.into();
+                    if status == "host_key_mismatch" {
+                        r.host_key_status = Some("mismatch".into());
+                    }
+                    r.error_code = Some(code.into());
+                    r.error = Some(msg);
+                }
             }
             r.host_key_fingerprint = Some(fp);
         }
@@ -143,7 +201,7 @@ pub async fn check_all(state: &AppState, servers: Vec<Server>, run_true: bool) -
                     host_key_status: None,
                     error: Some(format!("no answer within {} s", limit.as_secs())),
                     error_code: Some(ErrorCode::ConnectTimeout.into()),
-                    checked_at: remora_domain::time::now_ms(),
+                    checked_at: Some(remora_domain::time::now_ms()),
                 },
             };
             (i, r)

@@ -37,8 +37,14 @@ pub struct ApiOpts {
     #[arg(long, env = "REMORA_WEB_DIR", default_value = "web/out")]
     pub web_dir: PathBuf,
     /// Largest request body, bytes.
-    #[arg(long, env = "REMORA_MAX_BODY", default_value_t = 1024 * 1024)]
+    #[arg(long, env = "REMORA_MAX_BODY", default_value_t = 8 * 1024 * 1024)]
     pub max_body: usize,
+    /// Largest script of a script job, bytes.
+    #[arg(long, env = "REMORA_MAX_SCRIPT_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_SCRIPT_BYTES)]
+    pub max_script_bytes: usize,
+    /// Largest command text (`command` plus `args`, or a script job's `shell` plus `args`), bytes.
+    #[arg(long, env = "REMORA_MAX_COMMAND_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_COMMAND_BYTES)]
+    pub max_command_bytes: usize,
     /// Comma-separated shells a script job may use.
     #[arg(long, env = "REMORA_ALLOWED_SHELLS", value_delimiter = ',')]
     pub allowed_shells: Option<Vec<String>>,
@@ -78,6 +84,9 @@ pub struct ApiOpts {
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
+    /// Jump hosts allowed on the way to one server (1–16).
+    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub max_jump_depth: u64,
 }
 
 impl ApiOpts {
@@ -87,6 +96,10 @@ impl ApiOpts {
             max_body: self.max_body,
             max_timeout: self.max_timeout,
             max_batch_hosts: self.max_batch_hosts.max(1),
+            text_limits: remora_domain::command::TextLimits {
+                max_script_bytes: self.max_script_bytes,
+                max_command_bytes: self.max_command_bytes,
+            },
             ..Default::default()
         };
         if let Some(s) = &self.allowed_shells {
@@ -117,6 +130,7 @@ impl ApiOpts {
         c.check_timeout = std::time::Duration::from_secs(self.check_timeout_secs.max(1));
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;
+        c.max_jump_depth = self.max_jump_depth as usize;
         c
     }
 }

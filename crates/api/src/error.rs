@@ -252,7 +252,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Log every failed request (5xx) once, at error level, with its detail:
-/// method, path (never the query string, which may carry `access_token`),
+/// method, path (never the query string),
 /// status and code. Client errors (4xx) are the client's to read.
 pub async fn log_failures(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let method = req.method().clone();

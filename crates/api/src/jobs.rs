@@ -365,18 +365,6 @@ async fn create_command(
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::missing("command"))?;
-    if command.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid(
-            "command",
-            format!("command is longer than {} bytes", state.cfg.max_command_len),
-        ));
-    }
-    if command.contains('\0') {
-        return Err(ApiError::invalid(
-            "command",
-            "command must not contain NUL bytes",
-        ));
-    }
     if b.script.is_some() || b.shell.is_some() {
         return Err(ApiError::invalid(
             "script",
@@ -390,7 +378,7 @@ async fn create_command(
     submit(state, &caller, b, spec).await
 }
 
-/// Submit a script job: the script goes to `<shell> -s -- args` on stdin.
+/// Submit a script job: the script goes on stdin to `<shell> -s --` (sh-like shells) or `<shell> -` (python3, perl, ruby, node) with the args; see docs/jobs.md.
 #[utoipa::path(post, path = "/jobs/script", tag = "jobs", request_body = CreateJob, responses((status = 201, body = Created), (status = 400, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create_script(
     State(state): State<AppState>,
@@ -402,12 +390,6 @@ async fn create_script(
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::missing("script"))?;
-    if script.len() > state.cfg.max_command_len {
-        return Err(ApiError::invalid(
-            "script",
-            format!("script is longer than {} bytes", state.cfg.max_command_len),
-        ));
-    }
     if b.command.is_some() {
         return Err(ApiError::invalid(
             "command",
@@ -435,6 +417,19 @@ async fn create_script(
     submit(state, &caller, b, spec).await
 }
 
+/// The size limits and NUL check of a job's text, as a 422 naming the
+/// limit and its variable (before anything is stored or sent).
+fn check_text(spec: &JobSpec, limits: remora_domain::command::TextLimits) -> ApiResult<()> {
+    use remora_domain::command::TextError;
+    remora_domain::command::check_spec(spec, limits).map_err(|e| {
+        let field = match &e {
+            TextError::TooLarge { field, .. } | TextError::Nul(field) => *field,
+            TextError::EnvName(_) => "env",
+        };
+        ApiError::invalid(field, e.to_string())
+    })
+}
+
 async fn submit(
     state: AppState,
     caller: &Caller,
@@ -442,6 +437,8 @@ async fn submit(
     spec: JobSpec,
 ) -> ApiResult<Response> {
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
+    let spec = spec.with_args(args.clone());
+    check_text(&spec, state.cfg.text_limits)?;
     let (servers, batch) = targets(&state, &b).await?;
     let batch_id = batch.then(remora_domain::new_id);
     let mut jobs = Vec::with_capacity(servers.len());
@@ -496,6 +493,7 @@ async fn submit(
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// 1 to 1,000,000 (default 1).
     pub page: Option<i64>,
     pub limit: Option<i64>,
     pub status: Option<String>,
@@ -514,8 +512,12 @@ pub struct ListQuery {
     pub created_before: Option<String>,
 }
 
+/// The highest `page` a job list accepts (page × limit stays far from
+/// overflowing an SQL OFFSET; 1,000,000 pages of 200 is 200 million jobs).
+pub const MAX_PAGE: i64 = 1_000_000;
+
 /// Jobs, newest first by default; never with output bodies.
-#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_jobs", path = "/jobs", tag = "jobs", params(ListQuery), responses((status = 200, body = JobList), (status = 400, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -525,6 +527,12 @@ async fn list(
     let page = q.page.unwrap_or(1);
     if page < 1 {
         return Err(ApiError::invalid("page", "page starts at 1"));
+    }
+    if page > MAX_PAGE {
+        return Err(ApiError::invalid(
+            "page",
+            format!("page must be at most {MAX_PAGE}"),
+        ));
     }
     let limit = q.limit.unwrap_or(20);
     if !(1..=200).contains(&limit) {
@@ -612,7 +620,7 @@ async fn list(
 }
 
 /// One job.
-#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_job", path = "/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, body = Job), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Job>> {
     Ok(Json(crate::lookup::job(&state, &id).await?))
 }

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod jumps;
 pub mod live;
 pub mod lookup;
 pub mod metrics;
@@ -39,8 +40,9 @@ pub struct ApiConfig {
     pub allowed_shells: Vec<String>,
     /// Upper bound of a job's `timeout`, seconds.
     pub max_timeout: i64,
-    /// Largest `command` / `script` text, bytes.
-    pub max_command_len: usize,
+    /// Largest script and command text, bytes (`REMORA_MAX_SCRIPT_BYTES`,
+    /// `REMORA_MAX_COMMAND_BYTES`).
+    pub text_limits: remora_domain::command::TextLimits,
     /// Static dashboard files served at `/` when present.
     pub web_dir: Option<PathBuf>,
     /// A worker whose last heartbeat is older than this is down.
@@ -60,6 +62,8 @@ pub struct ApiConfig {
     pub list_count_cap: i64,
     /// Lists with a free-text `search` count up to this many (0 = always exact).
     pub search_count_cap: i64,
+    /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
+    pub max_jump_depth: usize,
     /// Live events buffered per watched job (then the stream catches up from the database).
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
@@ -71,7 +75,7 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
-            max_body: 1024 * 1024,
+            max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
             allowed_shells: [
                 "/bin/bash",
@@ -89,13 +93,14 @@ impl Default for ApiConfig {
             .map(String::from)
             .collect(),
             max_timeout: 7 * 24 * 3600,
-            max_command_len: 256 * 1024,
+            text_limits: Default::default(),
             web_dir: None,
             worker_down_after: std::time::Duration::from_secs(30),
             default_max_retries: 2,
             check_timeout: std::time::Duration::from_secs(5),
             check_concurrency: 32,
             pem_max_bytes: 64 * 1024,
+            max_jump_depth: remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH,
             rate_limit: 100,
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
@@ -296,12 +301,18 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(state.cfg.max_body))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     if !state.cfg.cors_origins.is_empty() {
-        let origins: Vec<axum::http::HeaderValue> = state
-            .cfg
-            .cors_origins
-            .iter()
-            .filter_map(|o| o.parse().ok())
-            .collect();
+        // `*` alone means any origin (tower-http panics on `*` inside a list).
+        let origins = if state.cfg.cors_origins.iter().any(|o| o.trim() == "*") {
+            tower_http::cors::AllowOrigin::any()
+        } else {
+            let list: Vec<axum::http::HeaderValue> = state
+                .cfg
+                .cors_origins
+                .iter()
+                .filter_map(|o| o.trim().parse().ok())
+                .collect();
+            tower_http::cors::AllowOrigin::list(list)
+        };
         router = router.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(origins)
@@ -341,5 +352,7 @@ pub async fn run(
     Ok(())
 }
 
+#[cfg(test)]
+mod hardening_tests;
 #[cfg(test)]
 mod tests;

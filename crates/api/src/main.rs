@@ -6,12 +6,14 @@ async fn main() -> anyhow::Result<()> {
     let args = ApiArgs::parse();
     remora_service::init_tracing(&args.log_format);
     let (store, vault) = args.store.open().await?;
-    if let Some(t) =
-        remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir)
-            .await?
+    // The token itself is never printed: stderr ends up in docker's and
+    // journald's logs. Say where to read it.
+    if remora_api::auth::seed_admin(&store, args.admin_token.as_deref(), &args.store.data_dir)
+        .await?
+        .is_some()
     {
         eprintln!(
-            "Generated admin token (shown once; also saved 0600 in {}): {t}",
+            "Generated an admin token: read it from {} (mode 0600)",
             args.store.data_dir.join("admin.token").display()
         );
     }

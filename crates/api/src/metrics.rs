@@ -97,6 +97,24 @@ impl Drop for SseGuard {
     }
 }
 
+/// The `method` label: the standard methods by name, anything else (`curl -X M1`) as
+/// `other`, so a client cannot create new series.
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     // The matched route template, never the raw path (bounded label values).
     let route = req
@@ -104,7 +122,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let started = Instant::now();
     let resp = next.run(req).await;
     state
@@ -115,7 +133,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     state
         .metrics
         .requests
-        .with_label_values(&[&route, &method, resp.status().as_str()])
+        .with_label_values(&[&route, method, resp.status().as_str()])
         .inc();
     resp
 }

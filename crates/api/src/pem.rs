@@ -110,7 +110,7 @@ async fn upload(
 }
 
 /// Uploaded keys (type and fingerprint, never the key).
-#[utoipa::path(get, path = "/pem-files", tag = "keys", responses((status = 200, body = PemList), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_pem_files", path = "/pem-files", tag = "keys", responses((status = 200, body = PemList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<PemList>> {
     Ok(Json(PemList {
         pem_files: state.store.list_pems().await?,
@@ -118,7 +118,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<PemList>> {
 }
 
 /// One uploaded key.
-#[utoipa::path(get, path = "/pem-files/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, body = PemFile), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_pem_file", path = "/pem-files/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, body = PemFile), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,

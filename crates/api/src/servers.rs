@@ -18,10 +18,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(bulk_status))
+        .routes(routes!(stored_bulk_status, check_bulk))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(test))
-        .routes(routes!(status))
+        .routes(routes!(stored_status, check_one))
         .routes(routes!(accept_host_key))
 }
 
@@ -42,6 +42,10 @@ pub struct CreateServer {
     pub tags: Option<Vec<String>>,
     pub max_concurrency: Option<i64>,
     pub is_active: Option<bool>,
+    /// The server (id or name) this one is reached through; `""` on update
+    /// removes it. Unknown servers, loops and chains longer than
+    /// `REMORA_MAX_JUMP_DEPTH` are a 422.
+    pub jump_server_id: Option<String>,
 }
 
 fn name_taken(name: &str) -> ApiError {
@@ -178,7 +182,7 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
 }
 
 /// Register a server. Secrets are encrypted at rest and never returned.
-#[utoipa::path(post, path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_server", path = "/servers", tag = "servers", request_body = CreateServer, responses((status = 201, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -189,13 +193,21 @@ async fn create(
             return Err(ApiError::not_found("pem file", p).with_field("pem_file_id"));
         }
     }
+    let jump = match &body.jump_server_id {
+        Some(j) => crate::jumps::resolve(&state, None, j).await?,
+        None => None,
+    };
     let new = validate_new(&state, body)?;
     let name = new.name.clone();
-    let s = state
+    let mut s = state
         .store
         .insert_server(&new)
         .await
         .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
+    if let Some(j) = &jump {
+        state.store.set_jump_server(&s.id, Some(j)).await?;
+        s.jump_server_id = jump.clone();
+    }
     tracing::info!(server_id = %s.id, name = %s.name, "server created");
     crate::audit(
         &state,
@@ -210,7 +222,7 @@ async fn create(
 }
 
 /// All servers, by name.
-#[utoipa::path(get, path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_servers", path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
     let servers = state.store.list_servers().await?;
     Ok(Json(ServerList {
@@ -220,7 +232,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
 }
 
 /// One server.
-#[utoipa::path(get, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Server>> {
     Ok(Json(crate::lookup::server(&state, &id).await?))
 }
@@ -281,6 +293,11 @@ async fn update(
         tags: Some(b.tags.clone().unwrap_or(cur.tags.clone())),
         max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
         is_active: Some(b.is_active.unwrap_or(cur.is_active)),
+        jump_server_id: None,
+    };
+    let jump = match &b.jump_server_id {
+        Some(j) => Some(crate::jumps::resolve(&state, Some((&cur.id, &cur.name)), j).await?),
+        None => None,
     };
     if let Some(p) = &merged.pem_file_id {
         if state.store.get_pem(p).await?.is_none() {
@@ -326,6 +343,9 @@ async fn update(
         .update_server(&cur.id, &new)
         .await
         .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
+    if let Some(j) = &jump {
+        state.store.set_jump_server(&cur.id, j.as_deref()).await?;
+    }
     crate::audit(
         &state,
         &caller,
@@ -354,25 +374,82 @@ fn validate_update(state: &AppState, b: CreateServer, has_kept_key: bool) -> Api
 #[utoipa::path(post, path = "/servers/{id}/test", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn test(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = crate::lookup::server(&state, &id).await?;
-    Ok(Json(crate::checks::check(&state, &s, true).await))
+    let r = crate::checks::check(&state, &s, true).await;
+    audit_check(&state, &caller, &r).await;
+    Ok(Json(r))
 }
 
-/// SSH login check; records `last_status` and `last_checked_at`.
-#[utoipa::path(get, path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn status(
+/// The last stored check of one server (no SSH login: viewers may read it).
+#[utoipa::path(get, operation_id = "get_server_status", path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn stored_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::checks::CheckResult>> {
     let s = crate::lookup::server(&state, &id).await?;
-    Ok(Json(crate::checks::check(&state, &s, false).await))
+    Ok(Json(crate::checks::stored(&s)))
 }
 
-/// Check every active server concurrently (bounded concurrency, per-host timeout).
-#[utoipa::path(get, path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
+/// Run an SSH login check now (operator, audited); records `last_status` and
+/// `last_checked_at` and pins the host key on first use.
+#[utoipa::path(post, operation_id = "check_server", path = "/servers/{id}/status", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 200, body = crate::checks::CheckResult), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn check_one(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::checks::CheckResult>> {
+    let s = crate::lookup::server(&state, &id).await?;
+    let r = crate::checks::check(&state, &s, false).await;
+    audit_check(&state, &caller, &r).await;
+    Ok(Json(r))
+}
+
+async fn audit_check(state: &AppState, caller: &Caller, r: &crate::checks::CheckResult) {
+    let detail = match (&r.host_key_status, &r.host_key_fingerprint) {
+        (Some(k), Some(fp)) if k == "new" => format!("{} (host key pinned: {fp})", r.status),
+        _ => r.status.clone(),
+    };
+    crate::audit(
+        state,
+        caller,
+        "server.check",
+        "server",
+        Some(&r.server_id),
+        Some(&detail),
+    )
+    .await;
+}
+
+/// The last stored check of every active server (no SSH login).
+#[utoipa::path(get, operation_id = "list_server_statuses", path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn stored_bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus>> {
+    let results: Vec<crate::checks::CheckResult> = state
+        .store
+        .list_servers()
+        .await?
+        .iter()
+        .filter(|s| s.is_active)
+        .map(crate::checks::stored)
+        .collect();
+    let reachable = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkStatus {
+        total: results.len(),
+        reachable,
+        took_ms: 0,
+        servers: results,
+    }))
+}
+
+/// Check every active server now, concurrently (bounded concurrency, per-host
+/// timeout; operator, each check audited).
+#[utoipa::path(post, operation_id = "check_servers", path = "/servers/status", tag = "servers", responses((status = 200, body = BulkStatus), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn check_bulk(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Json<BulkStatus>> {
     let servers: Vec<Server> = state
         .store
         .list_servers()
@@ -382,6 +459,9 @@ async fn bulk_status(State(state): State<AppState>) -> ApiResult<Json<BulkStatus
         .collect();
     let started = std::time::Instant::now();
     let results = crate::checks::check_all(&state, servers, false).await;
+    for r in &results {
+        audit_check(&state, &caller, r).await;
+    }
     let reachable = results.iter().filter(|r| r.ok).count();
     Ok(Json(BulkStatus {
         total: results.len(),

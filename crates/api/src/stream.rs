@@ -178,7 +178,7 @@ impl JobStream {
 }
 
 /// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
-/// `Last-Event-ID`; closes after the final status. Browsers may pass `?access_token=`.
+/// `Last-Event-ID`; closes after the final status.
 #[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 pub async fn job_stream(
     State(state): State<AppState>,

@@ -39,7 +39,7 @@ pub struct NewToken {
 }
 
 /// Create a token; its secret is in this response only.
-#[utoipa::path(post, path = "/tokens", tag = "admin", request_body = NewToken, responses((status = 201, body = TokenCreated), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_token", path = "/tokens", tag = "admin", request_body = NewToken, responses((status = 201, body = TokenCreated), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -92,7 +92,7 @@ async fn create(
 }
 
 /// List tokens (never their secrets).
-#[utoipa::path(get, path = "/tokens", tag = "admin", responses((status = 200, body = TokenList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_tokens", path = "/tokens", tag = "admin", responses((status = 200, body = TokenList), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

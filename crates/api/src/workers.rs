@@ -52,7 +52,7 @@ async fn drain(
 }
 
 /// Registered workers, newest first, with `up` from their heartbeats.
-#[utoipa::path(get, path = "/workers", tag = "system", responses((status = 200, body = WorkerList), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_workers", path = "/workers", tag = "system", responses((status = 200, body = WorkerList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<WorkerList>> {
     let cutoff = remora_domain::time::now_ms() - state.cfg.worker_down_after.as_millis() as i64;
     let workers = state

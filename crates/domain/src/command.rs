@@ -1,24 +1,35 @@
-//! How a job reaches the remote host.
+//! How a job reaches the remote host: the exec string, the program on stdin and the process sweeps.
 //!
-//! OpenSSH hands the exec request's string to the user's login shell
-//! (`$SHELL -c STRING`). Remora sends one string of the form
-//! `exec /bin/sh -c '<wrapper>'`, where the wrapper (POSIX sh):
+//! sshd hands the exec request's string to the user's **login shell** (`$SHELL -c STRING`), and
+//! login shells disagree on quoting (fish treats `\` and `(`…`)` specially, csh/tcsh expand `!`
+//! even inside single quotes and reject newlines). So Remora sends the same constant string for
+//! every job, [`EXEC`]: one single-quoted word free of `\`, `!` and newlines, which every login
+//! shell (sh, dash, bash, zsh, ksh, fish, csh/tcsh, BusyBox ash) passes to `/bin/sh` unchanged.
+//! That `/bin/sh` reads **one line** from the channel's stdin with `read -r` (byte by byte on a
+//! pipe, so nothing after the line is consumed) and `eval`s it. That line, [`program`], is POSIX
+//! sh only, and does the work:
 //!
-//! 1. starts a watchdog in the background that, once per second, checks that
-//!    the SSH session process (the wrapper's parent) is alive; when the
-//!    session is gone (worker died, network cut) it kills every process that
-//!    carries the job's marker and exits;
-//! 2. `exec`s the job with `REMORA_JOB=<token>` in its environment, so the
-//!    job keeps the session's pid (an SSH `signal` request reaches it) and
-//!    every descendant — including ones that called `setsid` — inherits the
-//!    marker and can be found again through `/proc/<pid>/environ`.
+//! 1. starts the session-loss watchdog (see [`watchdog`]) in the background;
+//! 2. exports `REMORA_JOB=<job id>` (every descendant, `setsid` ones included, carries it and
+//!    is found again through `/proc/<pid>/environ`: [`kill_marked`]) and the job's `env`;
+//! 3. runs the job: a command job's text with `eval` (its args single-quoted and appended), a
+//!    script job's interpreter with `exec`, reading the rest of stdin — the script — to EOF.
 //!
-//! **Command jobs**: `command` is shell text run by `/bin/sh -c`; each element
-//! of `args` is single-quoted and appended, so `command = "sh"`,
-//! `args = ["-c", "exit 4"]` runs `sh '-c' 'exit 4'` and `command =
-//! "echo a; exit 3"` with no args runs as written.
-//! **Script jobs**: `<shell> -s -- 'arg1' 'arg2'` reads the script from the
-//! channel's stdin; nothing is written to a file on the host.
+//! The line holds no literal newline: text is quoted by [`sh_quote_line`], which writes a
+//! newline as `'"$nl"'`. Nothing of the job is in argv of a process until `/bin/sh` parses it,
+//! so a command is not bound by the kernel's 128 KiB limit per argument, and the exec request
+//! stays one small packet whatever the job's size (stdin is streamed within the channel window).
+
+use std::path::Path;
+
+/// The exec string of every job (see the module docs).
+pub const EXEC: &str = "exec /bin/sh -c 'IFS= read -r l && eval \"$l\"'";
+
+/// Default limit of a script job's script, bytes (`REMORA_MAX_SCRIPT_BYTES`).
+pub const DEFAULT_MAX_SCRIPT_BYTES: usize = 1024 * 1024;
+/// Default limit of a command job's text, `command` plus `args`, bytes
+/// (`REMORA_MAX_COMMAND_BYTES`).
+pub const DEFAULT_MAX_COMMAND_BYTES: usize = 256 * 1024;
 
 /// Quote one word for POSIX sh: wrap in single quotes, and write each `'`
 /// as `'\''`.
@@ -36,6 +47,12 @@ pub fn sh_quote(s: &str) -> String {
     out
 }
 
+/// Like [`sh_quote`], but on one line: a newline becomes `'"$nl"'`, which needs `nl` to hold a
+/// newline ([`program`] sets it).
+pub fn sh_quote_line(s: &str) -> String {
+    sh_quote(s).replace('\n', "'\"$nl\"'")
+}
+
 /// The shell text of a command job: `command` as written, then each arg quoted.
 pub fn command_line(command: &str, args: &[String]) -> String {
     let mut s = command.to_string();
@@ -46,9 +63,28 @@ pub fn command_line(command: &str, args: &[String]) -> String {
     s
 }
 
-/// The text a script job runs: the chosen shell reading its script on stdin.
+/// How an interpreter is told "the script is on stdin, then these args": `-s --` for sh-like
+/// shells, `-` for python, perl, ruby and node (keyed by the file name, so `/usr/bin/python3`
+/// and `python3` agree). The table is in docs/jobs.md.
+pub fn stdin_script_flags(shell: &str) -> &'static [&'static str] {
+    let name = Path::new(shell)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(shell);
+    let stem = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    match stem {
+        "python" | "perl" | "ruby" | "node" | "php" => &["-"],
+        _ => &["-s", "--"],
+    }
+}
+
+/// The text a script job runs: the chosen interpreter reading its script on stdin.
 pub fn script_line(shell: &str, args: &[String]) -> String {
-    let mut s = format!("{} -s --", sh_quote(shell));
+    let mut s = sh_quote(shell);
+    for f in stdin_script_flags(shell) {
+        s.push(' ');
+        s.push_str(f);
+    }
     for a in args {
         s.push(' ');
         s.push_str(&sh_quote(a));
@@ -57,7 +93,7 @@ pub fn script_line(shell: &str, args: &[String]) -> String {
 }
 
 /// The text a job runs: [`command_line`] or [`script_line`] of its spec.
-/// (A script job's script itself goes on stdin: [`stdin_of`].)
+/// (A script job's script itself goes on stdin after the program: [`stdin_of`].)
 pub fn job_line(spec: &crate::JobSpec) -> String {
     match spec {
         crate::JobSpec::Command { command, args } => command_line(command, args),
@@ -65,8 +101,8 @@ pub fn job_line(spec: &crate::JobSpec) -> String {
     }
 }
 
-/// What a job writes to the channel's stdin before EOF: a script job's
-/// script, nothing for a command job.
+/// What follows the program line on the channel's stdin before EOF: a script job's script,
+/// nothing for a command job.
 pub fn stdin_of(spec: &crate::JobSpec) -> Option<&str> {
     match spec {
         crate::JobSpec::Command { .. } => None,
@@ -74,83 +110,374 @@ pub fn stdin_of(spec: &crate::JobSpec) -> Option<&str> {
     }
 }
 
-/// Shell snippet that sends `signal` to every process of the login user
-/// carrying the job marker `token`. Run on a second channel to cancel.
+/// A job whose text cannot or may not be sent (checked by the API before anything is queued,
+/// and again by the worker).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    #[error("`{field}` is {len} bytes, over the limit of {limit} bytes ({env})")]
+    TooLarge {
+        field: &'static str,
+        len: usize,
+        limit: usize,
+        env: &'static str,
+    },
+    #[error("`{0}` contains a NUL byte, which no shell can hold")]
+    Nul(&'static str),
+    #[error("env name `{0}` is not valid (expected [A-Za-z_][A-Za-z0-9_]*)")]
+    EnvName(String),
+}
+
+/// The size limits of a job's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextLimits {
+    pub max_script_bytes: usize,
+    pub max_command_bytes: usize,
+}
+
+impl Default for TextLimits {
+    fn default() -> Self {
+        TextLimits {
+            max_script_bytes: DEFAULT_MAX_SCRIPT_BYTES,
+            max_command_bytes: DEFAULT_MAX_COMMAND_BYTES,
+        }
+    }
+}
+
+/// True for a valid env name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn valid_env_name(name: &str) -> bool {
+    let mut c = name.chars();
+    matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic())
+        && c.all(|x| x == '_' || x.is_ascii_alphanumeric())
+}
+
+/// Check a spec against `limits`: a script job's `script` against `max_script_bytes`, the
+/// command text (`command`, or a script job's `shell`, plus every arg) against
+/// `max_command_bytes`; no NUL anywhere.
+pub fn check_spec(spec: &crate::JobSpec, limits: TextLimits) -> Result<(), TextError> {
+    let (field, head, args) = match spec {
+        crate::JobSpec::Command { command, args } => ("command", command, args),
+        crate::JobSpec::Script {
+            script,
+            shell,
+            args,
+        } => {
+            if script.len() > limits.max_script_bytes {
+                return Err(TextError::TooLarge {
+                    field: "script",
+                    len: script.len(),
+                    limit: limits.max_script_bytes,
+                    env: "REMORA_MAX_SCRIPT_BYTES",
+                });
+            }
+            if script.contains('\0') {
+                return Err(TextError::Nul("script"));
+            }
+            ("shell", shell, args)
+        }
+    };
+    if head.contains('\0') {
+        return Err(TextError::Nul(field));
+    }
+    if args.iter().any(|a| a.contains('\0')) {
+        return Err(TextError::Nul("args"));
+    }
+    let len = head.len() + args.iter().map(|a| a.len() + 1).sum::<usize>();
+    if len > limits.max_command_bytes {
+        return Err(TextError::TooLarge {
+            field: if field == "shell" { "args" } else { "command" },
+            len,
+            limit: limits.max_command_bytes,
+            env: "REMORA_MAX_COMMAND_BYTES",
+        });
+    }
+    Ok(())
+}
+
+/// Check a job's `env`: valid names, no NUL in values.
+pub fn check_env(env: &[(String, String)]) -> Result<(), TextError> {
+    for (k, v) in env {
+        if !valid_env_name(k) {
+            return Err(TextError::EnvName(k.clone()));
+        }
+        if v.contains('\0') {
+            return Err(TextError::Nul("env"));
+        }
+    }
+    Ok(())
+}
+
+/// Shell snippet that sets `rj_p` to the pids of every process of the login user carrying the
+/// job marker `token` (empty when none, or when there is no `/proc`).
 ///
-/// One `grep -lz` over `/proc/*/environ` finds them (a few ms); where grep
-/// lacks `-z` (busybox) a loop with `tr` per process does (slower: two
-/// forks per process on the host).
-pub fn kill_marked(token: &str, signal: &str) -> String {
+/// One `grep -lz` over `/proc/*/environ` finds them (a few ms); where grep lacks `-z` (BusyBox)
+/// a loop with `tr` per process does (slower: two forks per process on the host).
+fn find_marked(token: &str) -> String {
     format!(
-        "rj_m='REMORA_JOB={token}'; \
+        "rj_m='REMORA_JOB={token}'; rj_p=; \
          if printf 'x\\000' | grep -qzx x 2>/dev/null; then \
            rj_p=$(grep -lzx \"$rj_m\" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); \
-         else rj_p=; for d in /proc/[0-9]*; do \
+         else for d in /proc/[0-9]*; do \
            if tr '\\000' '\\n' < \"$d/environ\" 2>/dev/null | grep -qx \"$rj_m\"; then rj_p=\"$rj_p ${{d#/proc/}}\"; fi; \
-         done; fi; \
-         [ -n \"$rj_p\" ] && kill -{signal} $rj_p 2>/dev/null; true"
+         done; fi"
     )
 }
 
-/// The full exec string for a job: wrapper + watchdog + the job itself.
-/// `token` must be `[A-Za-z0-9-]` only (a job id / uuid).
-pub fn exec_string(token: &str, job_line: &str) -> String {
-    assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    let kill = kill_marked(token, "KILL");
-    let wrapper = format!(
-        "p=$PPID; me=$$; \
-         ( while kill -0 $me 2>/dev/null; do \
-             if ! kill -0 $p 2>/dev/null; then {kill}; exit 0; fi; sleep 1; \
-           done ) </dev/null >/dev/null 2>&1 & \
-         REMORA_JOB={token} exec /bin/sh -c {job}",
-        job = sh_quote(job_line)
+/// Shell snippet that sends `signal` to every process of the login user carrying the job
+/// marker `token`. Run on a second channel to cancel, and by the watchdog.
+pub fn kill_marked(token: &str, signal: &str) -> String {
+    assert_token(token);
+    format!(
+        "{}; [ -n \"$rj_p\" ] && kill -{signal} $rj_p 2>/dev/null; true",
+        find_marked(token)
+    )
+}
+
+/// Shell snippet that prints `left N` (N marked processes still exist) or `noproc` (the host
+/// has no `/proc`: nothing can be confirmed). Run after the final sweep.
+pub fn count_marked(token: &str) -> String {
+    assert_token(token);
+    format!(
+        "if [ -d /proc/self ]; then {}; set -- $rj_p; echo \"left $#\"; else echo noproc; fi",
+        find_marked(token)
+    )
+}
+
+/// What [`count_marked`] printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Every marked process is gone.
+    AllGone,
+    /// This many marked processes survived.
+    Left(usize),
+    /// The host has no `/proc`; nothing could be confirmed.
+    Unconfirmed,
+}
+
+impl Sweep {
+    pub fn parse(out: &str) -> Sweep {
+        let t = out.trim();
+        match t.strip_prefix("left ").and_then(|n| n.trim().parse().ok()) {
+            Some(0) => Sweep::AllGone,
+            Some(n) => Sweep::Left(n),
+            None => Sweep::Unconfirmed,
+        }
+    }
+    /// The end of a stopped job's final message.
+    pub fn describe(self) -> String {
+        match self {
+            Sweep::AllGone => "the remote process tree was killed (every process confirmed gone)".into(),
+            Sweep::Left(n) => format!("the remote process tree was killed, but {n} process(es) carrying the job's marker were still there"),
+            Sweep::Unconfirmed => "the remote process group was signaled; the host has no /proc, so it could not be confirmed that every process is gone".into(),
+        }
+    }
+}
+
+fn assert_token(token: &str) {
+    assert!(
+        !token.is_empty() && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "a job token is [A-Za-z0-9-]+"
     );
-    format!("exec /bin/sh -c {}", sh_quote(&wrapper))
+}
+
+/// The session-loss watchdog, a background subshell of the program's `/bin/sh` (pid `rj_me`,
+/// parent at start `rj_pp`). Once a second it reads the shell's parent pid from
+/// `/proc/<pid>/stat` (or `ps -o ppid=` without `/proc`). When the SSH session process is gone
+/// the shell is re-parented (to init or a subreaper) — the shell's own state, observable by the
+/// user whoever owns the session process (Dropbear's stays root, so `kill -0 $PPID` cannot
+/// tell). It then kills every process carrying the marker (or, without `/proc`, the shell's
+/// process group) and exits. It ends by itself once the shell is gone. It is started before
+/// the marker is exported, so a sweep never kills it mid-way; it is unmarked and exits within a
+/// second of the job.
+pub fn watchdog(token: &str) -> String {
+    let kill = kill_marked(token, "KILL");
+    format!(
+        "( while kill -0 $rj_me 2>/dev/null; do \
+             if [ -r /proc/$rj_me/stat ]; then IFS= read -r rj_s < /proc/$rj_me/stat; rj_s=${{rj_s##*) }}; set -- $rj_s; rj_q=$2; \
+             else rj_q=$(ps -o ppid= -p $rj_me 2>/dev/null); rj_q=${{rj_q:-$rj_pp}}; fi; \
+             if [ $rj_q != $rj_pp ]; then \
+               if [ -d /proc/$rj_me ]; then {kill}; else kill -KILL -$rj_me 2>/dev/null; fi; exit 0; \
+             fi; sleep 1; \
+           done ) </dev/null >/dev/null 2>&1 &"
+    )
+}
+
+/// The one line sent on stdin ahead of everything else (see the module docs): watchdog,
+/// marker, `env` (names must be valid: [`check_env`]), the job. Ends with `\n`.
+pub fn program(token: &str, job_line: &str, env: &[(String, String)], exec_job: bool) -> String {
+    assert_token(token);
+    let mut p = String::with_capacity(job_line.len() + 1024);
+    p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
+    p.push_str(&watchdog(token));
+    p.push_str(&format!(" REMORA_JOB={token}; export REMORA_JOB; "));
+    for (k, v) in env {
+        assert!(valid_env_name(k), "env names are checked before");
+        p.push_str(&format!("{k}={}; export {k}; ", sh_quote_line(v)));
+    }
+    p.push_str("unset l rj_me rj_pp; ");
+    if exec_job {
+        p.push_str("eval ");
+        p.push_str(&sh_quote_line(&format!("exec {job_line}")));
+    } else {
+        p.push_str("eval ");
+        p.push_str(&sh_quote_line(job_line));
+    }
+    p.push('\n');
+    p
+}
+
+/// The program line of a spec: a script job `exec`s its interpreter (it keeps the session's
+/// pid), a command job's text is `eval`ed by the program's shell.
+pub fn program_of(token: &str, spec: &crate::JobSpec, env: &[(String, String)]) -> String {
+    let exec_job = matches!(spec, crate::JobSpec::Script { .. });
+    program(token, &job_line(spec), env, exec_job)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
     #[test]
     fn quotes_single_quotes() {
         assert_eq!(sh_quote("it's"), "'it'\\''s'");
         assert_eq!(sh_quote(""), "''");
+        assert_eq!(sh_quote_line("a\nb"), "'a'\"$nl\"'b'");
     }
+
     #[test]
-    fn command_line_appends_quoted_args() {
-        assert_eq!(
-            command_line("sh", &["-c".into(), "exit 4".into()]),
-            "sh '-c' 'exit 4'"
-        );
-        assert_eq!(command_line("echo a; exit 3", &[]), "echo a; exit 3");
+    fn the_exec_string_is_literal_for_every_login_shell() {
+        // One single-quoted word after `exec /bin/sh -c`: nothing fish, csh or sh interpret.
+        let inner = EXEC
+            .strip_prefix("exec /bin/sh -c '")
+            .and_then(|s| s.strip_suffix('\''))
+            .unwrap();
+        for bad in ['\'', '\\', '!', '\n', '`', '(', ')'] {
+            assert!(!inner.contains(bad), "{bad:?} in the exec string");
+        }
     }
+
     #[test]
-    fn script_line_reads_stdin() {
+    fn script_flags_follow_the_interpreter() {
         assert_eq!(
             script_line("/bin/bash", &["x y".into()]),
             "'/bin/bash' -s -- 'x y'"
         );
+        assert_eq!(script_line("python3", &["a".into()]), "'python3' - 'a'");
+        assert_eq!(stdin_script_flags("/usr/bin/python3.11"), &["-"]);
+        assert_eq!(stdin_script_flags("/usr/bin/perl"), &["-"]);
+        assert_eq!(stdin_script_flags("/bin/dash"), &["-s", "--"]);
     }
+
     #[test]
-    fn job_line_follows_the_spec() {
-        let c = crate::JobSpec::Command {
-            command: "echo".into(),
-            args: vec!["a b".into()],
+    fn limits_name_the_variable() {
+        let l = TextLimits {
+            max_script_bytes: 4,
+            max_command_bytes: 6,
         };
-        assert_eq!((job_line(&c), stdin_of(&c)), ("echo 'a b'".into(), None));
-        let s = crate::JobSpec::Script {
-            script: "echo hi".into(),
+        let s = |script: &str, args: &[&str]| crate::JobSpec::Script {
+            script: script.into(),
+            shell: "sh".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(check_spec(&s("1234", &[]), l), Ok(()));
+        let e = check_spec(&s("12345", &[]), l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_SCRIPT_BYTES"), "{e}");
+        let c = |c: &str| crate::JobSpec::Command {
+            command: c.into(),
             args: vec![],
-            shell: "/bin/sh".into(),
         };
-        assert_eq!(
-            (job_line(&s), stdin_of(&s)),
-            ("'/bin/sh' -s --".into(), Some("echo hi"))
-        );
+        assert_eq!(check_spec(&c("123456"), l), Ok(()));
+        let e = check_spec(&c("1234567"), l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_COMMAND_BYTES"), "{e}");
+        assert_eq!(check_spec(&c("a\0"), l), Err(TextError::Nul("command")));
+        assert!(check_env(&[("A_1".into(), "x".into())]).is_ok());
+        for bad in ["1A", "A-B", "", "Ä"] {
+            assert!(check_env(&[(bad.into(), "x".into())]).is_err(), "{bad}");
+        }
     }
+
+    #[test]
+    fn sweep_output_parses() {
+        assert_eq!(Sweep::parse("left 0\n"), Sweep::AllGone);
+        assert_eq!(Sweep::parse("left 2"), Sweep::Left(2));
+        assert_eq!(Sweep::parse("noproc"), Sweep::Unconfirmed);
+        assert_eq!(Sweep::parse(""), Sweep::Unconfirmed);
+    }
+
+    /// Runs EXEC under `login -c`, the program and `rest` on stdin.
+    fn run_local(login: &[&str], program: &str, rest: &str) -> (String, i32) {
+        let mut c = Command::new(login[0]);
+        c.args(&login[1..])
+            .arg("-c")
+            .arg(EXEC)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut ch = c.spawn().unwrap();
+        let mut stdin = ch.stdin.take().unwrap();
+        stdin.write_all(program.as_bytes()).unwrap();
+        stdin.write_all(rest.as_bytes()).unwrap();
+        drop(stdin);
+        let out = ch.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+
+    #[test]
+    fn the_program_runs_through_local_shells() {
+        let args: Vec<String> = [
+            "a b", "c'd", "$HOME", "`id`", "!x", "(id)", "*", "l1\nl2", "é", "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let cmd = crate::JobSpec::Command {
+            command: "printf '%s|' \"$REMORA_JOB\" \"$E\"".into(),
+            args: args.clone(),
+        };
+        let env = vec![("E".to_string(), "q'\"$x\\\n".to_string())];
+        let want = format!("t-1|q'\"$x\\\n|{}|", args.join("|"));
+        let script = crate::JobSpec::Script {
+            script: "printf '%s|' \"$@\"\nexit 7\n".into(),
+            shell: "/bin/sh".into(),
+            args: args.clone(),
+        };
+        let mut logins: Vec<Vec<&str>> = vec![vec!["/bin/sh"]];
+        for l in [
+            "/bin/bash",
+            "/bin/dash",
+            "/bin/zsh",
+            "/bin/ksh93",
+            "/usr/bin/fish",
+            "/bin/tcsh",
+        ] {
+            if Path::new(l).exists() {
+                logins.push(vec![l]);
+            }
+        }
+        if Path::new("/bin/busybox").exists() {
+            logins.push(vec!["/bin/busybox", "sh"]);
+        }
+        for login in &logins {
+            let (out, code) = run_local(login, &program_of("t-1", &cmd, &env), "");
+            assert_eq!((out.as_str(), code), (want.as_str(), 0), "{login:?}");
+            let (out, code) = run_local(
+                login,
+                &program_of("t-1", &script, &[]),
+                stdin_of(&script).unwrap(),
+            );
+            assert_eq!(
+                (out, code),
+                (format!("{}|", args.join("|")), 7),
+                "{login:?} script"
+            );
+        }
+    }
+
     #[test]
     fn kill_marked_kills_marked_processes_only() {
-        use std::process::{Command, Stdio};
         let spawn = |tok: &str| {
             Command::new("sleep")
                 .arg("100")
@@ -160,6 +487,15 @@ mod tests {
                 .unwrap()
         };
         let (mut a, mut b, mut other) = (spawn("km-1"), spawn("km-1"), spawn("km-10"));
+        let count = |tok: &str| {
+            let o = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(count_marked(tok))
+                .output()
+                .unwrap();
+            Sweep::parse(&String::from_utf8_lossy(&o.stdout))
+        };
+        assert_eq!(count("km-1"), Sweep::Left(2));
         let st = Command::new("/bin/sh")
             .arg("-c")
             .arg(kill_marked("km-1", "KILL"))
@@ -168,6 +504,7 @@ mod tests {
         assert!(st.success());
         assert!(a.wait().unwrap().code().is_none(), "marked process killed");
         assert!(b.wait().unwrap().code().is_none(), "marked process killed");
+        assert_eq!(count("km-1"), Sweep::AllGone);
         assert!(
             other.try_wait().unwrap().is_none(),
             "a different marker survives"
@@ -181,23 +518,5 @@ mod tests {
             .status()
             .unwrap()
             .success());
-    }
-
-    #[test]
-    fn exec_string_runs_in_real_sh() {
-        // Run the wrapper locally through sh to prove the quoting nests.
-        let s = exec_string(
-            "t-1",
-            &command_line(
-                "printf '%s|' \"$REMORA_JOB\"",
-                &["a b".into(), "c'd".into()],
-            ),
-        );
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&s)
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "t-1|a b|c'd|");
     }
 }

@@ -22,6 +22,13 @@ pub enum ErrorCode {
     BadKey,
     /// Any other SSH protocol failure.
     SshError,
+    /// The host's certificate is not from a CA trusted for it (wrong CA,
+    /// wrong principal, expired).
+    HostKeyUntrusted,
+    /// The stored user certificate is unreadable or outside its validity.
+    BadCertificate,
+    /// A jump host on the way failed (the message names it).
+    JumpFailed,
     /// The job's server was deleted.
     ServerNotFound,
     /// The server's stored secrets cannot be decrypted.
@@ -47,7 +54,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -64,6 +71,9 @@ impl ErrorCode {
         ErrorCode::Canceled,
         ErrorCode::DrainTimeout,
         ErrorCode::WorkerLost,
+        ErrorCode::HostKeyUntrusted,
+        ErrorCode::BadCertificate,
+        ErrorCode::JumpFailed,
         ErrorCode::BatchStopped,
     ];
 
@@ -85,6 +95,9 @@ impl ErrorCode {
             ErrorCode::Canceled => "canceled",
             ErrorCode::DrainTimeout => "drain_timeout",
             ErrorCode::WorkerLost => "worker_lost",
+            ErrorCode::HostKeyUntrusted => "host_key_untrusted",
+            ErrorCode::BadCertificate => "bad_certificate",
+            ErrorCode::JumpFailed => "jump_failed",
             ErrorCode::BatchStopped => "batch_stopped",
         }
     }
@@ -141,6 +154,9 @@ mod tests {
             "canceled",
             "drain_timeout",
             "worker_lost",
+            "host_key_untrusted",
+            "bad_certificate",
+            "jump_failed",
             "batch_stopped",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();

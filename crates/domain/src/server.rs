@@ -50,4 +50,7 @@ pub struct Server {
     #[serde(with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
+    /// The server this one is reached through (its jump host), if any.
+    #[serde(default)]
+    pub jump_server_id: Option<String>,
 }

@@ -7,15 +7,60 @@
 use crate::SshError;
 use data_encoding::{BASE64, BASE64_MIME, HEXUPPER_PERMISSIVE};
 
+/// The most bcrypt-pbkdf rounds an encrypted OpenSSH key may ask for
+/// (`ssh-keygen` writes 16; each round costs about a millisecond, and the
+/// count is the key's own, up to 2³²). Above it the key is refused before any
+/// work is done.
+pub const MAX_KDF_ROUNDS: u32 = 1024;
+
 pub fn parse_private_key(
     text: &str,
     passphrase: Option<&str>,
 ) -> Result<russh::keys::PrivateKey, SshError> {
+    if let Some(rounds) = openssh_kdf_rounds(text) {
+        if rounds > MAX_KDF_ROUNDS {
+            return Err(SshError::BadKey(format!(
+                "the key asks for {rounds} bcrypt rounds; at most {MAX_KDF_ROUNDS} are accepted \
+                 (re-encrypt it with `ssh-keygen -p -a 16 -f KEY`)"
+            )));
+        }
+    }
     let decoded = match decrypt_legacy_pem(text, passphrase)? {
         Some(plain) => russh::keys::decode_secret_key(&plain, None),
         None => russh::keys::decode_secret_key(text, passphrase),
     };
     decoded.map_err(|e| SshError::BadKey(e.to_string()))
+}
+
+/// The bcrypt-pbkdf rounds of an encrypted `openssh-key-v1` key, read from
+/// its header (`None` for any other text or an unencrypted key).
+fn openssh_kdf_rounds(text: &str) -> Option<u32> {
+    let mut inside = false;
+    let mut body = String::new();
+    for line in text.lines().map(str::trim) {
+        if line == "-----BEGIN OPENSSH PRIVATE KEY-----" {
+            inside = true;
+        } else if line.starts_with("-----END ") {
+            break;
+        } else if inside {
+            body.push_str(line);
+        }
+    }
+    let data = BASE64.decode(body.as_bytes()).ok()?;
+    let rest = data.strip_prefix(b"openssh-key-v1\0")?;
+    fn string(b: &[u8]) -> Option<(&[u8], &[u8])> {
+        let n = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        let s = b.get(4..4usize.checked_add(n)?)?;
+        Some((s, &b[4 + n..]))
+    }
+    let (_cipher, rest) = string(rest)?;
+    let (kdf, rest) = string(rest)?;
+    if kdf != b"bcrypt" {
+        return None;
+    }
+    let (opts, _) = string(rest)?;
+    let (_salt, opts) = string(opts)?;
+    Some(u32::from_be_bytes(opts.get(..4)?.try_into().ok()?))
 }
 
 /// `Some(unencrypted PEM)` for a legacy encrypted PEM key, `None` for any
@@ -113,6 +158,45 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An ed25519 key from `ssh-keygen -a ROUNDS -N pass`, its rounds then
+    /// raised in the header (no need to wait for a real 2^31-round key).
+    #[test]
+    fn an_openssh_key_asking_for_too_many_rounds_is_refused_at_once() {
+        use std::process::Command;
+        let dir = tempfile::tempdir().unwrap();
+        let k = dir.path().join("k");
+        let ok = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-a", "16", "-N", "pass", "-f"])
+            .arg(&k)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("skipped: no ssh-keygen");
+            return;
+        }
+        let text = std::fs::read_to_string(&k).unwrap();
+        assert_eq!(openssh_kdf_rounds(&text), Some(16));
+        assert!(parse_private_key(&text, Some("pass")).is_ok());
+        // Rewrite the rounds field to 2^31.
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut data = BASE64.decode(body.as_bytes()).unwrap();
+        let at = data.windows(6).position(|w| w == b"bcrypt").unwrap();
+        // bcrypt, then the options string: u32 len, u32 salt len, salt, u32 rounds.
+        let opts = at + 6 + 4;
+        let salt_len = u32::from_be_bytes(data[opts..opts + 4].try_into().unwrap()) as usize;
+        let r = opts + 4 + salt_len;
+        data[r..r + 4].copy_from_slice(&(1u32 << 31).to_be_bytes());
+        let evil = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            BASE64.encode(&data)
+        );
+        let started = std::time::Instant::now();
+        let e = parse_private_key(&evil, Some("pass")).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        assert!(e.to_string().contains("2147483648 bcrypt rounds"), "{e}");
+    }
 
     #[test]
     fn evp_bytes_to_key_matches_openssl() {

@@ -2,12 +2,14 @@
 //! before any credential is sent, authenticate, and hand out exec channels
 //! from a per-server pool of authenticated connections.
 
+pub mod chain;
 pub mod demo;
 pub mod keys;
 pub mod pool;
+pub mod trust;
 
 use remora_domain::ErrorCode;
-use russh::client::{self, Handle, Msg};
+use russh::client::{self, Handle, KeyboardInteractiveAuthResponse, Msg};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{Channel, ChannelMsg};
 use std::sync::{Arc, Mutex};
@@ -15,12 +17,16 @@ use std::time::{Duration, Instant};
 
 pub use pool::Pool;
 pub use russh::Sig;
+pub use trust::TrustedCa;
 
 #[derive(Clone, Default)]
 pub struct Credentials {
     pub password: Option<String>,
     pub private_key: Option<String>,
     pub passphrase: Option<String>,
+    /// An OpenSSH user certificate for `private_key`
+    /// (`ssh-ed25519-cert-v01@openssh.com AAAA…`).
+    pub certificate: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -36,6 +42,7 @@ impl std::fmt::Debug for Credentials {
                 "passphrase",
                 &self.passphrase.as_ref().map(|_| "<redacted>"),
             )
+            .field("certificate", &self.certificate.is_some())
             .finish()
     }
 }
@@ -50,8 +57,12 @@ pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) 
             password: s.password,
             private_key: s.private_key,
             passphrase: s.passphrase,
+            certificate: None,
         },
         pinned: server.host_key_fingerprint.clone(),
+        trusted_cas: Vec::new(),
+        jumps: Vec::new(),
+        server_id: Some(server.id.clone()),
     }
 }
 
@@ -63,6 +74,30 @@ pub struct Target {
     pub creds: Credentials,
     /// The pinned `SHA256:…` fingerprint; `None` trusts on first use.
     pub pinned: Option<String>,
+    /// CAs whose host certificates are accepted instead of a pin (only those
+    /// whose patterns cover `host` count).
+    pub trusted_cas: Vec<TrustedCa>,
+    /// Jump hosts, the first one reached directly, each next one through the
+    /// one before, `host` through the last. A hop's own `jumps` is ignored.
+    pub jumps: Vec<Target>,
+    /// The stored server this target is (for pinning a hop's key on first use).
+    pub server_id: Option<String>,
+}
+
+impl Target {
+    /// `user@host:port`, how errors name a host.
+    pub fn name(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+
+    /// The trusted CAs whose patterns cover this host.
+    fn cas_for_host(&self) -> Vec<TrustedCa> {
+        self.trusted_cas
+            .iter()
+            .filter(|ca| trust::patterns_match(&ca.patterns, &self.host, self.port))
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +105,8 @@ pub struct SshConfig {
     pub connect_timeout: Duration,
     pub keepalive_interval: Duration,
     pub keepalive_max: usize,
+    /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
+    pub max_jump_depth: usize,
 }
 
 impl Default for SshConfig {
@@ -78,6 +115,7 @@ impl Default for SshConfig {
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
+            max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
         }
     }
 }
@@ -94,6 +132,12 @@ pub enum SshError {
     AuthFailed { user: String, reason: String },
     #[error("unusable private key: {0}")]
     BadKey(String),
+    #[error("host key not trusted: {0}")]
+    HostKeyUntrusted(String),
+    #[error("unusable user certificate: {0}")]
+    BadCertificate(String),
+    #[error("jump host {hop} failed: {reason}")]
+    JumpFailed { hop: String, reason: String },
     /// The server refused a session channel as administratively prohibited
     /// (SSH_OPEN_ADMINISTRATIVELY_PROHIBITED). OpenSSH answers a session
     /// past MaxSessions ("no more sessions" in its log) with
@@ -113,6 +157,9 @@ impl SshError {
             SshError::HostKeyMismatch { .. } => ErrorCode::HostKeyMismatch,
             SshError::AuthFailed { .. } => ErrorCode::AuthFailed,
             SshError::BadKey(_) => ErrorCode::BadKey,
+            SshError::HostKeyUntrusted(_) => ErrorCode::HostKeyUntrusted,
+            SshError::BadCertificate(_) => ErrorCode::BadCertificate,
+            SshError::JumpFailed { .. } => ErrorCode::JumpFailed,
             SshError::SessionRefused(_) | SshError::Ssh(_) => ErrorCode::SshError,
         }
     }
@@ -123,11 +170,34 @@ impl SshError {
             SshError::ConnectFailed { .. } | SshError::ConnectTimeout { .. }
         )
     }
+
+    /// This error, met while reaching jump host `hop`.
+    pub fn at_hop(self, hop: &Target) -> SshError {
+        match self {
+            e @ SshError::JumpFailed { .. } => e,
+            e => SshError::JumpFailed {
+                hop: hop.name(),
+                reason: e.to_string(),
+            },
+        }
+    }
 }
 
 struct ClientHandler {
+    host: String,
     pinned: Option<String>,
-    seen: Arc<Mutex<Option<String>>>,
+    /// The trusted CAs covering this host (non-empty: certificates are asked for).
+    cas: Vec<TrustedCa>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    fingerprint: Option<String>,
+    /// Set when a trusted CA vouched for the presented host certificate.
+    by_ca: bool,
+    /// Why a presented host certificate was refused.
+    untrusted: Option<String>,
 }
 
 impl client::Handler for ClientHandler {
@@ -137,20 +207,34 @@ impl client::Handler for ClientHandler {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let fp = match key {
+        let mut seen = Seen::default();
+        let ok = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => {
-                key.fingerprint(HashAlg::Sha256).to_string()
+                let fp = key.fingerprint(HashAlg::Sha256).to_string();
+                let ok = match &self.pinned {
+                    Some(p) => *p == fp,
+                    None => true,
+                };
+                seen.fingerprint = Some(fp);
+                ok
             }
             PublicKeyOrCertificate::Certificate(c) => {
-                c.public_key().fingerprint(HashAlg::Sha256).to_string()
+                seen.fingerprint = Some(c.public_key().fingerprint(HashAlg::Sha256).to_string());
+                let cas: Vec<&TrustedCa> = self.cas.iter().collect();
+                match trust::check_host_certificate(c, &self.host, &cas) {
+                    Ok(()) => {
+                        seen.by_ca = true;
+                        true
+                    }
+                    Err(why) => {
+                        seen.untrusted = Some(why);
+                        false
+                    }
+                }
             }
         };
-        let ok = match &self.pinned {
-            Some(p) => *p == fp,
-            None => true,
-        };
         if let Ok(mut s) = self.seen.lock() {
-            *s = Some(fp);
+            *s = seen;
         }
         Ok(ok)
     }
@@ -160,7 +244,14 @@ impl client::Handler for ClientHandler {
 pub struct Connection {
     handle: Handle<ClientHandler>,
     fingerprint: String,
+    /// True when a trusted CA vouched for the host (no pin needed).
+    pub verified_by_ca: bool,
     pub connected_in: Duration,
+    /// The jump connection this one is tunnelled through (kept alive as
+    /// long as this one is).
+    via: Option<Arc<Connection>>,
+    name: String,
+    server_id: Option<String>,
 }
 
 /// What a short command printed and how it ended.
@@ -193,46 +284,130 @@ pub fn sig_name(s: &Sig) -> String {
 pub use keys::parse_private_key;
 
 impl Connection {
+    /// Connect to `target`, through its jump hosts if it has any (each hop
+    /// connected here, not shared: see [`Pool`] for shared jump connections).
     pub async fn connect(target: &Target, cfg: &SshConfig) -> Result<Connection, SshError> {
+        let mut via: Option<Arc<Connection>> = None;
+        for hop in &target.jumps {
+            let c = Connection::connect_via(hop, via.clone(), cfg)
+                .await
+                .map_err(|e| e.at_hop(hop))?;
+            via = Some(Arc::new(c));
+        }
+        Connection::connect_via(target, via, cfg).await
+    }
+
+    /// Connect to `target` directly (`via` = `None`) or through a
+    /// `direct-tcpip` channel of the authenticated connection `via`;
+    /// `target.jumps` is not looked at.
+    pub async fn connect_via(
+        target: &Target,
+        via: Option<Arc<Connection>>,
+        cfg: &SshConfig,
+    ) -> Result<Connection, SshError> {
         let addr = format!("{}:{}", target.host, target.port);
         let started = Instant::now();
+        // A user certificate outside its validity window is refused before
+        // anything is sent.
+        let user_cert = match &target.creds.certificate {
+            None => None,
+            Some(text) => {
+                let c = trust::parse_certificate(text).map_err(SshError::BadCertificate)?;
+                trust::validity(&c).map_err(SshError::BadCertificate)?;
+                Some(c)
+            }
+        };
+        let secs = cfg.connect_timeout.as_secs().max(1);
+        let cas = target.cas_for_host();
+        let mut preferred = russh::Preferred::default();
+        if !cas.is_empty() {
+            preferred.host_key_certificates = preferred.key.clone();
+        }
         let config = Arc::new(client::Config {
             keepalive_interval: Some(cfg.keepalive_interval),
             keepalive_max: cfg.keepalive_max,
             inactivity_timeout: None,
             nodelay: true,
+            preferred,
             ..Default::default()
         });
-        let seen = Arc::new(Mutex::new(None));
+        let seen = Arc::new(Mutex::new(Seen::default()));
         let handler = ClientHandler {
+            host: target.host.clone(),
             pinned: target.pinned.clone(),
+            cas,
             seen: seen.clone(),
         };
-        let secs = cfg.connect_timeout.as_secs().max(1);
-        let tcp =
-            match tokio::time::timeout(cfg.connect_timeout, tokio::net::TcpStream::connect(&addr))
+        let connected = match &via {
+            None => {
+                let tcp = match tokio::time::timeout(
+                    cfg.connect_timeout,
+                    tokio::net::TcpStream::connect(&addr),
+                )
                 .await
-            {
-                Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
-                Ok(Err(e)) => {
-                    return Err(SshError::ConnectFailed {
-                        addr,
-                        reason: e.to_string(),
-                    })
-                }
-                Ok(Ok(s)) => s,
-            };
-        let _ = tcp.set_nodelay(true);
-        let remaining = cfg.connect_timeout.saturating_sub(started.elapsed());
-        let connected =
-            tokio::time::timeout(remaining, client::connect_stream(config, tcp, handler)).await;
+                {
+                    Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
+                    Ok(Err(e)) => {
+                        return Err(SshError::ConnectFailed {
+                            addr,
+                            reason: e.to_string(),
+                        })
+                    }
+                    Ok(Ok(s)) => s,
+                };
+                let _ = tcp.set_nodelay(true);
+                let remaining = cfg.connect_timeout.saturating_sub(started.elapsed());
+                tokio::time::timeout(remaining, client::connect_stream(config, tcp, handler)).await
+            }
+            Some(jump) => {
+                let hop = jump.name.clone();
+                let opened = tokio::time::timeout(
+                    cfg.connect_timeout,
+                    jump.handle.channel_open_direct_tcpip(
+                        target.host.clone(),
+                        target.port as u32,
+                        "127.0.0.1",
+                        0,
+                    ),
+                )
+                .await;
+                let ch = match opened {
+                    Err(_) => {
+                        return Err(SshError::JumpFailed {
+                            hop,
+                            reason: format!("no tunnel to {addr} within {secs} s"),
+                        })
+                    }
+                    Ok(Err(e)) => {
+                        return Err(SshError::JumpFailed {
+                            hop,
+                            reason: format!("could not open a tunnel to {addr}: {e}"),
+                        })
+                    }
+                    Ok(Ok(ch)) => ch,
+                };
+                let remaining = cfg.connect_timeout.saturating_sub(started.elapsed());
+                tokio::time::timeout(
+                    remaining,
+                    client::connect_stream(config, ch.into_stream(), handler),
+                )
+                .await
+            }
+        };
         let mut handle = match connected {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(Err(e)) => {
-                let got = seen.lock().ok().and_then(|s| s.clone());
-                if let (Some(expected), Some(got)) = (target.pinned.clone(), got) {
-                    if expected != got {
-                        return Err(SshError::HostKeyMismatch { expected, got });
+                let s = seen
+                    .lock()
+                    .map(|s| (s.fingerprint.clone(), s.untrusted.clone()));
+                if let Ok((got, untrusted)) = s {
+                    if let Some(why) = untrusted {
+                        return Err(SshError::HostKeyUntrusted(format!("{addr}: {why}")));
+                    }
+                    if let (Some(expected), Some(got)) = (target.pinned.clone(), got) {
+                        if expected != got {
+                            return Err(SshError::HostKeyMismatch { expected, got });
+                        }
                     }
                 }
                 return Err(SshError::ConnectFailed {
@@ -242,20 +417,42 @@ impl Connection {
             }
             Ok(Ok(h)) => h,
         };
-        let fingerprint = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
+        let (fingerprint, verified_by_ca) = seen
+            .lock()
+            .map(|s| (s.fingerprint.clone().unwrap_or_default(), s.by_ca))
+            .unwrap_or_default();
         let remaining = cfg
             .connect_timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        match tokio::time::timeout(remaining, authenticate(&mut handle, target)).await {
+        match tokio::time::timeout(remaining, authenticate(&mut handle, target, user_cert)).await {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(r) => r?,
         }
         Ok(Connection {
             handle,
             fingerprint,
+            verified_by_ca,
             connected_in: started.elapsed(),
+            name: target.name(),
+            server_id: target.server_id.clone(),
+            via,
         })
+    }
+
+    /// `user@host:port` of this connection.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The stored server this connection reached, if known.
+    pub fn server_id(&self) -> Option<&str> {
+        self.server_id.as_deref()
+    }
+
+    /// The jump connection this one goes through, if any.
+    pub fn via(&self) -> Option<&Arc<Connection>> {
+        self.via.as_ref()
     }
 
     /// SHA256 fingerprint of the host key the server presented.
@@ -293,8 +490,23 @@ impl Connection {
     /// Run a short command to its end, collecting its output (bounded by
     /// `timeout`).
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {
+        self.run_with_stdin(command, b"", timeout).await
+    }
+
+    /// Like [`Conn::run`], with `stdin` written to the command before EOF.
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
         let fut = async {
             let mut ch = self.exec(command).await?;
+            if !stdin.is_empty() {
+                ch.data(stdin)
+                    .await
+                    .map_err(|e| SshError::Ssh(e.to_string()))?;
+            }
             ch.eof().await.map_err(|e| SshError::Ssh(e.to_string()))?;
             let mut out = Output::default();
             while let Some(msg) = ch.wait().await {
@@ -341,10 +553,12 @@ fn session_open_error(e: russh::Error) -> SshError {
 pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
     let addr = format!("{host}:{port}");
     let secs = timeout.as_secs().max(1);
-    let seen = Arc::new(Mutex::new(None));
+    let seen = Arc::new(Mutex::new(Seen::default()));
     // A pin that can never match: the handshake stops right after the key is seen.
     let handler = ClientHandler {
+        host: host.to_string(),
         pinned: Some(String::from("-")),
+        cas: Vec::new(),
         seen: seen.clone(),
     };
     let config = Arc::new(client::Config {
@@ -367,41 +581,86 @@ pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<
         Ok(Err(e)) => return Err(e),
         Ok(Ok(())) => {}
     }
-    let fp = seen.lock().ok().and_then(|s| s.clone());
+    let fp = seen.lock().ok().and_then(|s| s.fingerprint.clone());
     fp.ok_or_else(|| SshError::Ssh(format!("{addr} presented no host key")))
 }
 
-async fn authenticate(handle: &mut Handle<ClientHandler>, target: &Target) -> Result<(), SshError> {
+/// Most prompts keyboard-interactive may send before we give up.
+const KBD_INTERACTIVE_ROUNDS: usize = 5;
+
+async fn authenticate(
+    handle: &mut Handle<ClientHandler>,
+    target: &Target,
+    user_cert: Option<russh::keys::Certificate>,
+) -> Result<(), SshError> {
     let user = target.user.clone();
     let mut tried = Vec::new();
+    let err = |e: russh::Error| SshError::Ssh(e.to_string());
     if let Some(text) = &target.creds.private_key {
         let key = parse_private_key(text, target.creds.passphrase.as_deref())?;
-        let hash = handle
-            .best_supported_rsa_hash()
-            .await
-            .map_err(|e| SshError::Ssh(e.to_string()))?
-            .flatten();
-        let res = handle
-            .authenticate_publickey(
-                user.clone(),
-                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-            )
-            .await
-            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        let res = match user_cert {
+            Some(cert) => {
+                tried.push("user certificate");
+                handle
+                    .authenticate_openssh_cert(user.clone(), Arc::new(key), cert)
+                    .await
+                    .map_err(err)?
+            }
+            None => {
+                tried.push("public key");
+                let hash = handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .map_err(err)?
+                    .flatten();
+                handle
+                    .authenticate_publickey(
+                        user.clone(),
+                        PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                    )
+                    .await
+                    .map_err(err)?
+            }
+        };
         if res.success() {
             return Ok(());
         }
-        tried.push("public key");
     }
     if let Some(pw) = &target.creds.password {
         let res = handle
             .authenticate_password(user.clone(), pw.clone())
             .await
-            .map_err(|e| SshError::Ssh(e.to_string()))?;
+            .map_err(err)?;
         if res.success() {
             return Ok(());
         }
         tried.push("password");
+        // PAM servers (and FreeBSD's default) take the password only by
+        // keyboard-interactive: answer every hidden prompt with it.
+        let mut reply = handle
+            .authenticate_keyboard_interactive_start(user.clone(), None)
+            .await
+            .map_err(err)?;
+        for _ in 0..KBD_INTERACTIVE_ROUNDS {
+            match reply {
+                KeyboardInteractiveAuthResponse::Success => return Ok(()),
+                KeyboardInteractiveAuthResponse::Failure { .. } => break,
+                KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                    let answers = prompts
+                        .iter()
+                        .map(|p| if p.echo { String::new() } else { pw.clone() })
+                        .collect();
+                    reply = handle
+                        .authenticate_keyboard_interactive_respond(answers)
+                        .await
+                        .map_err(err)?;
+                }
+            }
+        }
+        if matches!(reply, KeyboardInteractiveAuthResponse::Success) {
+            return Ok(());
+        }
+        tried.push("password by keyboard-interactive");
     }
     let reason = if tried.is_empty() {
         "no password or private key is configured".to_string()

@@ -1,6 +1,9 @@
 //! A pool of authenticated connections per server: several channels share
 //! one connection (below sshd's default `MaxSessions` of 10), idle
 //! connections expire, and a broken one is replaced by a fresh connect.
+//! Jump-host connections are shared too: one authenticated connection per
+//! hop (per chain prefix) carries the `direct-tcpip` tunnels of every target
+//! behind it.
 
 use crate::{Connection, SshConfig, SshError, Target};
 use std::collections::HashMap;
@@ -66,11 +69,21 @@ impl Lease {
         command: &str,
         timeout: std::time::Duration,
     ) -> Result<crate::Output, SshError> {
+        self.run_aside_with_stdin(command, b"", timeout).await
+    }
+
+    /// Like [`Lease::run_aside`], with `stdin` written to the command before EOF.
+    pub async fn run_aside_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        timeout: std::time::Duration,
+    ) -> Result<crate::Output, SshError> {
         let _side = tokio::time::timeout(timeout, self.conn.side.acquire())
             .await
             .map_err(|_| SshError::Ssh("no free side channel".into()))?
             .map_err(|e| SshError::Ssh(e.to_string()))?;
-        let out = self.conn.conn.run(command, timeout).await;
+        let out = self.conn.conn.run_with_stdin(command, stdin, timeout).await;
         settle(&self.conn.conn).await;
         out
     }
@@ -104,23 +117,48 @@ pub struct Pool {
     conns: Mutex<HashMap<u64, Vec<Arc<Pooled>>>>,
     /// One connect at a time per key, so a burst of jobs shares a handshake.
     connecting: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
+    /// Jump connections by chain prefix (see [`chain_keys`]).
+    jumps: Mutex<HashMap<u64, Arc<Connection>>>,
     pub connects_total: AtomicU64,
+    /// Connections opened to jump hosts.
+    pub jump_connects_total: AtomicU64,
+}
+
+fn hash_target(h: &mut impl Hasher, t: &Target) {
+    t.host.hash(h);
+    t.port.hash(h);
+    t.user.hash(h);
+    t.pinned.hash(h);
+    t.trusted_cas.hash(h);
+    t.creds.password.hash(h);
+    t.creds.private_key.hash(h);
+    t.creds.passphrase.hash(h);
+    t.creds.certificate.hash(h);
+}
+
+/// One key per hop of `jumps`: the hash of the chain up to and including it,
+/// so a hop's connection is shared only by chains that reach it the same way.
+fn chain_keys(jumps: &[Target]) -> Vec<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    "jump".hash(&mut h);
+    jumps
+        .iter()
+        .map(|t| {
+            hash_target(&mut h, t);
+            h.finish()
+        })
+        .collect()
 }
 
 fn key_of(server_key: &str, t: &Target) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     server_key.hash(&mut h);
-    t.host.hash(&mut h);
-    t.port.hash(&mut h);
-    t.user.hash(&mut h);
     // A connection is reused only under the pin it was verified against:
     // the connections made while the key was still unpinned (trust on first
     // use) are not handed to jobs that expect the pinned key, and accepting
     // a new key through the API starts a new set of connections.
-    t.pinned.hash(&mut h);
-    t.creds.password.hash(&mut h);
-    t.creds.private_key.hash(&mut h);
-    t.creds.passphrase.hash(&mut h);
+    hash_target(&mut h, t);
+    chain_keys(&t.jumps).last().hash(&mut h);
     h.finish()
 }
 
@@ -130,8 +168,45 @@ impl Pool {
             cfg,
             conns: Mutex::new(HashMap::new()),
             connecting: Mutex::new(HashMap::new()),
+            jumps: Mutex::new(HashMap::new()),
             connects_total: AtomicU64::new(0),
+            jump_connects_total: AtomicU64::new(0),
         }
+    }
+
+    /// The shared connection to the last of `jumps`, connecting (hop by hop,
+    /// through the hops before) whichever hop has none alive. An error names
+    /// the hop that failed.
+    pub async fn jump_connection(
+        &self,
+        jumps: &[Target],
+    ) -> Result<Option<Arc<Connection>>, SshError> {
+        let mut via: Option<Arc<Connection>> = None;
+        for (hop, key) in jumps.iter().zip(chain_keys(jumps)) {
+            let gate = self.connecting.lock().await.entry(key).or_default().clone();
+            let _g = gate.lock().await;
+            let alive = self
+                .jumps
+                .lock()
+                .await
+                .get(&key)
+                .filter(|c| !c.is_closed())
+                .cloned();
+            let conn = match alive {
+                Some(c) => c,
+                None => {
+                    let c = Connection::connect_via(hop, via.clone(), &self.cfg)
+                        .await
+                        .map_err(|e| e.at_hop(hop))?;
+                    self.jump_connects_total.fetch_add(1, Ordering::Relaxed);
+                    let c = Arc::new(c);
+                    self.jumps.lock().await.insert(key, c.clone());
+                    c
+                }
+            };
+            via = Some(conn);
+        }
+        Ok(via)
     }
 
     pub fn config(&self) -> &SshConfig {
@@ -190,7 +265,8 @@ impl Pool {
         if let Some(l) = self.settled_lease(key).await {
             return Ok(l);
         }
-        let conn = Connection::connect(target, &self.cfg).await?;
+        let via = self.jump_connection(&target.jumps).await?;
+        let conn = Connection::connect_via(target, via, &self.cfg).await?;
         self.connects_total.fetch_add(1, Ordering::Relaxed);
         let pooled = Arc::new(Pooled {
             conn,
@@ -251,7 +327,35 @@ impl Pool {
         for p in closed {
             p.conn.disconnect().await;
         }
+        // A jump connection no pooled connection goes through any more
+        // (only the pool holds it; the innermost hops go first).
+        let mut gone = Vec::new();
+        loop {
+            let mut map = self.jumps.lock().await;
+            let before = map.len();
+            map.retain(|_, c| {
+                let keep = !c.is_closed() && Arc::strong_count(c) > 1;
+                if !keep {
+                    gone.push(c.clone());
+                }
+                keep
+            });
+            let removed = before != map.len();
+            drop(map);
+            // Dropping an inner hop releases the hop before it: go round again.
+            for c in gone.drain(..) {
+                c.disconnect().await;
+            }
+            if !removed {
+                break;
+            }
+        }
         n
+    }
+
+    /// Open connections to jump hosts.
+    pub async fn jump_stats(&self) -> usize {
+        self.jumps.lock().await.len()
     }
 
     /// (open connections, channels in use)

@@ -23,6 +23,9 @@ async fn openssh_refuses_a_session_past_max_sessions_as_connect_failed() {
             ..Default::default()
         },
         pinned: Some(host.host_key_fingerprint()),
+        trusted_cas: Vec::new(),
+        jumps: Vec::new(),
+        server_id: None,
     };
     let conn = Connection::connect(&target, &SshConfig::default())
         .await

@@ -22,7 +22,7 @@ pub struct NewServer {
     pub max_concurrency: i64,
 }
 
-const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at";
+const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id";
 
 fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
     // `x IS NOT NULL` is a boolean on PostgreSQL and an integer on SQLite.
@@ -54,6 +54,7 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         last_checked_at: r.try_get("last_checked_at")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        jump_server_id: r.try_get("jump_server_id")?,
     })
 }
 
@@ -120,6 +121,30 @@ impl Store {
         .await
         .map_err(map_unique)?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Set (or clear) the server a server is reached through. The API checks
+    /// the id exists and makes no loop before calling this.
+    pub async fn set_jump_server(&self, id: &str, jump_server_id: Option<&str>) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE servers SET jump_server_id = $1, updated_at = $2 WHERE id = $3")
+                .bind(jump_server_id.map(str::to_string))
+                .bind(remora_domain::time::now_ms())
+                .bind(id)
+                .execute(&self.write)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Servers reached directly through `id` (their `jump_server_id` is `id`).
+    pub async fn servers_jumping_through(&self, id: &str) -> Result<Vec<Server>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVER_COLS} FROM servers WHERE jump_server_id = $1 ORDER BY name"
+        ))
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(server_from_row).collect()
     }
 
     pub async fn list_servers(&self) -> Result<Vec<Server>> {

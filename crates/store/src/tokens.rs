@@ -42,6 +42,15 @@ impl Store {
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
+    /// Whether a token with this hash was ever stored (live or revoked).
+    pub async fn token_hash_known(&self, token_hash: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn list_tokens(&self) -> Result<Vec<TokenRow>> {
         let rows = sqlx::query(
             "SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY created_at",

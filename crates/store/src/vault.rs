@@ -118,8 +118,13 @@ impl Vault {
                 std::fs::create_dir_all(data_dir).map_err(err)?;
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
-                write_private_file(&path, hex::encode(key).as_bytes()).map_err(err)?;
-                Ok(Vault::new(key))
+                if create_private_file_once(&path, hex::encode(key).as_bytes()).map_err(err)? {
+                    Ok(Vault::new(key))
+                } else {
+                    // Another process created it first: use its key.
+                    let text = std::fs::read_to_string(&path).map_err(err)?;
+                    Ok(Vault::new(parse_key(&text)?))
+                }
             }
             Err(e) => Err(err(e)),
         }
@@ -161,6 +166,36 @@ impl Vault {
 }
 
 /// Create (or replace) a file readable only by its owner.
+/// Create `path` (0600) with `contents` only if it does not exist, atomically:
+/// the complete contents go to a fresh temporary file (`create_new`), synced,
+/// then hard-linked into place, which fails if `path` appeared meanwhile. So
+/// a reader never sees a partial file and two processes starting together
+/// agree on one. Returns false when `path` already existed.
+pub fn create_private_file_once(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tag = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut tag);
+    let tmp = path.with_extension(format!("tmp.{}.{}", std::process::id(), hex::encode(tag)));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let written = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
@@ -182,6 +217,33 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_master_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let vaults: Vec<Vault> = (0..8)
+                .map(|_| {
+                    let d = dir.path().to_path_buf();
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        Vault::load(None, &d).unwrap()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            let on_disk = Vault::load(None, dir.path()).unwrap();
+            for v in &vaults {
+                assert_eq!(on_disk.open(&v.seal(b"x")).unwrap(), b"x");
+            }
+            // No temporary files left behind.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
     #[test]
     fn seal_open_round_trip_and_tamper() {
         let v = Vault::new([7; 32]);

@@ -51,6 +51,9 @@ pub struct WorkerOpts {
     /// Seconds between heartbeats.
     #[arg(long, env = "REMORA_HEARTBEAT_INTERVAL", default_value_t = 5)]
     pub heartbeat_secs: u64,
+    /// Jump hosts allowed on the way to one server (1–16).
+    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub max_jump_depth: u64,
 }
 
 impl WorkerOpts {
@@ -69,6 +72,7 @@ impl WorkerOpts {
         c.output_cap = self.output_cap;
         c.kill_grace = Duration::from_secs(self.kill_grace_secs);
         c.ssh.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
+        c.ssh.max_jump_depth = self.max_jump_depth as usize;
         c.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         c.heartbeat_interval = Duration::from_secs(self.heartbeat_secs.max(1));
         c

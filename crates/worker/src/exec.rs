@@ -7,7 +7,7 @@
 
 use crate::sink::Sink;
 use crate::Ctx;
-use remora_domain::command::{exec_string, job_line, kill_marked, stdin_of};
+use remora_domain::command::{count_marked, kill_marked, program_of, stdin_of, Sweep, EXEC};
 use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
 use remora_netqueue::Delivery;
 use remora_ssh::pool::Lease;
@@ -88,7 +88,12 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, E
         Ok(None) => return Err(deleted()),
         Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
-    Ok((remora_ssh::target_of(&server, secrets), server.id))
+    let max = ctx.cfg.ssh.max_jump_depth;
+    match remora_ssh::chain::target_with_jumps(&ctx.store, &ctx.vault, &server, secrets, max).await
+    {
+        Ok(t) => Ok((t, server.id)),
+        Err(e) => Err((e.to_string(), e.code())),
+    }
 }
 
 pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
@@ -122,8 +127,7 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
-    let command = exec_string(&job.id, &job_line(&job.spec));
-    let (lease, channel) = match open_channel(r, &target, &server_id, &command, &cancel).await {
+    let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, &cancel).await {
         Ok(opened) => opened,
         Err(ended) => return ended,
     };
@@ -170,6 +174,7 @@ async fn open_channel(
                 return Err(r.fail(&e.to_string(), e.code()).await);
             }
         }
+        pin_hops_first_use(ctx, target, &lease).await;
         match exec_when_sshd_has_room(&lease, command).await {
             Ok(c) => return Ok((lease, c)),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
@@ -248,6 +253,24 @@ async fn pin_first_use(ctx: &Ctx, server_id: &str, lease: &Lease) -> Result<(), 
     }
 }
 
+/// Trust on first use for the jump hosts on the way: each unpinned hop's
+/// server gets the key its connection was made with.
+async fn pin_hops_first_use(ctx: &Ctx, target: &Target, lease: &Lease) {
+    let mut hop = lease.via().cloned();
+    while let Some(h) = hop {
+        if let Some(id) = h.server_id() {
+            let unpinned = target
+                .jumps
+                .iter()
+                .any(|j| j.server_id.as_deref() == Some(id) && j.pinned.is_none());
+            if unpinned {
+                let _ = ctx.store.pin_host_key(id, h.host_key_fingerprint()).await;
+            }
+        }
+        hop = h.via().cloned();
+    }
+}
+
 /// Start `command` on a new channel of `lease`. A server may refuse a
 /// session as administratively prohibited ([`SshError::SessionRefused`])
 /// while it is at its session limit: keep the slot and ask again shortly.
@@ -310,6 +333,8 @@ pub struct Ran {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<String>,
     pub stopped: Option<StopReason>,
+    /// After a stop: what the final sweep found (None: not checked).
+    pub sweep: Option<Sweep>,
 }
 
 /// Phase 2: feed the script, stream output into the sink and live
@@ -323,12 +348,29 @@ async fn run_channel(
     mut channel: Channel<Msg>,
 ) -> Ran {
     let (ctx, job) = (r.ctx, r.job);
+    // The program line, then a script job's script, then EOF: streamed in
+    // chunks within the channel's window (never one oversized packet, which
+    // would break the connection other jobs share), beside the output loop
+    // so a job that writes before it has read all its stdin cannot stall.
+    let mut input = program_of(&job.id, &job.spec, &[]).into_bytes();
     if let Some(script) = stdin_of(&job.spec) {
-        if let Err(e) = channel.data_bytes(script.as_bytes().to_vec()).await {
-            warn!(error = %e, "sending the script failed");
-        }
+        input.extend_from_slice(script.as_bytes());
     }
-    let _ = channel.eof().await;
+    let w = channel.make_writer();
+    let feeder = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut w = Box::pin(w);
+        for chunk in input.chunks(32 * 1024) {
+            w.write_all(chunk).await?;
+        }
+        w.flush().await?;
+        w.shutdown().await
+    });
+    let feeder = tokio::spawn(async move {
+        if let Ok(Err(e)) = feeder.await {
+            warn!(error = %e, "sending the job's program failed");
+        }
+    });
 
     let mut sink = Sink::new(
         &job.id,
@@ -394,12 +436,18 @@ async fn run_channel(
             terminate(lease, &mut channel, &job.id, Sig::TERM).await;
         }
     }
+    feeder.abort();
     ran.stopped = stop.reason;
     if ran.stopped.is_some() {
         // Whatever escaped TERM (setsid, trapped signals) goes now.
-        let sweep = kill_marked(&job.id, "KILL");
-        if let Err(e) = lease.run_aside(&sweep, Duration::from_secs(5)).await {
-            warn!(error = %e, "final process sweep failed");
+        let sweep = format!(
+            "{}; {}",
+            kill_marked(&job.id, "KILL"),
+            count_marked(&job.id)
+        );
+        match run_sh(lease, &sweep).await {
+            Ok(o) => ran.sweep = Some(Sweep::parse(&String::from_utf8_lossy(&o.stdout))),
+            Err(e) => warn!(error = %e, "final process sweep failed"),
         }
     }
     if let Err(e) = sink.flush().await {
@@ -412,25 +460,29 @@ async fn run_channel(
 /// is the job's (seconds); `drain` is the worker's id and drain timeout
 /// when that timeout ran out (a cancel is then the drain's).
 pub fn final_status(ran: &Ran, timeout: i64, drain: Option<(&str, Duration)>) -> Finish {
+    let killed = ran
+        .sweep
+        .map(Sweep::describe)
+        .unwrap_or_else(|| "the remote process tree was killed".to_string());
     let (status, error, code) = match (ran.stopped, drain) {
         (Some(StopReason::TimedOut), _) => (
             JobStatus::TimedOut,
             Some(format!(
-                "timed out after {timeout} s; the remote process tree was killed"
+                "timed out after {timeout} s; {killed}"
             )),
             Some(ErrorCode::TimedOut),
         ),
         (Some(StopReason::Canceled), Some((worker, drain_timeout))) => (
             JobStatus::Canceled,
             Some(format!(
-                "canceled: worker {worker} shut down and its drain timeout of {} s ran out; the remote process tree was killed",
+                "canceled: worker {worker} shut down and its drain timeout of {} s ran out; {killed}",
                 drain_timeout.as_secs()
             )),
             Some(ErrorCode::DrainTimeout),
         ),
         (Some(StopReason::Canceled), None) => (
             JobStatus::Canceled,
-            Some("canceled; the remote process tree was killed".to_string()),
+            Some(format!("canceled; {killed}")),
             Some(ErrorCode::Canceled),
         ),
         (None, _) => match (ran.exit_code, &ran.exit_signal) {
@@ -468,16 +520,23 @@ fn stream_label(s: Stream) -> &'static str {
     }
 }
 
+/// Run a one-line POSIX sh snippet on a side channel, through [`EXEC`] like
+/// a job (the login shell never parses it).
+async fn run_sh(lease: &Lease, snippet: &str) -> Result<remora_ssh::Output, SshError> {
+    debug_assert!(!snippet.contains('\n'));
+    let line = format!("{snippet}\n");
+    lease
+        .run_aside_with_stdin(EXEC, line.as_bytes(), Duration::from_secs(5))
+        .await
+}
+
 /// Signal the job over its channel and, on a second channel, every process
 /// that carries the job's marker (children, setsid'd ones included).
 async fn terminate(lease: &Lease, channel: &mut Channel<Msg>, job_id: &str, sig: Sig) {
     let name = sig_name(&sig);
     let started = Instant::now();
     let _ = channel.signal(sig).await;
-    if let Err(e) = lease
-        .run_aside(&kill_marked(job_id, &name), Duration::from_secs(5))
-        .await
-    {
+    if let Err(e) = run_sh(lease, &kill_marked(job_id, &name)).await {
         warn!(error = %e, signal = %name, "process sweep failed");
     }
     info!(signal = %name, took_ms = started.elapsed().as_millis() as u64, "sent signal to the job's process tree");
@@ -492,6 +551,7 @@ mod tests {
             exit_code: code,
             exit_signal: sig.map(Into::into),
             stopped,
+            sweep: None,
         }
     }
 

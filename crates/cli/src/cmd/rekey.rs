@@ -42,7 +42,7 @@ pub async fn run(a: RekeyArgs) -> Result<i32> {
             new.key_id(),
             staged.display()
         );
-        eprintln!("Set REMORA_MASTER_KEY to the key above on every API and worker (REMORA_MASTER_KEY_PREVIOUS=<old key> during the rollout) and restart them.");
+        eprintln!("Set REMORA_MASTER_KEY to the key above on every API and worker (REMORA_MASTER_KEY_PREVIOUS=<old key> during the rollout) and restart them. Until they restart, processes still running the old key seal new values with it: those stay readable only while REMORA_MASTER_KEY_PREVIOUS holds the old key.");
     } else {
         let current = dir.join("master.key");
         let backup = dir.join(format!(
@@ -59,7 +59,12 @@ pub async fn run(a: RekeyArgs) -> Result<i32> {
             current.display(),
             backup.display()
         );
-        eprintln!("Restart the API and the workers to use it.");
+        eprintln!(
+            "Restart the API and the workers to use it. Until they restart, processes still running \
+             the old key seal new values with it: set REMORA_MASTER_KEY_PREVIOUS to the key in {} \
+             on every process so those values stay readable (then run `remora rekey` again).",
+            backup.display()
+        );
     }
     Ok(0)
 }

@@ -73,14 +73,19 @@ pub enum ServersCmd {
     /// Real SSH login and `true`: latency, host key, error.
     #[command(after_help = "Example:\n  remora servers test web1")]
     Test { server: String },
-    /// Health of one server, or of all (`--all`, concurrent, with a progress bar).
+    /// Check one server now (SSH login), or all (`--all`, concurrent, with a progress bar).
+    /// Running a check needs an operator token; `--stored` only reads the last stored check
+    /// (a viewer token is enough, nothing logs in).
     #[command(
-        after_help = "Examples:\n  remora servers status web1\n  remora servers status --all"
+        after_help = "Examples:\n  remora servers status web1\n  remora servers status --all\n  remora servers status --all --stored"
     )]
     Status {
         server: Option<String>,
         #[arg(long)]
         all: bool,
+        /// Read the last stored check instead of logging in.
+        #[arg(long)]
+        stored: bool,
     },
     /// Pin the host key the server presents now (after a legitimate change).
     #[command(after_help = "Example:\n  remora servers accept-key web1 --fingerprint SHA256:…")]
@@ -219,11 +224,15 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             emit(out, &r.raw, &r.body);
             Ok(if r.body.ok { 0 } else { 1 })
         }
-        ServersCmd::Status { server, all } => {
+        ServersCmd::Status {
+            server,
+            all,
+            stored,
+        } => {
             if server.is_none() && !all {
                 bail!("give a server name, or --all");
             }
-            status(api, out, server, all).await
+            status(api, out, server, all, stored).await
         }
         ServersCmd::AcceptKey {
             server,
@@ -231,7 +240,8 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
         } => {
             let body = match fingerprint {
                 Some(f) => json!({ "fingerprint": f }),
-                None => Value::Null,
+                // An empty object, not `null` (the API refuses a null body).
+                None => json!({}),
             };
             let r: Reply<Server> = api
                 .post_as(
@@ -379,11 +389,24 @@ impl View for StatusTable<'_> {
 }
 
 /// One server, or all of them concurrently with a progress bar on a terminal.
-async fn status(api: &Api, out: Output, server: Option<String>, all: bool) -> Result<i32> {
+async fn status(
+    api: &Api,
+    out: Output,
+    server: Option<String>,
+    all: bool,
+    stored: bool,
+) -> Result<i32> {
+    // GET reads the last stored check; POST runs one (operator).
+    let check = move |api: Api, id: String| async move {
+        let path = format!("/api/v1/servers/{}/status", enc(&id));
+        if stored {
+            api.get_as::<CheckResult>(&path).await
+        } else {
+            api.post_as::<CheckResult>(&path, &json!({})).await
+        }
+    };
     if let Some(name) = server.filter(|_| !all) {
-        let r: Reply<CheckResult> = api
-            .get_as(&format!("/api/v1/servers/{}/status", enc(&name)))
-            .await?;
+        let r: Reply<CheckResult> = check(api.clone(), name).await?;
         emit(out, &r.raw, &r.body);
         return Ok(if r.body.ok { 0 } else { 1 });
     }
@@ -413,9 +436,7 @@ async fn status(api: &Api, out: Output, server: Option<String>, all: bool) -> Re
         let limit = limit.clone();
         set.spawn(async move {
             let _p = limit.acquire_owned().await;
-            let r = api
-                .get_as::<CheckResult>(&format!("/api/v1/servers/{}/status", enc(&sv.id)))
-                .await;
+            let r = check(api, sv.id.clone()).await;
             (sv, r)
         });
     }

@@ -134,7 +134,8 @@ async fn bulk_status_takes_the_slowest_not_the_sum() {
         silent.push(l);
     }
     let start = Instant::now();
-    let v = stack.get("/api/v1/servers/status").await;
+    let (st, v) = stack.post("/api/v1/servers/status", json!({})).await;
+    assert_eq!(st, 200, "{v}");
     let took = start.elapsed();
     assert!(
         took < Duration::from_millis(3500),
@@ -423,13 +424,21 @@ async fn sse_streams_output_live_and_resumes() {
         )
         .await;
     let _ = st;
-    // Browsers pass the token as a query parameter.
+    // A token in the URL is refused (URLs are logged): only the header counts.
     let r = stack
         .http
         .get(format!(
             "{}/api/v1/jobs/{id}/stream?access_token={}",
             stack.url, stack.token
         ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = stack
+        .http
+        .get(format!("{}/api/v1/jobs/{id}/stream", stack.url))
+        .bearer_auth(&stack.token)
         .send()
         .await
         .unwrap();

@@ -1,11 +1,13 @@
 //! End-to-end tests: HTTP API → queue → worker → real OpenSSH sshd →
 //! database → API and CLI.
 
+mod any_shell;
 mod api;
 mod api_more;
 mod batches;
 mod cli;
 mod cli_more;
+mod jump;
 mod logs_secrets;
 mod openapi;
 mod stack;

@@ -164,7 +164,8 @@ impl Store {
         }
         let dir = if f.ascending { "ASC" } else { "DESC" };
         let limit = f.limit.clamp(1, 1000);
-        let offset = (f.page.max(1) - 1) * limit;
+        // Saturating: a huge page reads past the end instead of overflowing.
+        let offset = (f.page.max(1) - 1).saturating_mul(limit);
         // One row more than the page tells whether a next page exists.
         let sql = format!(
             "SELECT {JOB_COLS} FROM jobs {where_sql} ORDER BY {col} {dir}, id {dir} LIMIT {} OFFSET {offset}",

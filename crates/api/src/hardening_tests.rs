@@ -1,0 +1,352 @@
+//! Hostile input and faults from issue 14, each closed with a test that fails
+//! without its fix: viewer checks, bootstrap token, metrics labels, CORS `*`,
+//! page overflow, tokens in URLs, unique OpenAPI operation ids.
+
+use crate::{app, auth, ApiConfig, AppState};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "rmr_hardening_admin";
+const VIEWER: &str = "rmr_hardening_viewer";
+
+struct Api {
+    state: AppState,
+    _dir: tempfile::TempDir,
+}
+
+async fn api_with(cfg: ApiConfig) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = remora_store::Store::connect(&remora_store::default_url(dir.path()))
+        .await
+        .unwrap();
+    store
+        .insert_token("admin", &auth::hash_token(ADMIN), "admin")
+        .await
+        .unwrap();
+    store
+        .insert_token("viewer", &auth::hash_token(VIEWER), "viewer")
+        .await
+        .unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap().to_string();
+    drop(free);
+    let queue = remora_netqueue::Client::connect_lazy(&addr, None)
+        .await
+        .unwrap();
+    let vault = remora_store::Vault::new([7u8; 32]);
+    Api {
+        state: AppState::new(store, vault, queue, cfg),
+        _dir: dir,
+    }
+}
+
+impl Api {
+    async fn raw(&self, req: Request<Body>) -> axum::response::Response {
+        app(self.state.clone()).oneshot(req).await.unwrap()
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        let resp = self.raw(req.unwrap()).await;
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// A port that refuses connections: a check against it records `unreachable`.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn viewer_reads_stored_checks_and_cannot_run_them() {
+    let api = api_with(ApiConfig::default()).await;
+    let (st, s) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "h", "hostname": "127.0.0.1", "port": closed_port(), "user": "u", "password": "pw" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{s}");
+    let id = s["id"].as_str().unwrap().to_string();
+    // GET reads only: nothing logs in, nothing is recorded.
+    for uri in [
+        format!("/api/v1/servers/{id}/status"),
+        "/api/v1/servers/status".into(),
+    ] {
+        let (st, b) = api.call(VIEWER, Method::GET, &uri, None).await;
+        assert_eq!(st, StatusCode::OK, "{uri} {b}");
+        let r = if b["servers"].is_array() {
+            b["servers"][0].clone()
+        } else {
+            b
+        };
+        assert_eq!(r["status"], "unchecked", "{uri} {r}");
+        assert_eq!(r["checked_at"], Value::Null, "{uri} {r}");
+    }
+    let (_, srv) = api
+        .call(VIEWER, Method::GET, &format!("/api/v1/servers/{id}"), None)
+        .await;
+    assert_eq!(srv["last_status"], Value::Null, "a GET ran a check: {srv}");
+    // Running checks is POST: refused to a viewer, allowed to an operator and audited.
+    for uri in [
+        format!("/api/v1/servers/{id}/status"),
+        "/api/v1/servers/status".into(),
+    ] {
+        let (st, b) = api.call(VIEWER, Method::POST, &uri, None).await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{uri} {b}");
+    }
+    let (st, r) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            &format!("/api/v1/servers/{id}/status"),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["status"], "unreachable", "{r}");
+    let (st, b) = api
+        .call(ADMIN, Method::POST, "/api/v1/servers/status", None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["servers"][0]["status"], "unreachable", "{b}");
+    // The stored check is what GET now answers.
+    let (_, r) = api
+        .call(
+            VIEWER,
+            Method::GET,
+            &format!("/api/v1/servers/{id}/status"),
+            None,
+        )
+        .await;
+    assert_eq!(r["status"], "unreachable", "{r}");
+    assert!(r["checked_at"].is_string(), "{r}");
+    let audit = api.state.store.list_audit(100).await.unwrap();
+    let audit = format!("{audit:?}");
+    assert_eq!(audit.matches("server.check").count(), 2, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_pinned_meanwhile_fails_the_check() {
+    let host = remora_testkit::require!(remora_testkit::sshd::SshHost::start());
+    let api = api_with(ApiConfig::default()).await;
+    let (st, s) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "h", "hostname": host.host(), "port": host.port(), "user": host.user(), "password": host.password() })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{s}");
+    let id = s["id"].as_str().unwrap();
+    // The check read the server before another request pinned a different key.
+    let stale = api.state.store.get_server(id).await.unwrap().unwrap();
+    assert!(stale.host_key_fingerprint.is_none());
+    api.state
+        .store
+        .set_host_key(id, Some("SHA256:someoneelse"))
+        .await
+        .unwrap();
+    let r = crate::checks::check(&api.state, &stale, false).await;
+    assert!(!r.ok, "{r:?}");
+    assert_eq!(r.status, "host_key_mismatch", "{r:?}");
+    let now = api.state.store.get_server(id).await.unwrap().unwrap();
+    assert_eq!(
+        now.host_key_fingerprint.as_deref(),
+        Some("SHA256:someoneelse")
+    );
+    // Unpinned and uncontested, the check pins the presented key.
+    api.state.store.set_host_key(id, None).await.unwrap();
+    let r = crate::checks::check(&api.state, &stale, false).await;
+    assert!(r.ok, "{r:?}");
+    assert_eq!(r.host_key_status.as_deref(), Some("new"));
+    assert_eq!(r.host_key_fingerprint, Some(host.host_key_fingerprint()));
+}
+
+#[tokio::test]
+async fn a_revoked_bootstrap_token_stays_revoked_and_the_api_starts() {
+    let api = api_with(ApiConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = &api.state.store;
+    let t = "rmr_bootstrap_token_from_env";
+    auth::seed_admin(store, Some(t), dir.path()).await.unwrap();
+    let (id, _) = store
+        .find_token(&auth::hash_token(t))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.revoke_token(&id).await.unwrap());
+    // The next start seeds again: no UNIQUE failure, and the token stays revoked.
+    auth::seed_admin(store, Some(t), dir.path()).await.unwrap();
+    assert!(store
+        .find_token(&auth::hash_token(t))
+        .await
+        .unwrap()
+        .is_none());
+    // The same for a generated token read back from admin.token.
+    let g = auth::seed_admin(store, None, dir.path())
+        .await
+        .unwrap()
+        .unwrap();
+    let (gid, _) = store
+        .find_token(&auth::hash_token(&g))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.revoke_token(&gid).await.unwrap());
+    assert!(auth::seed_admin(store, None, dir.path())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_token(&auth::hash_token(&g))
+        .await
+        .unwrap()
+        .is_none());
+    // A new value bootstraps a new admin token.
+    auth::seed_admin(store, Some("rmr_a_new_value"), dir.path())
+        .await
+        .unwrap();
+    assert!(store
+        .find_token(&auth::hash_token("rmr_a_new_value"))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test]
+async fn unknown_methods_share_one_metrics_label() {
+    let api = api_with(ApiConfig::default()).await;
+    for m in ["M1", "M2", "FOO"] {
+        let req = Request::builder()
+            .method(Method::from_bytes(m.as_bytes()).unwrap())
+            .uri("/health")
+            .body(Body::empty())
+            .unwrap();
+        api.raw(req).await;
+    }
+    let resp = api
+        .raw(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await;
+    let text = String::from_utf8(
+        axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    for m in ["M1", "M2", "FOO"] {
+        assert!(!text.contains(&format!("method=\"{m}\"")), "{text}");
+    }
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+#[tokio::test]
+async fn cors_star_allows_any_origin() {
+    let api = api_with(ApiConfig {
+        cors_origins: vec!["*".into()],
+        ..Default::default()
+    })
+    .await;
+    let resp = api
+        .raw(
+            Request::get("/health")
+                .header(header::ORIGIN, "http://elsewhere.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(|v| v.to_str().unwrap().to_string()),
+        Some("*".into())
+    );
+}
+
+#[tokio::test]
+async fn a_huge_page_is_refused_not_overflowed() {
+    let api = api_with(ApiConfig::default()).await;
+    for page in ["9223372036854775807", "1000001"] {
+        let (st, b) = api
+            .call(
+                ADMIN,
+                Method::GET,
+                &format!("/api/v1/jobs?page={page}&limit=200"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert_eq!(b["error"]["field"], "page", "{b}");
+    }
+    let (st, b) = api
+        .call(
+            ADMIN,
+            Method::GET,
+            "/api/v1/jobs?page=1000000&limit=200",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["jobs"], json!([]));
+}
+
+#[tokio::test]
+async fn a_token_in_the_url_is_refused() {
+    let api = api_with(ApiConfig::default()).await;
+    for uri in [
+        format!("/api/v1/events?access_token={ADMIN}"),
+        format!("/api/v1/jobs/x/stream?access_token={ADMIN}"),
+    ] {
+        let resp = api
+            .raw(Request::get(&uri).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri}");
+    }
+}
+
+#[test]
+fn openapi_operation_ids_are_unique() {
+    let doc = serde_json::to_value(crate::openapi()).unwrap();
+    let mut seen = std::collections::BTreeMap::<String, String>::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                panic!("{method} {path} has no operationId");
+            };
+            if let Some(prev) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                panic!("operationId {id} used by {prev} and {method} {path}");
+            }
+        }
+    }
+    assert!(seen.len() > 30, "{seen:?}");
+}
