@@ -51,6 +51,9 @@ pub struct ApiOpts {
     /// Largest job timeout, seconds.
     #[arg(long, env = "REMORA_MAX_TIMEOUT", default_value_t = 7 * 24 * 3600)]
     pub max_timeout: i64,
+    /// Most hosts one multi-server submission may target.
+    #[arg(long, env = "REMORA_MAX_BATCH_HOSTS", default_value_t = 10_000)]
+    pub max_batch_hosts: usize,
     /// Requests per second per token (burst: twice that); 0 disables rate limiting.
     #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
@@ -103,6 +106,7 @@ impl ApiOpts {
             web_dir: Some(self.web_dir.clone()),
             max_body: self.max_body,
             max_timeout: self.max_timeout,
+            max_batch_hosts: self.max_batch_hosts.max(1),
             text_limits: remora_domain::command::TextLimits {
                 max_script_bytes: self.max_script_bytes,
                 max_command_bytes: self.max_command_bytes,

@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::openapi::{BatchCell, BatchCreated, BatchView, JobList, Logs, Pagination};
+use crate::openapi::{BatchCreated, JobList, Logs, Pagination};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -27,8 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(duplicate))
         .routes(routes!(rerun))
         .routes(routes!(export))
-        .routes(routes!(batch))
-        .routes(routes!(rerun_batch))
 }
 
 /// 201 body of a submission: the job (one target) or the batch (several).
@@ -48,7 +46,7 @@ pub struct DuplicateBody {
 }
 
 /// A new queued job copying `src`, with optional overrides.
-async fn copy_job(
+pub(crate) async fn copy_job(
     state: &AppState,
     src: &Job,
     o: DuplicateBody,
@@ -140,10 +138,10 @@ async fn rerun(
     Ok((StatusCode::CREATED, Json(job)))
 }
 
-async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
+pub(crate) async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
     let f = JobFilter {
         page: 1,
-        limit: 1000,
+        limit: state.cfg.max_batch_hosts as i64,
         batch_id: Some(id.to_string()),
         ascending: true,
         ..Default::default()
@@ -153,86 +151,6 @@ async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
         return Err(ApiError::not_found("batch", id));
     }
     Ok(jobs)
-}
-
-/// The per-server grid of a multi-server submission.
-/// The per-server grid of a multi-server submission.
-#[utoipa::path(get, path = "/batches/{id}", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 200, body = BatchView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn batch(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<BatchView>> {
-    let jobs = batch_jobs(&state, &id).await?;
-    let names: std::collections::HashMap<String, String> = state
-        .store
-        .list_servers()
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect();
-    let mut summary: std::collections::BTreeMap<String, i64> = JobStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
-    let mut servers = Vec::new();
-    for j in &jobs {
-        *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
-        servers.push(BatchCell {
-            server_id: j.server_id.clone(),
-            server_name: names.get(&j.server_id).cloned(),
-            job_id: j.id.clone(),
-            status: j.status,
-            exit_code: j.exit_code,
-            error: j.error.clone(),
-        });
-    }
-    let finished = jobs.iter().all(|j| j.status.is_final());
-    Ok(Json(BatchView {
-        batch_id: id,
-        total: jobs.len(),
-        finished,
-        summary,
-        servers,
-        jobs,
-    }))
-}
-
-/// Rerun every job of a batch as a new batch.
-/// Rerun every job of a finished batch as a new batch.
-#[utoipa::path(post, path = "/batches/{id}/rerun", tag = "jobs", params(("id" = String, Path, description = "Batch id")), responses((status = 201, body = BatchCreated), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn rerun_batch(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<BatchCreated>)> {
-    let jobs = batch_jobs(&state, &id).await?;
-    if let Some(j) = jobs.iter().find(|j| !j.status.is_final()) {
-        return Err(ApiError::clash(
-            "not_finished",
-            format!("job `{}` of the batch is still {}", j.id, j.status),
-        ));
-    }
-    let new_batch = remora_domain::new_id();
-    let mut out = Vec::new();
-    for j in &jobs {
-        out.push(copy_job(&state, j, DuplicateBody::default(), Some(new_batch.clone())).await?);
-    }
-    crate::audit(
-        &state,
-        &caller,
-        "batch.rerun",
-        "batch",
-        Some(&new_batch),
-        Some(&id),
-    )
-    .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(BatchCreated {
-            batch_id: Some(new_batch),
-            jobs: out,
-        }),
-    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -316,6 +234,12 @@ pub struct CreateJob {
     pub timeout: Option<i64>,
     pub priority: Option<i64>,
     pub max_retries: Option<i64>,
+    /// Batch only: most hosts running at once, a count or `"N%"` of the targets.
+    pub max_parallel: Option<crate::batches::PolicyLimit>,
+    /// Batch only: failed or timed-out hosts (count or `"N%"`) after which the batch stops.
+    pub fail_threshold: Option<crate::batches::PolicyLimit>,
+    /// Batch only: `stop` (default; running hosts finish) or `abort` (they are canceled too).
+    pub on_fail_threshold: Option<remora_domain::batch::OnFail>,
 }
 
 /// The servers a submission targets, and whether it is a batch.
@@ -347,10 +271,13 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
                 "server_ids must not be empty",
             ));
         }
-        if ids.len() > 1000 {
+        if ids.len() > state.cfg.max_batch_hosts {
             return Err(ApiError::invalid(
                 "server_ids",
-                "at most 1000 servers per submission",
+                format!(
+                    "at most {} servers per submission (REMORA_MAX_BATCH_HOSTS)",
+                    state.cfg.max_batch_hosts
+                ),
             ));
         }
         let mut out: Vec<Server> = Vec::new();
@@ -377,6 +304,16 @@ async fn targets(state: &AppState, b: &CreateJob) -> ApiResult<(Vec<Server>, boo
             format!("no active server has the tag `{tag}`"),
         )
         .with_field("tag"));
+    }
+    if servers.len() > state.cfg.max_batch_hosts {
+        return Err(ApiError::invalid(
+            "tag",
+            format!(
+                "the tag `{tag}` matches {} servers; at most {} per submission (REMORA_MAX_BATCH_HOSTS)",
+                servers.len(),
+                state.cfg.max_batch_hosts
+            ),
+        ));
     }
     Ok((servers, true))
 }
@@ -515,9 +452,18 @@ async fn submit(
         };
         jobs.push(job);
     }
-    // One commit for the whole batch, then every push at once: with
-    // `--fsync always` the queue's group commit makes them one fsync.
-    state.store.insert_jobs(&jobs).await?;
+    // One commit for the whole batch (its policy row and jobs), then every
+    // push at once: with `--fsync always` the queue's group commit makes them one fsync.
+    match &batch_id {
+        Some(id) => {
+            let row = crate::batches::policy_row(&b, id, jobs.len(), None)?;
+            state.store.insert_batch(&row, &jobs).await?;
+        }
+        None => {
+            crate::batches::refuse_policy(&b)?;
+            state.store.insert_jobs(&jobs).await?;
+        }
+    }
     futures::future::join_all(jobs.iter().map(|j| crate::background::push_job(&state, j))).await;
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
     let first = jobs.first().map(|j| j.id.clone());

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod batches;
 pub mod checks;
 pub mod config;
 pub mod error;
@@ -79,12 +80,15 @@ pub struct ApiConfig {
     pub notify: remora_notify::NotifyConfig,
     /// Retention and output compression task.
     pub maintenance: remora_store::maintenance::MaintenanceConfig,
+    /// Most hosts one submission (`server_ids` or `tag`) may target.
+    pub max_batch_hosts: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body: 8 * 1024 * 1024,
+            max_batch_hosts: 10_000,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -231,6 +235,7 @@ fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(servers::router())
         .merge(jobs::router())
+        .merge(batches::router())
         .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())

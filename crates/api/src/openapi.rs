@@ -164,6 +164,14 @@ pub struct BatchView {
     pub batch_id: String,
     pub total: usize,
     pub finished: bool,
+    /// `running`, `completed` (all succeeded), `failed` (some did not), `stopped` (fail threshold) or `canceled`.
+    pub status: remora_domain::batch::BatchStatus,
+    /// Share of hosts in a final status, 0 to 1.
+    pub progress: f64,
+    /// Estimated milliseconds left, from the mean pace so far (null before the first host ends or once done).
+    pub eta_ms: Option<i64>,
+    /// The batch's policy and state (null for batches submitted before batch policies).
+    pub policy: Option<remora_store::BatchRow>,
     /// Jobs per status.
     pub summary: std::collections::BTreeMap<String, i64>,
     pub servers: Vec<BatchCell>,

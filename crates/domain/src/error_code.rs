@@ -49,10 +49,12 @@ pub enum ErrorCode {
     DrainTimeout,
     /// The worker running the job stopped heartbeating.
     WorkerLost,
+    /// Its batch stopped (fail threshold, or the batch was canceled) before or while it ran.
+    BatchStopped,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -72,6 +74,7 @@ impl ErrorCode {
         ErrorCode::HostKeyUntrusted,
         ErrorCode::BadCertificate,
         ErrorCode::JumpFailed,
+        ErrorCode::BatchStopped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl ErrorCode {
             ErrorCode::HostKeyUntrusted => "host_key_untrusted",
             ErrorCode::BadCertificate => "bad_certificate",
             ErrorCode::JumpFailed => "jump_failed",
+            ErrorCode::BatchStopped => "batch_stopped",
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             "host_key_untrusted",
             "bad_certificate",
             "jump_failed",
+            "batch_stopped",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

@@ -1,6 +1,7 @@
 //! Domain types shared by every Remora component: jobs, servers, statuses, the
 //! queue payload, and how a job's command line is built for the remote shell.
 
+pub mod batch;
 pub mod command;
 pub mod error_code;
 pub mod events;

@@ -140,7 +140,7 @@ impl Store {
             return self.claim_job_sqlite(job_id, worker_id).await;
         }
         let mut tx = self.write.begin().await?;
-        let job_row = sqlx::query("SELECT server_id, status FROM jobs WHERE id = $1")
+        let job_row = sqlx::query("SELECT server_id, status, batch_id FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -149,6 +149,7 @@ impl Store {
         };
         let server_id: String = job_row.try_get(0)?;
         let status: String = job_row.try_get(1)?;
+        let batch_id: Option<String> = job_row.try_get(2)?;
         if status != JobStatus::Queued.as_str() {
             return Ok(Claim::NotQueued);
         }
@@ -176,6 +177,30 @@ impl Store {
                     .try_get(0)?;
             if max > 0 && running >= max {
                 return Ok(Claim::Busy);
+            }
+        }
+        // The batch's max_parallel, counted under its row lock so claims of
+        // the batch's jobs on different servers and workers serialise.
+        if let Some(batch_id) = &batch_id {
+            let max: Option<i64> = sqlx::query(&format!(
+                "SELECT max_parallel FROM batches WHERE id = $1{lock}"
+            ))
+            .bind(batch_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+            if let Some(max) = max.filter(|m| *m > 0) {
+                let running: i64 =
+                    sqlx::query("SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status = $2")
+                        .bind(batch_id)
+                        .bind(JobStatus::Running.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get(0)?;
+                if running >= max {
+                    return Ok(Claim::Busy);
+                }
             }
         }
         let now = remora_domain::time::now_ms();
@@ -215,6 +240,10 @@ impl Store {
                AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
                     OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
                        < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
+               AND (jobs.batch_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
+                      AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
+                          >= b.max_parallel))
              RETURNING {JOB_COLS}"
         ))
         .bind(worker_id)
@@ -227,7 +256,7 @@ impl Store {
         if let Some(row) = row {
             return Ok(Claim::Claimed(Box::new(job_from_row(&row)?)));
         }
-        // Not claimed: queued still means its server is full.
+        // Not claimed: queued still means its server (or its batch) is full.
         let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
             .bind(job_id)
             .fetch_optional(&self.write)
@@ -275,10 +304,12 @@ impl Store {
             other => other,
         };
         let now = remora_domain::time::now_ms();
-        let r = sqlx::query(
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
             "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
                  exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
-             WHERE id = $7 AND status = $10 AND worker_id = $8",
+             WHERE id = $7 AND status = $10 AND worker_id = $8
+             RETURNING status, batch_id",
         )
         .bind(status.as_str())
         .bind(f.exit_code)
@@ -290,12 +321,20 @@ impl Store {
         .bind(worker_id)
         .bind(if_canceled.as_str())
         .bind(JobStatus::Running.as_str())
-        .execute(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
-        if r.rows_affected() != 1 {
+        let Some(row) = row else {
             return Ok(None);
+        };
+        let final_status: String = row.try_get(0)?;
+        let batch_id: Option<String> = row.try_get(1)?;
+        let final_status = JobStatus::from_str(&final_status)
+            .map_err(|_| StoreError::Corrupt(format!("job status `{final_status}`")))?;
+        if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, final_status) {
+            crate::batches::after_final(&mut tx, self.backend, b).await?;
         }
-        Ok(self.get_job(job_id).await?.map(|j| j.status))
+        tx.commit().await?;
+        Ok(Some(final_status))
     }
 
     /// End a job whatever worker holds it (the reaper, a cancel of a job
@@ -307,9 +346,11 @@ impl Store {
         error: &str,
         error_code: &str,
     ) -> Result<bool> {
-        let r = sqlx::query(
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query(
             "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
-             WHERE id = $5 AND status IN ($6, $7)",
+             WHERE id = $5 AND status IN ($6, $7)
+             RETURNING batch_id",
         )
         .bind(status.as_str())
         .bind(error)
@@ -318,9 +359,17 @@ impl Store {
         .bind(job_id)
         .bind(JobStatus::Queued.as_str())
         .bind(JobStatus::Running.as_str())
-        .execute(&self.write)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let batch_id: Option<String> = row.try_get(0)?;
+        if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, status) {
+            crate::batches::after_final(&mut tx, self.backend, b).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn request_cancel(&self, job_id: &str) -> Result<CancelOutcome> {

@@ -25,6 +25,7 @@
 //! are bound from `JobStatus`, never spelled as literals.
 
 mod audit;
+mod batches;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod config;
@@ -48,6 +49,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use audit::AuditEntry;
+pub use batches::BatchRow;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use notifications::{

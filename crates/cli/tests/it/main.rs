@@ -4,6 +4,7 @@
 mod any_shell;
 mod api;
 mod api_more;
+mod batches;
 mod cli;
 mod cli_more;
 mod jump;
