@@ -484,8 +484,9 @@ async fn one_gib_of_stdout_keeps_worker_memory_bounded() {
 
 /// 200 `true` jobs to one host go over a handful of SSH connections (the
 /// sshd log counts every TCP connection it accepted): at concurrency 16 and
-/// 8 channels per connection, at most 2 for the jobs claimed before the host
-/// key was pinned (trust on first use) and 2 after.
+/// 8 channels per connection, at most 2, shared by the jobs claimed before
+/// the host key was pinned (trust on first use) and after (the bound of 4
+/// predates that reuse).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_jobs_share_a_handful_of_connections() {
     let host = require!(SshHost::start());
