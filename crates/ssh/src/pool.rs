@@ -128,7 +128,6 @@ fn hash_target(h: &mut impl Hasher, t: &Target) {
     t.host.hash(h);
     t.port.hash(h);
     t.user.hash(h);
-    t.pinned.hash(h);
     t.trusted_cas.hash(h);
     t.creds.password.hash(h);
     t.creds.private_key.hash(h);
@@ -153,10 +152,10 @@ fn chain_keys(jumps: &[Target]) -> Vec<u64> {
 fn key_of(server_key: &str, t: &Target) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     server_key.hash(&mut h);
-    // A connection is reused only under the pin it was verified against:
-    // the connections made while the key was still unpinned (trust on first
-    // use) are not handed to jobs that expect the pinned key, and accepting
-    // a new key through the API starts a new set of connections.
+    // The pin is not part of the key: a connection made while the key was
+    // still unpinned (trust on first use) is the one later jobs reuse once
+    // the key it saw is pinned. [`Pool::try_lease`] hands a connection only
+    // to jobs whose pin matches the key it verified.
     hash_target(&mut h, t);
     chain_keys(&t.jumps).last().hash(&mut h);
     h.finish()
@@ -213,8 +212,13 @@ impl Pool {
         &self.cfg
     }
 
-    fn try_lease(list: &mut Vec<Arc<Pooled>>) -> Option<Lease> {
-        list.retain(|p| !p.conn.is_closed());
+    /// A free slot on a live connection that serves `pinned`. A connection
+    /// whose host key differs from the pin (a new key was accepted through
+    /// the API) leaves the pool: jobs on it run on, new ones connect afresh.
+    fn try_lease(list: &mut Vec<Arc<Pooled>>, pinned: Option<&str>) -> Option<Lease> {
+        list.retain(|p| {
+            !p.conn.is_closed() && pinned.is_none_or(|fp| p.conn.host_key_fingerprint() == fp)
+        });
         for p in list.iter() {
             if let Ok(permit) = p.slots.clone().try_acquire_owned() {
                 return Some(Lease {
@@ -229,14 +233,18 @@ impl Pool {
 
     /// A slot that is about to come back (see [`settle`]): waiting one round
     /// trip for it beats opening a connection.
-    async fn settled_lease(&self, key: u64) -> Option<Lease> {
+    async fn settled_lease(&self, key: u64, pinned: Option<&str>) -> Option<Lease> {
         let p = self
             .conns
             .lock()
             .await
             .get(&key)?
             .iter()
-            .find(|p| p.settling.load(Ordering::SeqCst) > 0 && !p.conn.is_closed())?
+            .find(|p| {
+                p.settling.load(Ordering::SeqCst) > 0
+                    && !p.conn.is_closed()
+                    && pinned.is_none_or(|fp| p.conn.host_key_fingerprint() == fp)
+            })?
             .clone();
         let permit = tokio::time::timeout(SETTLE_TIMEOUT, p.slots.clone().acquire_owned())
             .await
@@ -253,16 +261,17 @@ impl Pool {
     /// has a free slot. `server_key` names the server (its id).
     pub async fn lease(&self, server_key: &str, target: &Target) -> Result<Lease, SshError> {
         let key = key_of(server_key, target);
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+        let pinned = target.pinned.as_deref();
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), pinned) {
             return Ok(l);
         }
         let gate = self.connecting.lock().await.entry(key).or_default().clone();
         let _g = gate.lock().await;
         // Someone may have connected while we waited for the gate.
-        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default()) {
+        if let Some(l) = Self::try_lease(self.conns.lock().await.entry(key).or_default(), pinned) {
             return Ok(l);
         }
-        if let Some(l) = self.settled_lease(key).await {
+        if let Some(l) = self.settled_lease(key, pinned).await {
             return Ok(l);
         }
         let via = self.jump_connection(&target.jumps).await?;

@@ -97,7 +97,10 @@ async fn changed_host_key_fails_with_host_key_mismatch() {
         stack.wait_final(&id, Duration::from_secs(30)).await["status"],
         "completed"
     );
+    // A reinstalled host: new key, and the pooled connection (verified
+    // against the old key) is gone with the old sessions.
     host.regenerate_host_key().unwrap();
+    crate::worker_more::kill_sshd_sessions(&host);
     let id = stack.submit(&sid, "echo should-not-run").await;
     let job = stack.wait_final(&id, Duration::from_secs(30)).await;
     assert_eq!(job["status"], "failed", "{job}");

@@ -170,7 +170,7 @@ async fn stack_without_worker() -> Stack {
 
 /// Kill the sshd session processes of the host's user (by pid): the
 /// connections they serve drop, as when a host reboots.
-fn kill_sshd_sessions(host: &SshHost) {
+pub(crate) fn kill_sshd_sessions(host: &SshHost) {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -484,8 +484,9 @@ async fn one_gib_of_stdout_keeps_worker_memory_bounded() {
 
 /// 200 `true` jobs to one host go over a handful of SSH connections (the
 /// sshd log counts every TCP connection it accepted): at concurrency 16 and
-/// 8 channels per connection, at most 2 for the jobs claimed before the host
-/// key was pinned (trust on first use) and 2 after.
+/// 8 channels per connection, at most 2, shared by the jobs claimed before
+/// the host key was pinned (trust on first use) and after (the bound of 4
+/// predates that reuse).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_jobs_share_a_handful_of_connections() {
     let host = require!(SshHost::start());
@@ -897,4 +898,64 @@ async fn a_worker_whose_clock_is_40s_behind_keeps_its_jobs() {
         Some(json!("up")),
         "{ws}"
     );
+}
+
+/// Warm reuse: a batch to hosts whose keys are not pinned yet logs in once
+/// per host (trust on first use pins the key), and a second batch right
+/// after reuses those first connections — one login per host in all, not
+/// one per batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_batch_reuses_the_first_use_connections() {
+    let mut hosts = Vec::new();
+    for ip in ["127.0.0.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"] {
+        hosts.push(require!(SshHost::start_on(ip)));
+    }
+    let stack = stack(Some(Default::default())).await;
+    let mut names = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let name = format!("h{i}");
+        stack.add_server(&name, h).await;
+        names.push(name);
+    }
+    let before: Vec<usize> = hosts.iter().map(|h| h.connection_count()).collect();
+    for round in 0..2 {
+        // Two jobs per host per batch, claimed at once: one connection
+        // serves both even before the key is pinned.
+        let mut targets = names.clone();
+        targets.extend(names.iter().cloned());
+        let (st, v) = stack
+            .post(
+                "/api/v1/jobs",
+                json!({ "server_ids": names, "command": "echo hi" }),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        let (st, v2) = stack
+            .post(
+                "/api/v1/jobs",
+                json!({ "server_ids": names, "command": "echo hi" }),
+            )
+            .await;
+        assert_eq!(st, 201, "{v2}");
+        let jobs: Vec<String> = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v2["jobs"].as_array().unwrap())
+            .map(|j| j["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(jobs.len(), targets.len());
+        for id in &jobs {
+            let j = stack.wait_final(id, Duration::from_secs(60)).await;
+            assert_eq!(j["status"], "completed", "round {round}: {j}");
+        }
+    }
+    for (i, h) in hosts.iter().enumerate() {
+        assert_eq!(
+            h.connection_count() - before[i],
+            1,
+            "host {i}: one login for both batches: {}",
+            h.log()
+        );
+    }
 }
