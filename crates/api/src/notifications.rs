@@ -322,7 +322,7 @@ fn validate(
 }
 
 /// Every notification target.
-#[utoipa::path(get, path = "/notifications", tag = "notifications", responses((status = 200, body = TargetList), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_notifications", path = "/notifications", tag = "notifications", responses((status = 200, body = TargetList), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<TargetList>> {
     let targets = state.store.list_targets().await?;
     Ok(Json(TargetList {
@@ -331,7 +331,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<TargetList>> {
 }
 
 /// Create a target. A webhook without `secret` gets a generated one, returned in this response only.
-#[utoipa::path(post, path = "/notifications", tag = "notifications", request_body = TargetBody, responses((status = 201, body = TargetCreated), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_notification", path = "/notifications", tag = "notifications", request_body = TargetBody, responses((status = 201, body = TargetCreated), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -370,7 +370,7 @@ async fn create(
 }
 
 /// One target.
-#[utoipa::path(get, path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), responses((status = 200, body = TargetView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_notification", path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), responses((status = 200, body = TargetView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -384,7 +384,7 @@ async fn get_one(
 }
 
 /// Replace a target's settings (its kind stays; an omitted `secret` keeps the current one).
-#[utoipa::path(put, path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), request_body = TargetBody, responses((status = 200, body = TargetView), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(put, operation_id = "update_notification", path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), request_body = TargetBody, responses((status = 200, body = TargetView), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -422,7 +422,7 @@ async fn update(
 }
 
 /// Delete a target with its delivery log.
-#[utoipa::path(delete, path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_notification", path = "/notifications/{id}", tag = "notifications", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

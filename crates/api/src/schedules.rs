@@ -185,7 +185,7 @@ fn conflict(e: remora_store::StoreError) -> ApiError {
 }
 
 /// Every schedule with its next runs.
-#[utoipa::path(get, path = "/schedules", tag = "schedules", responses((status = 200, body = Vec<ScheduleView>)))]
+#[utoipa::path(get, operation_id = "list_schedules", path = "/schedules", tag = "schedules", responses((status = 200, body = Vec<ScheduleView>)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ScheduleView>>> {
     let mut out = Vec::new();
     for s in state.store.list_schedules().await? {
@@ -195,7 +195,7 @@ async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ScheduleView>
 }
 
 /// Create a schedule.
-#[utoipa::path(post, path = "/schedules", tag = "schedules", request_body = ScheduleBody, responses((status = 201, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_schedule", path = "/schedules", tag = "schedules", request_body = ScheduleBody, responses((status = 201, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -222,7 +222,7 @@ async fn create(
 }
 
 /// A schedule by id or name.
-#[utoipa::path(get, path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 200, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_schedule", path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 200, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -232,7 +232,7 @@ async fn get_one(
 }
 
 /// Replace a schedule (the next due time is recomputed from now).
-#[utoipa::path(put, path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), request_body = ScheduleBody, responses((status = 200, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(put, operation_id = "update_schedule", path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), request_body = ScheduleBody, responses((status = 200, body = ScheduleView), (status = 404, body = crate::openapi::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -255,7 +255,7 @@ async fn update(
 }
 
 /// Delete a schedule and its run history (its jobs stay).
-#[utoipa::path(delete, path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_schedule", path = "/schedules/{id}", tag = "schedules", params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -238,7 +238,7 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
 }
 
 /// Delete a server.
-#[utoipa::path(delete, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -262,7 +262,7 @@ async fn delete(
 /// `private_key` or `pem_file_id` string removes that credential.
 /// Partial update: absent fields keep their value; an empty `password`, `private_key` or
 /// `pem_file_id` removes that credential.
-#[utoipa::path(put, path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body = CreateServer, responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(put, operation_id = "update_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), request_body = CreateServer, responses((status = 200, body = Server), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

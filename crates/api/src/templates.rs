@@ -81,7 +81,10 @@ fn parse_body(
     if text.len() > limit || text.contains('\0') {
         return Err(ApiError::invalid(
             what,
-            format!("{what} is at most {limit} bytes (REMORA_MAX_{}_BYTES), without NUL", what.to_uppercase()),
+            format!(
+                "{what} is at most {limit} bytes (REMORA_MAX_{}_BYTES), without NUL",
+                what.to_uppercase()
+            ),
         ));
     }
     if let Some(sh) = def.shell.as_ref() {
@@ -119,13 +122,13 @@ pub async fn find(state: &AppState, id_or_name: &str) -> ApiResult<TemplateRow> 
 }
 
 /// Every template at its current version.
-#[utoipa::path(get, path = "/templates", tag = "templates", responses((status = 200, body = Vec<TemplateRow>)))]
+#[utoipa::path(get, operation_id = "list_templates", path = "/templates", tag = "templates", responses((status = 200, body = Vec<TemplateRow>)))]
 async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<TemplateRow>>> {
     Ok(Json(state.store.list_templates().await?))
 }
 
 /// Create a template (version 1).
-#[utoipa::path(post, path = "/templates", tag = "templates", request_body = TemplateBody, responses((status = 201, body = TemplateRow), (status = 409, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_template", path = "/templates", tag = "templates", request_body = TemplateBody, responses((status = 201, body = TemplateRow), (status = 409, body = crate::openapi::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -163,7 +166,7 @@ pub struct VersionQuery {
 }
 
 /// A template by id or name, at its current version or `?version=`.
-#[utoipa::path(get, path = "/templates/{id}", tag = "templates", params(("id" = String, Path), VersionQuery), responses((status = 200, body = TemplateRow), (status = 404, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, operation_id = "get_template", path = "/templates/{id}", tag = "templates", params(("id" = String, Path), VersionQuery), responses((status = 200, body = TemplateRow), (status = 404, body = crate::openapi::ErrorBody)))]
 async fn get_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -178,7 +181,7 @@ async fn get_one(
 }
 
 /// Edit a template: the body replaces the definition and becomes the next version.
-#[utoipa::path(put, path = "/templates/{id}", tag = "templates", params(("id" = String, Path)), request_body = TemplateBody, responses((status = 200, body = TemplateRow), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(put, operation_id = "update_template", path = "/templates/{id}", tag = "templates", params(("id" = String, Path)), request_body = TemplateBody, responses((status = 200, body = TemplateRow), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -205,7 +208,7 @@ async fn update(
 }
 
 /// Delete a template (refused while a schedule uses it). Its jobs keep their record.
-#[utoipa::path(delete, path = "/templates/{id}", tag = "templates", params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(delete, operation_id = "delete_template", path = "/templates/{id}", tag = "templates", params(("id" = String, Path)), responses((status = 204), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

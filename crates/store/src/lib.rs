@@ -33,8 +33,8 @@ mod jobs;
 pub mod maintenance;
 pub mod notifications;
 mod output;
-mod schedules;
 pub mod retention;
+mod schedules;
 mod secrets;
 mod servers;
 mod stats;
@@ -51,11 +51,11 @@ use std::time::Duration;
 pub use audit::AuditEntry;
 pub use batches::BatchRow;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
-pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
 };
 pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport};
+pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
 pub use servers::NewServer;
 pub use stats::MinuteCount;
