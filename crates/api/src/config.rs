@@ -29,6 +29,11 @@ pub struct ApiArgs {
     /// `text` or `json`.
     #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Jump hosts allowed on the way to one server (1–16). Here and not in `ApiOpts`
+    /// because `remora up` flattens the API's and the worker's options together and takes
+    /// this one from the worker's.
+    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub max_jump_depth: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -91,9 +96,6 @@ pub struct ApiOpts {
     /// schedule's catch_up then decides between one run and none.
     #[arg(long, env = "REMORA_SCHEDULE_GRACE", default_value_t = 60)]
     pub schedule_grace_secs: u64,
-    /// Jump hosts allowed on the way to one server (1–16).
-    #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
-    pub max_jump_depth: u64,
     #[command(flatten)]
     pub notify: remora_notify::NotifyArgs,
     #[command(flatten)]
@@ -143,7 +145,6 @@ impl ApiOpts {
         c.pem_max_bytes = self.pem_max_bytes;
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
-        c.max_jump_depth = self.max_jump_depth as usize;
         c.notify = self.notify.config();
         c.maintenance = self.maintenance.config();
         c
@@ -152,6 +153,8 @@ impl ApiOpts {
 
 impl ApiArgs {
     pub fn config(&self) -> ApiConfig {
-        self.api.config()
+        let mut c = self.api.config();
+        c.max_jump_depth = self.max_jump_depth as usize;
+        c
     }
 }

@@ -134,8 +134,11 @@ pub async fn run(a: UpArgs) -> Result<()> {
             )
         })?;
     let api_addr = listener.local_addr()?;
-    let state =
-        remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), a.api.config());
+    let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), {
+        let mut c = a.api.config();
+        c.max_jump_depth = a.worker.max_jump_depth as usize;
+        c
+    });
     let api_task = tokio::spawn(remora_api::run(listener, state, shutdown.clone()));
 
     // Worker.
