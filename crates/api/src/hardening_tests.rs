@@ -17,29 +17,12 @@ struct Api {
 }
 
 async fn api_with(cfg: ApiConfig) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let store = remora_store::Store::connect(&remora_store::default_url(dir.path()))
-        .await
-        .unwrap();
-    store
-        .insert_token("admin", &auth::hash_token(ADMIN), "admin")
-        .await
-        .unwrap();
-    store
-        .insert_token("viewer", &auth::hash_token(VIEWER), "viewer")
-        .await
-        .unwrap();
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = free.local_addr().unwrap().to_string();
-    drop(free);
-    let queue = remora_netqueue::Client::connect_lazy(&addr, None)
-        .await
-        .unwrap();
-    let vault = remora_store::Vault::new([7u8; 32]);
-    Api {
-        state: AppState::new(store, vault, queue, cfg),
-        _dir: dir,
-    }
+    let (state, dir) = crate::tests::state_with(
+        cfg,
+        &[("admin", ADMIN, "admin"), ("viewer", VIEWER, "viewer")],
+    )
+    .await;
+    Api { state, _dir: dir }
 }
 
 impl Api {

@@ -17,16 +17,23 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
-async fn api() -> Api {
+/// An `AppState` over a real SQLite store in a tempdir, holding `tokens` as
+/// (name, secret, role), with a queue client pointed at a port nothing
+/// listens on (it stays disconnected). Shared by the crate's request tests.
+pub(crate) async fn state_with(
+    cfg: ApiConfig,
+    tokens: &[(&str, &str, &str)],
+) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = remora_store::Store::connect(&remora_store::default_url(dir.path()))
         .await
         .unwrap();
-    store
-        .insert_token("test", &auth::hash_token(TOKEN), "admin")
-        .await
-        .unwrap();
-    // A port nothing listens on: the client stays disconnected.
+    for (name, secret, role) in tokens {
+        store
+            .insert_token(name, &auth::hash_token(secret), role)
+            .await
+            .unwrap();
+    }
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap().to_string();
     drop(free);
@@ -34,7 +41,11 @@ async fn api() -> Api {
         .await
         .unwrap();
     let vault = remora_store::Vault::new([7u8; 32]);
-    let state = AppState::new(store, vault, queue, ApiConfig::default());
+    (AppState::new(store, vault, queue, cfg), dir)
+}
+
+async fn api() -> Api {
+    let (state, dir) = state_with(ApiConfig::default(), &[("test", TOKEN, "admin")]).await;
     Api {
         app: app(state),
         _dir: dir,
