@@ -29,7 +29,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A batch: its status, policy, counts by status, progress, ETA and per-server grid. */
+        /**
+         * A batch: its status, policy, counts by status, progress, ETA and per-server grid
+         *     (filtered by `status` / `search` and paged by `offset` / `limit`).
+         */
         get: operations["get_batch"];
         put?: never;
         post?: never;
@@ -1067,6 +1070,7 @@ export interface components {
              */
             eta_ms?: number | null;
             finished: boolean;
+            /** @description Every job of the batch (empty with `jobs=false`). */
             jobs: components["schemas"]["Job"][];
             policy?: null | components["schemas"]["BatchRow"];
             /**
@@ -1074,7 +1078,10 @@ export interface components {
              * @description Share of hosts in a final status, 0 to 1.
              */
             progress: number;
+            /** @description The per-server grid: the filtered hosts from `offset`, at most `limit`. */
             servers: components["schemas"]["BatchCell"][];
+            /** @description Hosts matching the `status` / `search` filter, before `offset` / `limit`. */
+            servers_total: number;
             /** @description `running`, `completed` (all succeeded), `failed` (some did not), `stopped` (fail threshold) or `canceled`. */
             status: components["schemas"]["BatchStatus"];
             /** @description Jobs per status. */
@@ -1584,6 +1591,8 @@ export interface components {
         };
         SystemInfo: {
             jobs: components["schemas"]["JobCounts"];
+            /** @description Most servers one submission may target (`REMORA_MAX_BATCH_HOSTS`). */
+            max_batch_hosts: number;
             /**
              * Format: int64
              * @description Ready and delayed jobs in the queue; null when the queue is unreachable.
@@ -1917,7 +1926,18 @@ export interface operations {
     };
     get_batch: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `false` leaves out the full `jobs` list (the grid in `servers` stays): what a dashboard polls. */
+                jobs?: boolean;
+                /** @description At most this many hosts in `servers` (default: all of them). */
+                limit?: number;
+                /** @description Skip this many of the matching hosts (default 0). */
+                offset?: number;
+                /** @description Only hosts whose name or id contains this (case-insensitive) in `servers`. */
+                search?: string;
+                /** @description Only hosts in this job status in `servers`. */
+                status?: string;
+            };
             header?: never;
             path: {
                 /** @description Batch id */
@@ -1996,7 +2016,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field failed validation (`field` names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
