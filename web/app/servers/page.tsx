@@ -109,20 +109,26 @@ export default function ServersPage() {
       ) : (
         <>
         <div className="mb-3 flex flex-wrap items-center gap-2" role="search" aria-label="Filter servers">
-          <Input aria-label="Search servers" placeholder="Search name, address, tag…" className="h-9 w-72" value={filter.q} onChange={(e) => setF({ q: e.target.value })} />
-          <Select aria-label="Tag" className="h-9 w-44" value={filter.tag} onChange={(e) => setF({ tag: e.target.value })}>
+          <div className="w-72">
+            <Input aria-label="Search servers" placeholder="Search name, address, tag…" className="h-9" value={filter.q} onChange={(e) => setF({ q: e.target.value })} />
+          </div>
+          <div className="w-44">
+          <Select aria-label="Tag" className="h-9" value={filter.tag} onChange={(e) => setF({ tag: e.target.value })}>
             <option value="">All tags</option>
             {tags.map((t) => (
               <option key={t}>{t}</option>
             ))}
           </Select>
-          <Select aria-label="Status" className="h-9 w-44" value={filter.status} onChange={(e) => setF({ status: e.target.value as ServerStatusFilter })}>
+          </div>
+          <div className="w-44">
+          <Select aria-label="Status" className="h-9" value={filter.status} onChange={(e) => setF({ status: e.target.value as ServerStatusFilter })}>
             <option value="">Any status</option>
             <option value="reachable">reachable</option>
             <option value="unreachable">unreachable</option>
             <option value="unchecked">never checked</option>
             <option value="inactive">inactive</option>
           </Select>
+          </div>
           {filtered ? (
             <Button size="sm" variant="ghost" onClick={() => setF(emptyServerFilter)}>
               Clear

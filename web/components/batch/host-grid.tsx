@@ -19,6 +19,7 @@ export function HostGrid({
   search,
   live,
   onOpen,
+  onReady,
   height = 520,
 }: {
   batchId: string;
@@ -26,6 +27,8 @@ export function HostGrid({
   search: string;
   live: boolean;
   onOpen: (cell: BatchCell) => void;
+  /** Called once, when the first rows are on screen. */
+  onReady?: () => void;
   height?: number;
 }) {
   const parent = React.useRef<HTMLDivElement>(null);
@@ -61,8 +64,9 @@ export function HostGrid({
     if (shown && !marked.current) {
       marked.current = true;
       performance.mark("remora:batch-grid");
+      onReady?.();
     }
-  }, [shown]);
+  }, [shown, onReady]);
 
   if (first.isError) return <ErrorState error={first.error} onRetry={() => first.refetch()} title="Could not load the hosts" />;
   const cell = (i: number): BatchCell | undefined => byPage.get(Math.floor(i / BATCH_PAGE))?.data?.servers[i % BATCH_PAGE];

@@ -7,7 +7,7 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, download } from "@/lib/api";
-import { batchGroupsQuery, batchHeadQuery, jobQuery } from "@/lib/queries";
+import { batchGroupsQuery, batchHeadQuery, batchPageQuery, jobQuery } from "@/lib/queries";
 import { queryKeys } from "@/lib/query-keys";
 import { formatDuration, jobLabel } from "@/lib/format";
 import { notCompleted } from "@/lib/fleet";
@@ -35,12 +35,16 @@ function BatchView() {
   const id = useSearchParams().get("id");
   const router = useRouter();
   const qc = useQueryClient();
+  const [view, setView] = React.useState<"hosts" | "groups">("hosts");
   const head = useQuery({ ...batchHeadQuery(id ?? ""), enabled: !!id });
   const live = !!head.data && !head.data.finished;
-  const groups = useQuery({ ...batchGroupsQuery(id ?? "", live), enabled: !!id });
+  // The grid's first page (unfiltered) starts with the counts, not after them.
+  useQuery({ ...batchPageQuery(id ?? "", "", "", 0, false), enabled: !!id });
+  const [gridReady, setGridReady] = React.useState(false);
+  // The groups read every host's output: fetched once the grid is on screen, so they never delay it.
+  const groups = useQuery({ ...batchGroupsQuery(id ?? "", live), enabled: !!id && (gridReady || view === "groups") });
   const firstJob = head.data?.servers[0]?.job_id;
   const job = useQuery({ ...jobQuery(firstJob ?? ""), enabled: !!firstJob });
-  const [view, setView] = React.useState<"hosts" | "groups">("hosts");
   const [status, setStatus] = React.useState("");
   const [searchText, setSearchText] = React.useState("");
   const search = useDebounced(searchText.trim(), 200);
@@ -190,7 +194,8 @@ function BatchView() {
         />
         {view === "hosts" ? (
           <>
-            <Select aria-label="Filter by status" className="h-9 w-40" value={status} onChange={(e) => setStatus(e.target.value)}>
+            <div className="w-48">
+            <Select aria-label="Filter by status" className="h-9" value={status} onChange={(e) => setStatus(e.target.value)}>
               <option value="">All statuses</option>
               {JOB_STATUSES.map((s) => (
                 <option key={s} value={s}>
@@ -198,13 +203,16 @@ function BatchView() {
                 </option>
               ))}
             </Select>
-            <Input aria-label="Search hosts" placeholder="Search hosts…" className="h-9 w-64" value={searchText} onChange={(e) => setSearchText(e.target.value)} />
+            </div>
+            <div className="w-72">
+              <Input aria-label="Search hosts" placeholder="Search hosts…" className="h-9" value={searchText} onChange={(e) => setSearchText(e.target.value)} />
+            </div>
           </>
         ) : null}
       </div>
 
       {view === "hosts" ? (
-        <HostGrid batchId={b.batch_id} status={status} search={search} live={live} onOpen={setOpen} />
+        <HostGrid batchId={b.batch_id} status={status} search={search} live={live} onOpen={setOpen} onReady={() => setGridReady(true)} />
       ) : groups.isError ? (
         <ErrorState error={groups.error} onRetry={() => groups.refetch()} title="Could not group the output" />
       ) : groups.data ? (
