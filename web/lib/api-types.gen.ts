@@ -1069,6 +1069,10 @@ export interface components {
              * @description Estimated milliseconds left, from the mean pace so far (null before the first host ends or once done).
              */
             eta_ms?: number | null;
+            /** @description Hosts per exit code over the whole batch (`"none"`: no exit code, e.g. not started or killed). */
+            exit_codes: {
+                [key: string]: number;
+            };
             finished: boolean;
             /** @description Every job of the batch (empty with `jobs=false`). */
             jobs: components["schemas"]["Job"][];

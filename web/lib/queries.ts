@@ -35,7 +35,7 @@ export const batchQuery = (id: string) =>
   });
 
 /** Grid page size of the batch page. */
-export const BATCH_PAGE = 200;
+export const BATCH_PAGE = 500;
 
 /** A batch's counts, progress, ETA and policy, and its first host (for the title): polled while it runs. */
 export const batchHeadQuery = (id: string) =>

@@ -170,9 +170,17 @@ async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchVi
         .collect();
     let mut servers = Vec::new();
     let mut servers_total = 0;
+    let mut exit_codes: BTreeMap<String, usize> = BTreeMap::new();
     let (skip, take) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
     for j in &jobs {
         *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
+        *exit_codes
+            .entry(
+                j.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            )
+            .or_insert(0) += 1;
         if want.is_some_and(|w| j.status != w) {
             continue;
         }
@@ -228,6 +236,7 @@ async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchVi
         eta_ms,
         policy: row,
         summary,
+        exit_codes,
         servers_total,
         servers,
         jobs: if q.jobs.unwrap_or(true) {

@@ -174,6 +174,8 @@ pub struct BatchView {
     pub policy: Option<remora_store::BatchRow>,
     /// Jobs per status.
     pub summary: std::collections::BTreeMap<String, i64>,
+    /// Hosts per exit code over the whole batch (`"none"`: no exit code, e.g. not started or killed).
+    pub exit_codes: std::collections::BTreeMap<String, usize>,
     /// Hosts matching the `status` / `search` filter, before `offset` / `limit`.
     pub servers_total: usize,
     /// The per-server grid: the filtered hosts from `offset`, at most `limit`.

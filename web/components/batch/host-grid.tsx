@@ -33,6 +33,7 @@ export function HostGrid({
 }) {
   const parent = React.useRef<HTMLDivElement>(null);
   const [range, setRange] = React.useState<[number, number]>([0, 0]);
+  // The pages under the rows in view (with a look-ahead, see below).
   const pages = React.useMemo(() => Array.from(new Set([0, ...pagesFor(range[0], range[1], BATCH_PAGE)])), [range]);
   const results = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
   const byPage = new Map(pages.map((p, i) => [p, results[i]]));
@@ -50,8 +51,11 @@ export function HostGrid({
   const lo = items[0]?.index ?? 0;
   const hi = items[items.length - 1]?.index ?? 0;
   React.useEffect(() => {
-    setRange((r) => (r[0] === lo && r[1] === hi ? r : [lo, hi]));
-  }, [lo, hi]);
+    // A quarter page either side, so the next page is there before it scrolls into view.
+    const a = Math.max(0, lo - BATCH_PAGE / 4);
+    const b = Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4));
+    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
+  }, [lo, hi, count]);
   // Back to the top when the filter changes.
   React.useEffect(() => {
     v.scrollToOffset(0);

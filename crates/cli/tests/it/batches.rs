@@ -237,6 +237,7 @@ async fn groups_are_byte_exact_and_cancel_stops_a_batch() {
     assert_eq!(v["servers_total"], 1, "{v}");
     assert_eq!(v["servers"][0]["server_name"], "g2-0");
     assert_eq!(v["summary"]["completed"], 6, "counts stay whole: {v}");
+    assert_eq!(v["exit_codes"]["0"], 6, "{v}");
     let v = stack
         .get(&format!(
             "/api/v1/batches/{id}?jobs=false&status=completed&offset=4&limit=5"

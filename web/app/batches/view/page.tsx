@@ -40,9 +40,8 @@ function BatchView() {
   const live = !!head.data && !head.data.finished;
   // The grid's first page (unfiltered) starts with the counts, not after them.
   useQuery({ ...batchPageQuery(id ?? "", "", "", 0, false), enabled: !!id });
-  const [gridReady, setGridReady] = React.useState(false);
-  // The groups read every host's output: fetched once the grid is on screen, so they never delay it.
-  const groups = useQuery({ ...batchGroupsQuery(id ?? "", live), enabled: !!id && (gridReady || view === "groups") });
+  // The groups read every host's output: fetched only for their tab.
+  const groups = useQuery({ ...batchGroupsQuery(id ?? "", live), enabled: !!id && view === "groups" });
   const firstJob = head.data?.servers[0]?.job_id;
   const job = useQuery({ ...jobQuery(firstJob ?? ""), enabled: !!firstJob });
   const [status, setStatus] = React.useState("");
@@ -178,7 +177,7 @@ function BatchView() {
         </Card>
         <Card className="p-4">
           <h2 className="mb-2 text-sm font-medium">Exit codes</h2>
-          {groups.isError ? <ErrorState error={groups.error} title="Could not load the exit codes" /> : groups.data ? <ExitHistogram hist={groups.data.exit_codes} /> : <LoadingRows rows={2} label="Loading exit codes" />}
+          <ExitHistogram hist={b.exit_codes} />
         </Card>
       </div>
 
@@ -212,7 +211,7 @@ function BatchView() {
       </div>
 
       {view === "hosts" ? (
-        <HostGrid batchId={b.batch_id} status={status} search={search} live={live} onOpen={setOpen} onReady={() => setGridReady(true)} />
+        <HostGrid batchId={b.batch_id} status={status} search={search} live={live} onOpen={setOpen} />
       ) : groups.isError ? (
         <ErrorState error={groups.error} onRetry={() => groups.refetch()} title="Could not group the output" />
       ) : groups.data ? (
