@@ -232,3 +232,18 @@ export function draftsToSpecs(drafts: ParamDraft[]): { specs: ParamSpec[]; error
   });
   return { specs, errors };
 }
+
+/** `KEY=value` lines as the template's fixed environment. */
+export function parseEnv(text: string): { env: Record<string, string>; error: string | null } {
+  const env: Record<string, string> = {};
+  for (const [i, line] of text.split("\n").entries()) {
+    if (!line.trim()) continue;
+    const eq = line.indexOf("=");
+    if (eq <= 0) return { env, error: `line ${i + 1}: expected KEY=value` };
+    const k = line.slice(0, eq).trim();
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || k.toUpperCase().startsWith("REMORA_"))
+      return { env, error: `env \`${k}\`: a name is [A-Za-z_][A-Za-z0-9_]* and does not start with REMORA_` };
+    env[k] = line.slice(eq + 1);
+  }
+  return { env, error: null };
+}

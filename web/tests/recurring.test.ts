@@ -150,3 +150,28 @@ describe("draftsToSpecs (the API's check_specs)", () => {
     expect(draftsToSpecs([specToDraft(s)]).specs[0]).toEqual(s);
   });
 });
+
+describe("parseEnv", () => {
+  it("reads KEY=value lines; refuses bad names and REMORA_", async () => {
+    const { parseEnv } = await import("@/lib/params");
+    expect(parseEnv("A=1\n\nB_2=x=y\n")).toEqual({ env: { A: "1", B_2: "x=y" }, error: null });
+    expect(parseEnv("nope").error).toBe("line 1: expected KEY=value");
+    expect(parseEnv("REMORA_X=1").error).toMatch(/does not start with REMORA_/);
+    expect(parseEnv("1A=1").error).toMatch(/a name is/);
+  });
+});
+
+describe("retention toPolicy (the API's RetentionPolicy::validate)", () => {
+  it("reads days per status, empty as forever", async () => {
+    const { toPolicy } = await import("@/components/recurring/retention-form");
+    const r = toPolicy({ completed: "30", failed: "", timed_out: "90", canceled: " " }, "1048576", true);
+    expect(r.errors).toEqual({});
+    expect(r.policy).toEqual({ jobs_days: { completed: 30, failed: null, timed_out: 90, canceled: null }, output_max_bytes: 1048576, export_before_delete: true });
+  });
+  it("refuses 0 days, more than 36500, fractions, and output under 1024 bytes", async () => {
+    const { toPolicy } = await import("@/components/recurring/retention-form");
+    const r = toPolicy({ completed: "0", failed: "36501", timed_out: "1.5", canceled: "" }, "100", false);
+    expect(Object.keys(r.errors).sort()).toEqual(["jobs_days.completed", "jobs_days.failed", "jobs_days.timed_out", "output_max_bytes"]);
+    expect(r.errors.output_max_bytes).toMatch(/at least 1024/);
+  });
+});
