@@ -60,7 +60,7 @@ export function RetentionCard() {
         ) : q.isPending ? (
           <LoadingRows rows={3} label="Loading the retention policy" />
         ) : (
-          <RetentionForm key={JSON.stringify(q.data)} policy={q.data} onSaved={(p) => qc.setQueryData(queryKeys.retention, p)} />
+          <RetentionForm policy={q.data} onSaved={(p) => qc.setQueryData(queryKeys.retention, p)} />
         )}
       </CardContent>
     </Card>
