@@ -64,7 +64,7 @@ export default function SchedulesPage() {
                 </Td>
                 <Td>
                   <span data-cron-words>{cronWords(s)}</span>
-                  <code className="ml-2 font-mono text-xs text-muted-foreground">{s.cron}</code>
+                  <code className="block font-mono text-xs text-muted-foreground">{s.cron}</code>
                 </Td>
                 <Td className="whitespace-nowrap text-xs">{s.enabled && s.next_runs[0] ? inZone(s.next_runs[0], s.timezone) : "—"}</Td>
                 <Td>

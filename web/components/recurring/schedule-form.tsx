@@ -101,7 +101,11 @@ export function ScheduleForm({ initial, onDone, onCancel }: { initial: Schedule 
         <fieldset className="grid gap-2 rounded-md border p-3">
           <legend className="px-1 text-sm font-medium">Parameters for every run</legend>
           {initial ? <p className="text-xs text-muted-foreground">Stored values are sealed and never shown: saving replaces them with these.</p> : null}
-          <ParamInputs idPrefix="sch-param" specs={specs} values={values} errors={paramErrors} onChange={(n, v) => setValues((c) => ({ ...c, [n]: v }))} />
+          <ParamInputs idPrefix="sch-param" specs={specs} values={values} errors={paramErrors} onChange={(n, v) => {
+              setValues((c) => ({ ...c, [n]: v }));
+              setParamErrors(({ [n]: _, ...rest }) => rest);
+            }}
+          />
         </fieldset>
       ) : null}
       <div className="grid gap-4 sm:grid-cols-2">

@@ -61,7 +61,11 @@ function RunForm({ t }: { t: Template }) {
         if (Object.keys(r.errors).length === 0) run.mutate(r.params);
       }}
     >
-      <ParamInputs idPrefix="run" specs={specs} values={values} errors={errors} onChange={(n, v) => setValues((cur) => ({ ...cur, [n]: v }))} />
+      <ParamInputs idPrefix="run" specs={specs} values={values} errors={errors} onChange={(n, v) => {
+          setValues((cur) => ({ ...cur, [n]: v }));
+          setErrors(({ [n]: _, ...rest }) => rest);
+        }}
+      />
       <div className="grid gap-2 rounded-md border p-3">
         <p className="text-sm">
           <span className="text-muted-foreground">Default targets: </span>
@@ -89,7 +93,7 @@ function Definition({ t }: { t: Template }) {
       <div className="sm:col-span-2">
         <dt className="text-xs text-muted-foreground">{t.script ? `Script (${t.shell ?? "/bin/bash"})` : "Command"}</dt>
         <dd>
-          <pre className="mt-1 max-h-72 overflow-auto rounded-md bg-muted p-3 font-mono text-xs">{t.script ?? t.command}</pre>
+          <pre className="mt-1 max-h-72 overflow-auto whitespace-pre-wrap break-all rounded-md bg-muted p-3 font-mono text-xs">{t.script ?? t.command}</pre>
         </dd>
       </div>
       <div>
