@@ -240,6 +240,22 @@ test.describe.serial("templates, schedules, notifications, retention", () => {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  test("a schedule that fires: its run in the history, linked to the job", async ({ request }) => {
+    test.setTimeout(180_000);
+    // Every minute in UTC: the next minute boundary fires it (within ~60 s plus the tick).
+    const tpl = await api<{ id: string }>(request, "get", `/api/v1/templates/${TEMPLATE}`);
+    const s = await api<{ id: string }>(request, "post", "/api/v1/schedules", { name: `minutely-${RUN}`, template: tpl.id, params: { who: "Cron", times: 1 }, cron: "* * * * *", timezone: "UTC" }, 201);
+    await page.goto(`/schedules/view/?id=${s.id}`);
+    await expect(page.getByTestId("schedule-words")).toHaveText(/^Every minute.*, UTC$/);
+    const started = page.locator('tr[data-run-status="started"]').first();
+    await expect(started).toBeVisible({ timeout: 100_000 });
+    await shot(page, "schedule-history");
+    await api(request, "post", `/api/v1/schedules/${s.id}/pause`);
+    await started.getByRole("link").first().click();
+    await page.waitForURL(/\/(jobs|batches)\/view\/\?id=/);
+    await expect(page.getByTestId("log-viewer")).toContainText("hello Cron #1", { timeout: 40_000 });
+  });
+
   test("a webhook target: a signed delivery after a job finishes, then a redelivery", async ({ request }) => {
     await page.goto("/notifications/");
     await page.getByRole("button", { name: "New target" }).click();
