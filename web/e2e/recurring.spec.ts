@@ -229,9 +229,22 @@ test.describe.serial("templates, schedules, notifications, retention", () => {
     const s = await api<{ enabled: boolean; overlap: string; jitter_secs: number; timezone: string }>(request, "get", `/api/v1/schedules/${id}`);
     expect(s).toMatchObject({ enabled: false, overlap: "queue", jitter_secs: 5, timezone: "Europe/Berlin" });
 
+    // Edit: a new cron (the sealed parameter values are entered again).
+    await page.getByRole("button", { name: "Edit", exact: true }).click();
+    const edit = page.getByRole("dialog", { name: `Edit nightly-${RUN}` });
+    await expect(edit.getByLabel("Cron")).toHaveValue("30 2 * * *");
+    await expect(edit.getByLabel("Time zone")).toHaveValue("Europe/Berlin");
+    await edit.getByLabel("Cron").fill("0 9 * * 1-5");
+    await edit.getByLabel("who *").fill("Weekday");
+    await edit.getByLabel("Enabled").uncheck();
+    await edit.getByRole("button", { name: "Save schedule" }).click();
+    await expect(edit).toBeHidden();
+    await expect(page.getByTestId("schedule-words")).toHaveText("At 09:00, Monday through Friday, Europe/Berlin");
+    await expect(page.getByRole("list", { name: "Next runs" }).getByRole("listitem").first()).toContainText("09:00");
+
     await page.goto("/schedules/");
     const row = page.locator(`tr[data-schedule="nightly-${RUN}"]`);
-    await expect(row).toContainText("At 02:30, every day, Europe/Berlin");
+    await expect(row).toContainText("At 09:00, Monday through Friday, Europe/Berlin");
     await expect(row).toContainText("paused");
     await shot(page, "schedules");
     await page.setViewportSize({ width: 390, height: 844 });
@@ -304,9 +317,31 @@ test.describe.serial("templates, schedules, notifications, retention", () => {
     await expect.poll(() => hits.length, { timeout: 10_000 }).toBe(before + 2);
     expect(hits[before + 1].body).toBe(hit.body);
 
+    // An email target: the API's refusal of a bad address shows on the Recipients field.
+    await page.goto("/notifications/");
+    await page.getByRole("button", { name: "New target" }).click();
+    const mail = page.getByRole("dialog", { name: "New notification target" });
+    await mail.getByRole("tab", { name: "Email" }).click();
+    await mail.getByLabel("Name", { exact: true }).fill(`mail-${RUN}`);
+    await mail.getByLabel("Recipients (comma-separated)").fill("ops@example.com, not-an-address");
+    await mail.getByRole("button", { name: "Create target" }).click();
+    await expect(mail.locator("#tgt-to-msg")).toHaveText("`not-an-address` is not an email address");
+    await mail.getByLabel("Recipients (comma-separated)").fill("ops@example.com");
+    await mail.getByRole("button", { name: "Create target" }).click();
+    await page.waitForURL(/\/notifications\/view\/\?id=/);
+    await expect(page.getByText("Email to ops@example.com")).toBeVisible();
+
     await page.goto("/notifications/");
     await expect(page.locator(`tr[data-target="hook-${RUN}"]`)).toContainText("job.completed");
+    await expect(page.locator(`tr[data-target="mail-${RUN}"]`)).toContainText("ops@example.com");
     await shot(page, "notifications");
+    // Keyboard: g then m, c, n go to Templates, Schedules, Notifications.
+    await page.locator("main h1").click();
+    for (const [key, where] of [["m", /\/templates\/$/], ["c", /\/schedules\/$/], ["n", /\/notifications\/$/]] as const) {
+      await page.keyboard.press("g");
+      await page.keyboard.press(key);
+      await expect(page).toHaveURL(where);
+    }
   });
 
   test("Settings → Retention: saved and read back; the API's refusal on its field", async ({ request }) => {
