@@ -88,7 +88,7 @@ export function HostGrid({
         className="overflow-auto"
         style={{ height }}
         role="list"
-        aria-label="Hosts in this batch"
+        aria-label="Servers in this batch"
         data-testid="host-grid"
         data-count={count}
         data-loaded={first.data ? "true" : "false"}
