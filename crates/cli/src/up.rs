@@ -56,6 +56,7 @@ fn current_user() -> String {
 
 pub async fn run(a: UpArgs) -> Result<()> {
     remora_service::init_tracing(&a.log_format);
+    a.worker.check_open_files();
     let (store, vault) = a.store.open().await?;
     let shutdown = CancellationToken::new();
 

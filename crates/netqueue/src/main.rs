@@ -80,6 +80,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     remora_service::init_tracing(&args.log_format);
+    remora_service::raise_open_file_limit();
 
     let data_dir = if args.in_memory {
         None

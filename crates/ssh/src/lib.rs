@@ -100,6 +100,23 @@ impl Target {
     }
 }
 
+/// An I/O error as a job's reason; "too many open files" says which limit and what to change.
+pub fn io_reason(e: &std::io::Error) -> String {
+    // EMFILE (24 on Linux and the BSDs): this process's RLIMIT_NOFILE is used up.
+    if e.raw_os_error() == Some(24) {
+        let limit = rlimit::Resource::NOFILE
+            .get()
+            .map(|(soft, _)| soft.to_string())
+            .unwrap_or_else(|_| "?".into());
+        return format!(
+            "{e}: this process's open-file limit ({limit}) is used up by its connections; \
+             raise it (LimitNOFILE= / ulimit -n) or lower REMORA_WORKER_CONCURRENCY or \
+             REMORA_SSH_MAX_IDLE"
+        );
+    }
+    e.to_string()
+}
+
 #[derive(Debug, Clone)]
 pub struct SshConfig {
     pub connect_timeout: Duration,
@@ -107,7 +124,18 @@ pub struct SshConfig {
     pub keepalive_max: usize,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
     pub max_jump_depth: usize,
+    /// A pooled connection with no job on it for this long is closed (`REMORA_SSH_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// At most this many pooled connections with no job on them are kept; past it the least
+    /// recently used close first (`REMORA_SSH_MAX_IDLE`). Each holds a socket (an open file)
+    /// on this side and a session process on the host.
+    pub max_idle: usize,
 }
+
+/// Default of [`SshConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`SshConfig::max_idle`]: one per host of the largest batch by default.
+pub const DEFAULT_MAX_IDLE: usize = 10_000;
 
 impl Default for SshConfig {
     fn default() -> Self {
@@ -116,6 +144,8 @@ impl Default for SshConfig {
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
             max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_idle: DEFAULT_MAX_IDLE,
         }
     }
 }
@@ -350,7 +380,7 @@ impl Connection {
                     Ok(Err(e)) => {
                         return Err(SshError::ConnectFailed {
                             addr,
-                            reason: e.to_string(),
+                            reason: io_reason(&e),
                         })
                     }
                     Ok(Ok(s)) => s,

@@ -8,7 +8,13 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// `n` server rows named `{prefix}-{i}` pointing at `host`, all tagged `tag`.
-async fn rows(stack: &Stack, host: &SshHost, prefix: &str, n: usize, tag: &str) -> Vec<String> {
+pub(crate) async fn rows(
+    stack: &Stack,
+    host: &SshHost,
+    prefix: &str,
+    n: usize,
+    tag: &str,
+) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let (st, v) = stack
@@ -41,7 +47,7 @@ fn count(b: &Value, status: &str) -> i64 {
 }
 
 /// A world-writable ticket directory: the first three hosts to take a ticket fail.
-fn tickets() -> (tempfile::TempDir, String) {
+pub(crate) fn tickets() -> (tempfile::TempDir, String) {
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();

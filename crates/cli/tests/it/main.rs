@@ -6,6 +6,7 @@ mod api;
 mod api_more;
 mod batches;
 mod cli;
+mod cli_batches;
 mod cli_more;
 mod jump;
 mod logs_secrets;
