@@ -29,6 +29,7 @@ mod batches;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod config;
+mod credentials;
 mod jobs;
 pub mod maintenance;
 pub mod notifications;
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 pub use audit::AuditEntry;
 pub use batches::BatchRow;
+pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
