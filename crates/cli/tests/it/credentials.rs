@@ -236,7 +236,7 @@ async fn host_certificates_from_a_trusted_ca() {
         )
         .await;
     assert_eq!(st, 422, "{v}");
-    assert_eq!(v["field"], "public_key");
+    assert_eq!(v["error"]["field"], "public_key");
     let (st, v) = stack
         .post(
             "/api/v1/trusted-cas",
@@ -316,7 +316,7 @@ async fn user_certificate_through_a_credential() {
         .post("/api/v1/credentials", json!({ "name": "c", "private_key": good.private_key, "certificate": expired.certificate }))
         .await;
     assert_eq!(st, 422, "{v}");
-    assert_eq!(v["field"], "certificate");
+    assert_eq!(v["error"]["field"], "certificate");
     let (st, v) = stack
         .post("/api/v1/credentials", json!({ "name": "c", "private_key": good.private_key, "certificate": good.certificate }))
         .await;
