@@ -351,3 +351,113 @@ async fn user_certificate_through_a_credential() {
         "no connection with an expired certificate"
     );
 }
+
+/// `remora credentials add|list|show|rotate|rm`, `servers add --credential`, `trusted-cas`.
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_commands() {
+    use crate::cli::remora;
+    let mut host = require!(SshHost::start());
+    let new_key = host.add_key_file(KeyKind::Ed25519, None, false).unwrap();
+    let stack = Stack::new().await;
+    let key = host.private_key_path().to_str().unwrap().to_string();
+    let o = remora(
+        &stack,
+        &[
+            "credentials",
+            "add",
+            "deploy",
+            "--key-file",
+            &key,
+            "--sudo-password-file",
+            "-",
+        ],
+        Some("sudo-pw\n"),
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let port = host.port().to_string();
+    let o = remora(
+        &stack,
+        &[
+            "servers",
+            "add",
+            "web1",
+            "--host",
+            &host.host(),
+            "--port",
+            &port,
+            "--user",
+            host.user(),
+            "--credential",
+            "deploy",
+        ],
+        None,
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = remora(&stack, &["credentials", "list"], None).await;
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.contains("deploy") && out.contains("SHA256:") && !out.contains("sudo-pw"),
+        "{out}"
+    );
+    let o = remora(&stack, &["credentials", "rm", "deploy"], None).await;
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("web1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let nk = new_key.to_str().unwrap().to_string();
+    let o = remora(
+        &stack,
+        &[
+            "-o",
+            "json",
+            "credentials",
+            "rotate",
+            "deploy",
+            "--key-file",
+            &nk,
+        ],
+        None,
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["version"], 2);
+    let o = remora(&stack, &["credentials", "show", "deploy"], None).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("servers: web1"));
+    let id = stack.get("/api/v1/servers/web1").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = job_result(&stack, &id).await;
+    assert_eq!(j["status"], "completed", "{j}");
+
+    let ca = Ca::new().unwrap();
+    let ca_file = stack.dir.path().join("ca.pub");
+    std::fs::write(&ca_file, ca.public_key()).unwrap();
+    let o = remora(
+        &stack,
+        &[
+            "trusted-cas",
+            "add",
+            "corp",
+            "--key-file",
+            ca_file.to_str().unwrap(),
+            "--pattern",
+            "*.corp",
+            "--pattern",
+            "!bad.corp",
+        ],
+        None,
+    )
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = remora(&stack, &["trusted-cas", "list"], None).await;
+    assert!(String::from_utf8_lossy(&o.stdout).contains("!bad.corp"));
+    let o = remora(&stack, &["trusted-cas", "rm", "corp"], None).await;
+    assert!(o.status.success());
+    assert_eq!(stack.get("/api/v1/trusted-cas").await["total"], 0);
+}
