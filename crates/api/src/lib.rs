@@ -7,6 +7,7 @@ pub mod background;
 pub mod batches;
 pub mod checks;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod jobs;
 pub mod jumps;
@@ -23,6 +24,7 @@ pub mod stream;
 pub mod system;
 pub mod templates;
 pub mod tokens;
+pub mod trusted_cas;
 pub mod workers;
 
 use axum::{middleware, Json, Router};
@@ -239,6 +241,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())
+        .merge(credentials::router())
+        .merge(trusted_cas::router())
         .merge(system::router())
         .merge(tokens::router())
         .merge(templates::router())

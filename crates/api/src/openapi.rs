@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "servers", description = "SSH targets and their checks"),
         (name = "jobs", description = "Submitting, reading and controlling jobs"),
         (name = "keys", description = "Uploaded private keys"),
+        (name = "credentials", description = "Keys and passwords shared by servers (secrets never returned)"),
+        (name = "trusted-cas", description = "SSH certificate authorities trusted for host certificates"),
         (name = "system", description = "Health, workers, statistics"),
         (name = "admin", description = "Tokens and the audit log"),
         (name = "templates", description = "Saved jobs with typed parameters, runs and incoming triggers"),

@@ -100,6 +100,12 @@ enum Cmd {
     /// Manage uploaded private keys.
     #[command(subcommand)]
     Pem(cmd::pem::PemCmd),
+    /// Keys and passwords shared by servers (secrets from files or stdin).
+    #[command(subcommand)]
+    Credentials(cmd::credentials::CredentialsCmd),
+    /// SSH CAs trusted for host certificates.
+    #[command(subcommand, name = "trusted-cas")]
+    TrustedCas(cmd::credentials::TrustedCasCmd),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Tokens(cmd::tokens::TokensCmd),
@@ -175,6 +181,8 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Rerun { id, follow } => cmd::jobs::rerun(&api, out, id, follow).await,
         Cmd::Batches(a) => cmd::batches::run(&api, out, a).await,
         Cmd::Pem(c) => cmd::pem::run(&api, out, c).await,
+        Cmd::Credentials(c) => cmd::credentials::run(&api, out, c).await,
+        Cmd::TrustedCas(c) => cmd::credentials::run_cas(&api, out, c).await,
         Cmd::Tokens(c) => cmd::tokens::run(&api, out, c).await,
         Cmd::Templates(c) => cmd::templates::run(&api, out, c).await,
         Cmd::Schedules(c) => cmd::schedules::run(&api, out, c).await,

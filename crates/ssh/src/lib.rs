@@ -57,7 +57,7 @@ pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) 
             password: s.password,
             private_key: s.private_key,
             passphrase: s.passphrase,
-            certificate: None,
+            certificate: s.certificate,
         },
         pinned: server.host_key_fingerprint.clone(),
         trusted_cas: Vec::new(),

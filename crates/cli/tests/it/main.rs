@@ -8,6 +8,7 @@ mod batches;
 mod cli;
 mod cli_batches;
 mod cli_more;
+mod credentials;
 mod jump;
 mod logs_secrets;
 mod openapi;
