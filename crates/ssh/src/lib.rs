@@ -107,6 +107,8 @@ pub struct SshConfig {
     pub keepalive_max: usize,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
     pub max_jump_depth: usize,
+    /// What parsing a stored private key may cost (`REMORA_MAX_KDF_ROUNDS`).
+    pub key_limits: keys::KeyLimits,
 }
 
 impl Default for SshConfig {
@@ -116,6 +118,7 @@ impl Default for SshConfig {
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
             max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
+            key_limits: keys::KeyLimits::default(),
         }
     }
 }
@@ -281,7 +284,7 @@ pub fn sig_name(s: &Sig) -> String {
     }
 }
 
-pub use keys::parse_private_key;
+pub use keys::{parse_private_key, parse_private_key_async, KeyLimits};
 
 impl Connection {
     /// Connect to `target`, through its jump hosts if it has any (each hop
@@ -425,7 +428,12 @@ impl Connection {
             .connect_timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        match tokio::time::timeout(remaining, authenticate(&mut handle, target, user_cert)).await {
+        match tokio::time::timeout(
+            remaining,
+            authenticate(&mut handle, target, user_cert, cfg.key_limits),
+        )
+        .await
+        {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(r) => r?,
         }
@@ -592,12 +600,15 @@ async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     target: &Target,
     user_cert: Option<russh::keys::Certificate>,
+    limits: keys::KeyLimits,
 ) -> Result<(), SshError> {
     let user = target.user.clone();
     let mut tried = Vec::new();
     let err = |e: russh::Error| SshError::Ssh(e.to_string());
     if let Some(text) = &target.creds.private_key {
-        let key = parse_private_key(text, target.creds.passphrase.as_deref())?;
+        // Off the runtime, under the rounds cap and a time limit: a stored key with
+        // 2^31 rounds must not stall the worker's event loop.
+        let key = parse_private_key_async(text, target.creds.passphrase.as_deref(), limits).await?;
         let res = match user_cert {
             Some(cert) => {
                 tried.push("user certificate");

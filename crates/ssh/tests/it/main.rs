@@ -5,6 +5,7 @@
 mod certs;
 mod jump;
 mod kbd;
+mod kdf;
 
 use remora_ssh::{Connection, Credentials, SshConfig, Target};
 use remora_testkit::sshd::SshHost;
