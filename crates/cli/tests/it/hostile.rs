@@ -12,29 +12,6 @@ use serde_json::json;
 /// Every way a NUL byte reaches the API is a 422 naming where it was.
 async fn nul_bytes_are_refused(stack: &Stack) {
     let sid = stack.add_server_raw("nul-target").await;
-    let cases = [
-        (
-            "/api/v1/jobs",
-            json!({ "server_id": sid, "script": "echo a\u{0}b" }),
-            "script",
-        ),
-        (
-            "/api/v1/jobs",
-            json!({ "server_id": sid, "command": "echo", "args": ["ok", "a\u{0}b"] }),
-            "args[1]",
-        ),
-        (
-            "/api/v1/servers",
-            json!({ "name": "bad\u{0}name", "hostname": "127.0.0.1", "user": "u", "password": "p" }),
-            "name",
-        ),
-    ];
-    for (path, body, field) in cases {
-        let (st, v) = stack.post(path, body.clone()).await;
-        assert_eq!(st, 422, "POST {path} {body}: {v}");
-        assert_eq!(v["error"]["code"], "invalid_text", "{v}");
-        assert_eq!(v["error"]["field"], field, "{v}");
-    }
     for (path, field) in [
         ("/api/v1/jobs?search=a%00b", Some("search")),
         ("/api/v1/jobs/abc%00def", Some("path")),
@@ -47,6 +24,29 @@ async fn nul_bytes_are_refused(stack: &Stack) {
         assert_eq!(v["error"]["code"], "invalid_text", "{v}");
         assert_eq!(v["error"]["field"].as_str(), field, "{v}");
     }
+    let cases = [
+        (
+            "/api/v1/servers",
+            json!({ "name": "bad\u{0}name", "hostname": "127.0.0.1", "user": "u", "password": "p" }),
+            "name",
+        ),
+        (
+            "/api/v1/jobs",
+            json!({ "server_id": sid, "command": "echo", "args": ["ok", "a\u{0}b"] }),
+            "args[1]",
+        ),
+        (
+            "/api/v1/jobs/script",
+            json!({ "server_id": sid, "script": "echo a\u{0}b", "shell": "/bin/sh" }),
+            "script",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let (st, v) = stack.post(path, body.clone()).await;
+        assert_eq!(st, 422, "POST {path} {body}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_text", "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
     // Nothing was stored, and the database is fine.
     let (st, v) = stack
         .call(reqwest::Method::GET, "/api/v1/servers", None)
@@ -56,8 +56,8 @@ async fn nul_bytes_are_refused(stack: &Stack) {
     // A backslash followed by `u0000` (no NUL) is ordinary text.
     let (st, v) = stack
         .post(
-            "/api/v1/jobs",
-            json!({ "server_id": sid, "script": "printf '%s' '\\u0000'" }),
+            "/api/v1/jobs/script",
+            json!({ "server_id": sid, "script": "printf '%s' '\\u0000'", "shell": "/bin/sh" }),
         )
         .await;
     assert_eq!(st, 201, "{v}");
