@@ -141,8 +141,12 @@ async fn view(state: &AppState, c: Credential) -> ApiResult<CredentialView> {
             let open =
                 |v: &Option<Vec<u8>>| v.as_ref().and_then(|b| state.vault.open_string(b).ok());
             if let Some(k) = open(&sealed.private_key_enc) {
-                if let Ok(k) =
-                    remora_ssh::parse_private_key(&k, open(&sealed.passphrase_enc).as_deref())
+                if let Ok(k) = remora_ssh::parse_private_key_async(
+                    &k,
+                    open(&sealed.passphrase_enc).as_deref(),
+                    state.cfg.key_limits,
+                )
+                .await
                 {
                     key_type = Some(k.algorithm().to_string());
                     fingerprint = Some(k.public_key().fingerprint(HashAlg::Sha256).to_string());
@@ -188,9 +192,14 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// A parsed key's (type, fingerprint); `field` names the field at fault.
-fn check_key(key: &str, passphrase: Option<&str>) -> ApiResult<russh::keys::PrivateKey> {
-    remora_ssh::parse_private_key(key, passphrase).map_err(|e| {
+/// The key parsed off the runtime under `REMORA_MAX_KDF_ROUNDS` and its time limit; a 422
+/// naming `private_key` otherwise.
+async fn check_key(
+    state: &AppState,
+    key: &str,
+    passphrase: Option<&str>,
+) -> ApiResult<russh::keys::PrivateKey> {
+    remora_ssh::parse_private_key_async(key, passphrase, state.cfg.key_limits).await.map_err(|e| {
         ApiError::invalid(
             "private_key",
             format!("private_key is not a usable private key: {e}"),
@@ -224,7 +233,7 @@ fn nonempty(v: &Option<String>) -> Option<String> {
 }
 
 /// Build the credential to store from `b` over the current one (`cur`, for a rotation).
-fn merge(
+async fn merge(
     state: &AppState,
     b: &CredentialBody,
     cur: Option<(&Credential, remora_store::SealedCredential)>,
@@ -301,7 +310,7 @@ fn merge(
                 }
                 None => return Err(ApiError::missing("private_key")),
             };
-            let key = check_key(&key_text, pass.as_deref())?;
+            let key = check_key(state, &key_text, pass.as_deref()).await?;
             // A new key drops the old certificate (it was for the old key).
             let cert = match &b.certificate {
                 Some(c) if c.trim().is_empty() => None,
@@ -382,7 +391,7 @@ async fn create(
     Extension(caller): Extension<Caller>,
     JsonBody(b): JsonBody<CredentialBody>,
 ) -> ApiResult<(StatusCode, Json<CredentialView>)> {
-    let new = merge(&state, &b, None)?;
+    let new = merge(&state, &b, None).await?;
     let c = state
         .store
         .insert_credential(&new)
@@ -438,7 +447,7 @@ async fn rotate(
         .credential_sealed(&cur.id)
         .await?
         .ok_or_else(|| ApiError::not_found("credential", &id))?;
-    let new = merge(&state, &b, Some((&cur, sealed)))?;
+    let new = merge(&state, &b, Some((&cur, sealed))).await?;
     state
         .store
         .update_credential(&cur.id, &new)

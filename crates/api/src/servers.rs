@@ -91,6 +91,26 @@ fn valid_hostname(s: &str) -> bool {
             }))
 }
 
+/// A 422 unless `private_key` (when given) parses with `passphrase`: parsed
+/// off the runtime under the configured rounds cap and time limit
+/// (`REMORA_MAX_KDF_ROUNDS`), so one key cannot stall the API.
+pub async fn check_key(state: &AppState, b: &CreateServer) -> ApiResult<()> {
+    let Some(k) = b.private_key.as_deref().filter(|k| !k.trim().is_empty()) else {
+        return Ok(());
+    };
+    let passphrase = b.passphrase.as_deref().filter(|p| !p.is_empty());
+    remora_ssh::parse_private_key_async(k, passphrase, state.cfg.key_limits)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::invalid(
+                "private_key",
+                format!("private_key is not a usable private key: {e}"),
+            )
+        })
+}
+
+/// Check a server body (all but the private key's parse: [`check_key`]).
 pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
     validate_with(state, b, None)
 }
@@ -156,14 +176,6 @@ pub fn validate_with(
     let password = b.password.filter(|p| !p.is_empty());
     let private_key = b.private_key.filter(|k| !k.trim().is_empty());
     let passphrase = b.passphrase.filter(|p| !p.is_empty());
-    if let Some(k) = &private_key {
-        remora_ssh::parse_private_key(k, passphrase.as_deref()).map_err(|e| {
-            ApiError::invalid(
-                "private_key",
-                format!("private_key is not a usable private key: {e}"),
-            )
-        })?;
-    }
     if password.is_none()
         && private_key.is_none()
         && b.pem_file_id.is_none()
@@ -254,6 +266,7 @@ async fn create(
         ),
         None => None,
     };
+    check_key(&state, &body).await?;
     let new = validate_with(&state, body, cred.as_ref())?;
     let name = new.name.clone();
     let mut s = state
@@ -415,6 +428,7 @@ async fn update(
     if keep_key {
         merged.private_key = None;
     }
+    check_key(&state, &merged).await?;
     let mut new = validate_update(&state, merged, keep_key)?;
     if keep_pw {
         new.password_enc = sealed.password_enc.clone();

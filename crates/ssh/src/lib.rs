@@ -130,6 +130,8 @@ pub struct SshConfig {
     /// recently used close first (`REMORA_SSH_MAX_IDLE`). Each holds a socket (an open file)
     /// on this side and a session process on the host.
     pub max_idle: usize,
+    /// What parsing a stored private key may cost (`REMORA_MAX_KDF_ROUNDS`).
+    pub key_limits: keys::KeyLimits,
 }
 
 /// Default of [`SshConfig::idle_timeout`].
@@ -146,6 +148,7 @@ impl Default for SshConfig {
             max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_idle: DEFAULT_MAX_IDLE,
+            key_limits: keys::KeyLimits::default(),
         }
     }
 }
@@ -311,7 +314,7 @@ pub fn sig_name(s: &Sig) -> String {
     }
 }
 
-pub use keys::parse_private_key;
+pub use keys::{parse_private_key, parse_private_key_async, KeyLimits};
 
 impl Connection {
     /// Connect to `target`, through its jump hosts if it has any (each hop
@@ -455,7 +458,12 @@ impl Connection {
             .connect_timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        match tokio::time::timeout(remaining, authenticate(&mut handle, target, user_cert)).await {
+        match tokio::time::timeout(
+            remaining,
+            authenticate(&mut handle, target, user_cert, cfg.key_limits),
+        )
+        .await
+        {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(r) => r?,
         }
@@ -622,12 +630,15 @@ async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     target: &Target,
     user_cert: Option<russh::keys::Certificate>,
+    limits: keys::KeyLimits,
 ) -> Result<(), SshError> {
     let user = target.user.clone();
     let mut tried = Vec::new();
     let err = |e: russh::Error| SshError::Ssh(e.to_string());
     if let Some(text) = &target.creds.private_key {
-        let key = parse_private_key(text, target.creds.passphrase.as_deref())?;
+        // Off the runtime, under the rounds cap and a time limit: a stored key with
+        // 2^31 rounds must not stall the worker's event loop.
+        let key = parse_private_key_async(text, target.creds.passphrase.as_deref(), limits).await?;
         let res = match user_cert {
             Some(cert) => {
                 tried.push("user certificate");

@@ -83,6 +83,19 @@ pub enum StoreError {
     BadUrl(String),
 }
 
+impl StoreError {
+    /// PostgreSQL refused text it cannot store: a NUL byte (SQLSTATE 22021)
+    /// or a character without an equivalent (22P05). The request's fault.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("22021") | Some("22P05"))
+            }
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

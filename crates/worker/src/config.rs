@@ -21,7 +21,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
     pub queue_token: Option<String>,
     /// `text` or `json`.
-    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Serve Prometheus metrics at `http://ADDR/metrics` (off unless set).
     #[arg(long, env = "REMORA_WORKER_METRICS_ADDR")]
@@ -60,6 +60,10 @@ pub struct WorkerOpts {
     /// Pooled SSH connections with no job on them kept at most (least recently used close first).
     #[arg(long, env = "REMORA_SSH_MAX_IDLE", default_value_t = remora_ssh::DEFAULT_MAX_IDLE)]
     pub ssh_max_idle: usize,
+    /// Most bcrypt-pbkdf rounds an encrypted OpenSSH key may ask for (ssh-keygen writes 16);
+    /// a stored key above it fails its jobs at connect instead of stalling the worker.
+    #[arg(long, env = "REMORA_MAX_KDF_ROUNDS", default_value_t = remora_ssh::keys::DEFAULT_MAX_KDF_ROUNDS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_kdf_rounds: u32,
 }
 
 impl WorkerOpts {
@@ -81,6 +85,7 @@ impl WorkerOpts {
         c.ssh.max_jump_depth = self.max_jump_depth as usize;
         c.ssh.idle_timeout = Duration::from_secs(self.ssh_idle_timeout_secs);
         c.ssh.max_idle = self.ssh_max_idle;
+        c.ssh.key_limits.max_kdf_rounds = self.max_kdf_rounds;
         c.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         c.heartbeat_interval = Duration::from_secs(self.heartbeat_secs.max(1));
         c

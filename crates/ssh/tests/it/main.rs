@@ -6,6 +6,7 @@ mod certs;
 mod jump;
 mod kbd;
 mod limits;
+mod kdf;
 
 use remora_ssh::{Connection, Credentials, SshConfig, Target};
 use remora_testkit::sshd::SshHost;
