@@ -8,6 +8,7 @@ pub mod batches;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod import;
 pub mod jobs;
 pub mod jumps;
 pub mod live;
@@ -80,8 +81,10 @@ pub struct ApiConfig {
     pub notify: remora_notify::NotifyConfig,
     /// Retention and output compression task.
     pub maintenance: remora_store::maintenance::MaintenanceConfig,
-    /// Most hosts one submission (`server_ids` or `tag`) may target.
+    /// Most hosts one submission (`server_ids` or `tag`) may target, and one import may hold.
     pub max_batch_hosts: usize,
+    /// Largest inventory file one import takes, bytes (`REMORA_MAX_IMPORT_BYTES`).
+    pub max_import_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -89,6 +92,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
+            max_import_bytes: 4 * 1024 * 1024,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -233,6 +237,7 @@ pub async fn audit(
 /// Every `/api/v1` route, with its OpenAPI description.
 fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(import::router())
         .merge(servers::router())
         .merge(jobs::router())
         .merge(batches::router())

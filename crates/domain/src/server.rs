@@ -53,4 +53,13 @@ pub struct Server {
     /// The server this one is reached through (its jump host), if any.
     #[serde(default)]
     pub jump_server_id: Option<String>,
+    /// When the pinned host key was first seen (pinned on first use, accepted, or imported from
+    /// a `known_hosts` file); null while nothing is pinned.
+    #[serde(default, with = "crate::time::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub host_key_first_seen_at: Option<i64>,
+    /// The fingerprint the host presented when it did not match the pin (a pending mismatch to
+    /// review: accept it or keep the pin); null when none is pending.
+    #[serde(default)]
+    pub host_key_presented: Option<String>,
 }

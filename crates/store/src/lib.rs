@@ -29,6 +29,7 @@ mod batches;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod config;
+mod import;
 mod jobs;
 pub mod maintenance;
 pub mod notifications;
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 pub use audit::AuditEntry;
 pub use batches::BatchRow;
+pub use import::ImportOp;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,

@@ -22,7 +22,7 @@ pub struct NewServer {
     pub max_concurrency: i64,
 }
 
-const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id";
+const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id, host_key_first_seen_at, host_key_presented";
 
 fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
     // `x IS NOT NULL` is a boolean on PostgreSQL and an integer on SQLite.
@@ -55,6 +55,8 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         jump_server_id: r.try_get("jump_server_id")?,
+        host_key_first_seen_at: r.try_get("host_key_first_seen_at")?,
+        host_key_presented: r.try_get("host_key_presented")?,
     })
 }
 
@@ -64,7 +66,7 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 /// username, auth_type, password_enc, private_key_enc, passphrase_enc,
 /// pem_file_id, is_active, tags, max_concurrency), for insert and update.
 /// Without an auth type, a password means password auth, else key auth.
-fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
+pub(crate) fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
     let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
         AuthType::Password
     } else {
@@ -175,8 +177,9 @@ impl Store {
     /// Trust on first use: pin `fingerprint` if the server has none yet.
     /// Returns the fingerprint now pinned.
     pub async fn pin_host_key(&self, id: &str, fingerprint: &str) -> Result<Option<String>> {
-        sqlx::query("UPDATE servers SET host_key_fingerprint = $1 WHERE id = $2 AND host_key_fingerprint IS NULL")
+        sqlx::query("UPDATE servers SET host_key_fingerprint = $1, host_key_first_seen_at = $2 WHERE id = $3 AND host_key_fingerprint IS NULL")
             .bind(fingerprint)
+            .bind(remora_domain::time::now_ms())
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -187,17 +190,31 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
     }
 
-    /// Replace the pinned key (the audited "accept new host key" action).
+    /// Replace the pinned key (the audited "accept new host key" action): the key counts as first
+    /// seen now and a pending mismatch is resolved.
     pub async fn set_host_key(&self, id: &str, fingerprint: Option<&str>) -> Result<bool> {
+        let now = remora_domain::time::now_ms();
         let r = sqlx::query(
-            "UPDATE servers SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3",
+            "UPDATE servers SET host_key_fingerprint = $1, host_key_first_seen_at = $2, host_key_presented = NULL, updated_at = $3 WHERE id = $4",
         )
         .bind(fingerprint.map(str::to_string))
-        .bind(remora_domain::time::now_ms())
+        .bind(fingerprint.map(|_| now))
+        .bind(now)
         .bind(id)
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Record the key a host presented that did not match its pin (`None` clears it), for the
+    /// dashboard's review. The pin itself is not touched.
+    pub async fn set_host_key_presented(&self, id: &str, presented: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE servers SET host_key_presented = $1 WHERE id = $2")
+            .bind(presented.map(str::to_string))
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     pub async fn set_server_status(&self, id: &str, status: &str) -> Result<()> {
