@@ -8,6 +8,7 @@ pub mod batches;
 pub mod checks;
 pub mod config;
 pub mod error;
+pub mod hostkeys;
 pub mod import;
 pub mod jobs;
 pub mod jumps;
@@ -238,6 +239,7 @@ pub async fn audit(
 fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(import::router())
+        .merge(hostkeys::router())
         .merge(servers::router())
         .merge(jobs::router())
         .merge(batches::router())
@@ -385,5 +387,7 @@ pub async fn run(
 
 #[cfg(test)]
 mod hardening_tests;
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod tests;
