@@ -7,6 +7,7 @@ mod api_more;
 mod batches;
 mod cli;
 mod cli_more;
+mod import;
 mod jump;
 mod logs_secrets;
 mod openapi;
