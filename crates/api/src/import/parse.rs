@@ -281,12 +281,19 @@ struct Block {
 
 /// OpenSSH `Host` matching: some positive pattern matches and no negated one does.
 fn host_matches(patterns: &[String], alias: &str) -> bool {
+    let m = |p: &str| {
+        if p.contains(['*', '?']) {
+            wildcard_match(p, alias)
+        } else {
+            p.eq_ignore_ascii_case(alias)
+        }
+    };
     let mut matched = false;
     for p in patterns {
         match p.strip_prefix('!') {
-            Some(neg) if wildcard_match(neg, alias) => return false,
+            Some(neg) if m(neg) => return false,
             Some(_) => {}
-            None => matched |= wildcard_match(p, alias),
+            None => matched |= m(p),
         }
     }
     matched
@@ -372,6 +379,16 @@ pub fn ssh_config(content: &str) -> Parsed {
             }
         }
     }
+    let mut named: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut wild = vec![];
+    for (i, b) in blocks.iter().enumerate() {
+        if b.patterns.iter().any(|p| is_wildcard(p)) {
+            wild.push(i);
+        }
+        for p in b.patterns.iter().filter(|p| !is_wildcard(p)) {
+            named.entry(p.to_ascii_lowercase()).or_default().push(i);
+        }
+    }
     let mut seen = BTreeSet::new();
     for b in blocks.iter().skip(1) {
         let concrete: Vec<&String> = b.patterns.iter().filter(|p| !is_wildcard(p)).collect();
@@ -389,7 +406,15 @@ pub fn ssh_config(content: &str) -> Parsed {
             ..Default::default()
         };
         let mut got = BTreeSet::new();
-        for blk in &blocks {
+        // Only the blocks that name this alias or hold a wildcard can match it, in file order.
+        let mut cand: Vec<usize> = named
+            .get(&alias.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default();
+        cand.extend(wild.iter().copied());
+        cand.sort_unstable();
+        cand.dedup();
+        for blk in cand.iter().map(|&i| &blocks[i]) {
             if !host_matches(&blk.patterns, alias) {
                 continue;
             }
@@ -696,21 +721,25 @@ pub fn ansible_ini(content: &str) -> Parsed {
     out
 }
 
-/// The first line whose text (trimmed) starts with `key:`, to give YAML rows a line number.
-fn yaml_line_of(content: &str, key: &str) -> usize {
-    let pats = [
-        format!("{key}:"),
-        format!("\"{key}\":"),
-        format!("'{key}':"),
-    ];
-    content
-        .lines()
-        .position(|l| {
-            let t = l.trim_start();
-            pats.iter().any(|p| t.starts_with(p.as_str()))
-        })
-        .map(|i| i + 1)
-        .unwrap_or(0)
+/// The first line of each mapping key (`key:`, quoted or not), to give YAML rows a line number.
+struct YamlLines(BTreeMap<String, usize>);
+
+impl YamlLines {
+    fn new(content: &str) -> YamlLines {
+        let mut m = BTreeMap::new();
+        for (i, l) in content.lines().enumerate() {
+            let t = l.trim_start().trim_start_matches("- ");
+            if let Some((k, _)) = t.split_once(':') {
+                let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+                m.entry(k.to_string()).or_insert(i + 1);
+            }
+        }
+        YamlLines(m)
+    }
+}
+
+fn yaml_line_of(lines: &YamlLines, key: &str) -> usize {
+    lines.0.get(key).copied().unwrap_or(0)
 }
 
 fn yaml_scalar(y: &yaml_rust2::Yaml) -> Option<String> {
@@ -755,7 +784,7 @@ pub fn ansible_yaml(content: &str) -> Parsed {
         }
     }
     fn group(
-        content: &str,
+        content: &YamlLines,
         name: &str,
         y: &Yaml,
         inv: &mut Inventory,
@@ -839,9 +868,10 @@ pub fn ansible_yaml(content: &str) -> Parsed {
             }
         }
     }
+    let lines = YamlLines::new(content);
     for (k, v) in top {
         let Some(g) = yaml_scalar(k) else { continue };
-        group(content, &g, v, &mut inv, &mut out, 0);
+        group(&lines, &g, v, &mut inv, &mut out, 0);
     }
     inv.rows(&mut out);
     out
