@@ -167,6 +167,11 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
             if let SshError::HostKeyMismatch { got, .. } = &e {
                 r.host_key_fingerprint = Some(got.clone());
                 r.host_key_status = Some("mismatch".into());
+                // For the dashboard's review: the key presented next to the pinned one.
+                let _ = state
+                    .store
+                    .set_host_key_presented(&server.id, Some(got))
+                    .await;
             }
             r.status = status_of(&e).into();
             r.error_code = Some(e.code().into());

@@ -64,6 +64,9 @@ pub struct ApiOpts {
     /// Most hosts one multi-server submission may target.
     #[arg(long, env = "REMORA_MAX_BATCH_HOSTS", default_value_t = 10_000)]
     pub max_batch_hosts: usize,
+    /// Largest inventory file `POST /servers/import` takes, bytes (also bounded by REMORA_MAX_BODY).
+    #[arg(long, env = "REMORA_MAX_IMPORT_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_import_bytes: usize,
     /// Requests per second per token (burst: twice that); 0 disables rate limiting.
     #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
@@ -114,6 +117,7 @@ impl ApiOpts {
             max_body: self.max_body,
             max_timeout: self.max_timeout,
             max_batch_hosts: self.max_batch_hosts.max(1),
+            max_import_bytes: self.max_import_bytes.max(1),
             text_limits: remora_domain::command::TextLimits {
                 max_script_bytes: self.max_script_bytes,
                 max_command_bytes: self.max_command_bytes,

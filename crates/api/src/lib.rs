@@ -9,6 +9,8 @@ pub mod checks;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod hostkeys;
+pub mod import;
 pub mod jobs;
 pub mod jumps;
 pub mod live;
@@ -84,8 +86,10 @@ pub struct ApiConfig {
     pub notify: remora_notify::NotifyConfig,
     /// Retention and output compression task.
     pub maintenance: remora_store::maintenance::MaintenanceConfig,
-    /// Most hosts one submission (`server_ids` or `tag`) may target.
+    /// Most hosts one submission (`server_ids` or `tag`) may target, and one import may hold.
     pub max_batch_hosts: usize,
+    /// Largest inventory file one import takes, bytes (`REMORA_MAX_IMPORT_BYTES`).
+    pub max_import_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +97,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
+            max_import_bytes: 4 * 1024 * 1024,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -238,6 +243,8 @@ pub async fn audit(
 /// Every `/api/v1` route, with its OpenAPI description.
 fn v1() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(import::router())
+        .merge(hostkeys::router())
         .merge(servers::router())
         .merge(jobs::router())
         .merge(batches::router())
@@ -388,5 +395,7 @@ pub async fn run(
 
 #[cfg(test)]
 mod hardening_tests;
+#[cfg(test)]
+mod import_tests;
 #[cfg(test)]
 mod tests;

@@ -307,14 +307,26 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(crate::lookup::server(&state, &id).await?))
 }
 
-/// Delete a server.
-#[utoipa::path(delete, operation_id = "delete_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+/// Delete a server. A server that others are reached through (their jump host) is a 409 naming them.
+#[utoipa::path(delete, operation_id = "delete_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let s = crate::lookup::server(&state, &id).await?;
+    let through = state.store.servers_jumping_through(&s.id).await?;
+    if !through.is_empty() {
+        let names: Vec<&str> = through.iter().map(|t| t.name.as_str()).collect();
+        return Err(ApiError::conflict(
+            "id",
+            format!(
+                "`{}` is the jump host of {}: change their jump host first",
+                s.name,
+                names.join(", ")
+            ),
+        ));
+    }
     state.store.delete_server(&s.id).await?;
     crate::audit(
         &state,

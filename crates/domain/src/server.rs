@@ -56,4 +56,13 @@ pub struct Server {
     /// The credential (see `/credentials`) the server logs in with.
     #[serde(default)]
     pub credential_id: Option<String>,
+    /// When the pinned host key was first seen (pinned on first use, accepted, or imported from
+    /// a `known_hosts` file); null while nothing is pinned.
+    #[serde(default, with = "crate::time::opt_rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub host_key_first_seen_at: Option<i64>,
+    /// The fingerprint the host presented when it did not match the pin (a pending mismatch to
+    /// review: accept it or keep the pin); null when none is pending.
+    #[serde(default)]
+    pub host_key_presented: Option<String>,
 }

@@ -30,6 +30,7 @@ mod batches;
 mod bench;
 pub mod config;
 mod credentials;
+mod import;
 mod jobs;
 pub mod maintenance;
 pub mod notifications;
@@ -52,6 +53,7 @@ use std::time::Duration;
 pub use audit::AuditEntry;
 pub use batches::BatchRow;
 pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
+pub use import::ImportOp;
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,

@@ -28,7 +28,7 @@ pub struct NewServer {
     pub sudo_password_enc: Option<Vec<u8>>,
 }
 
-const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id";
+const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id, s.host_key_first_seen_at, s.host_key_presented";
 
 /// Servers with their credential (for the `has_*` flags).
 const SERVER_FROM: &str = "servers s LEFT JOIN credentials c ON c.id = s.credential_id";
@@ -65,6 +65,8 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         updated_at: r.try_get("updated_at")?,
         jump_server_id: r.try_get("jump_server_id")?,
         credential_id: r.try_get("credential_id")?,
+        host_key_first_seen_at: r.try_get("host_key_first_seen_at")?,
+        host_key_presented: r.try_get("host_key_presented")?,
     })
 }
 
@@ -74,7 +76,7 @@ type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 /// username, auth_type, pem_file_id, is_active, tags, max_concurrency), for
 /// insert and update (secrets live in its credential).
 /// Without an auth type, a password means password auth, else key auth.
-fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
+pub(crate) fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
     let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
         AuthType::Password
     } else {
@@ -91,7 +93,7 @@ fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
         .bind(s.max_concurrency)
 }
 
-fn has_inline(s: &NewServer) -> bool {
+pub(crate) fn has_inline(s: &NewServer) -> bool {
     s.password_enc.is_some()
         || s.private_key_enc.is_some()
         || s.sudo_password_enc.is_some()
@@ -100,7 +102,7 @@ fn has_inline(s: &NewServer) -> bool {
 
 /// The server's private credential made of its inline secrets (a PEM file's
 /// key is copied in when the server has no key of its own).
-async fn private_credential(
+pub(crate) async fn private_credential(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     server_id: &str,
     s: &NewServer,
@@ -292,8 +294,9 @@ impl Store {
     /// Trust on first use: pin `fingerprint` if the server has none yet.
     /// Returns the fingerprint now pinned.
     pub async fn pin_host_key(&self, id: &str, fingerprint: &str) -> Result<Option<String>> {
-        sqlx::query("UPDATE servers SET host_key_fingerprint = $1 WHERE id = $2 AND host_key_fingerprint IS NULL")
+        sqlx::query("UPDATE servers SET host_key_fingerprint = $1, host_key_first_seen_at = $2 WHERE id = $3 AND host_key_fingerprint IS NULL")
             .bind(fingerprint)
+            .bind(remora_domain::time::now_ms())
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -304,17 +307,31 @@ impl Store {
         Ok(row.and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten()))
     }
 
-    /// Replace the pinned key (the audited "accept new host key" action).
+    /// Replace the pinned key (the audited "accept new host key" action): the key counts as first
+    /// seen now and a pending mismatch is resolved.
     pub async fn set_host_key(&self, id: &str, fingerprint: Option<&str>) -> Result<bool> {
+        let now = remora_domain::time::now_ms();
         let r = sqlx::query(
-            "UPDATE servers SET host_key_fingerprint = $1, updated_at = $2 WHERE id = $3",
+            "UPDATE servers SET host_key_fingerprint = $1, host_key_first_seen_at = $2, host_key_presented = NULL, updated_at = $3 WHERE id = $4",
         )
         .bind(fingerprint.map(str::to_string))
-        .bind(remora_domain::time::now_ms())
+        .bind(fingerprint.map(|_| now))
+        .bind(now)
         .bind(id)
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Record the key a host presented that did not match its pin (`None` clears it), for the
+    /// dashboard's review. The pin itself is not touched.
+    pub async fn set_host_key_presented(&self, id: &str, presented: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE servers SET host_key_presented = $1 WHERE id = $2")
+            .bind(presented.map(str::to_string))
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     pub async fn set_server_status(&self, id: &str, status: &str) -> Result<()> {

@@ -328,6 +328,13 @@ async fn canceled_before_start(r: &Running<'_>) -> Outcome {
 /// failures only), else fail.
 async fn connect_failed(r: &Running<'_>, e: SshError) -> Outcome {
     let (ctx, job) = (r.ctx, r.job);
+    if let SshError::HostKeyMismatch { got, .. } = &e {
+        // For the dashboard's review: the key presented next to the pinned one.
+        let _ = ctx
+            .store
+            .set_host_key_presented(&job.server_id, Some(got))
+            .await;
+    }
     ctx.metrics
         .connect_failures
         .with_label_values(&[e.code().as_str()])

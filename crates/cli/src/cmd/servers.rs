@@ -44,6 +44,9 @@ pub enum ServersCmd {
         /// Jobs at once on this server, over all workers.
         #[arg(long)]
         max_concurrency: Option<i64>,
+        /// Reach it through this server (its jump host: name or id).
+        #[arg(long, value_name = "NAME|ID")]
+        jump: Option<String>,
     },
     /// Change a server (only the options given).
     #[command(
@@ -75,6 +78,41 @@ pub enum ServersCmd {
         inactive: bool,
         #[arg(long)]
         active: bool,
+        /// Reach it through this server (name or id); `--jump ""` removes the jump host.
+        #[arg(long, value_name = "NAME|ID")]
+        jump: Option<String>,
+    },
+    /// Import servers from an inventory: CSV, OpenSSH client config, Ansible INI/YAML, or a
+    /// `known_hosts` file that pins the host keys of servers already registered.
+    #[command(
+        after_help = "Examples:\n  remora servers import ~/.ssh/config --dry-run --user deploy --key-file ~/.ssh/id_ed25519\n  remora servers import hosts.ini --tag lab --pem PEM_ID\n  remora servers import ~/.ssh/known_hosts\n\nThe credentials given here (--key-file, --pem, --password-stdin) apply to the servers the\nimport creates; IdentityFile lines are reported, not read. Nothing is applied when any\nline is bad (exit 1, the lines listed)."
+    )]
+    Import {
+        file: std::path::PathBuf,
+        /// csv, ssh_config, ansible (INI or YAML), ansible_ini, ansible_yaml or known_hosts;
+        /// guessed from the file name when absent.
+        #[arg(long)]
+        format: Option<String>,
+        /// Show what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Tag every imported server (repeatable; added to the file's groups).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// User for hosts the file gives none.
+        #[arg(long)]
+        user: Option<String>,
+        /// Port for hosts the file gives none.
+        #[arg(long)]
+        port: Option<u16>,
+        #[arg(long, conflicts_with = "password_stdin")]
+        key_file: Option<std::path::PathBuf>,
+        #[arg(long, conflicts_with_all = ["password_stdin", "key_file"])]
+        pem: Option<String>,
+        #[arg(long)]
+        passphrase_env: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Real SSH login and `true`: latency, host key, error.
     #[command(after_help = "Example:\n  remora servers test web1")]
@@ -126,9 +164,13 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             password_stdin,
             tags,
             max_concurrency,
+            jump,
         } => {
             let mut body =
                 json!({ "name": name, "hostname": host, "port": port, "user": user, "tags": tags });
+            if let Some(j) = jump {
+                body["jump_server_id"] = json!(j);
+            }
             if let Some(m) = max_concurrency {
                 body["max_concurrency"] = json!(m);
             }
@@ -172,11 +214,15 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             max_concurrency,
             inactive,
             active,
+            jump,
         } => {
             let cur = super::resolve_server(api, &server).await?.body;
             let mut body = json!({});
             if let Some(c) = credential {
                 body["credential_id"] = json!(c);
+            }
+            if let Some(j) = jump {
+                body["jump_server_id"] = json!(j);
             }
             if let Some(v) = name {
                 body["name"] = json!(v);
@@ -226,6 +272,76 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
                 &Human::line(format!("server {} updated", r.body.name)),
             );
             Ok(0)
+        }
+        ServersCmd::Import {
+            file,
+            format,
+            dry_run,
+            tags,
+            user,
+            port,
+            key_file,
+            pem,
+            passphrase_env,
+            password_stdin,
+        } => {
+            let content = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let format = match format {
+                Some(f) => f,
+                None => guess_format(&file).with_context(|| {
+                    format!(
+                        "cannot tell the format of {}: give --format",
+                        file.display()
+                    )
+                })?,
+            };
+            let mut defaults = json!({});
+            if !tags.is_empty() {
+                defaults["tags"] = json!(tags);
+            }
+            if let Some(u) = user {
+                defaults["user"] = json!(u);
+            }
+            if let Some(p) = port {
+                defaults["port"] = json!(p);
+            }
+            if let Some(p) = pem {
+                defaults["pem_file_id"] = json!(p);
+            } else if let Some(f) = key_file {
+                defaults["private_key"] = json!(read_key_file(&f)?);
+                if let Some(var) = passphrase_env {
+                    defaults["passphrase"] = json!(std::env::var(&var)
+                        .with_context(|| format!("environment variable {var} is not set"))?);
+                }
+            } else if password_stdin {
+                defaults["password"] = json!(read_password_stdin()?);
+            }
+            let body = json!({ "format": format, "content": content, "dry_run": dry_run, "defaults": defaults });
+            let rb = api
+                .request(reqwest::Method::POST, "/api/v1/servers/import")
+                .json(&body);
+            // 422 with a result (no `error` object) is a file with bad lines: show them all.
+            // Anything else that is not a success is the usual API failure.
+            let resp = rb.send().await.map_err(|e| api.unreachable(&e))?;
+            let status = resp.status();
+            let raw: Value = resp.json().await.unwrap_or(Value::Null);
+            if status.is_success() {
+                emit(out, &raw, &import_view(&raw, &file));
+                return Ok(0);
+            }
+            if status == reqwest::StatusCode::UNPROCESSABLE_ENTITY && raw.get("errors").is_some() {
+                emit(out, &raw, &import_view(&raw, &file));
+                return Ok(1);
+            }
+            let mut msg = raw["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("the API answered {status}"));
+            if let Some(f) = raw["error"]["field"].as_str() {
+                msg = format!("{msg} [field: {f}]");
+            }
+            bail!("{msg}")
         }
         ServersCmd::Test { server } => {
             let r: Reply<CheckResult> = api
@@ -548,4 +664,76 @@ mod tests {
         assert!(h.stdout.contains("12 ms") && h.stdout.contains("no answer"));
         assert_eq!(h.stderr, "1 of 2 reachable\n");
     }
+}
+
+/// The import format a file name suggests.
+fn guess_format(f: &std::path::Path) -> Option<String> {
+    let name = f.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let ext = f
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    Some(
+        match (name.as_str(), ext.as_deref()) {
+            (n, _) if n.starts_with("known_hosts") => "known_hosts",
+            (n, _) if n == "config" || n == "ssh_config" || n.ends_with(".ssh_config") => {
+                "ssh_config"
+            }
+            (_, Some("csv")) => "csv",
+            (_, Some("ini" | "yml" | "yaml")) => "ansible",
+            (n, _) if n == "hosts" || n == "inventory" => "ansible",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// An import result for a person: one table row per host, then errors and notes with lines.
+fn import_view(raw: &Value, file: &std::path::Path) -> Human {
+    let mut t = table(&["LINE", "NAME", "ACTION", "DETAIL"]);
+    for r in raw["rows"].as_array().into_iter().flatten() {
+        let reasons: Vec<&str> = r["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect();
+        t.add_row(vec![
+            r["line"].to_string(),
+            r["name"].as_str().unwrap_or("").to_string(),
+            r["action"].as_str().unwrap_or("").to_string(),
+            reasons.join("; "),
+        ]);
+    }
+    let n = |k: &str| raw[k].as_u64().unwrap_or(0);
+    let verb = if raw["applied"] == true {
+        "imported"
+    } else if raw["dry_run"] == true {
+        "dry run (nothing written)"
+    } else {
+        "NOT imported"
+    };
+    let mut h = Human::table(t).note(format!(
+        "{verb}: {} created, {} updated, {} unchanged, {} skipped",
+        n("created"),
+        n("updated"),
+        n("unchanged"),
+        n("skipped")
+    ));
+    for w in raw["warnings"].as_array().into_iter().flatten() {
+        h = h.note(format!(
+            "{}:{}: note: {}",
+            file.display(),
+            w["line"],
+            w["message"].as_str().unwrap_or("")
+        ));
+    }
+    for e in raw["errors"].as_array().into_iter().flatten() {
+        h = h.note(format!(
+            "{}:{}: error: {}",
+            file.display(),
+            e["line"],
+            e["message"].as_str().unwrap_or("")
+        ));
+    }
+    h
 }

@@ -10,6 +10,7 @@ mod cli_batches;
 mod cli_more;
 mod credentials;
 mod hostile;
+mod import;
 mod jump;
 mod logs_secrets;
 mod openapi;
