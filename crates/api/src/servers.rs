@@ -46,6 +46,28 @@ pub struct CreateServer {
     /// removes it. Unknown servers, loops and chains longer than
     /// `REMORA_MAX_JUMP_DEPTH` are a 422.
     pub jump_server_id: Option<String>,
+    /// Write-only: the password sudo asks for in `become` jobs (one line, at most 1024
+    /// bytes), sealed like the other credentials and never returned (`has_sudo_password`);
+    /// `""` on update removes it.
+    pub sudo_password: Option<String>,
+}
+
+/// The sealed sudo password of a create or update: `Some(None)` clears it, `None` keeps it.
+fn sudo_password_change(
+    state: &AppState,
+    given: &Option<String>,
+) -> ApiResult<Option<Option<Vec<u8>>>> {
+    let Some(p) = given else { return Ok(None) };
+    if p.is_empty() {
+        return Ok(Some(None));
+    }
+    if p.len() > 1024 || p.contains(['\n', '\r', '\0']) {
+        return Err(ApiError::invalid(
+            "sudo_password",
+            "sudo_password must be one line without NUL, at most 1024 bytes",
+        ));
+    }
+    Ok(Some(Some(state.vault.seal(p.as_bytes()))))
 }
 
 fn name_taken(name: &str) -> ApiError {
@@ -197,6 +219,7 @@ async fn create(
         Some(j) => crate::jumps::resolve(&state, None, j).await?,
         None => None,
     };
+    let sudo_pw = sudo_password_change(&state, &body.sudo_password)?;
     let new = validate_new(&state, body)?;
     let name = new.name.clone();
     let mut s = state
@@ -207,6 +230,10 @@ async fn create(
     if let Some(j) = &jump {
         state.store.set_jump_server(&s.id, Some(j)).await?;
         s.jump_server_id = jump.clone();
+    }
+    if let Some(Some(sealed)) = sudo_pw {
+        state.store.set_sudo_password(&s.id, Some(sealed)).await?;
+        s.has_sudo_password = true;
     }
     tracing::info!(server_id = %s.id, name = %s.name, "server created");
     crate::audit(
@@ -294,7 +321,9 @@ async fn update(
         max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
         is_active: Some(b.is_active.unwrap_or(cur.is_active)),
         jump_server_id: None,
+        sudo_password: None,
     };
+    let sudo_pw = sudo_password_change(&state, &b.sudo_password)?;
     let jump = match &b.jump_server_id {
         Some(j) => Some(crate::jumps::resolve(&state, Some((&cur.id, &cur.name)), j).await?),
         None => None,
@@ -345,6 +374,9 @@ async fn update(
         .on_constraint(SERVER_NAME_KEY, || name_taken(&name))?;
     if let Some(j) = &jump {
         state.store.set_jump_server(&cur.id, j.as_deref()).await?;
+    }
+    if let Some(sealed) = sudo_pw {
+        state.store.set_sudo_password(&cur.id, sealed).await?;
     }
     crate::audit(
         &state,

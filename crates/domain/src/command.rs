@@ -125,6 +125,13 @@ pub enum TextError {
     Nul(&'static str),
     #[error("env name `{0}` is not valid (expected [A-Za-z_][A-Za-z0-9_]*)")]
     EnvName(String),
+    #[error("`{field}` has {count} entries, over the limit of {limit} ({env})")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+        env: &'static str,
+    },
 }
 
 /// The size limits of a job's text.
@@ -132,13 +139,24 @@ pub enum TextError {
 pub struct TextLimits {
     pub max_script_bytes: usize,
     pub max_command_bytes: usize,
+    /// Most `env` variables of one job (`REMORA_MAX_ENV_VARS`).
+    pub max_env_vars: usize,
+    /// Largest `env` of one job, names plus values, bytes (`REMORA_MAX_ENV_BYTES`).
+    pub max_env_bytes: usize,
 }
+
+/// Default of `REMORA_MAX_ENV_VARS`.
+pub const DEFAULT_MAX_ENV_VARS: usize = 128;
+/// Default of `REMORA_MAX_ENV_BYTES`.
+pub const DEFAULT_MAX_ENV_BYTES: usize = 64 * 1024;
 
 impl Default for TextLimits {
     fn default() -> Self {
         TextLimits {
             max_script_bytes: DEFAULT_MAX_SCRIPT_BYTES,
             max_command_bytes: DEFAULT_MAX_COMMAND_BYTES,
+            max_env_vars: DEFAULT_MAX_ENV_VARS,
+            max_env_bytes: DEFAULT_MAX_ENV_BYTES,
         }
     }
 }
@@ -202,6 +220,29 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), TextError> {
         if v.contains('\0') {
             return Err(TextError::Nul("env"));
         }
+    }
+    Ok(())
+}
+
+/// [`check_env`], and the count and size of `env` against `limits`.
+pub fn check_env_within(env: &[(String, String)], limits: TextLimits) -> Result<(), TextError> {
+    check_env(env)?;
+    if env.len() > limits.max_env_vars {
+        return Err(TextError::TooMany {
+            field: "env",
+            count: env.len(),
+            limit: limits.max_env_vars,
+            env: "REMORA_MAX_ENV_VARS",
+        });
+    }
+    let len: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if len > limits.max_env_bytes {
+        return Err(TextError::TooLarge {
+            field: "env",
+            len,
+            limit: limits.max_env_bytes,
+            env: "REMORA_MAX_ENV_BYTES",
+        });
     }
     Ok(())
 }
@@ -508,7 +549,19 @@ mod tests {
         let l = TextLimits {
             max_script_bytes: 4,
             max_command_bytes: 6,
+            max_env_vars: 2,
+            max_env_bytes: 5,
         };
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(check_env_within(&[kv("A", "1234")], l), Ok(()));
+        let e = check_env_within(&[kv("A", "12345")], l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_ENV_BYTES"), "{e}");
+        let e = check_env_within(&[kv("A", ""), kv("B", ""), kv("C", "")], l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_ENV_VARS"), "{e}");
+        assert!(matches!(
+            check_env_within(&[kv("1", "")], l),
+            Err(TextError::EnvName(_))
+        ));
         let s = |script: &str, args: &[&str]| crate::JobSpec::Script {
             script: script.into(),
             shell: "sh".into(),

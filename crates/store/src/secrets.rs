@@ -107,6 +107,42 @@ impl Store {
         }))
     }
 
+    /// Set (sealed) or clear a server's sudo password, the one a `become` job gives sudo.
+    pub async fn set_sudo_password(
+        &self,
+        server_id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<bool> {
+        let r = sqlx::query("UPDATE servers SET sudo_password_enc = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(server_id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// A server's sudo password, decrypted (None: the server has none).
+    pub async fn open_sudo_password(
+        &self,
+        server_id: &str,
+        vault: &Vault,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT sudo_password_enc FROM servers WHERE id = $1")
+            .bind(server_id)
+            .fetch_optional(&self.read)
+            .await?;
+        let sealed: Option<Vec<u8>> = match row {
+            Some(r) => r.try_get(0)?,
+            None => None,
+        };
+        sealed
+            .map(|b| vault.open_string(&b))
+            .transpose()
+            .map_err(|e| {
+                StoreError::Corrupt(format!("cannot decrypt the server's sudo password: {e}"))
+            })
+    }
+
     pub async fn insert_pem(
         &self,
         key_type: &str,
@@ -179,12 +215,14 @@ impl Store {
         for (table, cols) in [
             (
                 "servers",
-                ["password_enc", "private_key_enc", "passphrase_enc"],
+                vec![
+                    "password_enc",
+                    "private_key_enc",
+                    "passphrase_enc",
+                    "sudo_password_enc",
+                ],
             ),
-            (
-                "pem_files",
-                ["content_enc", "passphrase_enc", "passphrase_enc"],
-            ),
+            ("pem_files", vec!["content_enc", "passphrase_enc"]),
         ] {
             for col in cols.iter().collect::<std::collections::BTreeSet<_>>() {
                 let rows = sqlx::query(&format!(

@@ -22,7 +22,7 @@ pub struct NewServer {
     pub max_concurrency: i64,
 }
 
-const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id";
+const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, sudo_password_enc IS NOT NULL AS has_sudo_pw, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id";
 
 fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
     // `x IS NOT NULL` is a boolean on PostgreSQL and an integer on SQLite.
@@ -49,6 +49,7 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         host_key_fingerprint: r.try_get("host_key_fingerprint")?,
         has_password: bool_col(r, "has_pw")?,
         has_private_key: bool_col(r, "has_key")?,
+        has_sudo_password: bool_col(r, "has_sudo_pw")?,
         pem_file_id: r.try_get("pem_file_id")?,
         last_status: r.try_get("last_status")?,
         last_checked_at: r.try_get("last_checked_at")?,

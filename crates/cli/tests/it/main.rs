@@ -7,6 +7,7 @@ mod api_more;
 mod batches;
 mod cli;
 mod cli_more;
+mod job_options;
 mod jump;
 mod logs_secrets;
 mod openapi;
