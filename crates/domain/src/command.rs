@@ -450,7 +450,6 @@ pub fn program_parts(
         return (program_of(token, spec, env), None);
     };
     assert_token(token);
-    let exec_job = matches!(spec, crate::JobSpec::Script { .. });
     let user = sh_quote(b.user);
     let mut p = String::with_capacity(2048);
     p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
@@ -496,12 +495,18 @@ pub fn program_parts(
              || {{ {kill}; exit 0; }}; sleep 1; \
            done ) </dev/null >/dev/null 2>&1 & "
     ));
-    q.push_str(&format!("REMORA_JOB={token}; export REMORA_JOB; "));
+    // sudo relays TERM, HUP and INT to this shell only (not to the job's tree): caught
+    // here (a caught signal is default again in the job's processes), so the shell stays
+    // and its watchdog, seeing the lifeline gone, kills the whole tree.
+    q.push_str(&format!(
+        "trap : TERM HUP INT; REMORA_JOB={token}; export REMORA_JOB; "
+    ));
+    // Never `exec`: the shell must outlive the job for the watchdog (see above).
     push_env_and_job(
         &mut q,
         &job_line(spec),
         env,
-        exec_job,
+        false,
         "unset l rj_me rj_op rj_lf; ",
     );
     (p, Some(q))
