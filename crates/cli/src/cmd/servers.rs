@@ -35,6 +35,10 @@ pub enum ServersCmd {
         /// Read the password from stdin (no echo, no shell history).
         #[arg(long)]
         password_stdin: bool,
+        /// The sudo password for `become` jobs, read from this file's first line (never an
+        /// argument: it would show in the process list).
+        #[arg(long)]
+        sudo_password_file: Option<std::path::PathBuf>,
         /// Tag (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
@@ -60,6 +64,9 @@ pub enum ServersCmd {
         key_file: Option<std::path::PathBuf>,
         #[arg(long)]
         password_stdin: bool,
+        /// Replace the sudo password with this file's first line (an empty file removes it).
+        #[arg(long)]
+        sudo_password_file: Option<std::path::PathBuf>,
         /// Replace the tags (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
@@ -117,6 +124,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             pem,
             passphrase_env,
             password_stdin,
+            sudo_password_file,
             tags,
             max_concurrency,
         } => {
@@ -141,6 +149,13 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             } else {
                 bail!("give --key-file FILE, --pem ID or --password-stdin");
             }
+            if let Some(f) = sudo_password_file {
+                let pw = read_sudo_password_file(&f)?;
+                if pw.is_empty() {
+                    bail!("{}: the sudo password is empty", f.display());
+                }
+                body["sudo_password"] = json!(pw);
+            }
             let r: Reply<Server> = api.post_as("/api/v1/servers", &body).await?;
             let s = &r.body;
             emit(
@@ -158,6 +173,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             user,
             key_file,
             password_stdin,
+            sudo_password_file,
             tags,
             max_concurrency,
             inactive,
@@ -182,6 +198,9 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             if password_stdin {
                 body["password"] = json!(read_password_stdin()?);
+            }
+            if let Some(f) = sudo_password_file {
+                body["sudo_password"] = json!(read_sudo_password_file(&f)?);
             }
             if !tags.is_empty() {
                 body["tags"] = json!(tags);
@@ -330,6 +349,7 @@ impl View for Detail<'_> {
                 "is_active",
                 "has_password",
                 "has_private_key",
+                "has_sudo_password",
                 "host_key_fingerprint",
                 "last_status",
                 "created_at",
@@ -479,6 +499,13 @@ async fn status(
 
 fn read_key_file(f: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(f).with_context(|| format!("reading key file {}", f.display()))
+}
+
+/// The first line of `f` (without its line end).
+fn read_sudo_password_file(f: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(f)
+        .with_context(|| format!("reading sudo password file {}", f.display()))?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 fn read_password_stdin() -> Result<String> {

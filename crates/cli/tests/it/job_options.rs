@@ -483,10 +483,15 @@ async fn become_without_a_password_and_outside_sudoers() {
     assert!(started.elapsed() < Duration::from_secs(15));
 
     // Cancel of a become job: the root-side watchdog ends the tree.
+    // Durations unique to this run, so nothing else on the machine matches.
+    let (s1, s2) = (
+        format!("sleep 10{}", std::process::id()),
+        format!("sleep 20{}", std::process::id()),
+    );
     let id = submit(
         &stack,
         &a,
-        json!({ "command": "sleep 1010 & sleep 1011; wait", "become": true }),
+        json!({ "command": format!("{s1} & {s2}; wait"), "become": true }),
     )
     .await;
     let start = Instant::now();
