@@ -1140,7 +1140,22 @@ export interface components {
         /** @description A command job (`command`) or a script job (`script`, `shell`) for `server_id`, `server_ids` or `tag`. */
         CreateJob: {
             args?: string[] | null;
+            /**
+             * @description Run under sudo as `become_user` (default root), with the server's `sudo_password`
+             *     when it has one. sudo refusing ends the job `failed` with `become_failed`.
+             */
+            become?: boolean | null;
+            /** @description The user `become` switches to (`[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes); default root. */
+            become_user?: string | null;
             command?: string | null;
+            /**
+             * @description Environment variables for the job: names `[A-Za-z_][A-Za-z0-9_]*`, values any text
+             *     without NUL, passed verbatim (no shell interprets them). Stored and returned with the
+             *     job: not for secrets. At most `REMORA_MAX_ENV_VARS` entries and `REMORA_MAX_ENV_BYTES`.
+             */
+            env?: {
+                [key: string]: string;
+            } | null;
             fail_threshold?: null | components["schemas"]["PolicyLimit"];
             max_parallel?: null | components["schemas"]["PolicyLimit"];
             /** Format: int64 */
@@ -1148,6 +1163,11 @@ export interface components {
             on_fail_threshold?: null | components["schemas"]["OnFail"];
             /** Format: int64 */
             priority?: number | null;
+            /**
+             * @description Command jobs only: run on a pseudo-terminal (for commands that insist on one);
+             *     stdout and stderr then arrive merged, as stdout. See docs/jobs.md.
+             */
+            pty?: boolean | null;
             script?: string | null;
             server_id?: string | null;
             server_ids?: string[] | null;
@@ -1176,6 +1196,12 @@ export interface components {
             /** Format: int64 */
             port?: number | null;
             private_key?: string | null;
+            /**
+             * @description Write-only: the password sudo asks for in `become` jobs (one line, at most 1024
+             *     bytes), sealed like the other credentials and never returned (`has_sudo_password`);
+             *     `""` on update removes it.
+             */
+            sudo_password?: string | null;
             tags?: string[] | null;
             user?: string | null;
         };
@@ -1246,10 +1272,21 @@ export interface components {
             /** Format: int64 */
             attempt: number;
             batch_id?: string | null;
+            /** @description Runs under sudo as `become_user`. */
+            become?: boolean;
+            /** @description The user a `become` job runs as (root when null). */
+            become_user?: string | null;
             cancel_requested: boolean;
             command?: string | null;
             /** Format: date-time */
             created_at: string;
+            /**
+             * @description Environment variables the job gets (names `[A-Za-z_][A-Za-z0-9_]*`); not for secrets
+             *     (they are stored and returned as given: use a template's secret parameter).
+             */
+            env?: {
+                [key: string]: string;
+            };
             /** @description A human sentence for failures. */
             error?: string | null;
             /** @description A stable machine code for failures (`host_key_mismatch`, `connect_failed`, ...). */
@@ -1265,6 +1302,8 @@ export interface components {
             max_retries: number;
             /** Format: int64 */
             priority: number;
+            /** @description Runs on a pseudo-terminal; stdout and stderr are merged (stdout). */
+            pty?: boolean;
             script?: string | null;
             server_id: string;
             shell?: string | null;
@@ -1543,6 +1582,8 @@ export interface components {
             created_at: string;
             has_password: boolean;
             has_private_key: boolean;
+            /** @description A sudo password is stored for `become` jobs (the password itself is never returned). */
+            has_sudo_password?: boolean;
             host_key_fingerprint?: string | null;
             hostname: string;
             id: string;
