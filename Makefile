@@ -46,11 +46,11 @@ test-web: build
 ## The README's screenshots (docs/screenshots/): the dashboard's end-to-end
 ## tests with their pictures written there instead of web/e2e-artifacts/.
 screenshots: build web
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots REMORA_E2E_BENCH=0 bash web/scripts/e2e.sh e2e/dashboard.spec.ts
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots REMORA_E2E_BENCH=0 bash web/scripts/e2e.sh e2e/dashboard.spec.ts e2e/recurring.spec.ts
 
 ## web/benchmarks.md: the dashboard's measurements (10k-job list, 100k-line log).
 web-benchmarks: build web
-	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts
+	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts e2e/fleet.spec.ts
 
 ## Regenerate web/lib/api-types.gen.ts from the API's OpenAPI document.
 web-types:

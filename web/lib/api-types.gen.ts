@@ -29,7 +29,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A batch: its status, policy, counts by status, progress, ETA and per-server grid. */
+        /**
+         * A batch: its status, policy, counts by status, progress, ETA and per-server grid
+         *     (filtered by `status` / `search` and paged by `offset` / `limit`).
+         */
         get: operations["get_batch"];
         put?: never;
         post?: never;
@@ -1066,7 +1069,12 @@ export interface components {
              * @description Estimated milliseconds left, from the mean pace so far (null before the first host ends or once done).
              */
             eta_ms?: number | null;
+            /** @description Hosts per exit code over the whole batch (`"none"`: no exit code, e.g. not started or killed). */
+            exit_codes: {
+                [key: string]: number;
+            };
             finished: boolean;
+            /** @description Every job of the batch (empty with `jobs=false`). */
             jobs: components["schemas"]["Job"][];
             policy?: null | components["schemas"]["BatchRow"];
             /**
@@ -1074,7 +1082,10 @@ export interface components {
              * @description Share of hosts in a final status, 0 to 1.
              */
             progress: number;
+            /** @description The per-server grid: the filtered hosts from `offset`, at most `limit`. */
             servers: components["schemas"]["BatchCell"][];
+            /** @description Hosts matching the `status` / `search` filter, before `offset` / `limit`. */
+            servers_total: number;
             /** @description `running`, `completed` (all succeeded), `failed` (some did not), `stopped` (fail threshold) or `canceled`. */
             status: components["schemas"]["BatchStatus"];
             /** @description Jobs per status. */
@@ -1625,6 +1636,8 @@ export interface components {
         };
         SystemInfo: {
             jobs: components["schemas"]["JobCounts"];
+            /** @description Most servers one submission may target (`REMORA_MAX_BATCH_HOSTS`). */
+            max_batch_hosts: number;
             /**
              * Format: int64
              * @description Ready and delayed jobs in the queue; null when the queue is unreachable.
@@ -1704,35 +1717,12 @@ export interface components {
             /** @description Scheme, host and port of the URL; the path and query are shown as `/…`. */
             url?: string | null;
         };
-        /** @description A template as created or edited: `name` and the fields of a version (`TemplateDef`). */
-        TemplateBody: {
-            /** @description One version of a template: what it runs, its parameters and defaults. */
-            definition: {
-                /** @description Shell text run by `/bin/sh -c` (a command template). */
-                command?: string | null;
-                description?: string | null;
-                /** @description Fixed environment variables (not parameters; visible in the template). */
-                env?: {
-                    [key: string]: string;
-                };
-                /** Format: int64 */
-                max_retries?: number;
-                params?: components["schemas"]["ParamSpec"][];
-                /**
-                 * Format: int64
-                 * @description 1 (lowest) to 10; 5 when omitted.
-                 */
-                priority?: number;
-                /** @description A script sent on stdin to `shell` (a script template). */
-                script?: string | null;
-                shell?: string | null;
-                targets?: components["schemas"]["Targets"];
-                /**
-                 * Format: int64
-                 * @description Seconds; 0 means no limit.
-                 */
-                timeout?: number;
-            };
+        /**
+         * @description A template as created or edited: `name` and the fields of a version (`TemplateDef`).
+         *     The document's shape only: the fields of `TemplateDef` sit beside `name` (flattened), as
+         *     `parse_body` reads them.
+         */
+        TemplateBody: components["schemas"]["TemplateDef"] & {
             /** @description Unique; 1 to 128 characters. Optional on edit (keeps the name). */
             name: string;
         };
@@ -1958,7 +1948,18 @@ export interface operations {
     };
     get_batch: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `false` leaves out the full `jobs` list (the grid in `servers` stays): what a dashboard polls. */
+                jobs?: boolean;
+                /** @description At most this many hosts in `servers` (default: all of them). */
+                limit?: number;
+                /** @description Skip this many of the matching hosts (default 0). */
+                offset?: number;
+                /** @description Only hosts whose name or id contains this (case-insensitive) in `servers`. */
+                search?: string;
+                /** @description Only hosts in this job status in `servers`. */
+                status?: string;
+            };
             header?: never;
             path: {
                 /** @description Batch id */
@@ -2037,7 +2038,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field failed validation (`field` names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
