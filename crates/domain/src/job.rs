@@ -476,12 +476,24 @@ mod tests {
     /// into a typed spec and writes back byte for byte.
     #[test]
     fn job_json_round_trips_unchanged() {
-        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false}"#;
-        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true}"#;
+        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false,"pty":false,"become":false,"become_user":null,"env":{}}"#;
+        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true,"pty":true,"become":true,"become_user":"deploy","env":{"A":"x'y"}}"#;
         for text in [command, script] {
             let job: Job = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&job).unwrap(), text);
         }
+        // JSON from before the options (issue 11) still reads, with none set.
+        let old = command.replace(
+            r#","pty":false,"become":false,"become_user":null,"env":{}"#,
+            "",
+        );
+        assert_eq!(
+            serde_json::from_str::<Job>(&old).unwrap().options,
+            JobOptions::default()
+        );
+        let job: Job = serde_json::from_str(script).unwrap();
+        assert_eq!(job.options.become_user(), "deploy");
+        assert!(job.options.sudo && job.options.pty);
         let job: Job = serde_json::from_str(command).unwrap();
         assert_eq!(
             job.spec,
