@@ -28,6 +28,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const [password, setPassword] = React.useState("");
   const [key, setKey] = React.useState("");
   const [passphrase, setPassphrase] = React.useState("");
+  const [sudoPassword, setSudoPassword] = React.useState("");
   const [pem, setPem] = React.useState<PemFile | null>(null);
 
   const save = useMutation({
@@ -44,6 +45,8 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
         max_concurrency: Number(maxConc),
       };
       if (editing) body.is_active = active;
+      // Write-only: sent only when typed; never shown (the server returns has_sudo_password).
+      if (sudoPassword) body.sudo_password = sudoPassword;
       if (auth === "password" && password) Object.assign(body, { auth_type: "password", password });
       if (auth === "key" && key.trim()) Object.assign(body, { auth_type: "key", private_key: key, ...(passphrase ? { passphrase } : {}) });
       if (auth === "pem" && pem) Object.assign(body, { auth_type: "key", pem_file_id: pem.id, ...(passphrase ? { passphrase } : {}) });
@@ -58,7 +61,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const err = save.error instanceof ApiError ? save.error : null;
   const fe = (f: string) => (err?.field === f ? err.message : null);
   // Fields whose errors show beside their control; anything else shows below the form.
-  const shown = ["name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
+  const shown = ["sudo_password", "name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
 
   return (
     <Dialog open onClose={onClose} title={editing ? `Edit ${server!.name}` : "Add a server"} className="max-w-xl">
@@ -115,6 +118,14 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
               <Input id="srv-passphrase" type="password" autoComplete="off" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} />
             </Field>
           ) : null}
+          <Field
+            label="sudo password (for become jobs)"
+            htmlFor="srv-sudo-password"
+            hint={server?.has_sudo_password ? "One is stored; type a new one to replace it" : "Optional; write-only"}
+            error={fe("sudo_password")}
+          >
+            <Input id="srv-sudo-password" type="password" autoComplete="new-password" value={sudoPassword} onChange={(e) => setSudoPassword(e.target.value)} />
+          </Field>
         </fieldset>
         <div className="grid grid-cols-2 gap-4">
           <Field label="Tags" htmlFor="srv-tags" hint="Comma separated, e.g. web, eu" error={fe("tags")}>

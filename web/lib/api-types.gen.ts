@@ -110,50 +110,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/credentials": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Every credential, by name (no secrets). */
-        get: operations["list_credentials"];
-        put?: never;
-        /**
-         * Create a credential (operator; audited). The key must parse (with its passphrase) and a
-         *     certificate must be an OpenSSH user certificate for that key.
-         */
-        post: operations["create_credential"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/credentials/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One credential and the servers that use it. */
-        get: operations["get_credential"];
-        /**
-         * Rotate (new key, password, passphrase, certificate or sudo password) or rename a credential
-         *     (operator; audited). Every server using it logs in with the new secret from its next
-         *     connection on; the old ciphertext is overwritten.
-         */
-        put: operations["update_credential"];
-        post?: never;
-        /** Delete a credential no server uses (operator; audited). In use: 409 naming the servers. */
-        delete: operations["delete_credential"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -644,7 +600,7 @@ export interface paths {
          */
         put: operations["update_server"];
         post?: never;
-        /** Delete a server. A server that others are reached through (their jump host) is a 409 naming them. */
+        /** Delete a server. */
         delete: operations["delete_server"];
         options?: never;
         head?: never;
@@ -703,70 +659,6 @@ export interface paths {
         put?: never;
         /** Real SSH login and `true`: latency, host key, precise error. Pins the key on first use. */
         post: operations["test"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/servers/host-keys/accept": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Pin the reviewed fingerprints of many servers in one call (operator; each pin audited as
-         *     `server.host_key.accept`). All names and fingerprints are checked first: one bad item
-         *     changes nothing, and the pins are written in one transaction. The next connection verifies the host against its new pin.
-         */
-        post: operations["accept_host_keys"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/servers/host-keys/scan": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Read the host key every named server presents now (no login, nothing written; operator, as
-         *     it connects out). Without names: the unpinned servers and those with a pending mismatch.
-         */
-        post: operations["scan_host_keys"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/servers/import": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Import servers from an inventory file (operator; dry runs too, as a write-shaped request).
-         *     Rows become the same input as `POST /servers`; a name that exists is updated (hostname, port,
-         *     user, tags added, jump host) and otherwise left alone; `known_hosts` pins the keys of existing
-         *     servers. Any error (reported with its line) applies nothing; a second import of the same file
-         *     changes nothing. At most `REMORA_MAX_IMPORT_BYTES` of content and `REMORA_MAX_BATCH_HOSTS` hosts.
-         */
-        post: operations["import_servers"];
         delete?: never;
         options?: never;
         head?: never;
@@ -990,43 +882,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/trusted-cas": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Every trusted CA, by name. */
-        get: operations["list_trusted_cas"];
-        put?: never;
-        /** Trust a CA for the hosts its patterns cover (operator; audited). */
-        post: operations["create_trusted_ca"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/trusted-cas/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** One trusted CA. */
-        get: operations["get_trusted_ca"];
-        /** Rename a CA or change its patterns (operator; audited). The key cannot change: add a new CA. */
-        put: operations["update_trusted_ca"];
-        post?: never;
-        /** Stop trusting a CA (operator; audited); counts from the next connection. */
-        delete: operations["delete_trusted_ca"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/workers": {
         parameters: {
             query?: never;
@@ -1125,12 +980,6 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        AcceptItem: {
-            /** @description The reviewed fingerprint to pin (`SHA256:…`). */
-            fingerprint: string;
-            /** @description Server id or name. */
-            server: string;
-        };
         AcceptKey: {
             /** @description The fingerprint the operator expects; refused if the host now presents another. */
             fingerprint?: string | null;
@@ -1245,33 +1094,12 @@ export interface components {
             };
             total: number;
         };
-        BulkAccept: {
-            /** @description At most 1000. */
-            keys: components["schemas"]["AcceptItem"][];
-        };
-        BulkAcceptResult: {
-            accepted: number;
-            servers: components["schemas"]["Server"][];
-        };
         BulkStatus: {
             reachable: number;
             servers: components["schemas"]["CheckResult"][];
             /** Format: int64 */
             took_ms: number;
             total: number;
-        };
-        /** @description A user certificate's identity and validity. */
-        CertificateInfo: {
-            key_id: string;
-            principals: string[];
-            /** @description The CA that signed it (`SHA256:…`). */
-            signed_by: string;
-            /** @description `valid`, `expired` or `not_yet_valid` (now). */
-            status: string;
-            /** @description RFC 3339. */
-            valid_after: string;
-            /** @description RFC 3339, or `forever`. */
-            valid_before: string;
         };
         CheckResult: {
             /**
@@ -1323,7 +1151,22 @@ export interface components {
         /** @description A command job (`command`) or a script job (`script`, `shell`) for `server_id`, `server_ids` or `tag`. */
         CreateJob: {
             args?: string[] | null;
+            /**
+             * @description Run under sudo as `become_user` (default root), with the server's `sudo_password`
+             *     when it has one. sudo refusing ends the job `failed` with `become_failed`.
+             */
+            become?: boolean | null;
+            /** @description The user `become` switches to (`[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes); default root. */
+            become_user?: string | null;
             command?: string | null;
+            /**
+             * @description Environment variables for the job: names `[A-Za-z_][A-Za-z0-9_]*`, values any text
+             *     without NUL, passed verbatim (no shell interprets them). Stored and returned with the
+             *     job: not for secrets. At most `REMORA_MAX_ENV_VARS` entries and `REMORA_MAX_ENV_BYTES`.
+             */
+            env?: {
+                [key: string]: string;
+            } | null;
             fail_threshold?: null | components["schemas"]["PolicyLimit"];
             max_parallel?: null | components["schemas"]["PolicyLimit"];
             /** Format: int64 */
@@ -1331,6 +1174,11 @@ export interface components {
             on_fail_threshold?: null | components["schemas"]["OnFail"];
             /** Format: int64 */
             priority?: number | null;
+            /**
+             * @description Command jobs only: run on a pseudo-terminal (for commands that insist on one);
+             *     stdout and stderr then arrive merged, as stdout. See docs/jobs.md.
+             */
+            pty?: boolean | null;
             script?: string | null;
             server_id?: string | null;
             server_ids?: string[] | null;
@@ -1342,8 +1190,6 @@ export interface components {
         /** @description Create (all required but noted) or update (all optional) a server. */
         CreateServer: {
             auth_type?: string | null;
-            /** @description The credential (id or name) to log in with; excludes the inline secrets. */
-            credential_id?: string | null;
             hostname?: string | null;
             is_active?: boolean | null;
             /**
@@ -1361,69 +1207,14 @@ export interface components {
             /** Format: int64 */
             port?: number | null;
             private_key?: string | null;
-            /** @description The password sudo asks for (`become`); goes to the server's private credential. */
+            /**
+             * @description Write-only: the password sudo asks for in `become` jobs (one line, at most 1024
+             *     bytes), sealed like the other credentials and never returned (`has_sudo_password`);
+             *     `""` on update removes it.
+             */
             sudo_password?: string | null;
             tags?: string[] | null;
             user?: string | null;
-        };
-        /**
-         * @description Create (name, kind and its secret required) or rotate (every field optional: absent keeps,
-         *     `""` removes the passphrase, certificate or sudo password) a credential.
-         */
-        CredentialBody: {
-            /** @description An OpenSSH user certificate for the private key (`ssh-ed25519-cert-v01@openssh.com AAAA…`). */
-            certificate?: string | null;
-            /** @description `key` or `password` (inferred from the secret given when absent). */
-            kind?: string | null;
-            /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
-            name?: string | null;
-            passphrase?: string | null;
-            /** @description The login password, for `password`. */
-            password?: string | null;
-            /** @description The private key (OpenSSH or PEM text), for `key`. */
-            private_key?: string | null;
-            /** @description The password sudo asks for when a job runs with `become`. */
-            sudo_password?: string | null;
-        };
-        /** @description Servers using a credential (`GET /credentials/{id}` adds them). */
-        CredentialDetail: components["schemas"]["CredentialView"] & {
-            /** @description Names of the servers that use it. */
-            server_names: string[];
-        };
-        CredentialList: {
-            credentials: components["schemas"]["CredentialView"][];
-            total: number;
-        };
-        /** @description A credential without its secrets. */
-        CredentialView: {
-            certificate?: null | components["schemas"]["CertificateInfo"];
-            /** Format: date-time */
-            created_at: string;
-            /** @description The key's public fingerprint (`SHA256:…`), for `key`. */
-            fingerprint?: string | null;
-            has_passphrase: boolean;
-            has_password: boolean;
-            has_private_key: boolean;
-            has_sudo_password: boolean;
-            id: string;
-            /** @description The key's algorithm (`ssh-ed25519`), for `key`. */
-            key_type?: string | null;
-            kind: string;
-            name: string;
-            /**
-             * @description Set when this is a server's private credential (made from the inline secrets of
-             *     `POST/PUT /servers`); it is deleted with its server.
-             */
-            owner_server_id?: string | null;
-            /** @description How many servers use it. */
-            servers: number;
-            /** Format: date-time */
-            updated_at: string;
-            /**
-             * Format: int64
-             * @description Grows by one at every rotation.
-             */
-            version: number;
         };
         /** @description A delivery with its attempts, as the delivery log shows it. */
         Delivery: {
@@ -1486,56 +1277,27 @@ export interface components {
         HookBody: {
             params?: Record<string, never>;
         };
-        /** @description An inventory to import. */
-        ImportRequest: {
-            /** @description The file's text. */
-            content: string;
-            defaults?: null | components["schemas"]["CreateServer"];
-            /** @description Report what would change and write nothing. */
-            dry_run?: boolean;
-            /**
-             * @description `csv`, `ssh_config`, `ansible` (INI or YAML, detected), `ansible_ini`, `ansible_yaml` or
-             *     `known_hosts`.
-             */
-            format: string;
-        };
-        ImportResult: {
-            /** @description Whether the changes were written (false on a dry run and when there are errors). */
-            applied: boolean;
-            created: number;
-            dry_run: boolean;
-            /** @description Problems that stop the import (nothing is applied while there is one), with line numbers. */
-            errors: components["schemas"]["LineError"][];
-            format: string;
-            rows: components["schemas"]["ImportRow"][];
-            skipped: number;
-            unchanged: number;
-            updated: number;
-            /** @description Lines read but not imported (e.g. `Match` blocks, `@cert-authority` lines). */
-            warnings: components["schemas"]["LineError"][];
-        };
-        /** @description One host (or, for `known_hosts`, one server) of the import and what happens to it. */
-        ImportRow: {
-            /** @description `create`, `update`, `unchanged` or `skip`. */
-            action: string;
-            /** @description Line of the file the row comes from. */
-            line: number;
-            name: string;
-            /** @description What changes, or why nothing does; notes such as an `IdentityFile` the server cannot read. */
-            reasons: string[];
-            /** @description The server's id (chosen now for a server to create). */
-            server_id?: string | null;
-        };
         /** @description A job as stored and as returned by the API (never with output bodies). */
         Job: {
             args: string[];
             /** Format: int64 */
             attempt: number;
             batch_id?: string | null;
+            /** @description Runs under sudo as `become_user`. */
+            become?: boolean;
+            /** @description The user a `become` job runs as (root when null). */
+            become_user?: string | null;
             cancel_requested: boolean;
             command?: string | null;
             /** Format: date-time */
             created_at: string;
+            /**
+             * @description Environment variables the job gets (names `[A-Za-z_][A-Za-z0-9_]*`); not for secrets
+             *     (they are stored and returned as given: use a template's secret parameter).
+             */
+            env?: {
+                [key: string]: string;
+            };
             /** @description A human sentence for failures. */
             error?: string | null;
             /** @description A stable machine code for failures (`host_key_mismatch`, `connect_failed`, ...). */
@@ -1551,6 +1313,8 @@ export interface components {
             max_retries: number;
             /** Format: int64 */
             priority: number;
+            /** @description Runs on a pseudo-terminal; stdout and stderr are merged (stdout). */
+            pty?: boolean;
             script?: string | null;
             server_id: string;
             shell?: string | null;
@@ -1595,11 +1359,6 @@ export interface components {
         };
         /** @enum {string} */
         JobStatus: "queued" | "running" | "completed" | "failed" | "canceled" | "timed_out";
-        LineError: {
-            /** @description 1-based line of the input (0 when the problem is not on one line). */
-            line: number;
-            message: string;
-        };
         Logs: {
             error?: string | null;
             /** Format: int64 */
@@ -1751,29 +1510,6 @@ export interface components {
             params?: Record<string, never>;
             targets?: null | components["schemas"]["Targets"];
         };
-        ScannedKey: {
-            error?: string | null;
-            /** Format: date-time */
-            first_seen_at?: string | null;
-            name: string;
-            /** @description The pinned fingerprint, if any. */
-            pinned?: string | null;
-            /** @description What the host presents now (null when it could not be read: see `error`). */
-            presented?: string | null;
-            server_id: string;
-            /** @description `match`, `mismatch`, `unpinned` or `error`. */
-            status: string;
-        };
-        ScanRequest: {
-            /**
-             * @description Server ids or names (at most 1000); empty or absent: every server that is unpinned or has
-             *     a pending mismatch.
-             */
-            servers?: string[];
-        };
-        ScanResult: {
-            keys: components["schemas"]["ScannedKey"][];
-        };
         /** @description A schedule as created or replaced. */
         ScheduleBody: {
             /** @description After downtime: one run for the missed due times (true) or none (false, default). */
@@ -1855,22 +1591,11 @@ export interface components {
             auth_type: components["schemas"]["AuthType"];
             /** Format: date-time */
             created_at: string;
-            /** @description The credential (see `/credentials`) the server logs in with. */
-            credential_id?: string | null;
             has_password: boolean;
             has_private_key: boolean;
+            /** @description A sudo password is stored for `become` jobs (the password itself is never returned). */
+            has_sudo_password?: boolean;
             host_key_fingerprint?: string | null;
-            /**
-             * Format: date-time
-             * @description When the pinned host key was first seen (pinned on first use, accepted, or imported from
-             *     a `known_hosts` file); null while nothing is pinned.
-             */
-            host_key_first_seen_at?: string | null;
-            /**
-             * @description The fingerprint the host presented when it did not match the pin (a pending mismatch to
-             *     review: accept it or keep the pin); null when none is pending.
-             */
-            host_key_presented?: string | null;
             hostname: string;
             id: string;
             is_active: boolean;
@@ -2086,32 +1811,6 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string | null;
             template_id: string;
-        };
-        TrustedCa: {
-            /** Format: date-time */
-            created_at: string;
-            /** @description `SHA256:…` of the CA key. */
-            fingerprint: string;
-            id: string;
-            key_type: string;
-            name: string;
-            patterns: string[];
-            public_key: string;
-            /** Format: date-time */
-            updated_at: string;
-        };
-        /** @description Create (all required) or update (`name`, `patterns`) a trusted CA. */
-        TrustedCaBody: {
-            /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
-            name?: string | null;
-            /** @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`. */
-            patterns?: string[] | null;
-            /** @description The CA's public key line (`ssh-ed25519 AAAA… comment`); fixed once created. */
-            public_key?: string | null;
-        };
-        TrustedCaList: {
-            total: number;
-            trusted_cas: components["schemas"]["TrustedCa"][];
         };
         WorkerCounts: {
             down: number;
@@ -2802,563 +2501,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_credentials: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialList"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    create_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CredentialBody"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialView"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialDetail"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    update_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["CredentialBody"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["CredentialView"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    delete_credential: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Credential id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7623,14 +6765,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8114,325 +7248,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    accept_host_keys: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["BulkAccept"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["BulkAcceptResult"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    scan_host_keys: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ScanRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ScanResult"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    import_servers: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ImportRequest"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ImportResult"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Errors (with line numbers); nothing applied */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ImportResult"];
                 };
             };
             /** @description Rate limited (see Retry-After) */
@@ -10430,555 +9245,6 @@ export interface operations {
                 };
             };
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    list_trusted_cas: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TrustedCaList"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    create_trusted_ca: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["TrustedCaBody"];
-            };
-        };
-        responses: {
-            201: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TrustedCa"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    get_trusted_ca: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description CA id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TrustedCa"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description A field failed validation (`field` names it) */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    update_trusted_ca: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description CA id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["TrustedCaBody"];
-            };
-        };
-        responses: {
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TrustedCa"];
-                };
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body larger than the configured limit */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Body is not of the documented content type */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Rate limited (see Retry-After) */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The database did not answer */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-        };
-    };
-    delete_trusted_ca: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description CA id or name */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Deleted */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description Malformed request (query string, path, JSON syntax) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description The token's role does not allow this */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Method not allowed */
-            405: {
                 headers: {
                     [name: string]: unknown;
                 };

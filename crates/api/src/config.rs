@@ -55,6 +55,12 @@ pub struct ApiOpts {
     /// Largest command text (`command` plus `args`, or a script job's `shell` plus `args`), bytes.
     #[arg(long, env = "REMORA_MAX_COMMAND_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_COMMAND_BYTES)]
     pub max_command_bytes: usize,
+    /// Most `env` variables of one job.
+    #[arg(long, env = "REMORA_MAX_ENV_VARS", default_value_t = remora_domain::command::DEFAULT_MAX_ENV_VARS)]
+    pub max_env_vars: usize,
+    /// Largest `env` of one job, names plus values, bytes.
+    #[arg(long, env = "REMORA_MAX_ENV_BYTES", default_value_t = remora_domain::command::DEFAULT_MAX_ENV_BYTES)]
+    pub max_env_bytes: usize,
     /// Comma-separated shells a script job may use.
     #[arg(long, env = "REMORA_ALLOWED_SHELLS", value_delimiter = ',')]
     pub allowed_shells: Option<Vec<String>>,
@@ -121,6 +127,8 @@ impl ApiOpts {
             text_limits: remora_domain::command::TextLimits {
                 max_script_bytes: self.max_script_bytes,
                 max_command_bytes: self.max_command_bytes,
+                max_env_vars: self.max_env_vars,
+                max_env_bytes: self.max_env_bytes,
             },
             ..Default::default()
         };

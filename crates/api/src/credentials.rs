@@ -192,6 +192,18 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// A sudo password goes to sudo's stdin as one line: a 422 for a newline, NUL or more than
+/// 1024 bytes.
+pub(crate) fn check_sudo_password(p: &str) -> ApiResult<()> {
+    if p.len() > 1024 || p.contains(['\n', '\r', '\0']) {
+        return Err(ApiError::invalid(
+            "sudo_password",
+            "sudo_password must be one line without NUL, at most 1024 bytes",
+        ));
+    }
+    Ok(())
+}
+
 /// The key parsed off the runtime under `REMORA_MAX_KDF_ROUNDS` and its time limit; a 422
 /// naming `private_key` otherwise.
 async fn check_key(
@@ -277,7 +289,10 @@ async fn merge(
     let same_kind = cur_c.map(|c| c.kind == kind).unwrap_or(false);
     let sudo = match &b.sudo_password {
         Some(s) if s.is_empty() => None,
-        Some(s) => Some(state.vault.seal(s.as_bytes())),
+        Some(s) => {
+            check_sudo_password(s)?;
+            Some(state.vault.seal(s.as_bytes()))
+        }
         None => sealed.sudo_password_enc.clone(),
     };
     let mut out = NewCredential {

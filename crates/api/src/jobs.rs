@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use remora_domain::{events, Job, JobEvent, JobSpec, JobStatus, Server, JOBS_QUEUE};
+use remora_domain::{events, Job, JobEvent, JobOptions, JobSpec, JobStatus, Server, JOBS_QUEUE};
 use remora_store::{CancelOutcome, JobFilter};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -69,6 +69,7 @@ pub(crate) async fn copy_job(
         priority,
         timeout,
         max_retries,
+        options: src.options.clone(),
         ..Job::queued(src.spec.clone().with_args(args), server_id)
     };
     state.store.insert_job(&job).await?;
@@ -249,6 +250,70 @@ pub struct CreateJob {
     pub fail_threshold: Option<crate::batches::PolicyLimit>,
     /// Batch only: `stop` (default; running hosts finish) or `abort` (they are canceled too).
     pub on_fail_threshold: Option<remora_domain::batch::OnFail>,
+    /// Command jobs only: run on a pseudo-terminal (for commands that insist on one);
+    /// stdout and stderr then arrive merged, as stdout. See docs/jobs.md.
+    pub pty: Option<bool>,
+    /// Run under sudo as `become_user` (default root), with the server's `sudo_password`
+    /// when it has one. sudo refusing ends the job `failed` with `become_failed`.
+    #[serde(rename = "become")]
+    #[schema(rename = "become")]
+    pub sudo: Option<bool>,
+    /// The user `become` switches to (`[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes); default root.
+    pub become_user: Option<String>,
+    /// Environment variables for the job: names `[A-Za-z_][A-Za-z0-9_]*`, values any text
+    /// without NUL, passed verbatim (no shell interprets them). Stored and returned with the
+    /// job: not for secrets. At most `REMORA_MAX_ENV_VARS` entries and `REMORA_MAX_ENV_BYTES`.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The pty, become and env options of a submission, checked.
+fn job_options(state: &AppState, b: &CreateJob, spec: &JobSpec) -> ApiResult<JobOptions> {
+    use remora_domain::command::TextError;
+    let env = b.env.clone().unwrap_or_default();
+    let pairs: Vec<(String, String)> = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    remora_domain::command::check_env_within(&pairs, state.cfg.text_limits).map_err(|e| {
+        let msg = match &e {
+            TextError::Nul(_) => "env values must not contain NUL bytes".to_string(),
+            _ => e.to_string(),
+        };
+        ApiError::invalid("env", msg)
+    })?;
+    let pty = b.pty.unwrap_or(false);
+    if pty && matches!(spec, JobSpec::Script { .. }) {
+        return Err(ApiError::invalid(
+            "pty",
+            "`pty` is for command jobs (a terminal has no end of input for a script on stdin)",
+        ));
+    }
+    let sudo = b.sudo.unwrap_or(false);
+    if let Some(u) = &b.become_user {
+        if !sudo {
+            return Err(ApiError::invalid(
+                "become_user",
+                "`become_user` needs `become: true`",
+            ));
+        }
+        if !valid_user_name(u) {
+            return Err(ApiError::invalid(
+                "become_user",
+                format!("`{u}` is not a user name ([A-Za-z_][A-Za-z0-9_.-]*, at most 32 bytes)"),
+            ));
+        }
+    }
+    Ok(JobOptions {
+        pty,
+        sudo,
+        become_user: b.become_user.clone(),
+        env,
+    })
+}
+
+/// A user name sudo may be given: `[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes.
+fn valid_user_name(u: &str) -> bool {
+    let mut c = u.chars();
+    u.len() <= 32
+        && matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic())
+        && c.all(|x| x == '_' || x == '.' || x == '-' || x.is_ascii_alphanumeric())
 }
 
 /// The servers a submission targets, and whether it is a batch.
@@ -433,7 +498,7 @@ fn check_text(spec: &JobSpec, limits: remora_domain::command::TextLimits) -> Api
     remora_domain::command::check_spec(spec, limits).map_err(|e| {
         let field = match &e {
             TextError::TooLarge { field, .. } | TextError::Nul(field) => *field,
-            TextError::EnvName(_) => "env",
+            TextError::EnvName(_) | TextError::TooMany { .. } => "env",
         };
         ApiError::invalid(field, e.to_string())
     })
@@ -448,6 +513,7 @@ async fn submit(
     let (priority, timeout, max_retries, args) = validate_common(&state, &b)?;
     let spec = spec.with_args(args.clone());
     check_text(&spec, state.cfg.text_limits)?;
+    let options = job_options(&state, &b, &spec)?;
     let (servers, batch) = targets(&state, &b).await?;
     let batch_id = batch.then(remora_domain::new_id);
     let mut jobs = Vec::with_capacity(servers.len());
@@ -457,6 +523,7 @@ async fn submit(
             priority,
             timeout,
             max_retries,
+            options: options.clone(),
             ..Job::queued(spec.clone().with_args(args.clone()), s.id.clone())
         };
         jobs.push(job);

@@ -174,6 +174,10 @@ pub fn validate_with(
         })?),
     };
     let password = b.password.filter(|p| !p.is_empty());
+    let sudo_password = b.sudo_password.filter(|p| !p.is_empty());
+    if let Some(p) = &sudo_password {
+        crate::credentials::check_sudo_password(p)?;
+    }
     let private_key = b.private_key.filter(|k| !k.trim().is_empty());
     let passphrase = b.passphrase.filter(|p| !p.is_empty());
     if password.is_none()
@@ -235,10 +239,7 @@ pub fn validate_with(
         tags,
         max_concurrency,
         credential_id: credential.map(|c| c.id.clone()),
-        sudo_password_enc: b
-            .sudo_password
-            .filter(|p| !p.is_empty())
-            .map(|p| state.vault.seal(p.as_bytes())),
+        sudo_password_enc: sudo_password.map(|p| state.vault.seal(p.as_bytes())),
     })
 }
 

@@ -125,6 +125,13 @@ pub enum TextError {
     Nul(&'static str),
     #[error("env name `{0}` is not valid (expected [A-Za-z_][A-Za-z0-9_]*)")]
     EnvName(String),
+    #[error("`{field}` has {count} entries, over the limit of {limit} ({env})")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        limit: usize,
+        env: &'static str,
+    },
 }
 
 /// The size limits of a job's text.
@@ -132,13 +139,24 @@ pub enum TextError {
 pub struct TextLimits {
     pub max_script_bytes: usize,
     pub max_command_bytes: usize,
+    /// Most `env` variables of one job (`REMORA_MAX_ENV_VARS`).
+    pub max_env_vars: usize,
+    /// Largest `env` of one job, names plus values, bytes (`REMORA_MAX_ENV_BYTES`).
+    pub max_env_bytes: usize,
 }
+
+/// Default of `REMORA_MAX_ENV_VARS`.
+pub const DEFAULT_MAX_ENV_VARS: usize = 128;
+/// Default of `REMORA_MAX_ENV_BYTES`.
+pub const DEFAULT_MAX_ENV_BYTES: usize = 64 * 1024;
 
 impl Default for TextLimits {
     fn default() -> Self {
         TextLimits {
             max_script_bytes: DEFAULT_MAX_SCRIPT_BYTES,
             max_command_bytes: DEFAULT_MAX_COMMAND_BYTES,
+            max_env_vars: DEFAULT_MAX_ENV_VARS,
+            max_env_bytes: DEFAULT_MAX_ENV_BYTES,
         }
     }
 }
@@ -202,6 +220,29 @@ pub fn check_env(env: &[(String, String)]) -> Result<(), TextError> {
         if v.contains('\0') {
             return Err(TextError::Nul("env"));
         }
+    }
+    Ok(())
+}
+
+/// [`check_env`], and the count and size of `env` against `limits`.
+pub fn check_env_within(env: &[(String, String)], limits: TextLimits) -> Result<(), TextError> {
+    check_env(env)?;
+    if env.len() > limits.max_env_vars {
+        return Err(TextError::TooMany {
+            field: "env",
+            count: env.len(),
+            limit: limits.max_env_vars,
+            env: "REMORA_MAX_ENV_VARS",
+        });
+    }
+    let len: usize = env.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if len > limits.max_env_bytes {
+        return Err(TextError::TooLarge {
+            field: "env",
+            len,
+            limit: limits.max_env_bytes,
+            env: "REMORA_MAX_ENV_BYTES",
+        });
     }
     Ok(())
 }
@@ -301,6 +342,44 @@ pub fn watchdog(token: &str) -> String {
     )
 }
 
+/// After the job's text in the program's shell: a status above 128 from a child killed by a
+/// signal (the shell's `128+n`) is re-raised on the shell itself, so the SSH session ends with
+/// `exit-signal` as it did when the job was `exec`ed. Only signals that kill by default are
+/// re-raised (never STOP, CHLD, WINCH...); an `exit 130` written in the command text exits the
+/// shell before this runs and stays an exit code. (A child that itself *exits* 128+n is
+/// indistinguishable to a shell: it is reported as that signal too.)
+pub const RERAISE: &str = "rj_rc=$?; if [ $rj_rc -gt 128 ] && [ $rj_rc -lt 160 ]; then \
+    rj_sn=$(kill -l $((rj_rc - 128)) 2>/dev/null); rj_sn=${rj_sn#SIG}; \
+    case $rj_sn in HUP|INT|QUIT|ILL|TRAP|ABRT|BUS|FPE|KILL|USR1|SEGV|USR2|PIPE|ALRM|TERM|STKFLT|XCPU|XFSZ|VTALRM|PROF|IO|POLL|PWR|SYS) \
+    trap - $rj_sn; kill -s $rj_sn $$;; esac; fi; exit $rj_rc";
+
+/// What the program is to do besides running the job (see [`program_parts`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Become<'a> {
+    /// The user sudo switches to (`sudo -u`).
+    pub user: &'a str,
+    /// The line after the program on stdin is the sudo password.
+    pub password: bool,
+}
+
+/// The marker a failed `become` prints first (on stderr, on stdout with a pty), followed by
+/// the job token, `: ` and what sudo said. [`become_failure`] finds it.
+pub const BECOME_FAILED: &str = "remora-become-failed";
+
+/// sudo's message when `out` (the first bytes of a job's output) starts with the
+/// [`BECOME_FAILED`] line of job `token`.
+pub fn become_failure(token: &str, out: &[u8]) -> Option<String> {
+    let head = format!("{BECOME_FAILED} {token}: ");
+    let text = String::from_utf8_lossy(out);
+    let rest = text.strip_prefix(&head)?;
+    let msg: Vec<&str> = rest
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some(msg.join("; "))
+}
+
 /// The one line sent on stdin ahead of everything else (see the module docs): watchdog,
 /// marker, `env` (names must be valid: [`check_env`]), the job. Ends with `\n`.
 pub fn program(token: &str, job_line: &str, env: &[(String, String)], exec_job: bool) -> String {
@@ -309,27 +388,128 @@ pub fn program(token: &str, job_line: &str, env: &[(String, String)], exec_job: 
     p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
     p.push_str(&watchdog(token));
     p.push_str(&format!(" REMORA_JOB={token}; export REMORA_JOB; "));
+    push_env_and_job(&mut p, job_line, env, exec_job, "unset l rj_me rj_pp; ");
+    p
+}
+
+fn push_env_and_job(
+    p: &mut String,
+    job_line: &str,
+    env: &[(String, String)],
+    exec_job: bool,
+    unset: &str,
+) {
     for (k, v) in env {
         assert!(valid_env_name(k), "env names are checked before");
         p.push_str(&format!("{k}={}; export {k}; ", sh_quote_line(v)));
     }
-    p.push_str("unset l rj_me rj_pp; ");
+    p.push_str(unset);
+    p.push_str("eval ");
     if exec_job {
-        p.push_str("eval ");
         p.push_str(&sh_quote_line(&format!("exec {job_line}")));
     } else {
-        p.push_str("eval ");
         p.push_str(&sh_quote_line(job_line));
+        p.push_str("; ");
+        p.push_str(RERAISE);
     }
     p.push('\n');
-    p
 }
 
 /// The program line of a spec: a script job `exec`s its interpreter (it keeps the session's
-/// pid), a command job's text is `eval`ed by the program's shell.
+/// pid), a command job's text is `eval`ed by the program's shell ([`RERAISE`] after it).
 pub fn program_of(token: &str, spec: &crate::JobSpec, env: &[(String, String)]) -> String {
     let exec_job = matches!(spec, crate::JobSpec::Script { .. });
     program(token, &job_line(spec), env, exec_job)
+}
+
+/// The lines a job's stdin starts with: the program, and for a `become` job the program the
+/// sudo'ed shell reads (the worker sends the sudo password, when there is one, between the
+/// two; then a script job's script).
+///
+/// A `become` job's program (the login user's `/bin/sh`):
+/// 1. starts the watchdog and exports the marker as without `become`, reads the password line;
+/// 2. starts a *lifeline*, a marked `sleep` the login user can kill;
+/// 3. checks sudo: `sudo -S -p '' -u USER -- true` with the password on a pipe (or
+///    `sudo -n` without one). On failure it prints the [`BECOME_FAILED`] line and exits 1:
+///    the job ends `become_failed`, never waiting on a prompt (sudo sees EOF after the one line);
+/// 4. runs `sudo -S -p '' -u USER -- /bin/sh -c SKIP sh <pid> <lifeline>` with its stdin a
+///    pipe carrying the password, a go line `rj-go-<token>`, then the rest of the channel
+///    (`cat`). SKIP reads lines up to the go line (so a password sudo did not ask for is read
+///    by the shell and dropped, never run) and `eval`s the next: the second program;
+/// 5. the second program (as USER) starts its own watchdog, which kills every marked process
+///    (it can see USER's) once the lifeline or the first shell is gone — which is how cancel,
+///    timeout and session loss reach processes the login user may not signal — exports the
+///    marker and `env` (sudo resets the environment) and runs the job.
+pub fn program_parts(
+    token: &str,
+    spec: &crate::JobSpec,
+    env: &[(String, String)],
+    sudo: Option<Become<'_>>,
+) -> (String, Option<String>) {
+    let Some(b) = sudo else {
+        return (program_of(token, spec, env), None);
+    };
+    assert_token(token);
+    let user = sh_quote(b.user);
+    let mut p = String::with_capacity(2048);
+    p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
+    p.push_str(&watchdog(token));
+    p.push_str(&format!(" REMORA_JOB={token}; export REMORA_JOB; rj_pw=; "));
+    if b.password {
+        p.push_str("IFS= read -r rj_pw; ");
+    }
+    p.push_str("sleep 2147483647 </dev/null >/dev/null 2>&1 & rj_lf=$!; ");
+    let (check, feed, sudo) = if b.password {
+        (
+            format!("printf '%s\\n' \"$rj_pw\" | sudo -S -p '' -u {user} -- true"),
+            format!("printf '%s\\n' \"$rj_pw\" rj-go-{token}"),
+            format!("sudo -S -p '' -u {user}"),
+        )
+    } else {
+        (
+            format!("sudo -n -u {user} -- true"),
+            format!("echo rj-go-{token}"),
+            format!("sudo -n -u {user}"),
+        )
+    };
+    p.push_str(&format!(
+        "if ! rj_e=$({check} 2>&1 >/dev/null); then kill $rj_lf 2>/dev/null; \
+         printf '%s\\n' \"{BECOME_FAILED} {token}: $rj_e\" >&2; exit 1; fi; "
+    ));
+    p.push_str(&format!(
+        "{{ {feed}; unset rj_pw; exec cat; }} | {sudo} -- /bin/sh -c \
+         'while IFS= read -r l; do [ \"$l\" = rj-go-{token} ] && break; done; IFS= read -r l && eval \"$l\"' \
+         sh $$ $rj_lf; "
+    ));
+    p.push_str("rj_rc=$?; unset rj_pw; kill $rj_lf 2>/dev/null; (exit $rj_rc); ");
+    p.push_str(RERAISE);
+    p.push('\n');
+
+    // The second program, run by the sudo'ed /bin/sh with $1 the first shell, $2 the lifeline.
+    let kill = kill_marked(token, "KILL");
+    let mut q = String::with_capacity(job_line(spec).len() + 1024);
+    q.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_op=$1; rj_lf=$2; set --; ");
+    q.push_str(&format!(
+        "( while kill -0 $rj_me 2>/dev/null; do \
+             if [ -d /proc/self ]; then [ -d /proc/$rj_lf ] && [ -d /proc/$rj_op ]; else kill -0 $rj_lf 2>/dev/null; fi \
+             || {{ {kill}; exit 0; }}; sleep 1; \
+           done ) </dev/null >/dev/null 2>&1 & "
+    ));
+    // sudo relays TERM, HUP and INT to this shell only (not to the job's tree): caught
+    // here (a caught signal is default again in the job's processes), so the shell stays
+    // and its watchdog, seeing the lifeline gone, kills the whole tree.
+    q.push_str(&format!(
+        "trap : TERM HUP INT; REMORA_JOB={token}; export REMORA_JOB; "
+    ));
+    // Never `exec`: the shell must outlive the job for the watchdog (see above).
+    push_env_and_job(
+        &mut q,
+        &job_line(spec),
+        env,
+        false,
+        "unset l rj_me rj_op rj_lf; ",
+    );
+    (p, Some(q))
 }
 
 #[cfg(test)]
@@ -374,7 +554,19 @@ mod tests {
         let l = TextLimits {
             max_script_bytes: 4,
             max_command_bytes: 6,
+            max_env_vars: 2,
+            max_env_bytes: 5,
         };
+        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(check_env_within(&[kv("A", "1234")], l), Ok(()));
+        let e = check_env_within(&[kv("A", "12345")], l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_ENV_BYTES"), "{e}");
+        let e = check_env_within(&[kv("A", ""), kv("B", ""), kv("C", "")], l).unwrap_err();
+        assert!(e.to_string().contains("REMORA_MAX_ENV_VARS"), "{e}");
+        assert!(matches!(
+            check_env_within(&[kv("1", "")], l),
+            Err(TextError::EnvName(_))
+        ));
         let s = |script: &str, args: &[&str]| crate::JobSpec::Script {
             script: script.into(),
             shell: "sh".into(),
@@ -474,6 +666,138 @@ mod tests {
                 "{login:?} script"
             );
         }
+    }
+
+    /// Runs EXEC under /bin/sh with `input` on stdin; (stdout, exit code, signal).
+    fn run_raw(input: &[u8]) -> (String, Option<i32>, Option<i32>) {
+        use std::os::unix::process::ExitStatusExt;
+        let mut ch = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(EXEC)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = ch.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        let out = ch.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+            out.status.code(),
+            out.status.signal(),
+        )
+    }
+
+    #[test]
+    fn a_command_killed_by_a_signal_ends_the_shell_by_that_signal() {
+        let cmd = |c: &str| crate::JobSpec::Command {
+            command: c.into(),
+            args: vec![],
+        };
+        let run = |c: &str| {
+            let (_, code, sig) = run_raw(program_of("t-2", &cmd(c), &[]).as_bytes());
+            (code, sig)
+        };
+        assert_eq!(run("sh -c 'kill -s KILL $$'"), (None, Some(9)));
+        assert_eq!(run("echo a; sh -c 'kill -s TERM $$'"), (None, Some(15)));
+        assert_eq!(run("sh -c 'kill -s SEGV $$'"), (None, Some(11)));
+        // An explicit exit stays an exit code; so does a plain failure.
+        assert_eq!(run("exit 130"), (Some(130), None));
+        assert_eq!(run("false"), (Some(1), None));
+        assert_eq!(run("true"), (Some(0), None));
+        // A signal that does not kill by default is not re-raised.
+        assert_eq!(run("sh -c 'exit 145'"), (Some(145), None));
+    }
+
+    #[test]
+    fn become_failure_parses_the_marker_line() {
+        let out =
+            b"remora-become-failed t-3: Sorry, try again.\nsudo: 1 incorrect password attempt\n";
+        assert_eq!(
+            become_failure("t-3", out).as_deref(),
+            Some("Sorry, try again.; sudo: 1 incorrect password attempt")
+        );
+        assert_eq!(become_failure("t-4", out), None);
+        assert_eq!(become_failure("t-3", b"hello"), None);
+    }
+
+    /// As root, sudo asks no password: the password line is then read and dropped by the
+    /// sudo'ed shell, never run nor printed; env and args still arrive verbatim.
+    #[test]
+    fn a_become_program_skips_a_password_sudo_did_not_ask_for() {
+        if !Path::new("/usr/bin/sudo").exists() || !nix_is_root() {
+            eprintln!("skipped: needs root and /usr/bin/sudo");
+            return;
+        }
+        let cmd = crate::JobSpec::Command {
+            command: "id -un; printf '%s|' \"$E\" \"$REMORA_JOB\"".into(),
+            args: vec!["a'b".into(), "$x".into()],
+        };
+        let env = vec![("E".to_string(), "q'\"$y\\".to_string())];
+        for pw in [true, false] {
+            let (outer, inner) = program_parts(
+                "t-5",
+                &cmd,
+                &env,
+                Some(Become {
+                    user: "nobody",
+                    password: pw,
+                }),
+            );
+            let mut input = outer.into_bytes();
+            if pw {
+                input.extend_from_slice(b"echo LEAKED\n");
+            }
+            input.extend_from_slice(inner.unwrap().as_bytes());
+            let (out, code, sig) = run_raw(&input);
+            assert_eq!(
+                (out.as_str(), code, sig),
+                ("nobody\nq'\"$y\\|t-5|a'b|$x|", Some(0), None),
+                "password line sent: {pw}"
+            );
+        }
+        let script = crate::JobSpec::Script {
+            script: "id -un\nprintf '%s|' \"$@\"\nexit 3\n".into(),
+            shell: "/bin/sh".into(),
+            args: vec!["s t".into()],
+        };
+        let (outer, inner) = program_parts(
+            "t-6",
+            &script,
+            &[],
+            Some(Become {
+                user: "root",
+                password: false,
+            }),
+        );
+        let input = format!("{outer}{}{}", inner.unwrap(), stdin_of(&script).unwrap());
+        let (out, code, _) = run_raw(input.as_bytes());
+        assert_eq!((out.as_str(), code), ("root\ns t|", Some(3)));
+        // A user sudo does not know: the marker line, exit 1, nothing of the job run.
+        let (outer, inner) = program_parts(
+            "t-7",
+            &cmd,
+            &[],
+            Some(Become {
+                user: "no-such-user-x",
+                password: false,
+            }),
+        );
+        let (out, code, _) = run_raw(format!("{outer}{}", inner.unwrap()).as_bytes());
+        assert_eq!(code, Some(1), "{out}");
+        let msg = become_failure("t-7", out.as_bytes()).expect(&out);
+        assert!(msg.contains("no-such-user-x"), "{msg}");
+    }
+
+    fn nix_is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false)
     }
 
     #[test]

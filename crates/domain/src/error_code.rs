@@ -51,10 +51,12 @@ pub enum ErrorCode {
     WorkerLost,
     /// Its batch stopped (fail threshold, or the batch was canceled) before or while it ran.
     BatchStopped,
+    /// sudo refused the `become` (wrong or missing sudo password, user not in sudoers).
+    BecomeFailed,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::ConnectFailed,
         ErrorCode::ConnectTimeout,
         ErrorCode::HostKeyMismatch,
@@ -75,6 +77,7 @@ impl ErrorCode {
         ErrorCode::BadCertificate,
         ErrorCode::JumpFailed,
         ErrorCode::BatchStopped,
+        ErrorCode::BecomeFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +102,7 @@ impl ErrorCode {
             ErrorCode::BadCertificate => "bad_certificate",
             ErrorCode::JumpFailed => "jump_failed",
             ErrorCode::BatchStopped => "batch_stopped",
+            ErrorCode::BecomeFailed => "become_failed",
         }
     }
 }
@@ -158,6 +162,7 @@ mod tests {
             "bad_certificate",
             "jump_failed",
             "batch_stopped",
+            "become_failed",
         ];
         let got: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
         assert_eq!(got, want);

@@ -1,6 +1,7 @@
 //! Jobs: kinds, the status lifecycle and the shapes the API returns.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -217,6 +218,28 @@ pub struct Job {
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
     pub truncated: bool,
+    /// How it runs on the host: pty, become, env.
+    pub options: JobOptions,
+}
+
+/// A job's execution options (docs/jobs.md "pty, become and env").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOptions {
+    /// Run on a pseudo-terminal (command jobs only); stdout and stderr arrive merged as stdout.
+    pub pty: bool,
+    /// Run under `sudo -u <become_user>`.
+    pub sudo: bool,
+    /// The user `become` switches to; `None` is root.
+    pub become_user: Option<String>,
+    /// Environment variables exported before the job runs, names `[A-Za-z_][A-Za-z0-9_]*`.
+    pub env: BTreeMap<String, String>,
+}
+
+impl JobOptions {
+    /// The user a `become` job runs as.
+    pub fn become_user(&self) -> &str {
+        self.become_user.as_deref().unwrap_or("root")
+    }
 }
 
 // The JSON form of a [`Job`], published in OpenAPI as `Job`; its doc line is
@@ -259,6 +282,19 @@ pub struct JobWire {
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
     pub truncated: bool,
+    /// Runs on a pseudo-terminal; stdout and stderr are merged (stdout).
+    #[serde(default)]
+    pub pty: bool,
+    /// Runs under sudo as `become_user`.
+    #[serde(default, rename = "become")]
+    pub sudo: bool,
+    /// The user a `become` job runs as (root when null).
+    #[serde(default)]
+    pub become_user: Option<String>,
+    /// Environment variables the job gets (names `[A-Za-z_][A-Za-z0-9_]*`); not for secrets
+    /// (they are stored and returned as given: use a template's secret parameter).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 impl From<Job> for JobWire {
@@ -290,6 +326,10 @@ impl From<Job> for JobWire {
             stdout_bytes: j.stdout_bytes,
             stderr_bytes: j.stderr_bytes,
             truncated: j.truncated,
+            pty: j.options.pty,
+            sudo: j.options.sudo,
+            become_user: j.options.become_user,
+            env: j.options.env,
         }
     }
 }
@@ -326,6 +366,12 @@ impl TryFrom<JobWire> for Job {
             stdout_bytes: w.stdout_bytes,
             stderr_bytes: w.stderr_bytes,
             truncated: w.truncated,
+            options: JobOptions {
+                pty: w.pty,
+                sudo: w.sudo,
+                become_user: w.become_user,
+                env: w.env,
+            },
         })
     }
 }
@@ -376,6 +422,7 @@ impl Job {
             stdout_bytes: 0,
             stderr_bytes: 0,
             truncated: false,
+            options: JobOptions::default(),
         }
     }
 }
@@ -429,12 +476,24 @@ mod tests {
     /// into a typed spec and writes back byte for byte.
     #[test]
     fn job_json_round_trips_unchanged() {
-        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false}"#;
-        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true}"#;
+        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false,"pty":false,"become":false,"become_user":null,"env":{}}"#;
+        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true,"pty":true,"become":true,"become_user":"deploy","env":{"A":"x'y"}}"#;
         for text in [command, script] {
             let job: Job = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&job).unwrap(), text);
         }
+        // JSON from before the options (issue 11) still reads, with none set.
+        let old = command.replace(
+            r#","pty":false,"become":false,"become_user":null,"env":{}"#,
+            "",
+        );
+        assert_eq!(
+            serde_json::from_str::<Job>(&old).unwrap().options,
+            JobOptions::default()
+        );
+        let job: Job = serde_json::from_str(script).unwrap();
+        assert_eq!(job.options.become_user(), "deploy");
+        assert!(job.options.sudo && job.options.pty);
         let job: Job = serde_json::from_str(command).unwrap();
         assert_eq!(
             job.spec,

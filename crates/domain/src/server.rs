@@ -39,6 +39,9 @@ pub struct Server {
     pub host_key_fingerprint: Option<String>,
     pub has_password: bool,
     pub has_private_key: bool,
+    /// A sudo password is stored for `become` jobs (the password itself is never returned).
+    #[serde(default)]
+    pub has_sudo_password: bool,
     pub pem_file_id: Option<String>,
     pub last_status: Option<String>,
     #[serde(with = "crate::time::opt_rfc3339")]

@@ -525,6 +525,36 @@ impl Connection {
         Ok(ch)
     }
 
+    /// Like [`Connection::exec`], on a pseudo-terminal: sshd then sends stdout and stderr
+    /// merged on the one stream. The terminal starts raw for input (no echo, no line editing,
+    /// no signal characters, no CR/LF translation) so the program sent on stdin reaches the
+    /// shell as written; output keeps a terminal's processing except LF to CRLF.
+    pub async fn exec_pty(&self, command: &str) -> Result<Channel<Msg>, SshError> {
+        use russh::Pty;
+        let ch = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(session_open_error)?;
+        let modes = [
+            (Pty::ECHO, 0),
+            (Pty::ECHONL, 0),
+            (Pty::ICANON, 0),
+            (Pty::ISIG, 0),
+            (Pty::IEXTEN, 0),
+            (Pty::ICRNL, 0),
+            (Pty::IXON, 0),
+            (Pty::ONLCR, 0),
+        ];
+        ch.request_pty(true, "xterm", 80, 24, 0, 0, &modes)
+            .await
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        ch.exec(true, command.as_bytes().to_vec())
+            .await
+            .map_err(|e| SshError::Ssh(e.to_string()))?;
+        Ok(ch)
+    }
+
     /// Run a short command to its end, collecting its output (bounded by
     /// `timeout`).
     pub async fn run(&self, command: &str, timeout: Duration) -> Result<Output, SshError> {

@@ -5,7 +5,7 @@ mod list;
 pub use list::{JobFilter, Page};
 
 use crate::{map_unique, Backend, Result, Store, StoreError};
-use remora_domain::{Job, JobKind, JobSpec, JobSpecFields, JobStatus};
+use remora_domain::{Job, JobKind, JobOptions, JobSpec, JobSpecFields, JobStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::str::FromStr;
@@ -40,7 +40,7 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated";
+pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env";
 
 pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
     let kind: String = r.try_get("kind")?;
@@ -76,6 +76,13 @@ pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
         stdout_bytes: r.try_get("stdout_bytes")?,
         stderr_bytes: r.try_get("stderr_bytes")?,
         truncated: r.try_get::<i64, _>("truncated")? != 0,
+        options: JobOptions {
+            pty: r.try_get::<i64, _>("pty")? != 0,
+            sudo: r.try_get::<i64, _>("become")? != 0,
+            become_user: r.try_get("become_user")?,
+            env: serde_json::from_str(&r.try_get::<String, _>("env")?)
+                .map_err(|e| StoreError::Corrupt(format!("job env: {e}")))?,
+        },
     })
 }
 
@@ -84,8 +91,8 @@ pub(crate) fn insert_job_query(
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
     let spec = JobSpecFields::from(j.spec.clone());
     sqlx::query(
-        "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0)",
+        "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0, $14, $15, $16, $17)",
     )
     .bind(j.id.clone())
     .bind(spec.kind.as_str())
@@ -100,6 +107,10 @@ pub(crate) fn insert_job_query(
     .bind(j.timeout)
     .bind(j.max_retries)
     .bind(j.created_at)
+    .bind(i64::from(j.options.pty))
+    .bind(i64::from(j.options.sudo))
+    .bind(j.options.become_user.clone())
+    .bind(serde_json::to_string(&j.options.env).unwrap_or_else(|_| "{}".into()))
 }
 
 impl Store {

@@ -28,7 +28,7 @@ pub struct NewServer {
     pub sudo_password_enc: Option<Vec<u8>>,
 }
 
-const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id, s.host_key_first_seen_at, s.host_key_presented";
+const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, c.sudo_password_enc IS NOT NULL AS has_sudo_pw, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id, s.host_key_first_seen_at, s.host_key_presented";
 
 /// Servers with their credential (for the `has_*` flags).
 const SERVER_FROM: &str = "servers s LEFT JOIN credentials c ON c.id = s.credential_id";
@@ -58,6 +58,7 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         host_key_fingerprint: r.try_get("host_key_fingerprint")?,
         has_password: bool_col(r, "has_pw")?,
         has_private_key: bool_col(r, "has_key")?,
+        has_sudo_password: bool_col(r, "has_sudo_pw")?,
         pem_file_id: r.try_get("pem_file_id")?,
         last_status: r.try_get("last_status")?,
         last_checked_at: r.try_get("last_checked_at")?,

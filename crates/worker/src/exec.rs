@@ -7,7 +7,9 @@
 
 use crate::sink::Sink;
 use crate::Ctx;
-use remora_domain::command::{count_marked, kill_marked, program_of, stdin_of, Sweep, EXEC};
+use remora_domain::command::{
+    become_failure, count_marked, kill_marked, program_parts, stdin_of, Become, Sweep, EXEC,
+};
 use remora_domain::mask::Masker;
 use remora_domain::template::ParamValue;
 use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
@@ -209,20 +211,46 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         Ok(p) => p,
         Err(msg) => return r.fail(&msg, ErrorCode::SecretUnreadable).await,
     };
-    let env: Vec<(String, String)> = params
+    // The job's own env, then a template's fixed env and parameters (sudo resets the
+    // environment, so a become job's program exports them on the far side of sudo).
+    let env: Vec<(String, String)> = job
+        .options
+        .env
         .iter()
-        .map(|p| (p.env.clone(), p.value.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(params.iter().map(|p| (p.env.clone(), p.value.clone())))
         .collect();
-    let secrets: Vec<&str> = params
+    let sudo_password = if job.options.sudo {
+        match ctx.store.open_sudo_password(&server_id, &ctx.vault).await {
+            Ok(p) => p,
+            Err(e) => return r.fail(&e.to_string(), ErrorCode::SecretUnreadable).await,
+        }
+    } else {
+        None
+    };
+    let mut secrets: Vec<&str> = params
         .iter()
         .filter(|p| p.secret)
         .map(|p| p.value.as_str())
         .collect();
-    let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, &cancel).await {
+    // sudo never prints it; masked all the same, should anything echo it.
+    secrets.extend(sudo_password.as_deref().filter(|p| p.len() >= 4));
+    let pty = job.options.pty;
+    let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, pty, &cancel).await {
         Ok(opened) => opened,
         Err(ended) => return ended,
     };
-    let ran = run_channel(r, d, &cancel, &lease, channel, &env, &secrets).await;
+    let ran = run_channel(
+        r,
+        d,
+        &cancel,
+        &lease,
+        channel,
+        &env,
+        sudo_password.as_deref(),
+        &secrets,
+    )
+    .await;
     let drain = ctx
         .drain_expired
         .load(Ordering::Relaxed)
@@ -260,6 +288,7 @@ async fn open_channel(
     target: &Target,
     server_id: &str,
     command: &str,
+    pty: bool,
     cancel: &CancellationToken,
 ) -> Result<(Lease, Channel<Msg>), Outcome> {
     let ctx = r.ctx;
@@ -283,7 +312,7 @@ async fn open_channel(
             }
         }
         pin_hops_first_use(ctx, target, &lease).await;
-        match exec_when_sshd_has_room(&lease, command).await {
+        match exec_when_sshd_has_room(&lease, command, pty).await {
             Ok(c) => return Ok((lease, c)),
             Err(e) if lease.connected_in.is_none() && tries < 4 => {
                 info!(error = %e, "a pooled connection is unusable; dropping it and reconnecting");
@@ -394,14 +423,25 @@ async fn pin_hops_first_use(ctx: &Ctx, target: &Target, lease: &Lease) {
 /// pool hands a slot back only after sshd freed its session, pool::settle,
 /// so either is for a host whose MaxSessions is below 10 or sessions opened
 /// by someone else on the connection.)
-async fn exec_when_sshd_has_room(lease: &Lease, command: &str) -> Result<Channel<Msg>, SshError> {
-    let mut opened = lease.exec(command).await;
+async fn exec_when_sshd_has_room(
+    lease: &Lease,
+    command: &str,
+    pty: bool,
+) -> Result<Channel<Msg>, SshError> {
+    let exec = || async {
+        if pty {
+            lease.exec_pty(command).await
+        } else {
+            lease.exec(command).await
+        }
+    };
+    let mut opened = exec().await;
     for wait in [10u64, 20, 40, 80, 160] {
         match &opened {
             Err(e @ SshError::SessionRefused(_)) if !lease.is_closed() => {
                 info!(error = %e, "sshd is at MaxSessions on this connection; retrying on it");
                 tokio::time::sleep(Duration::from_millis(wait)).await;
-                opened = lease.exec(command).await;
+                opened = exec().await;
             }
             _ => break,
         }
@@ -450,7 +490,12 @@ pub struct Ran {
     pub stopped: Option<StopReason>,
     /// After a stop: what the final sweep found (None: not checked).
     pub sweep: Option<Sweep>,
+    /// A become job whose sudo refused: what sudo said.
+    pub become_failed: Option<String>,
 }
+
+/// How much of the start of each stream is kept to look for a failed become's marker line.
+const HEAD_BYTES: usize = 4096;
 
 /// Phase 2: feed the script, stream output into the sink and live
 /// subscribers, keep the queue lease, and stop the job (TERM, KILL after
@@ -462,6 +507,7 @@ async fn run_channel(
     lease: &Lease,
     mut channel: Channel<Msg>,
     env: &[(String, String)],
+    sudo_password: Option<&str>,
     secrets: &[&str],
 ) -> Ran {
     let (ctx, job) = (r.ctx, r.job);
@@ -471,7 +517,21 @@ async fn run_channel(
     // chunks within the channel's window (never one oversized packet, which
     // would break the connection other jobs share), beside the output loop
     // so a job that writes before it has read all its stdin cannot stall.
-    let mut input = program_of(&job.id, &job.spec, env).into_bytes();
+    let become_user = job.options.become_user();
+    let sudo = job.options.sudo.then_some(Become {
+        user: become_user,
+        password: sudo_password.is_some(),
+    });
+    let (program, second) = program_parts(&job.id, &job.spec, env, sudo);
+    let mut input = program.into_bytes();
+    if let (Some(pw), true) = (sudo_password, job.options.sudo) {
+        // Read by the program's shell into a variable, then given to sudo on a pipe.
+        input.extend_from_slice(pw.as_bytes());
+        input.push(b'\n');
+    }
+    if let Some(second) = second {
+        input.extend_from_slice(second.as_bytes());
+    }
     if let Some(script) = stdin_of(&job.spec) {
         input.extend_from_slice(script.as_bytes());
     }
@@ -501,6 +561,7 @@ async fn run_channel(
     let deadline = (job.timeout > 0)
         .then(|| tokio::time::Instant::now() + Duration::from_secs(job.timeout as u64));
     let mut ran = Ran::default();
+    let mut head: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut stop = Stopping::default();
     let mut touch = tokio::time::interval(ctx.cfg.lease / 3);
     touch.tick().await;
@@ -522,6 +583,11 @@ async fn run_channel(
                     _ => continue,
                 };
                 ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
+                let h = &mut head[usize::from(stream == Stream::Stderr)];
+                if job.options.sudo && h.len() < HEAD_BYTES {
+                    let take = data.len().min(HEAD_BYTES - h.len());
+                    h.extend_from_slice(&data[..take]);
+                }
                 let data = masks[usize::from(stream == Stream::Stderr)].push(&data);
                 let (a, due) = sink.push(stream, &data);
                 if a.dropped > 0 {
@@ -558,6 +624,9 @@ async fn run_channel(
     }
     feeder.abort();
     ran.stopped = stop.reason;
+    if job.options.sudo && ran.exit_code == Some(1) {
+        ran.become_failed = head.iter().find_map(|h| become_failure(&job.id, h));
+    }
     if ran.stopped.is_some() {
         // Whatever escaped TERM (setsid, trapped signals) goes now.
         let sweep = format!(
@@ -618,6 +687,14 @@ pub fn final_status(ran: &Ran, timeout: i64, drain: Option<(&str, Duration)>) ->
             JobStatus::Canceled,
             Some(format!("canceled; {killed}")),
             Some(ErrorCode::Canceled),
+        ),
+        (None, _) if ran.become_failed.is_some() => (
+            JobStatus::Failed,
+            Some(format!(
+                "become failed: sudo refused ({})",
+                ran.become_failed.as_deref().unwrap_or_default()
+            )),
+            Some(ErrorCode::BecomeFailed),
         ),
         (None, _) => match (ran.exit_code, &ran.exit_signal) {
             (Some(0), _) => (JobStatus::Completed, None, None),
@@ -686,6 +763,7 @@ mod tests {
             exit_signal: sig.map(Into::into),
             stopped,
             sweep: None,
+            become_failed: None,
         }
     }
 

@@ -16,6 +16,7 @@ import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { Field, Input, Label, Select, Textarea } from "@/components/ui/input";
 import { Tabs } from "@/components/ui/tabs";
+import { JobOptions, emptyJobOptions, jobOptionsBody, type JobOptionsValue } from "@/components/execute/JobOptions";
 
 const SHELLS = ["/bin/bash", "/bin/sh", "/bin/dash", "/bin/zsh", "/usr/bin/python3"];
 
@@ -38,6 +39,7 @@ export default function ExecutePage() {
   const [priority, setPriority] = React.useState("5");
   const [dragOver, setDragOver] = React.useState(false);
   const [fileError, setFileError] = React.useState<string | null>(null);
+  const [options, setOptions] = React.useState<JobOptionsValue>(emptyJobOptions);
   const [policy, setPolicy] = React.useState<PolicyInput>(emptyPolicy);
   const [prefill, setPrefill] = React.useState<string | null>(null);
   const maxHosts = useQuery(systemInfoQuery()).data?.max_batch_hosts;
@@ -71,7 +73,9 @@ export default function ExecutePage() {
 
   const submit = useMutation({
     mutationFn: async () => {
-      const body: Record<string, unknown> = { args: parseArgs(args), timeout: Number(timeout) || 0, priority: Number(priority) || 5 };
+      const opts = jobOptionsBody(options, mode);
+      if (opts.error) throw new ApiError(422, "validation_failed", opts.error, "env");
+      const body: Record<string, unknown> = { args: parseArgs(args), timeout: Number(timeout) || 0, priority: Number(priority) || 5, ...opts.body };
       if (targetMode === "tag") body.tag = tag;
       else if (selected.length === 1) body.server_id = selected[0];
       else body.server_ids = selected;
@@ -247,7 +251,8 @@ export default function ExecutePage() {
                 <Input id="priority" type="number" min={1} max={10} value={priority} onChange={(e) => setPriority(e.target.value)} />
               </Field>
             </div>
-            {submit.isError && !["command", "script", "args", "shell", "tag", "timeout", "priority", "max_parallel", "fail_threshold", "on_fail_threshold"].includes((submit.error as ApiError).field ?? "") ? (
+            <JobOptions value={options} onChange={setOptions} mode={mode} error={fieldErr("env") ?? fieldErr("become_user") ?? fieldErr("pty")} />
+            {submit.isError && !["command", "script", "args", "shell", "tag", "timeout", "priority", "max_parallel", "fail_threshold", "on_fail_threshold", "env", "become_user", "pty"].includes((submit.error as ApiError).field ?? "") ? (
               <ErrorState error={submit.error} title="The job was not submitted" />
             ) : null}
             <Button type="submit" size="lg" disabled={!canSubmit || submit.isPending}>

@@ -38,6 +38,10 @@ pub enum ServersCmd {
         /// Read the password from stdin (no echo, no shell history).
         #[arg(long)]
         password_stdin: bool,
+        /// The sudo password for `become` jobs, read from this file's first line (never an
+        /// argument: it would show in the process list).
+        #[arg(long)]
+        sudo_password_file: Option<std::path::PathBuf>,
         /// Tag (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
@@ -69,6 +73,9 @@ pub enum ServersCmd {
         /// Switch to a shared credential (by name or id).
         #[arg(long, conflicts_with_all = ["password_stdin", "key_file"])]
         credential: Option<String>,
+        /// Replace the sudo password with this file's first line (an empty file removes it).
+        #[arg(long)]
+        sudo_password_file: Option<std::path::PathBuf>,
         /// Replace the tags (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
@@ -162,6 +169,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             credential,
             passphrase_env,
             password_stdin,
+            sudo_password_file,
             tags,
             max_concurrency,
             jump,
@@ -192,6 +200,13 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             } else {
                 bail!("give --credential NAME, --key-file FILE, --pem ID or --password-stdin");
             }
+            if let Some(f) = sudo_password_file {
+                let pw = read_sudo_password_file(&f)?;
+                if pw.is_empty() {
+                    bail!("{}: the sudo password is empty", f.display());
+                }
+                body["sudo_password"] = json!(pw);
+            }
             let r: Reply<Server> = api.post_as("/api/v1/servers", &body).await?;
             let s = &r.body;
             emit(
@@ -210,6 +225,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             key_file,
             password_stdin,
             credential,
+            sudo_password_file,
             tags,
             max_concurrency,
             inactive,
@@ -241,6 +257,9 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             if password_stdin {
                 body["password"] = json!(read_password_stdin()?);
+            }
+            if let Some(f) = sudo_password_file {
+                body["sudo_password"] = json!(read_sudo_password_file(&f)?);
             }
             if !tags.is_empty() {
                 body["tags"] = json!(tags);
@@ -459,6 +478,7 @@ impl View for Detail<'_> {
                 "is_active",
                 "has_password",
                 "has_private_key",
+                "has_sudo_password",
                 "host_key_fingerprint",
                 "last_status",
                 "created_at",
@@ -608,6 +628,13 @@ async fn status(
 
 fn read_key_file(f: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(f).with_context(|| format!("reading key file {}", f.display()))
+}
+
+/// The first line of `f` (without its line end).
+fn read_sudo_password_file(f: &std::path::Path) -> Result<String> {
+    let text = std::fs::read_to_string(f)
+        .with_context(|| format!("reading sudo password file {}", f.display()))?;
+    Ok(text.lines().next().unwrap_or("").to_string())
 }
 
 fn read_password_stdin() -> Result<String> {

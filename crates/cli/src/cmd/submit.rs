@@ -47,6 +47,19 @@ pub struct SubmitArgs {
     /// instead of the progress bar and grouped summary.
     #[arg(long, requires = "follow")]
     stream: bool,
+    /// Run on a pseudo-terminal (command jobs; stdout and stderr merge).
+    #[arg(long)]
+    pty: bool,
+    /// Run under sudo (as root, or --become-user), with the server's sudo password.
+    #[arg(long = "become")]
+    sudo: bool,
+    /// The user --become switches to (implies --become).
+    #[arg(long)]
+    become_user: Option<String>,
+    /// An environment variable for the job, NAME=VALUE (repeatable; NAME is
+    /// [A-Za-z_][A-Za-z0-9_]*; VALUE is passed verbatim).
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+    env: Vec<String>,
     /// The command and its arguments (after `--`).
     #[arg(last = true)]
     command: Vec<String>,
@@ -64,6 +77,21 @@ fn limit(v: &str) -> serde_json::Value {
         Ok(n) => json!(n),
         Err(_) => json!(v.trim()),
     }
+}
+
+/// `--env NAME=VALUE` pairs, names checked here so a typo fails before anything is sent.
+pub fn parse_env(pairs: &[String]) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut env = std::collections::BTreeMap::new();
+    for p in pairs {
+        let Some((k, v)) = p.split_once('=') else {
+            bail!("--env `{p}`: expected NAME=VALUE");
+        };
+        if !remora_domain::command::valid_env_name(k) {
+            bail!("--env `{p}`: `{k}` is not a valid name (expected [A-Za-z_][A-Za-z0-9_]*)");
+        }
+        env.insert(k.to_string(), v.to_string());
+    }
+    Ok(env)
 }
 
 pub async fn run(api: &Api, out: Output, a: SubmitArgs) -> Result<i32> {
@@ -93,6 +121,18 @@ pub async fn run(api: &Api, out: Output, a: SubmitArgs) -> Result<i32> {
             OnFailArg::Stop => "stop",
             OnFailArg::Abort => "abort",
         });
+    }
+    if a.pty {
+        body["pty"] = json!(true);
+    }
+    if a.sudo || a.become_user.is_some() {
+        body["become"] = json!(true);
+    }
+    if let Some(u) = &a.become_user {
+        body["become_user"] = json!(u);
+    }
+    if !a.env.is_empty() {
+        body["env"] = json!(parse_env(&a.env)?);
     }
     let path = if let Some(script) = &a.script {
         let text = if script == "-" {

@@ -11,6 +11,7 @@ mod cli_more;
 mod credentials;
 mod hostile;
 mod import;
+mod job_options;
 mod jump;
 mod logs_secrets;
 mod openapi;

@@ -127,5 +127,12 @@ pub fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
         stdout_bytes: 0,
         stderr_bytes: 0,
         truncated: false,
+        // Every stored field set, so round trips check the options columns too.
+        options: remora_domain::JobOptions {
+            pty: true,
+            sudo: true,
+            become_user: Some("deploy".into()),
+            env: [("A_1".to_string(), "x'y $z".to_string())].into(),
+        },
     }
 }
