@@ -1265,6 +1265,8 @@ export interface components {
             max_retries: number;
             /** Format: int64 */
             priority: number;
+            /** @description The schedule that fired the job (null unless a schedule created it). */
+            schedule_id?: string | null;
             script?: string | null;
             server_id: string;
             shell?: string | null;
@@ -1275,6 +1277,13 @@ export interface components {
             stderr_bytes: number;
             /** Format: int64 */
             stdout_bytes: number;
+            /** @description The template this job was created from (null for ad-hoc jobs). */
+            template_id?: string | null;
+            /**
+             * Format: int64
+             * @description The version of that template the job ran (every template edit makes a new version).
+             */
+            template_version?: number | null;
             /**
              * Format: int64
              * @description Seconds; 0 means no limit.

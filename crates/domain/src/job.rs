@@ -217,6 +217,12 @@ pub struct Job {
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
     pub truncated: bool,
+    /// The template this job was created from, if any.
+    pub template_id: Option<String>,
+    /// The template's version the job ran.
+    pub template_version: Option<i64>,
+    /// The schedule that fired it, if any.
+    pub schedule_id: Option<String>,
 }
 
 // The JSON form of a [`Job`], published in OpenAPI as `Job`; its doc line is
@@ -259,6 +265,15 @@ pub struct JobWire {
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
     pub truncated: bool,
+    /// The template this job was created from (null for ad-hoc jobs).
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// The version of that template the job ran (every template edit makes a new version).
+    #[serde(default)]
+    pub template_version: Option<i64>,
+    /// The schedule that fired the job (null unless a schedule created it).
+    #[serde(default)]
+    pub schedule_id: Option<String>,
 }
 
 impl From<Job> for JobWire {
@@ -290,6 +305,9 @@ impl From<Job> for JobWire {
             stdout_bytes: j.stdout_bytes,
             stderr_bytes: j.stderr_bytes,
             truncated: j.truncated,
+            template_id: j.template_id,
+            template_version: j.template_version,
+            schedule_id: j.schedule_id,
         }
     }
 }
@@ -326,6 +344,9 @@ impl TryFrom<JobWire> for Job {
             stdout_bytes: w.stdout_bytes,
             stderr_bytes: w.stderr_bytes,
             truncated: w.truncated,
+            template_id: w.template_id,
+            template_version: w.template_version,
+            schedule_id: w.schedule_id,
         })
     }
 }
@@ -376,6 +397,9 @@ impl Job {
             stdout_bytes: 0,
             stderr_bytes: 0,
             truncated: false,
+            template_id: None,
+            template_version: None,
+            schedule_id: None,
         }
     }
 }

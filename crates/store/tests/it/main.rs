@@ -126,5 +126,8 @@ pub fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
         stdout_bytes: 0,
         stderr_bytes: 0,
         truncated: false,
+        template_id: None,
+        template_version: None,
+        schedule_id: None,
     }
 }
