@@ -691,10 +691,31 @@ export interface paths {
             cookie?: never;
         };
         /** The retention policy (the default keeps everything). */
-        get: operations["get_policy"];
+        get: operations["get_retention"];
         /** Replace the retention policy; the next maintenance pass applies it. */
-        put: operations["put_policy"];
+        put: operations["set_retention"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settings/retention/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run one maintenance pass now (compression, then the purge, with the
+         *     configured batch size and pause) and report what it did. Admin or operator;
+         *     audited as `retention.run`. The reply comes when the pass ends.
+         */
+        post: operations["run_retention"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1418,6 +1439,17 @@ export interface components {
         };
         /** @enum {string} */
         ParamType: "string" | "integer" | "boolean" | "choice" | "text" | "secret";
+        /** @description What one pass did. */
+        PassReport: {
+            /** Format: int64 */
+            batches: number;
+            /** Format: int64 */
+            deleted_jobs: number;
+            /** Format: int64 */
+            exported_jobs: number;
+            /** Format: int64 */
+            packed_jobs: number;
+        };
         PemFile: {
             /** Format: date-time */
             created_at: string;
@@ -7435,7 +7467,7 @@ export interface operations {
             };
         };
     };
-    get_policy: {
+    get_retention: {
         parameters: {
             query?: never;
             header?: never;
@@ -7534,7 +7566,7 @@ export interface operations {
             };
         };
     };
-    put_policy: {
+    set_retention: {
         parameters: {
             query?: never;
             header?: never;
@@ -7553,6 +7585,103 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RetentionPolicy"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    run_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassReport"];
                 };
             };
             /** @description Malformed request (query string, path, JSON syntax) */

@@ -12,6 +12,7 @@ mod jump;
 mod logs_secrets;
 mod notify_e2e;
 mod openapi;
+mod retention_cli;
 mod stack;
 mod templates;
 mod worker;
