@@ -10,6 +10,9 @@ export const SHORTCUTS: { keys: string; label: string }[] = [
   { keys: "g j", label: "Go to Jobs" },
   { keys: "g e", label: "Go to Execute" },
   { keys: "g s", label: "Go to Servers" },
+  { keys: "g m", label: "Go to Templates" },
+  { keys: "g c", label: "Go to Schedules (cron)" },
+  { keys: "g n", label: "Go to Notifications" },
   { keys: "g w", label: "Go to Workers" },
   { keys: "g t", label: "Go to Settings (tokens)" },
   { keys: "n", label: "New job (Execute)" },
@@ -19,7 +22,7 @@ export const SHORTCUTS: { keys: string; label: string }[] = [
   { keys: "Esc", label: "Close a dialog" },
 ];
 
-const GO: Record<string, string> = { o: "/", j: "/jobs/", e: "/execute/", s: "/servers/", w: "/workers/", t: "/settings/" };
+const GO: Record<string, string> = { o: "/", j: "/jobs/", e: "/execute/", s: "/servers/", w: "/workers/", t: "/settings/", m: "/templates/", c: "/schedules/", n: "/notifications/" };
 
 function typing(e: KeyboardEvent) {
   const t = e.target as HTMLElement | null;

@@ -4,7 +4,23 @@
 import { queryOptions } from "@tanstack/react-query";
 import { api } from "./api";
 import { queryKeys, type JobFilters } from "./query-keys";
-import type { Batch, Job, JobList, ServerList, SystemInfo, TokenList, WorkerList } from "./types";
+import type {
+  Batch,
+  DeliveryList,
+  Job,
+  JobList,
+  NotificationTarget,
+  RetentionPolicy,
+  Schedule,
+  ScheduleRun,
+  ServerList,
+  SystemInfo,
+  TargetList,
+  Template,
+  TokenList,
+  Trigger,
+  WorkerList,
+} from "./types";
 import { isFinal } from "./types";
 
 export type { JobFilters } from "./query-keys";
@@ -60,4 +76,78 @@ export const systemQuery = () =>
     queryKey: queryKeys.system,
     queryFn: ({ signal }) => api.get<SystemInfo>("/api/v1/system/enhanced", undefined, signal),
     refetchInterval: 15_000,
+  });
+
+const enc = encodeURIComponent;
+
+export const templatesQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.templates.all,
+    queryFn: ({ signal }) => api.get<Template[]>("/api/v1/templates", undefined, signal),
+  });
+
+/** One template at its current version, or at `version`. */
+export const templateQuery = (id: string, version?: number) =>
+  queryOptions({
+    queryKey: queryKeys.templates.one(id, version),
+    queryFn: ({ signal }) => api.get<Template>(`/api/v1/templates/${enc(id)}`, { version }, signal),
+  });
+
+export const templateVersionsQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.templates.versions(id),
+    queryFn: ({ signal }) => api.get<Template[]>(`/api/v1/templates/${enc(id)}/versions`, undefined, signal),
+  });
+
+export const triggersQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.templates.triggers(id),
+    queryFn: ({ signal }) => api.get<Trigger[]>(`/api/v1/templates/${enc(id)}/triggers`, undefined, signal),
+  });
+
+export const schedulesQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.schedules.all,
+    queryFn: ({ signal }) => api.get<Schedule[]>("/api/v1/schedules", undefined, signal),
+    refetchInterval: 30_000,
+  });
+
+export const scheduleQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.schedules.one(id),
+    queryFn: ({ signal }) => api.get<Schedule>(`/api/v1/schedules/${enc(id)}`, undefined, signal),
+    refetchInterval: 30_000,
+  });
+
+export const scheduleRunsQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.schedules.runs(id),
+    queryFn: ({ signal }) => api.get<ScheduleRun[]>(`/api/v1/schedules/${enc(id)}/runs`, undefined, signal),
+    refetchInterval: 15_000,
+  });
+
+export const notificationsQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.notifications.all,
+    queryFn: ({ signal }) => api.get<TargetList>("/api/v1/notifications", undefined, signal),
+  });
+
+export const notificationQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.notifications.one(id),
+    queryFn: ({ signal }) => api.get<NotificationTarget>(`/api/v1/notifications/${enc(id)}`, undefined, signal),
+  });
+
+/** The delivery log, newest first; polled while a delivery is still pending or sending. */
+export const deliveriesQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.notifications.deliveries(id),
+    queryFn: ({ signal }) => api.get<DeliveryList>(`/api/v1/notifications/${enc(id)}/deliveries`, undefined, signal),
+    refetchInterval: (q) => (q.state.data?.deliveries.some((d) => d.state === "pending" || d.state === "sending") ? 2000 : 10_000),
+  });
+
+export const retentionQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.retention,
+    queryFn: ({ signal }) => api.get<RetentionPolicy>("/api/v1/settings/retention", undefined, signal),
   });

@@ -35,4 +35,21 @@ export const queryKeys = {
   workers: ["workers"] as const,
   tokens: ["tokens"] as const,
   system: ["system"] as const,
+  templates: {
+    all: ["templates"] as const,
+    one: (id: string, version?: number) => ["templates", id, version ?? "current"] as const,
+    versions: (id: string) => ["templates", id, "versions"] as const,
+    triggers: (id: string) => ["templates", id, "triggers"] as const,
+  },
+  schedules: {
+    all: ["schedules"] as const,
+    one: (id: string) => ["schedules", id] as const,
+    runs: (id: string) => ["schedules", id, "runs"] as const,
+  },
+  notifications: {
+    all: ["notifications"] as const,
+    one: (id: string) => ["notifications", id] as const,
+    deliveries: (id: string) => ["notifications", id, "deliveries"] as const,
+  },
+  retention: ["retention"] as const,
 };

@@ -41,3 +41,41 @@ const _everyStatus: [Missing] extends [never] ? true : Missing = true;
 void _everyStatus;
 
 export const isFinal = (s: JobStatus | string | undefined) => !!s && s !== "queued" && s !== "running";
+
+// Recurring work: templates, schedules, notifications, retention (issue 13).
+export type ParamType = Schemas["ParamType"];
+export type ParamSpec = Schemas["ParamSpec"];
+export type Targets = Schemas["Targets"];
+export type TemplateDef = Schemas["TemplateDef"];
+/** A template at one version (`GET /templates/{id}`, `?version=`). */
+export type Template = Schemas["TemplateRow"];
+export type Trigger = Schemas["TriggerRow"];
+/** A new trigger: the token is in `token`, shown once. */
+export type TriggerCreated = Schemas["TriggerCreated"];
+export type Overlap = Schemas["Overlap"];
+/** A schedule with its cron in words and its next 5 run times. */
+export type Schedule = Schemas["ScheduleView"];
+export type ScheduleBody = Schemas["ScheduleBody"];
+export type ScheduleRun = Schemas["ScheduleRun"];
+export type NotificationTarget = Schemas["TargetView"];
+export type NotificationTargetCreated = Schemas["TargetCreated"];
+export type NotificationTargetBody = Schemas["TargetBody"];
+export type TargetList = Schemas["TargetList"];
+export type Delivery = Schemas["Delivery"];
+export type DeliveryAttempt = Schemas["Attempt"];
+export type DeliveryList = Schemas["DeliveryList"];
+export type RetentionPolicy = Schemas["RetentionPolicy"];
+
+/** The events a notification target can subscribe to (the API's `EVENTS`). */
+export const NOTIFY_EVENTS = [
+  "job.completed",
+  "job.failed",
+  "job.timed_out",
+  "job.canceled",
+  "batch.finished",
+  "schedule.skipped",
+  "host_key.mismatch",
+  "worker.down",
+] as const;
+/** Job statuses a target's filter can name: the final ones. */
+export const FINAL_STATUSES = ["completed", "failed", "timed_out", "canceled"] as const satisfies readonly JobStatus[];

@@ -37,12 +37,14 @@ pub fn hooks_router() -> OpenApiRouter<AppState> {
 }
 
 /// A template as created or edited: `name` and the fields of a version (`TemplateDef`).
-#[derive(utoipa::ToSchema)]
+/// The document's shape only: the fields of `TemplateDef` sit beside `name` (flattened), as
+/// `parse_body` reads them.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct TemplateBody {
     /// Unique; 1 to 128 characters. Optional on edit (keeps the name).
     name: String,
-    #[schema(inline)]
+    #[serde(flatten)]
     definition: TemplateDef,
 }
 

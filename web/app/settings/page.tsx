@@ -8,6 +8,7 @@ import { formatTime } from "@/lib/format";
 import { queryKeys } from "@/lib/query-keys";
 import { useAuth } from "@/components/auth";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
+import { RetentionCard } from "@/components/recurring/retention-form";
 import { ThemeSelect } from "@/components/theme";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
@@ -43,7 +44,7 @@ export default function SettingsPage() {
   const list = tokens.data?.tokens ?? [];
   return (
     <div>
-      <PageHeader title="Settings" description="API tokens and this browser's preferences." />
+      <PageHeader title="Settings" description="API tokens, the retention policy and this browser's preferences." />
       <div className="grid gap-4 lg:grid-cols-3">
         <Card className="lg:col-span-2">
           <CardHeader>
@@ -133,6 +134,7 @@ export default function SettingsPage() {
             </Button>
           </CardContent>
         </Card>
+        <RetentionCard />
       </div>
       {created ? (
         <Dialog open onClose={() => setCreated(null)} title={`Token “${created.name}” created`} description={`Role ${created.role}. Copy it now: it is shown only once.`}>
