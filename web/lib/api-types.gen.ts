@@ -1704,35 +1704,12 @@ export interface components {
             /** @description Scheme, host and port of the URL; the path and query are shown as `/…`. */
             url?: string | null;
         };
-        /** @description A template as created or edited: `name` and the fields of a version (`TemplateDef`). */
-        TemplateBody: {
-            /** @description One version of a template: what it runs, its parameters and defaults. */
-            definition: {
-                /** @description Shell text run by `/bin/sh -c` (a command template). */
-                command?: string | null;
-                description?: string | null;
-                /** @description Fixed environment variables (not parameters; visible in the template). */
-                env?: {
-                    [key: string]: string;
-                };
-                /** Format: int64 */
-                max_retries?: number;
-                params?: components["schemas"]["ParamSpec"][];
-                /**
-                 * Format: int64
-                 * @description 1 (lowest) to 10; 5 when omitted.
-                 */
-                priority?: number;
-                /** @description A script sent on stdin to `shell` (a script template). */
-                script?: string | null;
-                shell?: string | null;
-                targets?: components["schemas"]["Targets"];
-                /**
-                 * Format: int64
-                 * @description Seconds; 0 means no limit.
-                 */
-                timeout?: number;
-            };
+        /**
+         * @description A template as created or edited: `name` and the fields of a version (`TemplateDef`).
+         *     The document's shape only: the fields of `TemplateDef` sit beside `name` (flattened), as
+         *     `parse_body` reads them.
+         */
+        TemplateBody: components["schemas"]["TemplateDef"] & {
             /** @description Unique; 1 to 128 characters. Optional on edit (keeps the name). */
             name: string;
         };

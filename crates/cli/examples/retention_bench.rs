@@ -206,6 +206,15 @@ async fn main() {
         base.push(submit(&http, &url, &token, &a).await);
     }
 
+    // Diagnosis: REMORA_BENCH_NO_FTS_DELETE=1 drops the job-search index's delete trigger
+    // (migration 0004), whose per-row trigram MATCH on the id is what makes the purge slow.
+    if std::env::var("REMORA_BENCH_NO_FTS_DELETE").as_deref() == Ok("1") {
+        store
+            .bench_exec("DROP TRIGGER jobs_fts_delete")
+            .await
+            .unwrap();
+        println!("(jobs_fts_delete trigger dropped for this run)\n");
+    }
     let all = Some(1);
     store
         .set_retention_policy(&RetentionPolicy {

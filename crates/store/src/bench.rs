@@ -96,3 +96,11 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Benchmarks only: run one statement on the writer (e.g. to measure without a trigger).
+    pub async fn bench_exec(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.write).await?;
+        Ok(())
+    }
+}
