@@ -453,12 +453,19 @@ mod tests {
     /// into a typed spec and writes back byte for byte.
     #[test]
     fn job_json_round_trips_unchanged() {
-        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false}"#;
-        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true}"#;
+        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false,"template_id":null,"template_version":null,"schedule_id":null}"#;
+        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true,"template_id":"t1","template_version":3,"schedule_id":"sc1"}"#;
         for text in [command, script] {
             let job: Job = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&job).unwrap(), text);
         }
+        // JSON from before jobs carried their origin still reads (the fields are null).
+        let old = command.replace(
+            r#","template_id":null,"template_version":null,"schedule_id":null"#,
+            "",
+        );
+        let job: Job = serde_json::from_str(&old).unwrap();
+        assert_eq!((job.template_id, job.template_version), (None, None));
         let job: Job = serde_json::from_str(command).unwrap();
         assert_eq!(
             job.spec,
