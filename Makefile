@@ -50,7 +50,7 @@ screenshots: build web
 
 ## web/benchmarks.md: the dashboard's measurements (10k-job list, 100k-line log).
 web-benchmarks: build web
-	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts
+	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts e2e/fleet.spec.ts
 
 ## docs/benchmarks.md#retention: purge of 1M finished jobs with submissions beside it (not in `make test`).
 bench-retention:

@@ -164,6 +164,30 @@ class Remora:
             raise SystemExit(f"remora: {failed} jobs failed; see {self.log.name}")
         return took
 
+    def run_singles(self, server_ids, jobs, expect_done):
+        """Submit `jobs` single-server jobs (`server_id`, round-robin) from one client, one
+        POST after the other, then wait until `expect_done` jobs are final. Returns (seconds
+        from the first POST, per-POST latencies in ms)."""
+        t0 = time.monotonic()
+        lat = []
+        for i in range(jobs):
+            p0 = time.monotonic()
+            self.call("POST", "/api/v1/jobs", {"server_id": server_ids[i % len(server_ids)], "command": "echo hi"})
+            lat.append((time.monotonic() - p0) * 1000)
+        deadline = t0 + 600
+        while True:
+            if self.count("queued") == 0 and self.count("running") == 0:
+                if self.count("completed") >= expect_done:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit("remora: jobs did not finish within 600 s")
+            time.sleep(0.02)
+        took = time.monotonic() - t0
+        failed = self.count("failed")
+        if failed:
+            raise SystemExit(f"remora: {failed} jobs failed; see {self.log.name}")
+        return took, lat
+
     def close(self):
         self.proc.terminate()
         try:
@@ -187,13 +211,14 @@ def main():
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--fanout", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-fanout", action="store_true", help="skip the fan-out part")
     a = ap.parse_args()
     if a.jobs % a.hosts:
         raise SystemExit("--jobs must be a multiple of --hosts")
     a.rounds = max(1, min(a.rounds, 10))
 
     work = tempfile.mkdtemp(prefix="remora-bench-ssh-")
-    nhosts = max(a.hosts, a.fanout)
+    nhosts = a.hosts if a.no_fanout else max(a.hosts, a.fanout)
     print(f"starting {nhosts} sshd hosts on 127.0.1.1-{nhosts} ...", file=sys.stderr)
     hosts = Hosts(a.testkit, nhosts)
     known = os.path.join(work, "known_hosts")
@@ -216,16 +241,24 @@ def main():
         remora = Remora(a.remora, a.parallel, work)
         ids = remora.add_hosts(part)
         res["remora"] = [remora.run_batches(ids, a.jobs // a.hosts, a.jobs * (r + 1)) for r in range(a.rounds)]
+        # Single-submission form on the same (now warm) stack: one POST per job.
+        singles, lat = [], []
+        for r in range(a.rounds):
+            took, l = remora.run_singles(ids, a.jobs, a.jobs * (a.rounds + r + 1))
+            singles.append(took)
+            lat.extend(l)
+        res["singles"], res["singles_lat"] = singles, lat
         remora.close()
         remora = None
-
-        fan = hosts.hosts[: a.fanout]
-        res["fan_ssh"] = [run_xargs(fan, a.fanout, a.fanout, known) for _ in range(a.rounds)]
-        remora = Remora(a.remora, a.fanout, work)
-        ids = remora.add_hosts(fan)
-        res["fan_remora"] = [remora.run_batches(ids, 1, a.fanout * (r + 1)) for r in range(a.rounds)]
-        remora.close()
-        remora = None
+        res["fan_ssh"] = res["fan_remora"] = None
+        if not a.no_fanout:
+            fan = hosts.hosts[: a.fanout]
+            res["fan_ssh"] = [run_xargs(fan, a.fanout, a.fanout, known) for _ in range(a.rounds)]
+            remora = Remora(a.remora, a.fanout, work)
+            ids = remora.add_hosts(fan)
+            res["fan_remora"] = [remora.run_batches(ids, 1, a.fanout * (r + 1)) for r in range(a.rounds)]
+            remora.close()
+            remora = None
     finally:
         if remora:
             remora.close()
@@ -238,6 +271,7 @@ def main():
         ("OpenSSH ControlMaster, `-P %d`, cold" % a.parallel, res["cm_cold"]),
         ("OpenSSH ControlMaster, `-P %d`, warm" % a.parallel, res["cm_warm"]),
         ("Remora, concurrency %d (round 1 cold, then pooled)" % a.parallel, res["remora"]),
+        ("Remora, %d single `POST /api/v1/jobs` from one client (pooled)" % n, res["singles"]),
     ]
     print(f"\n### {n} x `echo hi` over {a.hosts} hosts ({a.rounds} rounds)\n")
     print("| runner | seconds per round | median s | jobs/s (median) |")
@@ -251,6 +285,14 @@ def main():
           f"vs ControlMaster warm: {statistics.median(res['cm_warm']) / rm:.2f}x "
           f"(Remora cold round alone: {statistics.median(res['xargs']) / res['remora'][0]:.2f}x / "
           f"{statistics.median(res['cm_cold']) / res['remora'][0]:.2f}x)")
+    lat = sorted(res["singles_lat"])
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    sm = statistics.median(res["singles"])
+    print(f"\nSingle submissions: POST latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms "
+          f"({len(lat)} POSTs, jobs running meanwhile); {n / sm:.0f} jobs/s end to end = "
+          f"{statistics.median(res['cm_warm']) / sm:.2f}x warm ControlMaster")
+    if res["fan_ssh"] is None:
+        return
     print(f"\n### fan-out of one command to {a.fanout} hosts ({a.rounds} rounds)\n")
     print("| runner | seconds per round | median s |")
     print("|---|---|---|")

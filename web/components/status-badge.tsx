@@ -8,6 +8,8 @@ const JOB_TONES: Record<string, Tone> = {
   failed: "red",
   canceled: "amber",
   timed_out: "red",
+  // A batch's own statuses beyond the jobs' ones.
+  stopped: "amber",
 };
 
 export function JobStatusBadge({ status }: { status: string }) {

@@ -124,7 +124,10 @@ test.describe.serial("dashboard against a real stack", () => {
     await expect(grid.getByRole("listitem")).toHaveCount(2);
     await expect(grid.locator('[data-status="completed"]')).toHaveCount(2, { timeout: 40_000 });
     await shot(page, "batch");
-    await grid.getByRole("link").first().click();
+    // A host's output opens on demand; its job page is one link further.
+    await grid.getByRole("button", { name: "Output of local-demo" }).click();
+    await expect(page.getByTestId("host-output").getByLabel("stdout")).toContainText("batch-ok");
+    await page.getByRole("link", { name: "Open the job page" }).click();
     await page.waitForURL(/\/jobs\/view\/\?id=/);
     await expect(page.getByTestId("log-viewer")).toContainText("batch-ok");
   });

@@ -1,5 +1,5 @@
 import { test, expect, type APIRequestContext } from "@playwright/test";
-import fs from "node:fs";
+import { writeBenchSection } from "./bench-out";
 
 // Measured, not asserted (issue 6): time to render the jobs page with 10k
 // jobs in the database, and frame times while scrolling a 100k-line log.
@@ -142,13 +142,4 @@ test("frame time while scrolling a 100k-line log", async ({ page, request }) => 
   );
 });
 
-test.afterAll(() => {
-  if (!OUT || results.length === 0) return;
-  const head = [
-    "# Dashboard benchmarks",
-    "",
-    `Measured by \`web/scripts/e2e.sh\` (Playwright, Debian Chromium headless, 1440×900) against \`remora up --demo\` with SQLite, on ${new Date().toISOString().slice(0, 10)}; ${require("node:os").cpus().length} cores. Measured, not asserted.`,
-    "",
-  ];
-  fs.writeFileSync(OUT, [...head, ...results].join("\n"));
-});
+test.afterAll(() => writeBenchSection(OUT, "jobs-and-log", results));

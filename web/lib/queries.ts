@@ -6,14 +6,17 @@ import { api } from "./api";
 import { queryKeys, type JobFilters } from "./query-keys";
 import type {
   Batch,
+  BatchGroups,
   DeliveryList,
   Job,
+  JobLogs,
   JobList,
   NotificationTarget,
   RetentionPolicy,
   Schedule,
   ScheduleRun,
   ServerList,
+  SystemCounts,
   SystemInfo,
   TargetList,
   Template,
@@ -50,6 +53,41 @@ export const batchQuery = (id: string) =>
     refetchInterval: (q) => (q.state.data?.jobs.some((j) => !isFinal(j.status)) ? 3000 : false),
   });
 
+/** Grid page size of the batch page. */
+export const BATCH_PAGE = 500;
+
+/** A batch's counts, progress, ETA and policy, and its first host (for the title): polled while it runs. */
+export const batchHeadQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.batch.head(id),
+    queryFn: ({ signal }) => api.get<Batch>(`/api/v1/batches/${encodeURIComponent(id)}`, { jobs: false, limit: 1 }, signal),
+    refetchInterval: (q) => (q.state.data && !q.state.data.finished ? 2000 : false),
+  });
+
+/** One page of a batch's host grid (`status` / `search` filtered); refetched while the batch runs. */
+export const batchPageQuery = (id: string, status: string, search: string, page: number, live: boolean) =>
+  queryOptions({
+    queryKey: queryKeys.batch.page(id, status, search, page),
+    queryFn: ({ signal }) =>
+      api.get<Batch>(`/api/v1/batches/${encodeURIComponent(id)}`, { jobs: false, status, search, offset: page * BATCH_PAGE, limit: BATCH_PAGE }, signal),
+    refetchInterval: live ? 2000 : false,
+    staleTime: live ? 0 : 60_000,
+  });
+
+/** Output grouped across hosts and the exit-code histogram: `GET /batches/{id}/groups`. */
+export const batchGroupsQuery = (id: string, live: boolean) =>
+  queryOptions({
+    queryKey: queryKeys.batch.groups(id),
+    queryFn: ({ signal }) => api.get<BatchGroups>(`/api/v1/batches/${encodeURIComponent(id)}/groups`, undefined, signal),
+    refetchInterval: live ? 10_000 : false,
+  });
+
+export const jobLogsQuery = (id: string) =>
+  queryOptions({
+    queryKey: [...queryKeys.job.one(id), "logs"] as const,
+    queryFn: ({ signal }) => api.get<JobLogs>(`/api/v1/jobs/${encodeURIComponent(id)}/logs`, undefined, signal),
+  });
+
 export const serversQuery = () =>
   queryOptions({
     queryKey: queryKeys.servers,
@@ -76,6 +114,14 @@ export const systemQuery = () =>
     queryKey: queryKeys.system,
     queryFn: ({ signal }) => api.get<SystemInfo>("/api/v1/system/enhanced", undefined, signal),
     refetchInterval: 15_000,
+  });
+
+/** Counts and limits (`max_batch_hosts`): `GET /system/info`. */
+export const systemInfoQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.systemInfo,
+    queryFn: ({ signal }) => api.get<SystemCounts>("/api/v1/system/info", undefined, signal),
+    staleTime: 60_000,
   });
 
 const enc = encodeURIComponent;

@@ -30,11 +30,17 @@ export const queryKeys = {
   batch: {
     all: ["batch"] as const,
     one: (id: string) => ["batch", id] as const,
+    /** Counts, progress and policy without the jobs (what the batch page polls). */
+    head: (id: string) => ["batch", id, "head"] as const,
+    /** One page of the host grid under a filter. */
+    page: (id: string, status: string, search: string, page: number) => ["batch", id, "page", status, search, page] as const,
+    groups: (id: string) => ["batch", id, "groups"] as const,
   },
   servers: ["servers"] as const,
   workers: ["workers"] as const,
   tokens: ["tokens"] as const,
   system: ["system"] as const,
+  systemInfo: ["system", "info"] as const,
   templates: {
     all: ["templates"] as const,
     one: (id: string, version?: number) => ["templates", id, version ?? "current"] as const,

@@ -27,6 +27,12 @@ export type WorkerList = Schemas["WorkerList"];
 export type ThroughputPoint = Schemas["MinutePoint"];
 /** `GET /system/enhanced`: the overview's counts plus per-minute throughput. */
 export type SystemInfo = Schemas["SystemEnhanced"];
+/** `GET /system/info`: the counts and the API's limits (`max_batch_hosts`). */
+export type SystemCounts = Schemas["SystemInfo"];
+export type BatchCell = Schemas["BatchCell"];
+export type BatchGroups = Schemas["BatchGroups"];
+export type OutputGroup = Schemas["OutputGroup"];
+export type JobLogs = Schemas["Logs"];
 
 export type ApiToken = Schemas["TokenRow"];
 /** A new token: the secret is in `token`, shown once. */

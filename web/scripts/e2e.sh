@@ -92,7 +92,7 @@ done
 log "starting remora up --demo on 127.0.0.1:$API_PORT"
 REMORA_DATA_DIR="$TMP/data" REMORA_API_ADDR="127.0.0.1:$API_PORT" REMORA_QUEUE_ADDR="127.0.0.1:$QUEUE_PORT" \
   REMORA_WEB_DIR="$WEB/out" REMORA_ADMIN_TOKEN="$TOKEN" \
-  REMORA_LIST_COUNT_CAP=100000 \
+  REMORA_LIST_COUNT_CAP=100000 REMORA_MAX_BATCH_HOSTS="${REMORA_MAX_BATCH_HOSTS:-5000}" \
   "$BIN/remora" up --demo >"$TMP/remora.log" 2>&1 &
 REMORA_PID=$!
 URL="http://127.0.0.1:$API_PORT"
@@ -117,5 +117,5 @@ log "running Playwright against $URL"
 cd "$WEB"
 REMORA_URL="$URL" REMORA_TOKEN="$TOKEN" SSHD_JSON="$TMP/sshd.json" SCREENSHOT_DIR="$SHOTS" \
   REMORA_BENCH_OUT="$BENCH_OUT" \
-  timeout --signal=TERM --kill-after=10 1500 npx --no-install playwright test "$@"
+  timeout --signal=TERM --kill-after=10 2700 npx --no-install playwright test "$@"
 log "screenshots in $SHOTS, benchmarks in $BENCH_OUT"

@@ -69,6 +69,48 @@ pub async fn reconcile_once(state: &AppState) -> usize {
     pushed
 }
 
+/// The reaper's view of the database: workers cannot heartbeat while it
+/// refuses writes, so after an outage (and after this API starts) nobody is
+/// marked down until the database has taken writes for a whole
+/// `worker_down_after` — a 60 s outage must not end every running job as
+/// `worker_lost`.
+pub struct Reaper {
+    /// Since when every probe succeeded; `None` while the database fails.
+    writable_since: Option<std::time::Instant>,
+}
+
+impl Default for Reaper {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Reaper {
+    pub fn new() -> Reaper {
+        Reaper {
+            writable_since: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// One pass: probe, then reap if the database has been writable long
+    /// enough. Returns the jobs ended.
+    pub async fn pass(&mut self, state: &AppState) -> usize {
+        if let Err(e) = state.store.probe_write().await {
+            if self.writable_since.take().is_some() {
+                warn!(error = %e, "the database refuses writes; the reaper waits until it has taken them for worker_down_after");
+            }
+            return 0;
+        }
+        let since = *self
+            .writable_since
+            .get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() < state.cfg.worker_down_after {
+            return 0;
+        }
+        reap_once(state).await
+    }
+}
+
 /// End the jobs of workers that stopped heartbeating.
 pub async fn reap_once(state: &AppState) -> usize {
     // Compared on the database's clock, as heartbeats are written: no clock skew between hosts.
@@ -158,9 +200,10 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut reaper = Reaper::new();
             loop {
                 tokio::select! { _ = shutdown.cancelled() => return, _ = tick.tick() => {} }
-                reap_once(&state).await;
+                reaper.pass(&state).await;
             }
         });
     }

@@ -122,30 +122,87 @@ async fn names(state: &AppState) -> ApiResult<HashMap<String, String>> {
         .collect())
 }
 
-/// A batch: its status, policy, counts by status, progress, ETA and per-server grid.
-#[utoipa::path(get, path = "/batches/{id}", tag = "batches", params(("id" = String, Path, description = "Batch id")), responses((status = 200, body = BatchView), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchQuery {
+    /// `false` leaves out the full `jobs` list (the grid in `servers` stays): what a dashboard polls.
+    pub jobs: Option<bool>,
+    /// Only hosts in this job status in `servers`.
+    pub status: Option<String>,
+    /// Only hosts whose name or id contains this (case-insensitive) in `servers`.
+    pub search: Option<String>,
+    /// Skip this many of the matching hosts (default 0).
+    pub offset: Option<usize>,
+    /// At most this many hosts in `servers` (default: all of them).
+    pub limit: Option<usize>,
+}
+
+/// A batch: its status, policy, counts by status, progress, ETA and per-server grid
+/// (filtered by `status` / `search` and paged by `offset` / `limit`).
+#[utoipa::path(get, path = "/batches/{id}", tag = "batches", params(("id" = String, Path, description = "Batch id"), BatchQuery), responses((status = 200, body = BatchView), (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn get_batch(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<BatchQuery>,
 ) -> ApiResult<Json<BatchView>> {
-    let jobs = batch_jobs(&state, &id).await?;
+    Ok(Json(view(&state, id, &q).await?))
+}
+
+async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchView> {
+    let want = match &q.status {
+        Some(s) if !s.is_empty() => Some(
+            s.parse::<JobStatus>()
+                .map_err(|_| ApiError::invalid("status", format!("unknown job status `{s}`")))?,
+        ),
+        _ => None,
+    };
+    let needle = q
+        .search
+        .as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty());
+    let jobs = batch_jobs(state, &id).await?;
     let row = state.store.get_batch(&id).await?;
-    let names = names(&state).await?;
+    let names = names(state).await?;
     let mut summary: BTreeMap<String, i64> = JobStatus::ALL
         .iter()
         .map(|s| (s.as_str().to_string(), 0))
         .collect();
     let mut servers = Vec::new();
+    let mut servers_total = 0;
+    let mut exit_codes: BTreeMap<String, usize> = BTreeMap::new();
+    let (skip, take) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
     for j in &jobs {
         *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
-        servers.push(BatchCell {
-            server_id: j.server_id.clone(),
-            server_name: names.get(&j.server_id).cloned(),
-            job_id: j.id.clone(),
-            status: j.status,
-            exit_code: j.exit_code,
-            error: j.error.clone(),
-        });
+        *exit_codes
+            .entry(
+                j.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "none".into()),
+            )
+            .or_insert(0) += 1;
+        if want.is_some_and(|w| j.status != w) {
+            continue;
+        }
+        let name = names.get(&j.server_id);
+        if let Some(n) = &needle {
+            let hit = j.server_id.to_lowercase().contains(n)
+                || name.is_some_and(|s| s.to_lowercase().contains(n));
+            if !hit {
+                continue;
+            }
+        }
+        servers_total += 1;
+        if servers_total > skip && servers.len() < take {
+            servers.push(BatchCell {
+                server_id: j.server_id.clone(),
+                server_name: name.cloned(),
+                job_id: j.id.clone(),
+                status: j.status,
+                exit_code: j.exit_code,
+                error: j.error.clone(),
+            });
+        }
     }
     let c = counts_of(&jobs);
     let finished = c.queued + c.running == 0;
@@ -169,18 +226,25 @@ async fn get_batch(
     } else {
         c.finished() as f64 / c.total() as f64
     };
-    Ok(Json(BatchView {
+    let total = jobs.len();
+    Ok(BatchView {
         batch_id: id,
-        total: jobs.len(),
+        total,
         finished,
         status,
         progress,
         eta_ms,
         policy: row,
         summary,
+        exit_codes,
+        servers_total,
         servers,
-        jobs,
-    }))
+        jobs: if q.jobs.unwrap_or(true) {
+            jobs
+        } else {
+            Vec::new()
+        },
+    })
 }
 
 /// Cancel a batch: hosts not started end `canceled` (`batch_stopped`), running ones are stopped.
@@ -211,7 +275,7 @@ async fn cancel_batch(
         }
     }
     crate::audit(&state, &caller, "batch.cancel", "batch", Some(&id), None).await;
-    get_batch(State(state), Path(id)).await
+    Ok(Json(view(&state, id, &BatchQuery::default()).await?))
 }
 
 #[derive(Deserialize, Default, ToSchema)]

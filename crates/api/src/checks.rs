@@ -96,6 +96,7 @@ pub async fn check(state: &AppState, server: &Server, run_true: bool) -> CheckRe
     let cfg = SshConfig {
         connect_timeout: state.cfg.check_timeout,
         max_jump_depth: state.cfg.max_jump_depth,
+        key_limits: state.cfg.key_limits,
         ..Default::default()
     };
     let outcome = async {

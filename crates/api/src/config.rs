@@ -27,13 +27,18 @@ pub struct ApiArgs {
     #[arg(long, env = "REMORA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// `text` or `json`.
-    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Jump hosts allowed on the way to one server (1–16). Here and not in `ApiOpts`
     /// because `remora up` flattens the API's and the worker's options together and takes
     /// this one from the worker's.
     #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
     pub max_jump_depth: u64,
+    /// Most bcrypt-pbkdf rounds an encrypted OpenSSH key may ask for (ssh-keygen writes 16);
+    /// a key above it is refused with a 422. Top-level for the same reason as
+    /// `max_jump_depth`.
+    #[arg(long, env = "REMORA_MAX_KDF_ROUNDS", default_value_t = remora_ssh::keys::DEFAULT_MAX_KDF_ROUNDS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_kdf_rounds: u32,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -155,6 +160,7 @@ impl ApiArgs {
     pub fn config(&self) -> ApiConfig {
         let mut c = self.api.config();
         c.max_jump_depth = self.max_jump_depth as usize;
+        c.key_limits.max_kdf_rounds = self.max_kdf_rounds;
         c
     }
 }

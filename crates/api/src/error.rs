@@ -210,9 +210,84 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { constraint } => ApiError::on_constraint(&constraint),
+            // PostgreSQL refuses text it cannot store (a NUL byte: SQLSTATE 22021, or an
+            // untranslatable character: 22P05); that is the request's fault, not an outage.
+            // `refuse_nul` and `JsonBody` catch NUL bytes first; this is the safety net.
+            e if e.is_unstorable_text() => ApiError::Invalid {
+                code: "invalid_text",
+                field: None,
+                message: "the request holds text the database cannot store (a NUL byte?)".into(),
+            },
             other => ApiError::Store(other),
         }
     }
+}
+
+/// 422 for text with a NUL byte, which PostgreSQL cannot store (and no
+/// shell, name or id can hold): refused the same way on both databases.
+fn nul_error(field: &str) -> ApiError {
+    ApiError::Invalid {
+        code: "invalid_text",
+        field: (!field.is_empty()).then(|| field.to_string()),
+        message: if field.is_empty() {
+            "text must not contain NUL bytes".into()
+        } else {
+            format!("`{field}` must not contain NUL bytes")
+        },
+    }
+}
+
+/// The path of the first string of a JSON body (a value or a key) holding a
+/// NUL byte (`script`, `args[1]`, `env.X`), `Some("")` at the top level;
+/// `None` when there is none (or the body is not JSON: its parser says so).
+fn nul_field(body: &[u8]) -> Option<String> {
+    // A NUL can only be written `\u0000` in JSON: skip the parse otherwise.
+    if !body.windows(6).any(|w| w == b"\\u0000") {
+        return None;
+    }
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0').then(|| path.to_string()),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x, &format!("{path}[{i}]"))),
+            serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if k.contains('\0') {
+                    Some(p)
+                } else {
+                    walk(x, &p)
+                }
+            }),
+            _ => None,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    walk(&v, "")
+}
+
+/// Refuse a request whose path or query holds a NUL byte (`%00`) with a
+/// 422 naming the query parameter (or `path`), before any handler runs.
+pub async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    if uri.path().contains("%00") {
+        return nul_error("path").into_response();
+    }
+    if let Some(q) = uri.query() {
+        for pair in q.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if v.contains("%00") || k.contains("%00") {
+                let key = if k.contains("%00") { "" } else { k };
+                return nul_error(key).into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 /// A `Result` of the store whose unique violation of `constraint` becomes
@@ -281,6 +356,31 @@ where
     type Rejection = ApiError;
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         use axum::extract::rejection::JsonRejection;
+        // Read the body (within DefaultBodyLimit) to look for NUL bytes, then hand the same
+        // bytes to `Json`, whose checks and messages stay as they are.
+        let headers = req.headers().clone();
+        let bytes = match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than the configured limit",
+                ))
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    e.body_text(),
+                ))
+            }
+        };
+        if let Some(field) = nul_field(&bytes) {
+            return Err(nul_error(&field));
+        }
+        let mut req = axum::extract::Request::new(axum::body::Body::from(bytes));
+        *req.headers_mut() = headers;
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(

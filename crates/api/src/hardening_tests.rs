@@ -333,3 +333,118 @@ fn openapi_operation_ids_are_unique() {
     }
     assert!(seen.len() > 30, "{seen:?}");
 }
+
+/// Item 2: an encrypted OpenSSH key asking for 2^31 bcrypt rounds is a 422
+/// naming the cap, at once, wherever a key enters: server create, server
+/// update and PEM upload; and the cap is `ApiConfig::key_limits`
+/// (`REMORA_MAX_KDF_ROUNDS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_asking_for_too_many_bcrypt_rounds_are_refused_everywhere_at_once() {
+    use remora_testkit::evil_keys::{self, PASSPHRASE};
+    let Some(evil) = remora_testkit::skip_or_panic(evil_keys::key_with_rounds(1 << 31)) else {
+        return;
+    };
+    let api = api_with(ApiConfig::default()).await;
+    let started = std::time::Instant::now();
+    let (st, v) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "k", "hostname": "127.0.0.1", "user": "u", "private_key": evil, "passphrase": PASSPHRASE })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "private_key", "{v}");
+    let msg = v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("2147483648 bcrypt rounds; at most 1024"),
+        "{msg}"
+    );
+    assert!(msg.contains("REMORA_MAX_KDF_ROUNDS"), "{msg}");
+
+    let (st, v) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "k", "hostname": "127.0.0.1", "user": "u", "password": "pw" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = api
+        .call(
+            ADMIN,
+            Method::PUT,
+            "/api/v1/servers/k",
+            Some(json!({ "private_key": evil, "passphrase": PASSPHRASE })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "private_key", "{v}");
+
+    let boundary = "remora-test-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"k\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{evil}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\n{PASSPHRASE}\r\n\
+         --{boundary}--\r\n"
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/pem-files")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let resp = api.raw(req).await;
+    let st = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "file", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2147483648 bcrypt rounds"),
+        "{v}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The cap is configurable: an ordinary 16-round key is refused under a cap of 8.
+    let key = evil_keys::encrypted_key().unwrap();
+    let mut cfg = ApiConfig::default();
+    cfg.key_limits.max_kdf_rounds = 8;
+    let strict = api_with(cfg).await;
+    let (st, v) = strict
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "k2", "hostname": "127.0.0.1", "user": "u", "private_key": key, "passphrase": PASSPHRASE })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (st, v) = api
+        .call(
+            ADMIN,
+            Method::POST,
+            "/api/v1/servers",
+            Some(json!({ "name": "k2", "hostname": "127.0.0.1", "user": "u", "private_key": key, "passphrase": PASSPHRASE })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+}

@@ -138,15 +138,24 @@ async fn rerun(
     Ok((StatusCode::CREATED, Json(job)))
 }
 
+/// Every job of a batch, oldest first. The store serves at most 1,000 jobs a
+/// page, so a batch of more hosts is read page by page.
 pub(crate) async fn batch_jobs(state: &AppState, id: &str) -> ApiResult<Vec<Job>> {
-    let f = JobFilter {
-        page: 1,
-        limit: state.cfg.max_batch_hosts as i64,
-        batch_id: Some(id.to_string()),
-        ascending: true,
-        ..Default::default()
-    };
-    let (jobs, _) = state.store.list_jobs(&f).await?;
+    let mut jobs = Vec::new();
+    for page in 1.. {
+        let f = JobFilter {
+            page,
+            limit: 1000,
+            batch_id: Some(id.to_string()),
+            ascending: true,
+            ..Default::default()
+        };
+        let p = state.store.list_jobs_page(&f).await?;
+        jobs.extend(p.items);
+        if !p.has_next {
+            break;
+        }
+    }
     if jobs.is_empty() {
         return Err(ApiError::not_found("batch", id));
     }

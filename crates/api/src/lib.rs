@@ -7,6 +7,7 @@ pub mod background;
 pub mod batches;
 pub mod checks;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod jobs;
 pub mod jumps;
@@ -23,6 +24,7 @@ pub mod stream;
 pub mod system;
 pub mod templates;
 pub mod tokens;
+pub mod trusted_cas;
 pub mod workers;
 
 use axum::{middleware, Json, Router};
@@ -72,6 +74,8 @@ pub struct ApiConfig {
     pub schedule_grace: std::time::Duration,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
     pub max_jump_depth: usize,
+    /// What parsing an uploaded or stored private key may cost (`REMORA_MAX_KDF_ROUNDS`).
+    pub key_limits: remora_ssh::KeyLimits,
     /// Live events buffered per watched job (then the stream catches up from the database).
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
@@ -113,6 +117,7 @@ impl Default for ApiConfig {
             check_concurrency: 32,
             pem_max_bytes: 64 * 1024,
             max_jump_depth: remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH,
+            key_limits: remora_ssh::KeyLimits::default(),
             rate_limit: 100,
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
@@ -239,6 +244,8 @@ fn v1() -> OpenApiRouter<AppState> {
         .merge(stream::router())
         .merge(workers::router())
         .merge(pem::router())
+        .merge(credentials::router())
+        .merge(trusted_cas::router())
         .merge(system::router())
         .merge(tokens::router())
         .merge(templates::router())
@@ -318,6 +325,7 @@ pub fn app(state: AppState) -> Router {
         });
     }
     let mut router = router
+        .layer(middleware::from_fn(error::refuse_nul))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(error::log_failures))
         .layer(middleware::from_fn_with_state(

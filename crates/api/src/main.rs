@@ -5,6 +5,7 @@ use remora_api::config::ApiArgs;
 async fn main() -> anyhow::Result<()> {
     let args = ApiArgs::parse();
     remora_service::init_tracing(&args.log_format);
+    remora_service::raise_open_file_limit();
     remora_netqueue::exposure::check_connect(&args.queue_addr, args.queue_token.as_deref())?;
     let (store, vault) = args.store.open().await?;
     // The token itself is never printed: stderr ends up in docker's and

@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "servers", description = "SSH targets and their checks"),
         (name = "jobs", description = "Submitting, reading and controlling jobs"),
         (name = "keys", description = "Uploaded private keys"),
+        (name = "credentials", description = "Keys and passwords shared by servers (secrets never returned)"),
+        (name = "trusted-cas", description = "SSH certificate authorities trusted for host certificates"),
         (name = "system", description = "Health, workers, statistics"),
         (name = "admin", description = "Tokens and the audit log"),
         (name = "templates", description = "Saved jobs with typed parameters, runs and incoming triggers"),
@@ -174,7 +176,13 @@ pub struct BatchView {
     pub policy: Option<remora_store::BatchRow>,
     /// Jobs per status.
     pub summary: std::collections::BTreeMap<String, i64>,
+    /// Hosts per exit code over the whole batch (`"none"`: no exit code, e.g. not started or killed).
+    pub exit_codes: std::collections::BTreeMap<String, usize>,
+    /// Hosts matching the `status` / `search` filter, before `offset` / `limit`.
+    pub servers_total: usize,
+    /// The per-server grid: the filtered hosts from `offset`, at most `limit`.
     pub servers: Vec<BatchCell>,
+    /// Every job of the batch (empty with `jobs=false`).
     pub jobs: Vec<remora_domain::Job>,
 }
 
@@ -253,6 +261,8 @@ pub struct SystemInfo {
     pub workers: WorkerCounts,
     /// Ready and delayed jobs in the queue; null when the queue is unreachable.
     pub queue_depth: Option<u64>,
+    /// Most servers one submission may target (`REMORA_MAX_BATCH_HOSTS`).
+    pub max_batch_hosts: usize,
 }
 
 #[derive(Serialize, ToSchema)]

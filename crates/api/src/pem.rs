@@ -83,8 +83,10 @@ async fn upload(
             "the key file is not text (PEM or OpenSSH format expected)",
         )
     })?;
-    let key = remora_ssh::parse_private_key(&text, passphrase.as_deref())
-        .map_err(|e| ApiError::invalid("file", format!("not a usable private key: {e}")))?;
+    let key =
+        remora_ssh::parse_private_key_async(&text, passphrase.as_deref(), state.cfg.key_limits)
+            .await
+            .map_err(|e| ApiError::invalid("file", format!("not a usable private key: {e}")))?;
     let key_type = key.algorithm().to_string();
     let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
     let pem = state

@@ -1,6 +1,12 @@
 //! `/servers`: SSH targets. Secrets are sealed on the way in and never
-//! returned: responses carry `has_password`, `has_private_key` and
-//! `pem_file_id` instead.
+//! returned: responses carry `has_password`, `has_private_key`,
+//! `pem_file_id` and `credential_id` instead.
+//!
+//! A server logs in with a credential (`/credentials`): `credential_id` (id or
+//! name) shares one; inline `password` / `private_key` / `passphrase` /
+//! `sudo_password` still work and make the server's private credential
+//! (`server:NAME`, deleted with the server); a bare `pem_file_id` shares that
+//! upload's credential.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, JsonBody, OnConstraint, SERVER_NAME_KEY};
@@ -46,6 +52,20 @@ pub struct CreateServer {
     /// removes it. Unknown servers, loops and chains longer than
     /// `REMORA_MAX_JUMP_DEPTH` are a 422.
     pub jump_server_id: Option<String>,
+    /// The credential (id or name) to log in with; excludes the inline secrets.
+    pub credential_id: Option<String>,
+    /// The password sudo asks for (`become`); goes to the server's private credential.
+    pub sudo_password: Option<String>,
+}
+
+impl CreateServer {
+    fn has_secret_fields(&self) -> bool {
+        self.password.is_some()
+            || self.private_key.is_some()
+            || self.passphrase.is_some()
+            || self.pem_file_id.is_some()
+            || self.sudo_password.is_some()
+    }
 }
 
 fn name_taken(name: &str) -> ApiError {
@@ -71,7 +91,42 @@ fn valid_hostname(s: &str) -> bool {
             }))
 }
 
+/// A 422 unless `private_key` (when given) parses with `passphrase`: parsed
+/// off the runtime under the configured rounds cap and time limit
+/// (`REMORA_MAX_KDF_ROUNDS`), so one key cannot stall the API.
+pub async fn check_key(state: &AppState, b: &CreateServer) -> ApiResult<()> {
+    let Some(k) = b.private_key.as_deref().filter(|k| !k.trim().is_empty()) else {
+        return Ok(());
+    };
+    let passphrase = b.passphrase.as_deref().filter(|p| !p.is_empty());
+    remora_ssh::parse_private_key_async(k, passphrase, state.cfg.key_limits)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::invalid(
+                "private_key",
+                format!("private_key is not a usable private key: {e}"),
+            )
+        })
+}
+
+/// Check a server body (all but the private key's parse: [`check_key`]).
 pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
+    validate_with(state, b, None)
+}
+
+/// Validate a server; `credential` is the resolved `credential_id`, if any.
+pub fn validate_with(
+    state: &AppState,
+    b: CreateServer,
+    credential: Option<&remora_store::Credential>,
+) -> ApiResult<NewServer> {
+    if credential.is_some() && b.has_secret_fields() {
+        return Err(ApiError::invalid(
+            "credential_id",
+            "give either `credential_id` or inline secrets (password, private_key, passphrase, pem_file_id, sudo_password), not both",
+        ));
+    }
     let name = b
         .name
         .map(|s| s.trim().to_string())
@@ -121,21 +176,22 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
     let password = b.password.filter(|p| !p.is_empty());
     let private_key = b.private_key.filter(|k| !k.trim().is_empty());
     let passphrase = b.passphrase.filter(|p| !p.is_empty());
-    if let Some(k) = &private_key {
-        remora_ssh::parse_private_key(k, passphrase.as_deref()).map_err(|e| {
-            ApiError::invalid(
-                "private_key",
-                format!("private_key is not a usable private key: {e}"),
-            )
-        })?;
-    }
-    if password.is_none() && private_key.is_none() && b.pem_file_id.is_none() {
+    if password.is_none()
+        && private_key.is_none()
+        && b.pem_file_id.is_none()
+        && credential.is_none()
+    {
         return Err(ApiError::invalid(
             "password",
-            "give a `password`, a `private_key` or a `pem_file_id`",
+            "give a `credential_id`, a `password`, a `private_key` or a `pem_file_id`",
         ));
     }
+    let auth_type = match credential {
+        Some(c) => AuthType::parse(&c.kind),
+        None => auth_type,
+    };
     match auth_type {
+        _ if credential.is_some() => {}
         Some(AuthType::Password) if password.is_none() => {
             return Err(ApiError::missing("password"))
         }
@@ -178,6 +234,11 @@ pub fn validate_new(state: &AppState, b: CreateServer) -> ApiResult<NewServer> {
         is_active: b.is_active.unwrap_or(true),
         tags,
         max_concurrency,
+        credential_id: credential.map(|c| c.id.clone()),
+        sudo_password_enc: b
+            .sudo_password
+            .filter(|p| !p.is_empty())
+            .map(|p| state.vault.seal(p.as_bytes())),
     })
 }
 
@@ -197,7 +258,16 @@ async fn create(
         Some(j) => crate::jumps::resolve(&state, None, j).await?,
         None => None,
     };
-    let new = validate_new(&state, body)?;
+    let cred = match body.credential_id.as_deref() {
+        Some(c) => Some(
+            crate::credentials::resolve(&state, c)
+                .await
+                .map_err(|e| e.with_field("credential_id"))?,
+        ),
+        None => None,
+    };
+    check_key(&state, &body).await?;
+    let new = validate_with(&state, body, cred.as_ref())?;
     let name = new.name.clone();
     let mut s = state
         .store
@@ -294,10 +364,50 @@ async fn update(
         max_concurrency: Some(b.max_concurrency.unwrap_or(cur.max_concurrency)),
         is_active: Some(b.is_active.unwrap_or(cur.is_active)),
         jump_server_id: None,
+        credential_id: None,
+        sudo_password: b.sudo_password.clone().filter(|p| !p.is_empty()),
     };
-    let jump = match &b.jump_server_id {
-        Some(j) => Some(crate::jumps::resolve(&state, Some((&cur.id, &cur.name)), j).await?),
-        None => None,
+    // Only names, tags and the like change: the credential stays as it is.
+    if b.credential_id.is_some() || (!b.has_secret_fields() && b.auth_type.is_none()) {
+        let cred =
+            match b.credential_id.as_deref() {
+                Some(c) => crate::credentials::resolve(&state, c)
+                    .await
+                    .map_err(|e| e.with_field("credential_id"))?,
+                None => match cur.credential_id.as_deref() {
+                    Some(c) => crate::credentials::resolve(&state, c).await?,
+                    None => return Err(ApiError::invalid(
+                        "credential_id",
+                        "the server has no credential: give a `credential_id` or inline secrets",
+                    )),
+                },
+            };
+        let mut m = merged;
+        m.password = None;
+        m.private_key = None;
+        m.passphrase = None;
+        m.sudo_password = None;
+        m.auth_type = None;
+        if b.credential_id.is_some() {
+            m.pem_file_id = None;
+        }
+        let keep_pem = m.pem_file_id.take();
+        if b.has_secret_fields() {
+            return Err(ApiError::invalid(
+                "credential_id",
+                "give either `credential_id` or inline secrets (password, private_key, passphrase, pem_file_id, sudo_password), not both",
+            ));
+        }
+        let mut new = validate_with(&state, m, Some(&cred))?;
+        new.pem_file_id = keep_pem;
+        return finish_update(&state, &caller, &cur, &b, new).await;
+    }
+    // Inline secrets over a shared credential: the server gets a private one
+    // made of what this request gives (the shared one's secrets are not copied).
+    let sealed = if sealed.private || sealed.pem_file_enc.is_some() {
+        sealed
+    } else {
+        remora_store::ServerSecrets::default()
     };
     if let Some(p) = &merged.pem_file_id {
         if state.store.get_pem(p).await?.is_none() {
@@ -318,6 +428,7 @@ async fn update(
     if keep_key {
         merged.private_key = None;
     }
+    check_key(&state, &merged).await?;
     let mut new = validate_update(&state, merged, keep_key)?;
     if keep_pw {
         new.password_enc = sealed.password_enc.clone();
@@ -328,6 +439,9 @@ async fn update(
     if keep_pass && key_for_check.is_none() {
         new.passphrase_enc = sealed.passphrase_enc.clone();
     }
+    if b.sudo_password.is_none() {
+        new.sudo_password_enc = sealed.sudo_password_enc.clone();
+    }
     if new.auth_type.is_none() || b.auth_type.is_none() {
         new.auth_type = Some(
             if new.private_key_enc.is_some() || new.pem_file_id.is_some() {
@@ -337,6 +451,21 @@ async fn update(
             },
         );
     }
+    finish_update(&state, &caller, &cur, &b, new).await
+}
+
+async fn finish_update(
+    state: &AppState,
+    caller: &Caller,
+    cur: &Server,
+    b: &CreateServer,
+    new: NewServer,
+) -> ApiResult<Json<Server>> {
+    let state = state.clone();
+    let jump = match &b.jump_server_id {
+        Some(j) => Some(crate::jumps::resolve(&state, Some((&cur.id, &cur.name)), j).await?),
+        None => None,
+    };
     let name = new.name.clone();
     state
         .store
@@ -348,7 +477,7 @@ async fn update(
     }
     crate::audit(
         &state,
-        &caller,
+        caller,
         "server.update",
         "server",
         Some(&cur.id),

@@ -55,6 +55,7 @@ pub async fn info_value(state: &AppState) -> ApiResult<SystemInfo> {
         Err(_) => None,
     };
     Ok(SystemInfo {
+        max_batch_hosts: state.cfg.max_batch_hosts,
         version: remora_domain::VERSION.to_string(),
         jobs: JobCounts { total, by_status },
         success_rate,

@@ -54,7 +54,7 @@ enum Cmd {
     Servers(cmd::servers::ServersCmd),
     /// Submit a command (after `--`) or a script to one or more servers.
     #[command(
-        after_help = "Examples:\n  remora submit --server web1 -- df -h /\n  remora submit --tag web --follow -- systemctl restart nginx\n  remora submit --server web1 --script deploy.sh --follow -- v1.2.3\n\n--follow exit codes: the job's exit code (one server); 124 timed out; 130 canceled;\n1 failed without an exit code; with several servers 0 if all completed, else 1;\n2 when a second Ctrl-C detached."
+        after_help = "Examples:\n  remora submit --server web1 -- df -h /\n  remora submit --tag web --max-parallel 10% --fail-threshold 3 --on-fail stop --follow -- systemctl restart nginx\n  remora submit --server web1 --script deploy.sh --follow -- v1.2.3\n\n--follow exit codes: the job's exit code (one server); 124 timed out; 130 canceled;\n1 failed without an exit code; 2 when a second Ctrl-C detached.\nSeveral servers (a batch): 0 if every host completed, else 1; 3 when the request failed\n(bad arguments, API error or unreachable)."
     )]
     Submit(cmd::submit::SubmitArgs),
     /// List and read jobs.
@@ -92,12 +92,20 @@ enum Cmd {
         #[arg(long, short)]
         follow: bool,
     },
-    /// Show the per-server grid of a multi-server submission.
-    #[command(after_help = "Example:\n  remora batches 0199…")]
-    Batches { id: String },
+    /// A multi-server submission: its grid, grouped output, cancel, rerun.
+    #[command(
+        after_help = "Examples:\n  remora batches 0199…                  # per-server grid\n  remora batches 0199… --groups         # output grouped across hosts\n  remora batches 0199… --failed         # only hosts that did not complete\n  remora batches cancel 0199…\n  remora batches rerun 0199… --only failed --follow\n\nExit codes: 0 running or every host completed; 1 the batch ended otherwise;\n3 the request failed (bad arguments, API error or unreachable)."
+    )]
+    Batches(cmd::batches::BatchesArgs),
     /// Manage uploaded private keys.
     #[command(subcommand)]
     Pem(cmd::pem::PemCmd),
+    /// Keys and passwords shared by servers (secrets from files or stdin).
+    #[command(subcommand)]
+    Credentials(cmd::credentials::CredentialsCmd),
+    /// SSH CAs trusted for host certificates.
+    #[command(subcommand, name = "trusted-cas")]
+    TrustedCas(cmd::credentials::TrustedCasCmd),
     /// Manage API tokens (admin).
     #[command(subcommand)]
     Tokens(cmd::tokens::TokensCmd),
@@ -133,11 +141,17 @@ enum Cmd {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    // The batch commands keep 1 for "some host did not complete", so a failed request
+    // needs its own code there; elsewhere a failure has always been 1.
+    let failed = match cli.cmd {
+        Cmd::Submit(_) | Cmd::Batches(_) => cmd::batches::EXIT_REQUEST_FAILED,
+        _ => 1,
+    };
     let code = match run(cli).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
-            1
+            failed
         }
     };
     std::process::exit(code);
@@ -168,8 +182,10 @@ async fn run(cli: Cli) -> Result<i32> {
             follow,
         } => cmd::jobs::duplicate(&api, out, id, server, timeout, priority, follow).await,
         Cmd::Rerun { id, follow } => cmd::jobs::rerun(&api, out, id, follow).await,
-        Cmd::Batches { id } => cmd::batches::run(&api, out, &id).await,
+        Cmd::Batches(a) => cmd::batches::run(&api, out, a).await,
         Cmd::Pem(c) => cmd::pem::run(&api, out, c).await,
+        Cmd::Credentials(c) => cmd::credentials::run(&api, out, c).await,
+        Cmd::TrustedCas(c) => cmd::credentials::run_cas(&api, out, c).await,
         Cmd::Tokens(c) => cmd::tokens::run(&api, out, c).await,
         Cmd::Templates(c) => cmd::templates::run(&api, out, c).await,
         Cmd::Schedules(c) => cmd::schedules::run(&api, out, c).await,

@@ -2,6 +2,7 @@
 //! logs, batches, checks, workers, keys, tokens), as far as the CLI reads them.
 //! Jobs and servers are the domain's own `Job` and `Server`.
 
+use remora_domain::batch::BatchStatus;
 use remora_domain::{Job, JobStatus, Server};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -28,14 +29,25 @@ pub struct Pagination {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum Submitted {
-    Batch { jobs: Vec<Job> },
+    Batch {
+        #[serde(default)]
+        batch_id: Option<String>,
+        jobs: Vec<Job>,
+    },
     One(Box<Job>),
 }
 
 impl Submitted {
+    /// The batch of a multi-server submission.
+    pub fn batch_id(&self) -> Option<&str> {
+        match self {
+            Submitted::Batch { batch_id, .. } => batch_id.as_deref(),
+            Submitted::One(_) => None,
+        }
+    }
     pub fn jobs(&self) -> Vec<&Job> {
         match self {
-            Submitted::Batch { jobs } => jobs.iter().collect(),
+            Submitted::Batch { jobs, .. } => jobs.iter().collect(),
             Submitted::One(j) => vec![j],
         }
     }
@@ -50,9 +62,45 @@ pub struct Logs {
 
 #[derive(Debug, Deserialize)]
 pub struct BatchView {
+    /// `running`, `completed`, `failed`, `stopped`, `canceled` (absent from older APIs).
+    #[serde(default)]
+    pub status: Option<BatchStatus>,
+    #[serde(default)]
+    pub finished: bool,
+    #[serde(default)]
+    pub eta_ms: Option<i64>,
     /// Jobs per status.
     pub summary: BTreeMap<String, i64>,
     pub servers: Vec<BatchCell>,
+}
+
+/// `POST /batches/{id}/rerun` and a multi-server submission.
+#[derive(Debug, Deserialize)]
+pub struct BatchCreated {
+    pub batch_id: Option<String>,
+    pub jobs: Vec<Job>,
+}
+
+/// `GET /batches/{id}/groups`.
+#[derive(Debug, Deserialize)]
+pub struct BatchGroups {
+    pub groups: Vec<OutputGroup>,
+    pub exit_codes: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutputGroup {
+    pub exit_code: Option<i64>,
+    pub stdout: String,
+    pub stderr: String,
+    pub hosts: Vec<GroupHost>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupHost {
+    pub server_id: String,
+    pub server_name: Option<String>,
+    pub status: JobStatus,
 }
 
 #[derive(Debug, Deserialize)]

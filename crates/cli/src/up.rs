@@ -36,7 +36,7 @@ pub struct UpArgs {
     #[arg(long, env = "REMORA_DEMO_ADDR", default_value = "127.0.0.1:0")]
     demo_addr: String,
     /// `text` or `json`.
-    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
 }
 
@@ -56,6 +56,7 @@ fn current_user() -> String {
 
 pub async fn run(a: UpArgs) -> Result<()> {
     remora_service::init_tracing(&a.log_format);
+    a.worker.check_open_files();
     let (store, vault) = a.store.open().await?;
     let shutdown = CancellationToken::new();
 
@@ -137,6 +138,7 @@ pub async fn run(a: UpArgs) -> Result<()> {
     let state = remora_api::AppState::new(store.clone(), vault.clone(), queue.clone(), {
         let mut c = a.api.config();
         c.max_jump_depth = a.worker.max_jump_depth as usize;
+        c.key_limits.max_kdf_rounds = a.worker.max_kdf_rounds;
         c
     });
     let api_task = tokio::spawn(remora_api::run(listener, state, shutdown.clone()));

@@ -53,4 +53,7 @@ pub struct Server {
     /// The server this one is reached through (its jump host), if any.
     #[serde(default)]
     pub jump_server_id: Option<String>,
+    /// The credential (see `/credentials`) the server logs in with.
+    #[serde(default)]
+    pub credential_id: Option<String>,
 }

@@ -69,7 +69,7 @@ struct Args {
     #[arg(long, env = "REMORA_QUEUE_COMPACT_MIN_BYTES", default_value_t = 64 * 1024 * 1024)]
     compact_min_bytes: u64,
     /// text | json.
-    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
     /// Serve Prometheus metrics (GET /metrics) on this address; off when unset.
     #[arg(long, env = "REMORA_QUEUE_METRICS_ADDR")]
@@ -80,6 +80,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     remora_service::init_tracing(&args.log_format);
+    remora_service::raise_open_file_limit();
 
     let data_dir = if args.in_memory {
         None

@@ -94,6 +94,10 @@ pub async fn target_with_jumps(
     max_depth: usize,
 ) -> Result<Target, SshError> {
     let mut target = target_of(server, secrets);
+    // Every trusted CA goes in; each hop uses those whose patterns cover it.
+    // Read at every connection, so removing a CA counts from the next one.
+    let cas = trusted_cas(store).await?;
+    target.trusted_cas = cas.clone();
     let Some(first) = server.jump_server_id.as_deref() else {
         return Ok(target);
     };
@@ -116,7 +120,24 @@ pub async fn target_with_jumps(
             .await
             .map_err(|e| fail(format!("{}: {e}", hop.name)))?
             .ok_or_else(|| fail(format!("jump server {} was deleted", hop.name)))?;
-        target.jumps.push(target_of(&hop, s));
+        let mut t = target_of(&hop, s);
+        t.trusted_cas = cas.clone();
+        target.jumps.push(t);
     }
     Ok(target)
+}
+
+/// The trusted CAs stored through `/trusted-cas`, as the SSH client takes them.
+pub async fn trusted_cas(store: &Store) -> Result<Vec<crate::TrustedCa>, SshError> {
+    let rows = store
+        .list_trusted_cas()
+        .await
+        .map_err(|e| SshError::HostKeyUntrusted(format!("reading the trusted CAs failed: {e}")))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| crate::TrustedCa {
+            public_key: r.public_key,
+            patterns: r.patterns,
+        })
+        .collect())
 }

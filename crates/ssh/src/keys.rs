@@ -6,25 +6,89 @@
 
 use crate::SshError;
 use data_encoding::{BASE64, BASE64_MIME, HEXUPPER_PERMISSIVE};
+use std::time::Duration;
 
-/// The most bcrypt-pbkdf rounds an encrypted OpenSSH key may ask for
-/// (`ssh-keygen` writes 16; each round costs about a millisecond, and the
-/// count is the key's own, up to 2³²). Above it the key is refused before any
-/// work is done.
-pub const MAX_KDF_ROUNDS: u32 = 1024;
+/// The default of the most bcrypt-pbkdf rounds an encrypted OpenSSH key may
+/// ask for (`REMORA_MAX_KDF_ROUNDS`). `ssh-keygen` writes 16; each round
+/// costs a few milliseconds, and the count is the key's own, up to 2³². Above
+/// the cap the key is refused before any work is done.
+pub const DEFAULT_MAX_KDF_ROUNDS: u32 = 1024;
 
+/// The default time limit of parsing (decrypting) one key.
+pub const DEFAULT_PARSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What parsing one private key may cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLimits {
+    /// Most bcrypt-pbkdf rounds of an encrypted OpenSSH key (`REMORA_MAX_KDF_ROUNDS`).
+    pub max_kdf_rounds: u32,
+    /// Parsing that takes longer is abandoned (the key is refused).
+    pub parse_timeout: Duration,
+}
+
+impl Default for KeyLimits {
+    fn default() -> Self {
+        KeyLimits {
+            max_kdf_rounds: DEFAULT_MAX_KDF_ROUNDS,
+            parse_timeout: DEFAULT_PARSE_TIMEOUT,
+        }
+    }
+}
+
+/// Parse a key on the blocking pool, never on an async runtime thread (the
+/// KDF of an encrypted key is CPU work), within `limits`: too many rounds is
+/// refused at once, parsing past `parse_timeout` is refused too (`BadKey`,
+/// which the API answers as 422).
+pub async fn parse_private_key_async(
+    text: &str,
+    passphrase: Option<&str>,
+    limits: KeyLimits,
+) -> Result<russh::keys::PrivateKey, SshError> {
+    check_kdf_rounds(text, limits.max_kdf_rounds)?;
+    let (text, passphrase) = (text.to_string(), passphrase.map(str::to_string));
+    let work = tokio::task::spawn_blocking(move || {
+        parse_private_key_with(&text, passphrase.as_deref(), limits.max_kdf_rounds)
+    });
+    match tokio::time::timeout(limits.parse_timeout, work).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(SshError::BadKey(format!("parsing the key failed: {e}"))),
+        Err(_) => Err(SshError::BadKey(format!(
+            "parsing the key took longer than {:?}; lower its bcrypt rounds (`ssh-keygen -p -a 16 -f KEY`)",
+            limits.parse_timeout
+        ))),
+    }
+}
+
+/// Refuse an encrypted OpenSSH key whose bcrypt rounds exceed `max`.
+fn check_kdf_rounds(text: &str, max: u32) -> Result<(), SshError> {
+    if let Some(rounds) = openssh_kdf_rounds(text) {
+        if rounds > max {
+            return Err(SshError::BadKey(format!(
+                "the key asks for {rounds} bcrypt rounds; at most {max} are accepted \
+                 (REMORA_MAX_KDF_ROUNDS; re-encrypt it with `ssh-keygen -p -a 16 -f KEY`)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// [`parse_private_key_with`] under the default rounds cap (synchronous: call
+/// it off the async runtime, or use [`parse_private_key_async`]).
 pub fn parse_private_key(
     text: &str,
     passphrase: Option<&str>,
 ) -> Result<russh::keys::PrivateKey, SshError> {
-    if let Some(rounds) = openssh_kdf_rounds(text) {
-        if rounds > MAX_KDF_ROUNDS {
-            return Err(SshError::BadKey(format!(
-                "the key asks for {rounds} bcrypt rounds; at most {MAX_KDF_ROUNDS} are accepted \
-                 (re-encrypt it with `ssh-keygen -p -a 16 -f KEY`)"
-            )));
-        }
-    }
+    parse_private_key_with(text, passphrase, DEFAULT_MAX_KDF_ROUNDS)
+}
+
+/// Parse (and decrypt) a private key, refusing one that asks for more than
+/// `max_kdf_rounds` bcrypt rounds before any work is done.
+pub fn parse_private_key_with(
+    text: &str,
+    passphrase: Option<&str>,
+    max_kdf_rounds: u32,
+) -> Result<russh::keys::PrivateKey, SshError> {
+    check_kdf_rounds(text, max_kdf_rounds)?;
     let decoded = match decrypt_legacy_pem(text, passphrase)? {
         Some(plain) => russh::keys::decode_secret_key(&plain, None),
         None => russh::keys::decode_secret_key(text, passphrase),

@@ -57,7 +57,7 @@ pub fn target_of(server: &remora_domain::Server, s: remora_store::PlainSecrets) 
             password: s.password,
             private_key: s.private_key,
             passphrase: s.passphrase,
-            certificate: None,
+            certificate: s.certificate,
         },
         pinned: server.host_key_fingerprint.clone(),
         trusted_cas: Vec::new(),
@@ -100,6 +100,23 @@ impl Target {
     }
 }
 
+/// An I/O error as a job's reason; "too many open files" says which limit and what to change.
+pub fn io_reason(e: &std::io::Error) -> String {
+    // EMFILE (24 on Linux and the BSDs): this process's RLIMIT_NOFILE is used up.
+    if e.raw_os_error() == Some(24) {
+        let limit = rlimit::Resource::NOFILE
+            .get()
+            .map(|(soft, _)| soft.to_string())
+            .unwrap_or_else(|_| "?".into());
+        return format!(
+            "{e}: this process's open-file limit ({limit}) is used up by its connections; \
+             raise it (LimitNOFILE= / ulimit -n) or lower REMORA_WORKER_CONCURRENCY or \
+             REMORA_SSH_MAX_IDLE"
+        );
+    }
+    e.to_string()
+}
+
 #[derive(Debug, Clone)]
 pub struct SshConfig {
     pub connect_timeout: Duration,
@@ -107,7 +124,20 @@ pub struct SshConfig {
     pub keepalive_max: usize,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
     pub max_jump_depth: usize,
+    /// A pooled connection with no job on it for this long is closed (`REMORA_SSH_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// At most this many pooled connections with no job on them are kept; past it the least
+    /// recently used close first (`REMORA_SSH_MAX_IDLE`). Each holds a socket (an open file)
+    /// on this side and a session process on the host.
+    pub max_idle: usize,
+    /// What parsing a stored private key may cost (`REMORA_MAX_KDF_ROUNDS`).
+    pub key_limits: keys::KeyLimits,
 }
+
+/// Default of [`SshConfig::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of [`SshConfig::max_idle`]: one per host of the largest batch by default.
+pub const DEFAULT_MAX_IDLE: usize = 10_000;
 
 impl Default for SshConfig {
     fn default() -> Self {
@@ -116,6 +146,9 @@ impl Default for SshConfig {
             keepalive_interval: Duration::from_secs(5),
             keepalive_max: 3,
             max_jump_depth: chain::DEFAULT_MAX_JUMP_DEPTH,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_idle: DEFAULT_MAX_IDLE,
+            key_limits: keys::KeyLimits::default(),
         }
     }
 }
@@ -281,7 +314,7 @@ pub fn sig_name(s: &Sig) -> String {
     }
 }
 
-pub use keys::parse_private_key;
+pub use keys::{parse_private_key, parse_private_key_async, KeyLimits};
 
 impl Connection {
     /// Connect to `target`, through its jump hosts if it has any (each hop
@@ -350,7 +383,7 @@ impl Connection {
                     Ok(Err(e)) => {
                         return Err(SshError::ConnectFailed {
                             addr,
-                            reason: e.to_string(),
+                            reason: io_reason(&e),
                         })
                     }
                     Ok(Ok(s)) => s,
@@ -425,7 +458,12 @@ impl Connection {
             .connect_timeout
             .saturating_sub(started.elapsed())
             .max(Duration::from_secs(1));
-        match tokio::time::timeout(remaining, authenticate(&mut handle, target, user_cert)).await {
+        match tokio::time::timeout(
+            remaining,
+            authenticate(&mut handle, target, user_cert, cfg.key_limits),
+        )
+        .await
+        {
             Err(_) => return Err(SshError::ConnectTimeout { addr, secs }),
             Ok(r) => r?,
         }
@@ -592,12 +630,15 @@ async fn authenticate(
     handle: &mut Handle<ClientHandler>,
     target: &Target,
     user_cert: Option<russh::keys::Certificate>,
+    limits: keys::KeyLimits,
 ) -> Result<(), SshError> {
     let user = target.user.clone();
     let mut tried = Vec::new();
     let err = |e: russh::Error| SshError::Ssh(e.to_string());
     if let Some(text) = &target.creds.private_key {
-        let key = parse_private_key(text, target.creds.passphrase.as_deref())?;
+        // Off the runtime, under the rounds cap and a time limit: a stored key with
+        // 2^31 rounds must not stall the worker's event loop.
+        let key = parse_private_key_async(text, target.creds.passphrase.as_deref(), limits).await?;
         let res = match user_cert {
             Some(cert) => {
                 tried.push("user certificate");

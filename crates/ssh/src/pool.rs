@@ -314,21 +314,40 @@ impl Pool {
         map.retain(|_, l| !l.is_empty());
     }
 
-    /// Close connections idle for longer than `idle` with no channel in use.
-    pub async fn expire_idle(&self, idle: Duration) -> usize {
+    /// Close connections idle for longer than `idle` with no channel in use, then, while more
+    /// than `max_idle` connections have no channel in use, the least recently used of them.
+    pub async fn expire_idle(&self, idle: Duration, max_idle: usize) -> usize {
         let mut closed = Vec::new();
         {
             let mut map = self.conns.lock().await;
+            let mut spare: Vec<(Instant, Arc<Pooled>)> = Vec::new();
             for list in map.values_mut() {
                 list.retain(|p| {
                     let in_use = p.slots.available_permits() < CHANNELS_PER_CONNECTION;
-                    let idle_for = p.last_used.lock().map(|t| t.elapsed()).unwrap_or_default();
-                    let keep = !p.conn.is_closed() && (in_use || idle_for < idle);
+                    let last = p
+                        .last_used
+                        .lock()
+                        .map(|t| *t)
+                        .unwrap_or_else(|_| Instant::now());
+                    let keep = !p.conn.is_closed() && (in_use || last.elapsed() < idle);
                     if !keep {
                         closed.push(p.clone());
+                    } else if !in_use {
+                        spare.push((last, p.clone()));
                     }
                     keep
                 });
+            }
+            if spare.len() > max_idle {
+                spare.sort_by_key(|(t, _)| *t);
+                let excess: Vec<Arc<Pooled>> = spare
+                    .drain(..spare.len() - max_idle)
+                    .map(|(_, p)| p)
+                    .collect();
+                for list in map.values_mut() {
+                    list.retain(|p| !excess.iter().any(|e| Arc::ptr_eq(e, p)));
+                }
+                closed.extend(excess);
             }
             map.retain(|_, l| !l.is_empty());
         }

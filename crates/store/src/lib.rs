@@ -29,6 +29,7 @@ mod batches;
 #[cfg(feature = "bench")]
 mod bench;
 pub mod config;
+mod credentials;
 mod jobs;
 pub mod maintenance;
 pub mod notifications;
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 pub use audit::AuditEntry;
 pub use batches::BatchRow;
+pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
 pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
@@ -79,6 +81,19 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://…")]
     BadUrl(String),
+}
+
+impl StoreError {
+    /// PostgreSQL refused text it cannot store: a NUL byte (SQLSTATE 22021)
+    /// or a character without an equivalent (22P05). The request's fault.
+    pub fn is_unstorable_text(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => {
+                matches!(d.code().as_deref(), Some("22021") | Some("22P05"))
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -180,7 +195,7 @@ impl Store {
                     AnyPoolOptions::new().after_connect(|conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
-                            conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+                            conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")
                                 .await?;
                             Ok(())
                         })

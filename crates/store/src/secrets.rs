@@ -4,21 +4,46 @@ use crate::{Result, Store, StoreError, Vault};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-/// A server's sealed credentials, for the worker and connection tests.
-#[derive(Debug, Clone)]
+/// A server's sealed credentials (those of its credential), for merging a
+/// server update. A key shared through a PEM file is `pem_file_enc`.
+#[derive(Debug, Clone, Default)]
 pub struct ServerSecrets {
     pub password_enc: Option<Vec<u8>>,
     pub private_key_enc: Option<Vec<u8>>,
     pub passphrase_enc: Option<Vec<u8>>,
     pub pem_file_enc: Option<Vec<u8>>,
+    pub sudo_password_enc: Option<Vec<u8>>,
+    pub certificate: Option<String>,
+    pub credential_id: Option<String>,
+    /// The credential is the server's private one (made of inline secrets).
+    pub private: bool,
 }
 
-/// A server's credentials, decrypted.
+/// A server's effective credentials, decrypted: what the worker, connection
+/// checks and jump hops use. The one way to read them is
+/// [`Store::open_secrets`], which resolves the server's `credential_id`.
 #[derive(Clone, Default)]
 pub struct PlainSecrets {
     pub password: Option<String>,
     pub private_key: Option<String>,
     pub passphrase: Option<String>,
+    /// An OpenSSH user certificate for `private_key` (public).
+    pub certificate: Option<String>,
+    /// The password sudo asks for (`become`), if the credential has one.
+    pub sudo_password: Option<String>,
+}
+
+impl std::fmt::Debug for PlainSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a secret, even in debug output.
+        f.debug_struct("PlainSecrets")
+            .field("password", &self.password.is_some())
+            .field("private_key", &self.private_key.is_some())
+            .field("passphrase", &self.passphrase.is_some())
+            .field("certificate", &self.certificate.is_some())
+            .field("sudo_password", &self.sudo_password.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -43,35 +68,57 @@ fn pem_from_row(r: &AnyRow) -> Result<PemFile> {
 }
 
 impl Store {
+    /// A server's sealed credentials, through its `credential_id`.
     pub async fn server_secrets(&self, id: &str) -> Result<Option<ServerSecrets>> {
         let row = sqlx::query(
-            "SELECT s.password_enc, s.private_key_enc, s.passphrase_enc, p.content_enc
-             FROM servers s LEFT JOIN pem_files p ON p.id = s.pem_file_id WHERE s.id = $1",
+            "SELECT c.password_enc, c.private_key_enc, c.passphrase_enc, c.sudo_password_enc, c.certificate, s.credential_id,
+                    c.owner_server_id, s.pem_file_id
+             FROM servers s LEFT JOIN credentials c ON c.id = s.credential_id WHERE s.id = $1",
         )
         .bind(id)
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
+            let owner: Option<String> = r.try_get(6)?;
+            let pem: Option<String> = r.try_get(7)?;
+            let cred: Option<String> = r.try_get(5)?;
+            let key: Option<Vec<u8>> = r.try_get(1)?;
+            let via_pem = pem.is_some() && pem == cred;
             Ok(ServerSecrets {
                 password_enc: r.try_get(0)?,
-                private_key_enc: r.try_get(1)?,
-                passphrase_enc: r.try_get(2)?,
-                pem_file_enc: r.try_get(3)?,
+                private_key_enc: if via_pem { None } else { key.clone() },
+                passphrase_enc: if via_pem { None } else { r.try_get(2)? },
+                pem_file_enc: if via_pem { key } else { None },
+                sudo_password_enc: r.try_get(3)?,
+                certificate: r.try_get(4)?,
+                private: owner.as_deref() == Some(id),
+                credential_id: cred,
             })
         })
         .transpose()
     }
 
-    /// Decrypt a server's credentials (its own key, or its uploaded PEM file).
+    /// Decrypt a server's effective credentials: those of the credential its
+    /// `credential_id` names (a shared one, a PEM file's, or its private one).
+    /// `None` if the server does not exist; a server without a credential has
+    /// empty secrets.
     pub async fn open_secrets(
         &self,
         server_id: &str,
         vault: &Vault,
     ) -> Result<Option<PlainSecrets>> {
-        let Some(sec) = self.server_secrets(server_id).await? else {
+        let row = sqlx::query(
+            "SELECT c.password_enc, c.private_key_enc, c.passphrase_enc, c.sudo_password_enc, c.certificate
+             FROM servers s LEFT JOIN credentials c ON c.id = s.credential_id WHERE s.id = $1",
+        )
+        .bind(server_id)
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = row else {
             return Ok(None);
         };
-        let open = |v: &Option<Vec<u8>>| -> Result<Option<String>> {
+        let open = |i: usize| -> Result<Option<String>> {
+            let v: Option<Vec<u8>> = r.try_get(i)?;
             v.as_ref()
                 .map(|b| vault.open_string(b))
                 .transpose()
@@ -79,31 +126,12 @@ impl Store {
                     StoreError::Corrupt(format!("cannot decrypt the server's credentials: {e}"))
                 })
         };
-        let pem_pass = match &sec.pem_file_enc {
-            Some(_) => {
-                let row = sqlx::query("SELECT p.passphrase_enc FROM servers s JOIN pem_files p ON p.id = s.pem_file_id WHERE s.id = $1")
-                    .bind(server_id)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>(0).ok().flatten())
-            }
-            None => None,
-        };
-        let own_key = open(&sec.private_key_enc)?;
-        let (private_key, passphrase) = match own_key {
-            Some(k) => (Some(k), open(&sec.passphrase_enc)?),
-            None => (
-                open(&sec.pem_file_enc)?,
-                match open(&sec.passphrase_enc)? {
-                    Some(p) => Some(p),
-                    None => open(&pem_pass)?,
-                },
-            ),
-        };
         Ok(Some(PlainSecrets {
-            password: open(&sec.password_enc)?,
-            private_key,
-            passphrase,
+            password: open(0)?,
+            private_key: open(1)?,
+            passphrase: open(2)?,
+            sudo_password: open(3)?,
+            certificate: r.try_get(4)?,
         }))
     }
 
@@ -117,16 +145,33 @@ impl Store {
     ) -> Result<PemFile> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
-        sqlx::query("INSERT INTO pem_files (id, key_type, fingerprint, content_enc, passphrase_enc, size, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        // The key lives in a shared credential with the same id (`pem:ID`);
+        // pem_files keeps the upload's metadata.
+        let mut tx = self.write.begin().await?;
+        sqlx::query("INSERT INTO pem_files (id, key_type, fingerprint, content_enc, passphrase_enc, size, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)")
             .bind(&id)
             .bind(key_type)
             .bind(fingerprint)
-            .bind(content_enc.to_vec())
-            .bind(passphrase_enc)
+            .bind(Vec::<u8>::new())
             .bind(size)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        crate::credentials::insert_on(
+            &mut *tx,
+            &id,
+            &crate::NewCredential {
+                name: format!("pem:{id}"),
+                kind: "key".into(),
+                private_key_enc: Some(content_enc.to_vec()),
+                passphrase_enc,
+                key_type: Some(key_type.into()),
+                fingerprint: Some(fingerprint.into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
         Ok(PemFile {
             id,
             key_type: key_type.into(),
@@ -155,37 +200,44 @@ impl Store {
 
     /// Servers that use a PEM file (it cannot be deleted while any does).
     pub async fn pem_users(&self, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT name FROM servers WHERE pem_file_id = $1 ORDER BY name")
-            .bind(id)
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT name FROM servers WHERE pem_file_id = $1 OR credential_id = $1 ORDER BY name",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
     pub async fn delete_pem(&self, id: &str) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
         let r = sqlx::query("DELETE FROM pem_files WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM credentials WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
-    /// Re-encrypt every sealed secret (server passwords, keys, passphrases,
-    /// uploaded key files) from `old` (which may know previous keys) to
+    /// Re-encrypt every sealed secret (the credentials' passwords, keys,
+    /// passphrases and sudo passwords; uploaded key files are credentials) from `old` (which may know previous keys) to
     /// `new`, in one transaction. Returns how many values were rewritten.
     pub async fn rekey(&self, old: &Vault, new: &Vault) -> Result<usize> {
         let mut tx = self.write.begin().await?;
         let mut n = 0;
-        for (table, cols) in [
-            (
-                "servers",
-                ["password_enc", "private_key_enc", "passphrase_enc"],
-            ),
-            (
-                "pem_files",
-                ["content_enc", "passphrase_enc", "passphrase_enc"],
-            ),
-        ] {
+        for (table, cols) in [(
+            "credentials",
+            [
+                "password_enc",
+                "private_key_enc",
+                "passphrase_enc",
+                "sudo_password_enc",
+            ],
+        )] {
             for col in cols.iter().collect::<std::collections::BTreeSet<_>>() {
                 let rows = sqlx::query(&format!(
                     "SELECT id, {col} FROM {table} WHERE {col} IS NOT NULL"

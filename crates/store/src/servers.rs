@@ -1,5 +1,6 @@
 //! Servers: the SSH targets jobs run on, their settings and pinned host keys.
 
+use crate::credentials::NewCredential;
 use crate::{map_unique, Result, Store, StoreError};
 use remora_domain::{AuthType, Server};
 use sqlx::any::AnyRow;
@@ -20,11 +21,19 @@ pub struct NewServer {
     pub is_active: bool,
     pub tags: Vec<String>,
     pub max_concurrency: i64,
+    /// A credential to use (its id). Without one, inline secrets above go to the
+    /// server's private credential, and a bare `pem_file_id` shares that PEM
+    /// file's credential.
+    pub credential_id: Option<String>,
+    pub sudo_password_enc: Option<Vec<u8>>,
 }
 
-const SERVER_COLS: &str = "id, name, hostname, port, username, auth_type, password_enc IS NOT NULL AS has_pw, private_key_enc IS NOT NULL AS has_key, pem_file_id, is_active, tags, max_concurrency, host_key_fingerprint, last_status, last_checked_at, created_at, updated_at, jump_server_id";
+const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id";
 
-fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
+/// Servers with their credential (for the `has_*` flags).
+const SERVER_FROM: &str = "servers s LEFT JOIN credentials c ON c.id = s.credential_id";
+
+pub(crate) fn bool_col(r: &AnyRow, col: &str) -> Result<bool> {
     // `x IS NOT NULL` is a boolean on PostgreSQL and an integer on SQLite.
     if let Ok(b) = r.try_get::<bool, _>(col) {
         return Ok(b);
@@ -55,14 +64,15 @@ fn server_from_row(r: &AnyRow) -> Result<Server> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         jump_server_id: r.try_get("jump_server_id")?,
+        credential_id: r.try_get("credential_id")?,
     })
 }
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Bind a server's settable fields as `$1`…`$12` (name, hostname, port,
-/// username, auth_type, password_enc, private_key_enc, passphrase_enc,
-/// pem_file_id, is_active, tags, max_concurrency), for insert and update.
+/// Bind a server's settable fields as `$1`…`$9` (name, hostname, port,
+/// username, auth_type, pem_file_id, is_active, tags, max_concurrency), for
+/// insert and update (secrets live in its credential).
 /// Without an auth type, a password means password auth, else key auth.
 fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
     let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
@@ -75,51 +85,154 @@ fn bind_settable<'q>(q: Query<'q>, s: &NewServer) -> Query<'q> {
         .bind(s.port)
         .bind(s.user.clone())
         .bind(auth.as_str())
-        .bind(s.password_enc.clone())
-        .bind(s.private_key_enc.clone())
-        .bind(s.passphrase_enc.clone())
         .bind(s.pem_file_id.clone())
         .bind(s.is_active as i64)
         .bind(serde_json::to_string(&s.tags).unwrap_or_else(|_| "[]".into()))
         .bind(s.max_concurrency)
 }
 
+fn has_inline(s: &NewServer) -> bool {
+    s.password_enc.is_some()
+        || s.private_key_enc.is_some()
+        || s.sudo_password_enc.is_some()
+        || (s.pem_file_id.is_some() && s.passphrase_enc.is_some())
+}
+
+/// The server's private credential made of its inline secrets (a PEM file's
+/// key is copied in when the server has no key of its own).
+async fn private_credential(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    server_id: &str,
+    s: &NewServer,
+) -> Result<NewCredential> {
+    let auth = s.auth_type.unwrap_or(if s.password_enc.is_some() {
+        AuthType::Password
+    } else {
+        AuthType::Key
+    });
+    let mut c = NewCredential {
+        name: format!("server:{}", s.name),
+        kind: auth.as_str().into(),
+        password_enc: s.password_enc.clone(),
+        private_key_enc: s.private_key_enc.clone(),
+        passphrase_enc: s.passphrase_enc.clone(),
+        sudo_password_enc: s.sudo_password_enc.clone(),
+        owner_server_id: Some(server_id.to_string()),
+        ..Default::default()
+    };
+    if let (None, Some(pem)) = (&c.private_key_enc, &s.pem_file_id) {
+        let row = sqlx::query("SELECT private_key_enc, passphrase_enc, key_type, fingerprint, certificate FROM credentials WHERE id = $1")
+            .bind(pem.clone())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("pem file {pem} has no credential")))?;
+        c.private_key_enc = row.try_get(0)?;
+        if c.passphrase_enc.is_none() {
+            c.passphrase_enc = row.try_get(1)?;
+        }
+        c.key_type = row.try_get(2)?;
+        c.fingerprint = row.try_get(3)?;
+        c.certificate = row.try_get(4)?;
+    }
+    Ok(c)
+}
+
 impl Store {
+    /// Insert a server. Its credential: `credential_id` if given, else a
+    /// private credential of its inline secrets, else its PEM file's.
     pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
+        let mut tx = self.write.begin().await?;
+        let (cred, private) = if let Some(c) = &s.credential_id {
+            (Some(c.clone()), None)
+        } else if has_inline(s) {
+            let c = private_credential(&mut tx, &id, s).await?;
+            (Some(id.clone()), Some(c))
+        } else {
+            (s.pem_file_id.clone(), None)
+        };
         bind_settable(
             sqlx::query(
-                "INSERT INTO servers (name, hostname, port, username, auth_type, password_enc, private_key_enc, passphrase_enc, pem_file_id, is_active, tags, max_concurrency, id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                "INSERT INTO servers (name, hostname, port, username, auth_type, pem_file_id, is_active, tags, max_concurrency, id, created_at, updated_at, credential_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
             ),
             s,
         )
         .bind(&id)
         .bind(now)
-        .execute(&self.write)
+        .bind(cred)
+        .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
+        // After the server, so a taken name is reported as the server's.
+        if let Some(c) = private {
+            crate::credentials::insert_on(&mut *tx, &id, &c).await?;
+        }
+        tx.commit().await?;
         self.get_server(&id)
             .await?
             .ok_or_else(|| StoreError::Corrupt("inserted server vanished".into()))
     }
 
     /// Replace every settable field of a server (the caller merges partial
-    /// updates, keeping sealed secrets it does not change).
+    /// updates, keeping sealed secrets it does not change). The credential
+    /// follows the rules of [`Store::insert_server`]; the server's private
+    /// credential is rotated in place, or deleted when no longer used.
     pub async fn update_server(&self, id: &str, s: &NewServer) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let private: Option<String> = sqlx::query(
+            "SELECT c.id FROM servers s JOIN credentials c ON c.id = s.credential_id AND c.owner_server_id = s.id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+        let (cred, new_private) = if let Some(c) = &s.credential_id {
+            (Some(c.clone()), None)
+        } else if has_inline(s) {
+            let c = private_credential(&mut tx, id, s).await?;
+            (Some(id.to_string()), Some(c))
+        } else {
+            (s.pem_file_id.clone(), None)
+        };
         let r = bind_settable(
             sqlx::query(
-                "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5, password_enc = $6, private_key_enc = $7,
-                     passphrase_enc = $8, pem_file_id = $9, is_active = $10, tags = $11, max_concurrency = $12, updated_at = $13 WHERE id = $14",
+                "UPDATE servers SET name = $1, hostname = $2, port = $3, username = $4, auth_type = $5,
+                     pem_file_id = $6, is_active = $7, tags = $8, max_concurrency = $9, updated_at = $10, credential_id = $11 WHERE id = $12",
             ),
             s,
         )
         .bind(remora_domain::time::now_ms())
+        .bind(cred.clone())
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
+        match (new_private, &private) {
+            (Some(c), Some(p)) => {
+                crate::credentials::update_on(&mut *tx, p, &c).await?;
+            }
+            (Some(c), None) => crate::credentials::insert_on(&mut *tx, id, &c).await?,
+            (None, Some(p)) if Some(p) == cred.as_ref() => {
+                // Kept as it is; it follows a rename.
+                sqlx::query("UPDATE credentials SET name = $1 WHERE id = $2")
+                    .bind(format!("server:{}", s.name))
+                    .bind(p.clone())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_unique)?;
+            }
+            (None, _) => {}
+        }
+        if let Some(p) = private.filter(|p| Some(p) != cred.as_ref()) {
+            sqlx::query("DELETE FROM credentials WHERE id = $1")
+                .bind(p)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -139,7 +252,7 @@ impl Store {
     /// Servers reached directly through `id` (their `jump_server_id` is `id`).
     pub async fn servers_jumping_through(&self, id: &str) -> Result<Vec<Server>> {
         let rows = sqlx::query(&format!(
-            "SELECT {SERVER_COLS} FROM servers WHERE jump_server_id = $1 ORDER BY name"
+            "SELECT {SERVER_COLS} FROM {SERVER_FROM} WHERE s.jump_server_id = $1 ORDER BY s.name"
         ))
         .bind(id)
         .fetch_all(&self.read)
@@ -148,23 +261,27 @@ impl Store {
     }
 
     pub async fn list_servers(&self) -> Result<Vec<Server>> {
-        let rows = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers ORDER BY name"))
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {SERVER_COLS} FROM {SERVER_FROM} ORDER BY s.name"
+        ))
+        .fetch_all(&self.read)
+        .await?;
         rows.iter().map(server_from_row).collect()
     }
 
     pub async fn get_server(&self, id: &str) -> Result<Option<Server>> {
-        let row = sqlx::query(&format!("SELECT {SERVER_COLS} FROM servers WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SERVER_COLS} FROM {SERVER_FROM} WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
         row.as_ref().map(server_from_row).transpose()
     }
 
     pub async fn get_server_by_name(&self, name: &str) -> Result<Option<Server>> {
         let row = sqlx::query(&format!(
-            "SELECT {SERVER_COLS} FROM servers WHERE name = $1"
+            "SELECT {SERVER_COLS} FROM {SERVER_FROM} WHERE s.name = $1"
         ))
         .bind(name)
         .fetch_optional(&self.read)
@@ -210,11 +327,18 @@ impl Store {
         Ok(())
     }
 
+    /// Delete a server and its private credential (shared ones stay).
     pub async fn delete_server(&self, id: &str) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
         let r = sqlx::query("DELETE FROM servers WHERE id = $1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM credentials WHERE owner_server_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 }

@@ -44,6 +44,7 @@
 pub mod busybox;
 pub mod certs;
 pub mod dropbear;
+pub mod evil_keys;
 pub mod netns;
 pub mod options;
 pub mod pg;

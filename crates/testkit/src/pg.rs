@@ -30,6 +30,12 @@ impl PgDb {
     pub fn psql(&self, sql: &str) -> Result<String> {
         psql(&self.url, sql)
     }
+
+    /// Runs SQL through `psql` against the server's admin database (for what cannot run from
+    /// inside this database, e.g. `ALTER DATABASE … ALLOW_CONNECTIONS true` after an outage).
+    pub fn admin_psql(&self, sql: &str) -> Result<String> {
+        psql(&self.admin_url, sql)
+    }
 }
 
 impl Drop for PgDb {

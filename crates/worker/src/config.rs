@@ -21,7 +21,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
     pub queue_token: Option<String>,
     /// `text` or `json`.
-    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text")]
+    #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
     /// Serve Prometheus metrics at `http://ADDR/metrics` (off unless set).
     #[arg(long, env = "REMORA_WORKER_METRICS_ADDR")]
@@ -54,6 +54,16 @@ pub struct WorkerOpts {
     /// Jump hosts allowed on the way to one server (1–16).
     #[arg(long, env = "REMORA_MAX_JUMP_DEPTH", default_value_t = remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
     pub max_jump_depth: u64,
+    /// Seconds a pooled SSH connection with no job on it stays open (checked each heartbeat).
+    #[arg(long, env = "REMORA_SSH_IDLE_TIMEOUT", default_value_t = remora_ssh::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    pub ssh_idle_timeout_secs: u64,
+    /// Pooled SSH connections with no job on them kept at most (least recently used close first).
+    #[arg(long, env = "REMORA_SSH_MAX_IDLE", default_value_t = remora_ssh::DEFAULT_MAX_IDLE)]
+    pub ssh_max_idle: usize,
+    /// Most bcrypt-pbkdf rounds an encrypted OpenSSH key may ask for (ssh-keygen writes 16);
+    /// a stored key above it fails its jobs at connect instead of stalling the worker.
+    #[arg(long, env = "REMORA_MAX_KDF_ROUNDS", default_value_t = remora_ssh::keys::DEFAULT_MAX_KDF_ROUNDS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_kdf_rounds: u32,
 }
 
 impl WorkerOpts {
@@ -73,9 +83,30 @@ impl WorkerOpts {
         c.kill_grace = Duration::from_secs(self.kill_grace_secs);
         c.ssh.connect_timeout = Duration::from_secs(self.connect_timeout_secs.max(1));
         c.ssh.max_jump_depth = self.max_jump_depth as usize;
+        c.ssh.idle_timeout = Duration::from_secs(self.ssh_idle_timeout_secs);
+        c.ssh.max_idle = self.ssh_max_idle;
+        c.ssh.key_limits.max_kdf_rounds = self.max_kdf_rounds;
         c.drain_timeout = Duration::from_secs(self.drain_timeout_secs);
         c.heartbeat_interval = Duration::from_secs(self.heartbeat_secs.max(1));
         c
+    }
+}
+
+impl WorkerOpts {
+    /// Raise the open-file limit and warn when this worker's connections may exceed it:
+    /// one socket per running job, plus the idle pooled ones, plus a margin for the rest
+    /// (database, queue, logs).
+    pub fn check_open_files(&self) {
+        let limit = remora_service::raise_open_file_limit();
+        let needed = (self.concurrency + self.ssh_max_idle) as u64 + 64;
+        remora_service::warn_if_over_open_file_limit(
+            limit,
+            needed,
+            &format!(
+                "REMORA_WORKER_CONCURRENCY={} plus REMORA_SSH_MAX_IDLE={} idle connections",
+                self.concurrency, self.ssh_max_idle
+            ),
+        );
     }
 }
 

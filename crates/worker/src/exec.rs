@@ -32,6 +32,69 @@ pub enum Outcome {
 struct Running<'a> {
     ctx: &'a Ctx,
     job: &'a Job,
+    d: &'a Delivery,
+}
+
+/// First and longest pause between tries of a write that ends a job (the
+/// last output flush, the final status).
+const STORE_RETRY_MIN: Duration = Duration::from_millis(200);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Retries of a write that ends a job, with backoff, keeping the job's
+/// queue lease alive meanwhile (so the message stays unacked and no other
+/// worker takes the job). Gives up only when the worker's drain timeout ran
+/// out (it is exiting; the API's reaper then ends the job as `worker_lost`).
+pub(crate) struct StoreRetry<'a> {
+    ctx: &'a Ctx,
+    d: &'a Delivery,
+    what: &'static str,
+    backoff: remora_netqueue::Backoff,
+    touched: Instant,
+    tries: u32,
+}
+
+impl<'a> StoreRetry<'a> {
+    pub(crate) fn new(ctx: &'a Ctx, d: &'a Delivery, what: &'static str) -> StoreRetry<'a> {
+        StoreRetry {
+            ctx,
+            d,
+            what,
+            backoff: remora_netqueue::Backoff::new(STORE_RETRY_MIN, STORE_RETRY_MAX),
+            touched: Instant::now(),
+            tries: 0,
+        }
+    }
+
+    /// After a failed try: wait and return `true` to try again, or `false`
+    /// to give up.
+    pub(crate) async fn again(&mut self, e: &(dyn std::fmt::Display + Sync)) -> bool {
+        let what = self.what;
+        if self.ctx.drain_expired.load(Ordering::Relaxed) {
+            warn!(error = %e, "{what} failed and the worker is exiting; giving up");
+            return false;
+        }
+        self.tries += 1;
+        self.ctx.metrics.store_retries.inc();
+        let delay = self.backoff.next_delay();
+        warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed; retrying");
+        if self.touched.elapsed() >= self.ctx.cfg.lease / 3 {
+            let d = self.d;
+            let _ = self
+                .ctx
+                .queue
+                .touch(&d.queue, &d.id, d.lease_id, self.ctx.cfg.lease)
+                .await;
+            self.touched = Instant::now();
+        }
+        tokio::time::sleep(delay).await;
+        true
+    }
+
+    pub(crate) fn stored(&self) {
+        if self.tries > 0 {
+            info!(tries = self.tries + 1, "{} stored after retries", self.what);
+        }
+    }
 }
 
 impl Running<'_> {
@@ -45,13 +108,26 @@ impl Running<'_> {
         self.finish(f).await
     }
 
+    /// Record the final status, retrying while the database is unavailable:
+    /// the caller acks the queue message only after this returns.
     async fn finish(&self, f: Finish) -> Outcome {
-        match self
-            .ctx
-            .store
-            .finish_job(&self.job.id, &self.ctx.cfg.id, &f)
-            .await
-        {
+        let mut retry = StoreRetry::new(self.ctx, self.d, "recording the final status");
+        let stored = loop {
+            match self
+                .ctx
+                .store
+                .finish_job(&self.job.id, &self.ctx.cfg.id, &f)
+                .await
+            {
+                Ok(v) => {
+                    retry.stored();
+                    break Ok(v);
+                }
+                Err(e) if retry.again(&e).await => continue,
+                Err(e) => break Err(e),
+            }
+        };
+        match stored {
             Ok(Some(st)) => {
                 info!(status = %st, exit_code = ?f.exit_code, "job finished");
                 self.ctx
@@ -99,7 +175,7 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, E
 }
 
 pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
-    let r = Running { ctx, job: &job };
+    let r = Running { ctx, job: &job, d };
     ctx.publish_status(&job.id, JobStatus::Running, None).await;
     let cancel = CancellationToken::new();
     if let Ok(mut m) = ctx.running.lock() {
@@ -495,8 +571,14 @@ async fn run_channel(
             let _ = ctx.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
-    if let Err(e) = sink.flush().await {
-        warn!(error = %e, "storing output failed");
+    // The last flush is retried until stored: the final status follows it.
+    let mut retry = StoreRetry::new(ctx, d, "storing the job's last output");
+    loop {
+        match sink.flush().await {
+            Ok(()) => break retry.stored(),
+            Err(e) if retry.again(&e).await => continue,
+            Err(_) => break,
+        }
     }
     ran
 }

@@ -236,7 +236,9 @@ pub async fn run_with(
                         tok.cancel();
                     }
                 }
-                ctx.pool.expire_idle(Duration::from_secs(60)).await;
+                ctx.pool
+                    .expire_idle(ctx.cfg.ssh.idle_timeout, ctx.cfg.ssh.max_idle)
+                    .await;
             }
         });
     }

@@ -6,6 +6,7 @@ use remora_worker::config::WorkerArgs;
 async fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
     remora_service::init_tracing(&args.log_format);
+    args.worker.check_open_files();
     remora_netqueue::exposure::check_connect(&args.queue_addr, args.queue_token.as_deref())?;
     let (store, vault) = args.store.open().await?;
     let queue =

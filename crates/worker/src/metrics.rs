@@ -18,6 +18,8 @@ pub struct Metrics {
     pub jobs_running: IntGauge,
     /// Connection-level failures sent back to the queue for another attempt.
     pub retries: IntCounter,
+    /// Failed writes at job end (last output, final status) tried again.
+    pub store_retries: IntCounter,
     /// TCP connect + SSH handshake + authentication of new pooled connections.
     pub connect_seconds: Histogram,
     pub connect_failures: IntCounterVec,
@@ -52,6 +54,11 @@ impl Metrics {
         let retries = IntCounter::new(
             "job_retries_total",
             "Jobs requeued after a connection-level failure",
+        )
+        .expect("static metric");
+        let store_retries = IntCounter::new(
+            "store_retries_total",
+            "Failed database writes at job end (last output, final status) tried again",
         )
         .expect("static metric");
         let connect_seconds = Histogram::with_opts(
@@ -93,6 +100,7 @@ impl Metrics {
             Box::new(jobs_finished.clone()),
             Box::new(jobs_running.clone()),
             Box::new(retries.clone()),
+            Box::new(store_retries.clone()),
             Box::new(connect_seconds.clone()),
             Box::new(connect_failures.clone()),
             Box::new(connections.clone()),
@@ -108,6 +116,7 @@ impl Metrics {
             jobs_finished,
             jobs_running,
             retries,
+            store_retries,
             connect_seconds,
             connect_failures,
             connections,

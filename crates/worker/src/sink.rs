@@ -22,6 +22,9 @@ pub struct Sink {
     buffered: usize,
     lines: usize,
     oldest: Option<Instant>,
+    /// The last flush failed: its chunks are buffered again and the next
+    /// try waits for the time-based deadline (not every push).
+    failing: bool,
 }
 
 impl Sink {
@@ -42,6 +45,7 @@ impl Sink {
             buffered: 0,
             lines: 0,
             oldest: None,
+            failing: false,
         }
     }
 
@@ -65,9 +69,10 @@ impl Sink {
                 }
             }
         }
-        let due = self.lines >= self.flush_lines
-            || self.buffered >= MAX_BUFFER
-            || (a.dropped > 0 && !self.buf.is_empty());
+        let due = !self.failing
+            && (self.lines >= self.flush_lines
+                || self.buffered >= MAX_BUFFER
+                || (a.dropped > 0 && !self.buf.is_empty()));
         (a, due)
     }
 
@@ -76,19 +81,35 @@ impl Sink {
         self.oldest.map(|t| t + self.flush_interval)
     }
 
+    /// Store the buffered chunks and the byte counters in one transaction.
+    /// On failure nothing was stored: the chunks stay buffered (same
+    /// sequence numbers, later output appended to them) and go with the
+    /// next flush, so output is neither lost nor renumbered and the counters
+    /// never run ahead of the stored chunks.
     pub async fn flush(&mut self) -> Result<(), StoreError> {
-        let chunks = std::mem::take(&mut self.buf);
-        self.buffered = 0;
-        self.lines = 0;
-        self.oldest = None;
-        self.store
+        let res = self
+            .store
             .append_output(
                 &self.job_id,
-                &chunks,
+                &self.buf,
                 self.ledger.kept(Stream::Stdout),
                 self.ledger.kept(Stream::Stderr),
                 self.ledger.truncated(),
             )
-            .await
+            .await;
+        match res {
+            Ok(()) => {
+                self.buf.clear();
+                self.buffered = 0;
+                self.lines = 0;
+                self.oldest = None;
+                self.failing = false;
+            }
+            Err(_) => {
+                self.failing = true;
+                self.oldest = Some(Instant::now());
+            }
+        }
+        res
     }
 }

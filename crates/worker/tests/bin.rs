@@ -47,3 +47,27 @@ fn binary_refuses_a_non_loopback_queue_without_a_token() {
         assert!(!dir.path().join("remora.db").exists());
     }
 }
+
+/// An unknown `REMORA_LOG_FORMAT` is an error naming the accepted values (it used to mean
+/// text, silently); the cap on bcrypt rounds is a setting of its own.
+#[test]
+fn an_unknown_log_format_is_refused_and_the_kdf_cap_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_remora-worker"))
+        .env("REMORA_LOG_FORMAT", "xml")
+        .env("REMORA_DATA_DIR", dir.path())
+        .env_remove("REMORA_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for word in ["xml", "text", "json"] {
+        assert!(stderr.contains(word), "{word} missing: {stderr}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_remora-worker"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("REMORA_MAX_KDF_ROUNDS"), "{help}");
+}

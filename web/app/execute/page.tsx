@@ -3,11 +3,13 @@ import * as React from "react";
 import { useRouter } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
-import { serversQuery } from "@/lib/queries";
+import { serversQuery, systemInfoQuery } from "@/lib/queries";
 import type { Created, Job } from "@/lib/types";
 import { parseArgs } from "@/lib/format";
 import { queryKeys } from "@/lib/query-keys";
+import { emptyPolicy, checkPolicy, filterFromQuery, targetOf, type PolicyInput } from "@/lib/fleet";
 import { CodeEditor } from "@/components/code-editor";
+import { BatchPolicy, batchPolicyValid } from "@/components/execute/BatchPolicy";
 import { ErrorState, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
 import { Button } from "@/components/ui/button";
@@ -36,15 +38,36 @@ export default function ExecutePage() {
   const [priority, setPriority] = React.useState("5");
   const [dragOver, setDragOver] = React.useState(false);
   const [fileError, setFileError] = React.useState<string | null>(null);
+  const [policy, setPolicy] = React.useState<PolicyInput>(emptyPolicy);
+  const [prefill, setPrefill] = React.useState<string | null>(null);
+  const maxHosts = useQuery(systemInfoQuery()).data?.max_batch_hosts;
 
   const all = servers.data?.servers ?? [];
   const tags = Array.from(new Set(all.flatMap((s) => s.tags))).sort();
+  const selectedSet = React.useMemo(() => new Set(selected), [selected]);
   const shown = all.filter((s) => !filter || `${s.name} ${s.hostname} ${s.tags.join(" ")}`.toLowerCase().includes(filter.toLowerCase()));
   React.useEffect(() => {
     // One server: preselect it, a newcomer's first run needs no clicks.
     if (all.length === 1 && selected.length === 0) setSelected([all[0].id]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [all.length]);
+  React.useEffect(() => {
+    // "Run on all matching" from the Servers page: its filter arrives in the address.
+    const p = new URLSearchParams(window.location.search);
+    if (!servers.data || p.get("from") !== "servers" || prefill !== null) return;
+    const f = filterFromQuery(p);
+    const t = targetOf(all, f);
+    if ("tag" in t) {
+      setTargetMode("tag");
+      setTag(t.tag);
+    } else {
+      setTargetMode("servers");
+      setSelected(t.server_ids);
+    }
+    setPrefill([f.q && `matching “${f.q}”`, f.tag && `tag ${f.tag}`, f.status && `status ${f.status}`].filter(Boolean).join(", ") || "all servers");
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [servers.data]);
+  const hosts = targetMode === "tag" ? all.filter((s) => s.is_active && s.tags.includes(tag)).length : selected.length;
 
   const submit = useMutation({
     mutationFn: async () => {
@@ -52,6 +75,7 @@ export default function ExecutePage() {
       if (targetMode === "tag") body.tag = tag;
       else if (selected.length === 1) body.server_id = selected[0];
       else body.server_ids = selected;
+      if (hosts > 1) Object.assign(body, checkPolicy(policy, hosts, maxHosts).body);
       if (mode === "command") return api.post<Created>("/api/v1/jobs", { ...body, command });
       return api.post<Created>("/api/v1/jobs/script", { ...body, script, shell });
     },
@@ -75,7 +99,8 @@ export default function ExecutePage() {
   }
 
   const fieldErr = (f: string) => (submit.error instanceof ApiError && submit.error.field === f ? submit.error.message : null);
-  const canSubmit = (mode === "command" ? command.trim() : script.trim()) && (targetMode === "tag" ? tag : selected.length > 0);
+  const canSubmit =
+    (mode === "command" ? command.trim() : script.trim()) && (targetMode === "tag" ? tag : selected.length > 0) && batchPolicyValid(policy, hosts, maxHosts);
 
   return (
     <div>
@@ -173,7 +198,7 @@ export default function ExecutePage() {
                           <input
                             type="checkbox"
                             className="h-4 w-4"
-                            checked={selected.includes(s.id)}
+                            checked={selectedSet.has(s.id)}
                             onChange={(e) => setSelected((cur) => (e.target.checked ? [...cur, s.id] : cur.filter((x) => x !== s.id)))}
                           />
                           <span className="font-medium">{s.name}</span>
@@ -208,6 +233,12 @@ export default function ExecutePage() {
                 </Field>
               )}
             </fieldset>
+            {prefill ? (
+              <p className="rounded-md bg-muted px-3 py-2 text-xs" data-testid="execute-prefill">
+                From the Servers page: {hosts.toLocaleString("en")} active servers, {prefill}.
+              </p>
+            ) : null}
+            <BatchPolicy value={policy} onChange={setPolicy} hosts={hosts} maxHosts={maxHosts} fieldError={fieldErr} />
             <div className="grid grid-cols-2 gap-4">
               <Field label="Timeout (s)" htmlFor="timeout" hint="0 = no limit" error={fieldErr("timeout")}>
                 <Input id="timeout" type="number" min={0} value={timeout} onChange={(e) => setTimeout_(e.target.value)} />
@@ -216,7 +247,7 @@ export default function ExecutePage() {
                 <Input id="priority" type="number" min={1} max={10} value={priority} onChange={(e) => setPriority(e.target.value)} />
               </Field>
             </div>
-            {submit.isError && !["command", "script", "args", "shell", "tag", "timeout", "priority"].includes((submit.error as ApiError).field ?? "") ? (
+            {submit.isError && !["command", "script", "args", "shell", "tag", "timeout", "priority", "max_parallel", "fail_threshold", "on_fail_threshold"].includes((submit.error as ApiError).field ?? "") ? (
               <ErrorState error={submit.error} title="The job was not submitted" />
             ) : null}
             <Button type="submit" size="lg" disabled={!canSubmit || submit.isPending}>

@@ -1,8 +1,13 @@
 "use client";
-// Servers: the list with each host's last check, and its add, edit, test, check-all and delete.
+// Servers: the list with each host's last check, and its add, edit, test, check-all and delete;
+// search, tag and status filters over a virtualised table (thousands of servers), and
+// "run on all matching", which opens Execute with the filter as the target.
 import * as React from "react";
+import { useRouter } from "next/navigation";
 import { useQuery } from "@tanstack/react-query";
-import { serversQuery } from "@/lib/queries";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { serversQuery, systemInfoQuery } from "@/lib/queries";
+import { emptyServerFilter, filterFromQuery, filterServers, filterToQuery, targetOf, type ServerFilter, type ServerStatusFilter } from "@/lib/fleet";
 import type { Server, ServerCheck } from "@/lib/types";
 import { formatTime, relativeTime } from "@/lib/format";
 import { useServerActions } from "@/lib/use-server-actions";
@@ -13,7 +18,10 @@ import { ServerStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
 import { Button } from "@/components/ui/button";
 import { Dialog } from "@/components/ui/dialog";
+import { Input, Select } from "@/components/ui/input";
 import { Table, Td, Th } from "@/components/ui/table";
+
+const ROW = 49;
 
 export default function ServersPage() {
   const servers = useQuery(serversQuery());
@@ -38,7 +46,36 @@ export default function ServersPage() {
     test.mutate(s);
   };
 
-  const list = servers.data?.servers ?? [];
+  const router = useRouter();
+  const maxHosts = useQuery(systemInfoQuery()).data?.max_batch_hosts;
+  const [filter, setFilter] = React.useState<ServerFilter>(emptyServerFilter);
+  React.useEffect(() => {
+    setFilter(filterFromQuery(new URLSearchParams(window.location.search)));
+  }, []);
+  const setF = (patch: Partial<ServerFilter>) => {
+    const next = { ...filter, ...patch };
+    setFilter(next);
+    const qs = filterToQuery(next);
+    window.history.replaceState(null, "", `${window.location.pathname}${qs ? `?${qs}` : ""}`);
+  };
+  const all = React.useMemo(() => servers.data?.servers ?? [], [servers.data]);
+  const tags = React.useMemo(() => Array.from(new Set(all.flatMap((s) => s.tags))).sort(), [all]);
+  const list = React.useMemo(() => filterServers(all, filter), [all, filter]);
+  const target = React.useMemo(() => targetOf(all, filter), [all, filter]);
+  const overLimit = maxHosts !== undefined && target.count > maxHosts;
+  const filtered = !!(filter.q.trim() || filter.tag || filter.status);
+
+  const scroller = React.useRef<HTMLDivElement>(null);
+  const v = useVirtualizer({
+    count: list.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW,
+    overscan: 10,
+    initialRect: { width: 1200, height: 640 },
+  });
+  const items = v.getVirtualItems();
+  const padTop = items[0]?.start ?? 0;
+  const padBottom = items.length ? v.getTotalSize() - items[items.length - 1].end : 0;
   return (
     <div>
       <PageHeader
@@ -46,7 +83,7 @@ export default function ServersPage() {
         description="SSH targets. Secrets are stored encrypted and never shown again."
         actions={
           <>
-            <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || list.length === 0}>
+            <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || all.length === 0}>
               {check.isPending ? "Checking…" : "Check all"}
             </Button>
             <Button onClick={() => setEditing("new")}>Add server</Button>
@@ -62,7 +99,7 @@ export default function ServersPage() {
         <ErrorState error={servers.error} onRetry={() => servers.refetch()} title="Could not load servers" />
       ) : servers.isPending ? (
         <LoadingRows rows={4} label="Loading servers" />
-      ) : list.length === 0 ? (
+      ) : all.length === 0 ? (
         <EmptyState title="No servers yet">
           <p>Add a host with a password, a pasted key or an uploaded key file.</p>
           <Button className="mt-3" onClick={() => setEditing("new")}>
@@ -70,8 +107,59 @@ export default function ServersPage() {
           </Button>
         </EmptyState>
       ) : (
-        <Table aria-label="Servers">
-          <thead>
+        <>
+        <div className="mb-3 flex flex-wrap items-center gap-2" role="search" aria-label="Filter servers">
+          <div className="w-72">
+            <Input aria-label="Search servers" placeholder="Search name, address, tag…" className="h-9" value={filter.q} onChange={(e) => setF({ q: e.target.value })} />
+          </div>
+          <div className="w-44">
+          <Select aria-label="Tag" className="h-9" value={filter.tag} onChange={(e) => setF({ tag: e.target.value })}>
+            <option value="">All tags</option>
+            {tags.map((t) => (
+              <option key={t}>{t}</option>
+            ))}
+          </Select>
+          </div>
+          <div className="w-44">
+          <Select aria-label="Status" className="h-9" value={filter.status} onChange={(e) => setF({ status: e.target.value as ServerStatusFilter })}>
+            <option value="">Any status</option>
+            <option value="reachable">reachable</option>
+            <option value="unreachable">unreachable</option>
+            <option value="unchecked">never checked</option>
+            <option value="inactive">inactive</option>
+          </Select>
+          </div>
+          {filtered ? (
+            <Button size="sm" variant="ghost" onClick={() => setF(emptyServerFilter)}>
+              Clear
+            </Button>
+          ) : null}
+          <span className="text-sm text-muted-foreground" data-testid="servers-count">
+            {filtered ? `${list.length.toLocaleString("en")} of ${all.length.toLocaleString("en")} servers` : `${all.length.toLocaleString("en")} servers`}
+          </span>
+          <span className="ml-auto flex items-center gap-2">
+            {overLimit ? (
+              <span role="alert" className="text-xs text-destructive">
+                {target.count.toLocaleString("en")} servers is over the API&apos;s limit of {maxHosts!.toLocaleString("en")} per submission (REMORA_MAX_BATCH_HOSTS): narrow the filter.
+              </span>
+            ) : null}
+            <Button
+              onClick={() => router.push(`/execute/?from=servers${filterToQuery(filter) ? `&${filterToQuery(filter)}` : ""}`)}
+              disabled={target.count === 0 || overLimit}
+              title={"tag" in target ? `Every active server with the tag ${target.tag}` : "The matching active servers, by id"}
+            >
+              Run on all {target.count.toLocaleString("en")} matching
+            </Button>
+          </span>
+        </div>
+        {list.length === 0 ? (
+          <EmptyState title="No server matches">
+            <p>Change the search or the filters.</p>
+          </EmptyState>
+        ) : (
+        <div ref={scroller} className="max-h-[calc(100vh-16rem)] min-h-[20rem] overflow-auto" data-testid="servers-scroller">
+        <Table aria-label="Servers" aria-rowcount={list.length + 1}>
+          <thead className="sticky top-0 z-10 bg-card">
             <tr>
               <Th>Name</Th>
               <Th>Address</Th>
@@ -85,10 +173,16 @@ export default function ServersPage() {
             </tr>
           </thead>
           <tbody>
-            {list.map((s) => {
+            {padTop > 0 ? (
+              <tr aria-hidden style={{ height: padTop }}>
+                <td colSpan={7} />
+              </tr>
+            ) : null}
+            {items.map((it) => {
+              const s = list[it.index];
               const b = bulk[s.id];
               return (
-                <tr key={s.id} data-server={s.name} className="hover:bg-muted/40">
+                <tr key={s.id} data-server={s.name} data-index={it.index} ref={v.measureElement} aria-rowindex={it.index + 2} className="hover:bg-muted/40">
                   <Td className="font-medium">
                     {s.name}
                     {!s.is_active ? <Badge className="ml-2">inactive</Badge> : null}
@@ -130,8 +224,16 @@ export default function ServersPage() {
                 </tr>
               );
             })}
+            {padBottom > 0 ? (
+              <tr aria-hidden style={{ height: padBottom }}>
+                <td colSpan={7} />
+              </tr>
+            ) : null}
           </tbody>
         </Table>
+        </div>
+        )}
+        </>
       )}
 
       {editing ? <ServerFormDialog server={editing === "new" ? null : editing} onClose={() => setEditing(null)} /> : null}

@@ -3,6 +3,7 @@
 //! groups share (a server by name or id, server names by id) live here.
 
 pub mod batches;
+pub mod credentials;
 pub mod jobs;
 pub mod login;
 pub mod notifications;

@@ -29,6 +29,9 @@ pub enum ServersCmd {
         /// Use a key uploaded with `remora pem upload` (its id).
         #[arg(long, conflicts_with_all = ["password_stdin", "key_file"])]
         pem: Option<String>,
+        /// Use a shared credential (`remora credentials add`), by name or id.
+        #[arg(long, conflicts_with_all = ["password_stdin", "key_file", "pem"])]
+        credential: Option<String>,
         /// Read the key's passphrase from this environment variable.
         #[arg(long)]
         passphrase_env: Option<String>,
@@ -60,6 +63,9 @@ pub enum ServersCmd {
         key_file: Option<std::path::PathBuf>,
         #[arg(long)]
         password_stdin: bool,
+        /// Switch to a shared credential (by name or id).
+        #[arg(long, conflicts_with_all = ["password_stdin", "key_file"])]
+        credential: Option<String>,
         /// Replace the tags (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
@@ -115,6 +121,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             user,
             key_file,
             pem,
+            credential,
             passphrase_env,
             password_stdin,
             tags,
@@ -125,7 +132,9 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             if let Some(m) = max_concurrency {
                 body["max_concurrency"] = json!(m);
             }
-            if let Some(p) = pem {
+            if let Some(c) = credential {
+                body["credential_id"] = json!(c);
+            } else if let Some(p) = pem {
                 body["pem_file_id"] = json!(p);
                 body["auth_type"] = json!("key");
             } else if let Some(f) = key_file {
@@ -139,7 +148,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
                 body["password"] = json!(read_password_stdin()?);
                 body["auth_type"] = json!("password");
             } else {
-                bail!("give --key-file FILE, --pem ID or --password-stdin");
+                bail!("give --credential NAME, --key-file FILE, --pem ID or --password-stdin");
             }
             let r: Reply<Server> = api.post_as("/api/v1/servers", &body).await?;
             let s = &r.body;
@@ -158,6 +167,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             user,
             key_file,
             password_stdin,
+            credential,
             tags,
             max_concurrency,
             inactive,
@@ -165,6 +175,9 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
         } => {
             let cur = super::resolve_server(api, &server).await?.body;
             let mut body = json!({});
+            if let Some(c) = credential {
+                body["credential_id"] = json!(c);
+            }
             if let Some(v) = name {
                 body["name"] = json!(v);
             }

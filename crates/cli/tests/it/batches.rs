@@ -8,7 +8,13 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// `n` server rows named `{prefix}-{i}` pointing at `host`, all tagged `tag`.
-async fn rows(stack: &Stack, host: &SshHost, prefix: &str, n: usize, tag: &str) -> Vec<String> {
+pub(crate) async fn rows(
+    stack: &Stack,
+    host: &SshHost,
+    prefix: &str,
+    n: usize,
+    tag: &str,
+) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
         let (st, v) = stack
@@ -41,7 +47,7 @@ fn count(b: &Value, status: &str) -> i64 {
 }
 
 /// A world-writable ticket directory: the first three hosts to take a ticket fail.
-fn tickets() -> (tempfile::TempDir, String) {
+pub(crate) fn tickets() -> (tempfile::TempDir, String) {
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -226,6 +232,39 @@ async fn groups_are_byte_exact_and_cancel_stops_a_batch() {
     assert_eq!(groups[1]["stdout"], "x2");
     assert_eq!(groups[1]["hosts"][0]["server_name"], "g2-0");
     assert_eq!(g["exit_codes"]["0"], 6);
+
+    // The grid the dashboard polls: filtered, paged, without the full job list.
+    let v = stack
+        .get(&format!(
+            "/api/v1/batches/{id}?jobs=false&search=G2-&limit=5"
+        ))
+        .await;
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["servers_total"], 1, "{v}");
+    assert_eq!(v["servers"][0]["server_name"], "g2-0");
+    assert_eq!(v["summary"]["completed"], 6, "counts stay whole: {v}");
+    assert_eq!(v["exit_codes"]["0"], 6, "{v}");
+    let v = stack
+        .get(&format!(
+            "/api/v1/batches/{id}?jobs=false&status=completed&offset=4&limit=5"
+        ))
+        .await;
+    assert_eq!(v["servers_total"], 6, "{v}");
+    assert_eq!(v["servers"].as_array().unwrap().len(), 2, "{v}");
+    let v = stack
+        .get(&format!("/api/v1/batches/{id}?status=failed"))
+        .await;
+    assert_eq!(v["servers_total"], 0, "{v}");
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 6, "{v}");
+    let (st, v) = stack
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/batches/{id}?status=nope"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 422, "{v}");
+    assert_eq!(v["error"]["field"], "status", "{v}");
 
     let r = stack
         .http

@@ -166,6 +166,6 @@ async fn failures_exit_nonzero_with_the_reason() {
     assert!(err.contains("token") && err.contains("401"), "{err}");
 
     let out = remora(&stack, &["submit", "--server", "ghost", "--", "true"], None).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("ghost"), "{}", text(&out.stderr));
 }

@@ -166,10 +166,13 @@ async fn every_command_against_a_real_stack() {
     assert_eq!(o.status.code(), Some(1), "a key in use cannot be deleted");
     assert!(text(&o.stderr).contains("e1"), "{}", text(&o.stderr));
 
-    // submit to a tag, follow: both servers' output, prefixed
+    // submit to a tag, follow --stream: both servers' output live, prefixed
+    // (plain --follow on a batch shows progress and the grouped output: cli_batches.rs)
     let o = cli
         .run(
-            &["submit", "--tag", "web", "--follow", "--", "echo", "hi"],
+            &[
+                "submit", "--tag", "web", "--follow", "--stream", "--", "echo", "hi",
+            ],
             None,
         )
         .await;

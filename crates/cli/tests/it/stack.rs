@@ -131,6 +131,11 @@ impl Stack {
         }
     }
 
+    /// The PostgreSQL database of a stack on PostgreSQL.
+    pub fn pg(&self) -> Option<&remora_testkit::pg::PgDb> {
+        self._pg.as_ref()
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,

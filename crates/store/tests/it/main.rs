@@ -47,6 +47,7 @@ macro_rules! on_both {
 
 mod audit;
 mod connect;
+mod credentials;
 mod job_list;
 mod jobs;
 mod notifications;

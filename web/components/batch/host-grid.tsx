@@ -1,0 +1,137 @@
+"use client";
+// A batch's hosts as a virtualised list: only the rows in view are in the DOM,
+// and only the grid pages (BATCH_PAGE hosts) under them are fetched and, while
+// the batch runs, refetched.
+import * as React from "react";
+import { useQueries } from "@tanstack/react-query";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { BATCH_PAGE, batchPageQuery } from "@/lib/queries";
+import { pagesFor } from "@/lib/fleet";
+import type { BatchCell } from "@/lib/types";
+import { ErrorState } from "@/components/states";
+import { JobStatusBadge } from "@/components/status-badge";
+
+const ROW = 36;
+
+export function HostGrid({
+  batchId,
+  status,
+  search,
+  live,
+  onOpen,
+  onReady,
+  height = 520,
+}: {
+  batchId: string;
+  status: string;
+  search: string;
+  live: boolean;
+  onOpen: (cell: BatchCell) => void;
+  /** Called once, when the first rows are on screen. */
+  onReady?: () => void;
+  height?: number;
+}) {
+  const parent = React.useRef<HTMLDivElement>(null);
+  const [range, setRange] = React.useState<[number, number]>([0, 0]);
+  // The pages under the rows in view (with a look-ahead, see below).
+  const pages = React.useMemo(() => Array.from(new Set([0, ...pagesFor(range[0], range[1], BATCH_PAGE)])), [range]);
+  const results = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
+  const byPage = new Map(pages.map((p, i) => [p, results[i]]));
+  const first = results[0];
+  const count = first.data?.servers_total ?? 0;
+
+  const v = useVirtualizer({
+    count,
+    getScrollElement: () => parent.current,
+    estimateSize: () => ROW,
+    overscan: 12,
+    initialRect: { width: 1000, height },
+  });
+  const items = v.getVirtualItems();
+  const lo = items[0]?.index ?? 0;
+  const hi = items[items.length - 1]?.index ?? 0;
+  React.useEffect(() => {
+    // A quarter page either side, so the next page is there before it scrolls into view.
+    const a = Math.max(0, lo - BATCH_PAGE / 4);
+    const b = Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4));
+    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
+  }, [lo, hi, count]);
+  // Back to the top when the filter changes.
+  React.useEffect(() => {
+    v.scrollToOffset(0);
+  }, [status, search, v]);
+
+  // Navigation → first rows on screen, for the e2e benchmark.
+  const marked = React.useRef(false);
+  const shown = count > 0 && !!first.data;
+  React.useEffect(() => {
+    if (shown && !marked.current) {
+      marked.current = true;
+      performance.mark("remora:batch-grid");
+      onReady?.();
+    }
+  }, [shown, onReady]);
+
+  if (first.isError) return <ErrorState error={first.error} onRetry={() => first.refetch()} title="Could not load the hosts" />;
+  const cell = (i: number): BatchCell | undefined => byPage.get(Math.floor(i / BATCH_PAGE))?.data?.servers[i % BATCH_PAGE];
+
+  return (
+    <div className="rounded-md border">
+      <div className="grid grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] gap-3 border-b bg-muted/40 px-3 py-2 text-xs font-medium text-muted-foreground" aria-hidden>
+        <span>Host</span>
+        <span>Status</span>
+        <span>Exit</span>
+        <span>Error</span>
+      </div>
+      <div
+        ref={parent}
+        className="overflow-auto"
+        style={{ height }}
+        role="list"
+        aria-label="Servers in this batch"
+        data-testid="host-grid"
+        data-count={count}
+        data-loaded={first.data ? "true" : "false"}
+      >
+        {first.data && count === 0 ? <p className="p-4 text-sm text-muted-foreground">No host matches.</p> : null}
+        <div style={{ height: v.getTotalSize(), position: "relative" }}>
+          {items.map((it) => {
+            const c = cell(it.index);
+            return (
+              <div
+                key={it.key}
+                role="listitem"
+                className="absolute left-0 top-0 w-full border-b last:border-0"
+                style={{ height: ROW, transform: `translateY(${it.start}px)` }}
+                data-index={it.index}
+              >
+                {c ? (
+                  <button
+                    type="button"
+                    onClick={() => onOpen(c)}
+                    data-host={c.server_name ?? c.server_id}
+                    aria-label={`Output of ${c.server_name ?? c.server_id}`}
+                    className="grid h-full w-full grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] items-center gap-3 px-3 text-left text-sm hover:bg-muted/40 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring"
+                  >
+                    <span className="truncate font-medium">{c.server_name ?? c.server_id.slice(0, 8)}</span>
+                    <span>
+                      <JobStatusBadge status={c.status} />
+                    </span>
+                    <span className="font-mono text-xs">{c.exit_code ?? "—"}</span>
+                    <span className="truncate text-xs text-destructive" title={c.error ?? undefined}>
+                      {c.error ?? ""}
+                    </span>
+                  </button>
+                ) : (
+                  <div className="flex h-full items-center px-3" aria-label="Loading">
+                    <span className="h-3 w-40 animate-pulse rounded bg-muted" />
+                  </div>
+                )}
+              </div>
+            );
+          })}
+        </div>
+      </div>
+    </div>
+  );
+}
