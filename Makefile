@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up web build test test-rust test-up test-api-spec test-openapi test-web screenshots web-benchmarks web-types deps clean
+.PHONY: up web build test test-rust test-up test-api-spec test-openapi test-web screenshots web-benchmarks bench-retention web-types deps clean
 
 ## Build and run API + queue + worker + demo SSH host on SQLite under ./data.
 up: build web
@@ -51,6 +51,10 @@ screenshots: build web
 ## web/benchmarks.md: the dashboard's measurements (10k-job list, 100k-line log).
 web-benchmarks: build web
 	REMORA_BENCH_OUT=$(CURDIR)/web/benchmarks.md bash web/scripts/e2e.sh e2e/perf.spec.ts e2e/fleet.spec.ts
+
+## docs/benchmarks.md#retention: purge of 1M finished jobs with submissions beside it (not in `make test`).
+bench-retention:
+	bash bench/retention/run.sh $(JOBS)
 
 ## Regenerate web/lib/api-types.gen.ts from the API's OpenAPI document.
 web-types:

@@ -110,6 +110,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every credential, by name (no secrets). */
+        get: operations["list_credentials"];
+        put?: never;
+        /**
+         * Create a credential (operator; audited). The key must parse (with its passphrase) and a
+         *     certificate must be an OpenSSH user certificate for that key.
+         */
+        post: operations["create_credential"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/credentials/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One credential and the servers that use it. */
+        get: operations["get_credential"];
+        /**
+         * Rotate (new key, password, passphrase, certificate or sudo password) or rename a credential
+         *     (operator; audited). Every server using it logs in with the new secret from its next
+         *     connection on; the old ciphertext is overwritten.
+         */
+        put: operations["update_credential"];
+        post?: never;
+        /** Delete a credential no server uses (operator; audited). In use: 409 naming the servers. */
+        delete: operations["delete_credential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -694,10 +738,31 @@ export interface paths {
             cookie?: never;
         };
         /** The retention policy (the default keeps everything). */
-        get: operations["get_policy"];
+        get: operations["get_retention"];
         /** Replace the retention policy; the next maintenance pass applies it. */
-        put: operations["put_policy"];
+        put: operations["set_retention"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/settings/retention/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run one maintenance pass now (compression, then the purge, with the
+         *     configured batch size and pause) and report what it did. Admin or operator;
+         *     audited as `retention.run`. The reply comes when the pass ends.
+         */
+        post: operations["run_retention"];
         delete?: never;
         options?: never;
         head?: never;
@@ -877,6 +942,43 @@ export interface paths {
         post?: never;
         /** Revoke a token. */
         delete: operations["revoke"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trusted-cas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every trusted CA, by name. */
+        get: operations["list_trusted_cas"];
+        put?: never;
+        /** Trust a CA for the hosts its patterns cover (operator; audited). */
+        post: operations["create_trusted_ca"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trusted-cas/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One trusted CA. */
+        get: operations["get_trusted_ca"];
+        /** Rename a CA or change its patterns (operator; audited). The key cannot change: add a new CA. */
+        put: operations["update_trusted_ca"];
+        post?: never;
+        /** Stop trusting a CA (operator; audited); counts from the next connection. */
+        delete: operations["delete_trusted_ca"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1101,6 +1203,19 @@ export interface components {
             took_ms: number;
             total: number;
         };
+        /** @description A user certificate's identity and validity. */
+        CertificateInfo: {
+            key_id: string;
+            principals: string[];
+            /** @description The CA that signed it (`SHA256:…`). */
+            signed_by: string;
+            /** @description `valid`, `expired` or `not_yet_valid` (now). */
+            status: string;
+            /** @description RFC 3339. */
+            valid_after: string;
+            /** @description RFC 3339, or `forever`. */
+            valid_before: string;
+        };
         CheckResult: {
             /**
              * Format: date-time
@@ -1151,22 +1266,7 @@ export interface components {
         /** @description A command job (`command`) or a script job (`script`, `shell`) for `server_id`, `server_ids` or `tag`. */
         CreateJob: {
             args?: string[] | null;
-            /**
-             * @description Run under sudo as `become_user` (default root), with the server's `sudo_password`
-             *     when it has one. sudo refusing ends the job `failed` with `become_failed`.
-             */
-            become?: boolean | null;
-            /** @description The user `become` switches to (`[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes); default root. */
-            become_user?: string | null;
             command?: string | null;
-            /**
-             * @description Environment variables for the job: names `[A-Za-z_][A-Za-z0-9_]*`, values any text
-             *     without NUL, passed verbatim (no shell interprets them). Stored and returned with the
-             *     job: not for secrets. At most `REMORA_MAX_ENV_VARS` entries and `REMORA_MAX_ENV_BYTES`.
-             */
-            env?: {
-                [key: string]: string;
-            } | null;
             fail_threshold?: null | components["schemas"]["PolicyLimit"];
             max_parallel?: null | components["schemas"]["PolicyLimit"];
             /** Format: int64 */
@@ -1174,11 +1274,6 @@ export interface components {
             on_fail_threshold?: null | components["schemas"]["OnFail"];
             /** Format: int64 */
             priority?: number | null;
-            /**
-             * @description Command jobs only: run on a pseudo-terminal (for commands that insist on one);
-             *     stdout and stderr then arrive merged, as stdout. See docs/jobs.md.
-             */
-            pty?: boolean | null;
             script?: string | null;
             server_id?: string | null;
             server_ids?: string[] | null;
@@ -1190,6 +1285,8 @@ export interface components {
         /** @description Create (all required but noted) or update (all optional) a server. */
         CreateServer: {
             auth_type?: string | null;
+            /** @description The credential (id or name) to log in with; excludes the inline secrets. */
+            credential_id?: string | null;
             hostname?: string | null;
             is_active?: boolean | null;
             /**
@@ -1207,14 +1304,69 @@ export interface components {
             /** Format: int64 */
             port?: number | null;
             private_key?: string | null;
-            /**
-             * @description Write-only: the password sudo asks for in `become` jobs (one line, at most 1024
-             *     bytes), sealed like the other credentials and never returned (`has_sudo_password`);
-             *     `""` on update removes it.
-             */
+            /** @description The password sudo asks for (`become`); goes to the server's private credential. */
             sudo_password?: string | null;
             tags?: string[] | null;
             user?: string | null;
+        };
+        /**
+         * @description Create (name, kind and its secret required) or rotate (every field optional: absent keeps,
+         *     `""` removes the passphrase, certificate or sudo password) a credential.
+         */
+        CredentialBody: {
+            /** @description An OpenSSH user certificate for the private key (`ssh-ed25519-cert-v01@openssh.com AAAA…`). */
+            certificate?: string | null;
+            /** @description `key` or `password` (inferred from the secret given when absent). */
+            kind?: string | null;
+            /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
+            name?: string | null;
+            passphrase?: string | null;
+            /** @description The login password, for `password`. */
+            password?: string | null;
+            /** @description The private key (OpenSSH or PEM text), for `key`. */
+            private_key?: string | null;
+            /** @description The password sudo asks for when a job runs with `become`. */
+            sudo_password?: string | null;
+        };
+        /** @description Servers using a credential (`GET /credentials/{id}` adds them). */
+        CredentialDetail: components["schemas"]["CredentialView"] & {
+            /** @description Names of the servers that use it. */
+            server_names: string[];
+        };
+        CredentialList: {
+            credentials: components["schemas"]["CredentialView"][];
+            total: number;
+        };
+        /** @description A credential without its secrets. */
+        CredentialView: {
+            certificate?: null | components["schemas"]["CertificateInfo"];
+            /** Format: date-time */
+            created_at: string;
+            /** @description The key's public fingerprint (`SHA256:…`), for `key`. */
+            fingerprint?: string | null;
+            has_passphrase: boolean;
+            has_password: boolean;
+            has_private_key: boolean;
+            has_sudo_password: boolean;
+            id: string;
+            /** @description The key's algorithm (`ssh-ed25519`), for `key`. */
+            key_type?: string | null;
+            kind: string;
+            name: string;
+            /**
+             * @description Set when this is a server's private credential (made from the inline secrets of
+             *     `POST/PUT /servers`); it is deleted with its server.
+             */
+            owner_server_id?: string | null;
+            /** @description How many servers use it. */
+            servers: number;
+            /** Format: date-time */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description Grows by one at every rotation.
+             */
+            version: number;
         };
         /** @description A delivery with its attempts, as the delivery log shows it. */
         Delivery: {
@@ -1283,21 +1435,10 @@ export interface components {
             /** Format: int64 */
             attempt: number;
             batch_id?: string | null;
-            /** @description Runs under sudo as `become_user`. */
-            become?: boolean;
-            /** @description The user a `become` job runs as (root when null). */
-            become_user?: string | null;
             cancel_requested: boolean;
             command?: string | null;
             /** Format: date-time */
             created_at: string;
-            /**
-             * @description Environment variables the job gets (names `[A-Za-z_][A-Za-z0-9_]*`); not for secrets
-             *     (they are stored and returned as given: use a template's secret parameter).
-             */
-            env?: {
-                [key: string]: string;
-            };
             /** @description A human sentence for failures. */
             error?: string | null;
             /** @description A stable machine code for failures (`host_key_mismatch`, `connect_failed`, ...). */
@@ -1313,8 +1454,8 @@ export interface components {
             max_retries: number;
             /** Format: int64 */
             priority: number;
-            /** @description Runs on a pseudo-terminal; stdout and stderr are merged (stdout). */
-            pty?: boolean;
+            /** @description The schedule that fired the job (null unless a schedule created it). */
+            schedule_id?: string | null;
             script?: string | null;
             server_id: string;
             shell?: string | null;
@@ -1325,6 +1466,13 @@ export interface components {
             stderr_bytes: number;
             /** Format: int64 */
             stdout_bytes: number;
+            /** @description The template this job was created from (null for ad-hoc jobs). */
+            template_id?: string | null;
+            /**
+             * Format: int64
+             * @description The version of that template the job ran (every template edit makes a new version).
+             */
+            template_version?: number | null;
             /**
              * Format: int64
              * @description Seconds; 0 means no limit.
@@ -1459,6 +1607,17 @@ export interface components {
         };
         /** @enum {string} */
         ParamType: "string" | "integer" | "boolean" | "choice" | "text" | "secret";
+        /** @description What one pass did. */
+        PassReport: {
+            /** Format: int64 */
+            batches: number;
+            /** Format: int64 */
+            deleted_jobs: number;
+            /** Format: int64 */
+            exported_jobs: number;
+            /** Format: int64 */
+            packed_jobs: number;
+        };
         PemFile: {
             /** Format: date-time */
             created_at: string;
@@ -1591,10 +1750,10 @@ export interface components {
             auth_type: components["schemas"]["AuthType"];
             /** Format: date-time */
             created_at: string;
+            /** @description The credential (see `/credentials`) the server logs in with. */
+            credential_id?: string | null;
             has_password: boolean;
             has_private_key: boolean;
-            /** @description A sudo password is stored for `become` jobs (the password itself is never returned). */
-            has_sudo_password?: boolean;
             host_key_fingerprint?: string | null;
             hostname: string;
             id: string;
@@ -1811,6 +1970,32 @@ export interface components {
             /** Format: date-time */
             revoked_at?: string | null;
             template_id: string;
+        };
+        TrustedCa: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description `SHA256:…` of the CA key. */
+            fingerprint: string;
+            id: string;
+            key_type: string;
+            name: string;
+            patterns: string[];
+            public_key: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description Create (all required) or update (`name`, `patterns`) a trusted CA. */
+        TrustedCaBody: {
+            /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
+            name?: string | null;
+            /** @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`. */
+            patterns?: string[] | null;
+            /** @description The CA's public key line (`ssh-ed25519 AAAA… comment`); fixed once created. */
+            public_key?: string | null;
+        };
+        TrustedCaList: {
+            total: number;
+            trusted_cas: components["schemas"]["TrustedCa"][];
         };
         WorkerCounts: {
             down: number;
@@ -2501,6 +2686,563 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialList"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialView"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialDetail"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CredentialBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CredentialView"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Credential id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7467,7 +8209,7 @@ export interface operations {
             };
         };
     };
-    get_policy: {
+    get_retention: {
         parameters: {
             query?: never;
             header?: never;
@@ -7566,7 +8308,7 @@ export interface operations {
             };
         };
     };
-    put_policy: {
+    set_retention: {
         parameters: {
             query?: never;
             header?: never;
@@ -7585,6 +8327,103 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RetentionPolicy"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    run_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PassReport"];
                 };
             };
             /** @description Malformed request (query string, path, JSON syntax) */
@@ -9245,6 +10084,555 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_trusted_cas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustedCaList"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_trusted_ca: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrustedCaBody"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustedCa"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_trusted_ca: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustedCa"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A field failed validation (`field` names it) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_trusted_ca: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrustedCaBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrustedCa"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_trusted_ca: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description CA id or name */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -211,12 +211,14 @@ async fn check_key(
     key: &str,
     passphrase: Option<&str>,
 ) -> ApiResult<russh::keys::PrivateKey> {
-    remora_ssh::parse_private_key_async(key, passphrase, state.cfg.key_limits).await.map_err(|e| {
-        ApiError::invalid(
-            "private_key",
-            format!("private_key is not a usable private key: {e}"),
-        )
-    })
+    remora_ssh::parse_private_key_async(key, passphrase, state.cfg.key_limits)
+        .await
+        .map_err(|e| {
+            ApiError::invalid(
+                "private_key",
+                format!("private_key is not a usable private key: {e}"),
+            )
+        })
 }
 
 /// The certificate must be an OpenSSH user certificate for exactly this key.

@@ -414,6 +414,25 @@ async fn fire(state: &AppState, s: &ScheduleRow, due: i64) {
     }
 }
 
+/// The `schedule.skipped` notification of a due time this instance skipped.
+async fn report_skipped(state: &AppState, s: &ScheduleRow, due_at: i64, reason: &str) {
+    let template = match state.store.get_template(&s.template_id, None).await {
+        Ok(Some(t)) => Some(t.name),
+        _ => None,
+    };
+    let ev = remora_notify::payload::schedule_skipped_event(
+        &s.id,
+        &s.name,
+        template.as_deref(),
+        due_at,
+        reason,
+    );
+    let window = state.cfg.notify.retry_window.as_millis() as i64;
+    if let Err(e) = state.store.notify_event(&ev, window).await {
+        warn!(schedule_id = %s.id, error = %e, "recording the schedule.skipped notification failed");
+    }
+}
+
 /// One scheduler pass at `now_ms` (injectable for tests): fire, skip, queue or let pass every
 /// due time, then start queued runs whose previous run finished. Returns the due times this
 /// instance claimed. Safe to run on several instances at once: each due time is claimed in the
@@ -485,6 +504,10 @@ pub async fn tick(state: &AppState, now_ms: i64) -> usize {
                 claimed += 1;
                 if status == RunStatus::Firing {
                     fire(state, &s, record).await;
+                }
+                if status == RunStatus::Skipped {
+                    // This instance's claim recorded the skip: reported once.
+                    report_skipped(state, &s, record, reason.unwrap_or_default()).await;
                 }
             }
             Ok(false) => {}

@@ -388,6 +388,9 @@ pub async fn run_template(
             priority: def.priority,
             timeout: def.timeout,
             max_retries: def.max_retries,
+            template_id: Some(t.id.clone()),
+            template_version: Some(t.version),
+            schedule_id: schedule_id.map(str::to_string),
             ..Job::queued(spec.clone(), s.id.clone())
         })
         .collect();

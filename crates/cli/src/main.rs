@@ -118,6 +118,9 @@ enum Cmd {
     /// Webhook and email notification targets and their delivery log.
     #[command(subcommand)]
     Notifications(cmd::notifications::NotificationsCmd),
+    /// The retention policy of finished jobs and their output; run a pass now.
+    #[command(subcommand)]
+    Retention(cmd::retention::RetentionCmd),
     /// List workers.
     #[command(after_help = "Example:\n  remora workers")]
     Workers,
@@ -187,6 +190,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Templates(c) => cmd::templates::run(&api, out, c).await,
         Cmd::Schedules(c) => cmd::schedules::run(&api, out, c).await,
         Cmd::Notifications(c) => cmd::notifications::run(&api, out, c).await,
+        Cmd::Retention(c) => cmd::retention::run(&api, out, c).await,
         Cmd::Workers => cmd::workers::run(&api, out).await,
     }
 }

@@ -218,6 +218,12 @@ pub struct Job {
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,
     pub truncated: bool,
+    /// The template this job was created from, if any.
+    pub template_id: Option<String>,
+    /// The template's version the job ran.
+    pub template_version: Option<i64>,
+    /// The schedule that fired it, if any.
+    pub schedule_id: Option<String>,
     /// How it runs on the host: pty, become, env.
     pub options: JobOptions,
 }
@@ -295,6 +301,15 @@ pub struct JobWire {
     /// (they are stored and returned as given: use a template's secret parameter).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The template this job was created from (null for ad-hoc jobs).
+    #[serde(default)]
+    pub template_id: Option<String>,
+    /// The version of that template the job ran (every template edit makes a new version).
+    #[serde(default)]
+    pub template_version: Option<i64>,
+    /// The schedule that fired the job (null unless a schedule created it).
+    #[serde(default)]
+    pub schedule_id: Option<String>,
 }
 
 impl From<Job> for JobWire {
@@ -330,6 +345,9 @@ impl From<Job> for JobWire {
             sudo: j.options.sudo,
             become_user: j.options.become_user,
             env: j.options.env,
+            template_id: j.template_id,
+            template_version: j.template_version,
+            schedule_id: j.schedule_id,
         }
     }
 }
@@ -372,6 +390,9 @@ impl TryFrom<JobWire> for Job {
                 become_user: w.become_user,
                 env: w.env,
             },
+            template_id: w.template_id,
+            template_version: w.template_version,
+            schedule_id: w.schedule_id,
         })
     }
 }
@@ -423,6 +444,9 @@ impl Job {
             stderr_bytes: 0,
             truncated: false,
             options: JobOptions::default(),
+            template_id: None,
+            template_version: None,
+            schedule_id: None,
         }
     }
 }
@@ -476,15 +500,15 @@ mod tests {
     /// into a typed spec and writes back byte for byte.
     #[test]
     fn job_json_round_trips_unchanged() {
-        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false,"pty":false,"become":false,"become_user":null,"env":{}}"#;
-        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true,"pty":true,"become":true,"become_user":"deploy","env":{"A":"x'y"}}"#;
+        let command = r#"{"id":"j1","kind":"command","command":"echo hi","args":["a b"],"script":null,"shell":null,"server_id":"s1","batch_id":null,"status":"failed","priority":5,"timeout":0,"exit_code":3,"exit_signal":null,"error":"exited with code 3","error_code":"exit_nonzero","attempt":1,"max_retries":0,"worker_id":"w1","cancel_requested":false,"created_at":"2026-11-30T10:00:00Z","started_at":"2026-11-30T10:00:01.5Z","finished_at":null,"stdout_bytes":3,"stderr_bytes":0,"truncated":false,"pty":false,"become":false,"become_user":null,"env":{},"template_id":null,"template_version":null,"schedule_id":null}"#;
+        let script = r#"{"id":"j2","kind":"script","command":null,"args":[],"script":"echo $1","shell":"/bin/sh","server_id":"s1","batch_id":"b1","status":"queued","priority":1,"timeout":30,"exit_code":null,"exit_signal":null,"error":null,"error_code":null,"attempt":0,"max_retries":2,"worker_id":null,"cancel_requested":true,"created_at":"2026-11-30T10:00:00Z","started_at":null,"finished_at":null,"stdout_bytes":0,"stderr_bytes":0,"truncated":true,"pty":true,"become":true,"become_user":"deploy","env":{"A":"x'y"},"template_id":"t1","template_version":3,"schedule_id":"sc1"}"#;
         for text in [command, script] {
             let job: Job = serde_json::from_str(text).unwrap();
             assert_eq!(serde_json::to_string(&job).unwrap(), text);
         }
         // JSON from before the options (issue 11) still reads, with none set.
         let old = command.replace(
-            r#","pty":false,"become":false,"become_user":null,"env":{}"#,
+            r#","pty":false,"become":false,"become_user":null,"env":{},"template_id":null,"template_version":null,"schedule_id":null"#,
             "",
         );
         assert_eq!(
@@ -494,6 +518,13 @@ mod tests {
         let job: Job = serde_json::from_str(script).unwrap();
         assert_eq!(job.options.become_user(), "deploy");
         assert!(job.options.sudo && job.options.pty);
+        // JSON from before jobs carried their origin still reads (the fields are null).
+        let old = command.replace(
+            r#","template_id":null,"template_version":null,"schedule_id":null"#,
+            "",
+        );
+        let job: Job = serde_json::from_str(&old).unwrap();
+        assert_eq!((job.template_id, job.template_version), (None, None));
         let job: Job = serde_json::from_str(command).unwrap();
         assert_eq!(
             job.spec,

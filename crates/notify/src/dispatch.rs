@@ -28,6 +28,15 @@ pub async fn dispatch_once(store: &Store, cfg: &NotifyConfig) -> remora_store::R
     // Server names and tags, and batch outcomes, read before the write transaction.
     let mut servers: HashMap<String, (String, Vec<String>)> = HashMap::new();
     let mut batches: HashMap<String, Option<(bool, i64)>> = HashMap::new();
+    // Template names (a target's template filter names templates).
+    let mut templates: HashMap<String, String> = HashMap::new();
+    if targets.iter().any(|t| !t.filter_templates.is_empty())
+        && jobs.iter().any(|j| j.template_id.is_some())
+    {
+        for t in store.list_templates().await? {
+            templates.insert(t.id, t.name);
+        }
+    }
     if !targets.is_empty() {
         for s in store.list_servers().await? {
             servers.insert(s.id.clone(), (s.name.clone(), s.tags.clone()));
@@ -50,12 +59,23 @@ pub async fn dispatch_once(store: &Store, cfg: &NotifyConfig) -> remora_store::R
             .get(&j.server_id)
             .map(|(n, t)| (Some(n.as_str()), t.clone()))
             .unwrap_or((None, Vec::new()));
+        let template = j
+            .template_id
+            .as_ref()
+            .and_then(|t| templates.get(t))
+            .map(String::as_str);
         let mut evs = Vec::new();
         if let Some(e) = job_event(j.status) {
-            evs.push(payload::job_event(e, j, name, &tags));
+            evs.push(payload::job_event(e, j, name, &tags, template));
         }
         if j.error_code.as_deref() == Some(remora_domain::ErrorCode::HostKeyMismatch.as_str()) {
-            evs.push(payload::job_event("host_key.mismatch", j, name, &tags));
+            evs.push(payload::job_event(
+                "host_key.mismatch",
+                j,
+                name,
+                &tags,
+                template,
+            ));
         }
         if let Some(Some((all_completed, n))) = j.batch_id.as_ref().and_then(|b| batches.get(b)) {
             evs.push(payload::batch_event(

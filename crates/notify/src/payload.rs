@@ -4,12 +4,14 @@ use remora_domain::Job;
 use remora_store::NotifyEvent;
 use serde_json::{json, Value};
 
-/// The event of a job's final status, with the server's name and tags.
+/// The event of a job's final status, with the server's name and tags and
+/// the name of the template it ran (what a target's template filter matches).
 pub fn job_event(
     event: &str,
     job: &Job,
     server_name: Option<&str>,
     tags: &[String],
+    template: Option<&str>,
 ) -> NotifyEvent {
     NotifyEvent {
         event: event.to_string(),
@@ -22,7 +24,7 @@ pub fn job_event(
         }),
         tags: tags.to_vec(),
         status: Some(job.status.as_str().to_string()),
-        template: None,
+        template: template.map(str::to_string),
     }
 }
 
@@ -65,6 +67,36 @@ pub fn worker_down_event(worker_id: &str, at_ms: i64) -> NotifyEvent {
     }
 }
 
+/// `schedule.skipped`: a due time of a schedule whose overlap policy is `skip`
+/// came while its previous run was still going. The key is the schedule and
+/// due time, so a due time is reported once however many instances tick.
+pub fn schedule_skipped_event(
+    schedule_id: &str,
+    schedule_name: &str,
+    template: Option<&str>,
+    due_at: i64,
+    reason: &str,
+) -> NotifyEvent {
+    NotifyEvent {
+        event: "schedule.skipped".into(),
+        key: format!("schedule.skipped:{schedule_id}:{due_at}"),
+        payload: json!({
+            "event": "schedule.skipped",
+            "occurred_at": remora_domain::time::ms_to_rfc3339(remora_domain::time::now_ms()),
+            "schedule": {
+                "id": schedule_id,
+                "name": schedule_name,
+                "template": template,
+                "due_at": remora_domain::time::ms_to_rfc3339(due_at),
+                "reason": reason,
+            },
+        }),
+        tags: Vec::new(),
+        status: None,
+        template: template.map(str::to_string),
+    }
+}
+
 /// One line saying what happened (Slack text, email subject).
 pub fn summary(payload: &Value) -> String {
     let event = payload["event"].as_str().unwrap_or("event");
@@ -91,6 +123,13 @@ pub fn summary(payload: &Value) -> String {
             b.get("id").and_then(|v| v.as_str()).unwrap_or("?"),
             b.get("jobs").and_then(|v| v.as_i64()).unwrap_or(0),
             b.get("status").and_then(|v| v.as_str()).unwrap_or("?")
+        );
+    }
+    if let Some(sc) = payload["schedule"].as_object() {
+        return format!(
+            "[remora] {event}: schedule {} ({})",
+            sc.get("name").and_then(|v| v.as_str()).unwrap_or("?"),
+            sc.get("reason").and_then(|v| v.as_str()).unwrap_or("?")
         );
     }
     if let Some(w) = payload["worker"]["id"].as_str() {
@@ -134,7 +173,7 @@ mod tests {
         j.status = remora_domain::JobStatus::Failed;
         j.exit_code = Some(2);
         j.finished_at = Some(1_700_000_000_000);
-        let ev = job_event("job.failed", &j, Some("web-1"), &["prod".into()]);
+        let ev = job_event("job.failed", &j, Some("web-1"), &["prod".into()], None);
         assert_eq!(ev.key, format!("job.failed:{}", j.id));
         let v: Value = serde_json::from_slice(&body("slack", &ev.payload)).unwrap();
         assert_eq!(

@@ -47,3 +47,60 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Benchmarks only: give every job whose id starts with `bench-` one
+    /// stdout chunk (stream code 1), chosen round-robin from `chunks` (realistic log text the
+    /// caller generated), in one statement.
+    pub async fn bench_fill_output(&self, chunks: &[Vec<u8>]) -> Result<()> {
+        sqlx::query("DROP TABLE IF EXISTS bench_chunks")
+            .execute(&self.write)
+            .await?;
+        sqlx::query("CREATE TABLE bench_chunks (k BIGINT PRIMARY KEY, data BYTEA NOT NULL)")
+            .execute(&self.write)
+            .await?;
+        for (k, c) in chunks.iter().enumerate() {
+            sqlx::query("INSERT INTO bench_chunks (k, data) VALUES ($1, $2)")
+                .bind(k as i64)
+                .bind(c.clone())
+                .execute(&self.write)
+                .await?;
+        }
+        let n = chunks.len().max(1) as i64;
+        let sql = format!(
+            "INSERT INTO job_output (job_id, seq, stream, data, created_at)
+             SELECT j.id, 1, 1, c.data, j.finished_at FROM jobs j
+             JOIN bench_chunks c ON c.k = CAST(substr(j.id, 7) AS BIGINT) % {n}
+             WHERE j.id LIKE 'bench-%'"
+        );
+        sqlx::query(&sql).execute(&self.write).await?;
+        sqlx::query("DROP TABLE bench_chunks")
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Benchmarks only: `VACUUM` the SQLite file (checkpointing the WAL first) to see how much
+    /// space a purge freed; `VACUUM` on PostgreSQL.
+    pub async fn vacuum_for_bench(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("VACUUM").execute(&self.write).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.write)
+                .await?;
+        } else {
+            sqlx::query("VACUUM").execute(&self.write).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Benchmarks only: run one statement on the writer (e.g. to measure without a trigger).
+    pub async fn bench_exec(&self, sql: &str) -> Result<()> {
+        sqlx::query(sql).execute(&self.write).await?;
+        Ok(())
+    }
+}

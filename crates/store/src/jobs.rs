@@ -40,7 +40,7 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env";
+pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env, template_id, template_version, schedule_id";
 
 pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
     let kind: String = r.try_get("kind")?;
@@ -83,6 +83,9 @@ pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
             env: serde_json::from_str(&r.try_get::<String, _>("env")?)
                 .map_err(|e| StoreError::Corrupt(format!("job env: {e}")))?,
         },
+        template_id: r.try_get("template_id")?,
+        template_version: r.try_get("template_version")?,
+        schedule_id: r.try_get("schedule_id")?,
     })
 }
 

@@ -91,7 +91,9 @@ impl MaintenanceArgs {
 }
 
 /// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct PassReport {
     pub packed_jobs: u64,
     pub deleted_jobs: u64,

@@ -30,8 +30,11 @@ pub enum JobsCmd {
         #[arg(long, default_value_t = 1)]
         page: i64,
     },
-    /// Show one job.
-    #[command(after_help = "Example:\n  remora jobs get 0199…")]
+    /// Show one job (with the template, version and schedule it came from, if any).
+    #[command(
+        visible_alias = "show",
+        after_help = "Example:\n  remora jobs get 0199…"
+    )]
     Get { id: String },
 }
 
@@ -232,6 +235,16 @@ impl View for Detail<'_> {
             "duration".to_string(),
             duration(self.0.started_at, self.0.finished_at),
         ]);
+        if let Some(tid) = &self.0.template_id {
+            let version = self.0.template_version.map(|v| format!(" v{v}"));
+            t.add_row(vec![
+                "template".to_string(),
+                format!("{tid}{}", version.unwrap_or_default()),
+            ]);
+        }
+        if let Some(sid) = &self.0.schedule_id {
+            t.add_row(vec!["schedule".to_string(), sid.clone()]);
+        }
         Human::table(t)
     }
 }

@@ -9,6 +9,7 @@ pub mod login;
 pub mod notifications;
 pub mod pem;
 pub mod rekey;
+pub mod retention;
 pub mod schedules;
 pub mod servers;
 pub mod submit;

@@ -75,6 +75,19 @@ async fn injection_values_arrive_verbatim_and_secrets_are_masked() {
     }
     let done = stack.wait_final(&id, Duration::from_secs(30)).await;
     assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (
+            &done["template_id"],
+            &done["template_version"],
+            &done["schedule_id"]
+        ),
+        (&t["id"], &json!(1), &Value::Null),
+        "the job records its template and version: {done}"
+    );
+    assert_eq!(
+        job["template_id"], t["id"],
+        "the run reply carries it too: {job}"
+    );
     let logs = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
     assert_eq!(
         logs["stdout"].as_str().unwrap(),
@@ -130,6 +143,7 @@ async fn injection_values_arrive_verbatim_and_secrets_are_masked() {
     assert_eq!((st, t2["version"].as_i64()), (200, Some(2)), "{t2}");
     let (st, j2) = stack.post("/api/v1/templates/inject/run", json!({})).await;
     assert_eq!(st, 201, "{j2}");
+    assert_eq!(j2["template_version"], 2, "{j2}");
     let j2id = j2["id"].as_str().unwrap();
     stack.wait_final(j2id, Duration::from_secs(30)).await;
     assert_eq!(
@@ -292,6 +306,8 @@ async fn overlap_policies_skip_queue_allow() {
         )
         .await;
     assert_eq!(st, 201);
+    let rx = crate::hooks::Receiver::start().await;
+    crate::hooks::target(&stack, "ops", &rx.url, &["schedule.skipped"]).await;
     for policy in ["skip", "queue", "allow"] {
         let (id, due) = schedule(&stack, &format!("s-{policy}"), policy).await;
         // First due time fires; its job stays queued (no worker), so the run is still going.
@@ -310,8 +326,52 @@ async fn overlap_policies_skip_queue_allow() {
             want,
             "{policy}"
         );
+        if policy == "skip" {
+            // The skipped due time is notified, signed, once.
+            let hit = rx
+                .wait_for("schedule.skipped", Duration::from_secs(30), |b| {
+                    b["schedule"]["id"] == id.as_str()
+                })
+                .await;
+            assert!(hit.verified);
+            let sc = &hit.body["schedule"];
+            assert_eq!(
+                (
+                    &hit.body["event"],
+                    &sc["name"],
+                    &sc["template"],
+                    &sc["reason"]
+                ),
+                (
+                    &json!("schedule.skipped"),
+                    &json!("s-skip"),
+                    &json!("t"),
+                    &json!("the previous run is still going")
+                ),
+                "{}",
+                hit.body
+            );
+            assert_eq!(
+                sc["due_at"],
+                remora_domain::time::ms_to_rfc3339(due + 60_000),
+                "{}",
+                hit.body
+            );
+        }
         // The previous run ends: a queued due time starts now.
         let first = stack.get(&format!("/api/v1/schedules/{id}/runs")).await;
+        let fired = first
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|r| r["job_ids"][0].as_str())
+            .unwrap();
+        let fired = stack.get(&format!("/api/v1/jobs/{fired}")).await;
+        assert_eq!(
+            (&fired["schedule_id"], &fired["template_version"]),
+            (&json!(id), &json!(1)),
+            "a fired job records its schedule: {fired}"
+        );
         for r in first.as_array().unwrap() {
             for j in r["job_ids"].as_array().unwrap() {
                 stack
@@ -356,6 +416,8 @@ async fn overlap_policies_skip_queue_allow() {
         .await;
         assert_eq!(st, 200);
     }
+    // Only `skip` skips: one notification in all.
+    assert_eq!(rx.hits().len(), 1, "{:?}", rx.hits());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

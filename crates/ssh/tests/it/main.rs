@@ -5,8 +5,8 @@
 mod certs;
 mod jump;
 mod kbd;
-mod limits;
 mod kdf;
+mod limits;
 
 use remora_ssh::{Connection, Credentials, SshConfig, Target};
 use remora_testkit::sshd::SshHost;

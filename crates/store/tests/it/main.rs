@@ -134,5 +134,8 @@ pub fn job(server_id: &str, created_at: i64, cmd: &str) -> Job {
             become_user: Some("deploy".into()),
             env: [("A_1".to_string(), "x'y $z".to_string())].into(),
         },
+        template_id: None,
+        template_version: None,
+        schedule_id: None,
     }
 }
