@@ -644,7 +644,7 @@ export interface paths {
          */
         put: operations["update_server"];
         post?: never;
-        /** Delete a server. */
+        /** Delete a server. A server that others are reached through (their jump host) is a 409 naming them. */
         delete: operations["delete_server"];
         options?: never;
         head?: never;
@@ -703,6 +703,70 @@ export interface paths {
         put?: never;
         /** Real SSH login and `true`: latency, host key, precise error. Pins the key on first use. */
         post: operations["test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/host-keys/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pin the reviewed fingerprints of many servers in one call (operator; each pin audited as
+         *     `server.host_key.accept`). All names and fingerprints are checked first: one bad item
+         *     changes nothing, and the pins are written in one transaction. The next connection verifies the host against its new pin.
+         */
+        post: operations["accept_host_keys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/host-keys/scan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read the host key every named server presents now (no login, nothing written; operator, as
+         *     it connects out). Without names: the unpinned servers and those with a pending mismatch.
+         */
+        post: operations["scan_host_keys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import servers from an inventory file (operator; dry runs too, as a write-shaped request).
+         *     Rows become the same input as `POST /servers`; a name that exists is updated (hostname, port,
+         *     user, tags added, jump host) and otherwise left alone; `known_hosts` pins the keys of existing
+         *     servers. Any error (reported with its line) applies nothing; a second import of the same file
+         *     changes nothing. At most `REMORA_MAX_IMPORT_BYTES` of content and `REMORA_MAX_BATCH_HOSTS` hosts.
+         */
+        post: operations["import_servers"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1082,6 +1146,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AcceptItem: {
+            /** @description The reviewed fingerprint to pin (`SHA256:…`). */
+            fingerprint: string;
+            /** @description Server id or name. */
+            server: string;
+        };
         AcceptKey: {
             /** @description The fingerprint the operator expects; refused if the host now presents another. */
             fingerprint?: string | null;
@@ -1196,6 +1266,14 @@ export interface components {
             };
             total: number;
         };
+        BulkAccept: {
+            /** @description At most 1000. */
+            keys: components["schemas"]["AcceptItem"][];
+        };
+        BulkAcceptResult: {
+            accepted: number;
+            servers: components["schemas"]["Server"][];
+        };
         BulkStatus: {
             reachable: number;
             servers: components["schemas"]["CheckResult"][];
@@ -1266,7 +1344,22 @@ export interface components {
         /** @description A command job (`command`) or a script job (`script`, `shell`) for `server_id`, `server_ids` or `tag`. */
         CreateJob: {
             args?: string[] | null;
+            /**
+             * @description Run under sudo as `become_user` (default root), with the server's `sudo_password`
+             *     when it has one. sudo refusing ends the job `failed` with `become_failed`.
+             */
+            become?: boolean | null;
+            /** @description The user `become` switches to (`[A-Za-z_][A-Za-z0-9_.-]*`, at most 32 bytes); default root. */
+            become_user?: string | null;
             command?: string | null;
+            /**
+             * @description Environment variables for the job: names `[A-Za-z_][A-Za-z0-9_]*`, values any text
+             *     without NUL, passed verbatim (no shell interprets them). Stored and returned with the
+             *     job: not for secrets. At most `REMORA_MAX_ENV_VARS` entries and `REMORA_MAX_ENV_BYTES`.
+             */
+            env?: {
+                [key: string]: string;
+            } | null;
             fail_threshold?: null | components["schemas"]["PolicyLimit"];
             max_parallel?: null | components["schemas"]["PolicyLimit"];
             /** Format: int64 */
@@ -1274,6 +1367,11 @@ export interface components {
             on_fail_threshold?: null | components["schemas"]["OnFail"];
             /** Format: int64 */
             priority?: number | null;
+            /**
+             * @description Command jobs only: run on a pseudo-terminal (for commands that insist on one);
+             *     stdout and stderr then arrive merged, as stdout. See docs/jobs.md.
+             */
+            pty?: boolean | null;
             script?: string | null;
             server_id?: string | null;
             server_ids?: string[] | null;
@@ -1429,16 +1527,67 @@ export interface components {
         HookBody: {
             params?: Record<string, never>;
         };
+        /** @description An inventory to import. */
+        ImportRequest: {
+            /** @description The file's text. */
+            content: string;
+            defaults?: null | components["schemas"]["CreateServer"];
+            /** @description Report what would change and write nothing. */
+            dry_run?: boolean;
+            /**
+             * @description `csv`, `ssh_config`, `ansible` (INI or YAML, detected), `ansible_ini`, `ansible_yaml` or
+             *     `known_hosts`.
+             */
+            format: string;
+        };
+        ImportResult: {
+            /** @description Whether the changes were written (false on a dry run and when there are errors). */
+            applied: boolean;
+            created: number;
+            dry_run: boolean;
+            /** @description Problems that stop the import (nothing is applied while there is one), with line numbers. */
+            errors: components["schemas"]["LineError"][];
+            format: string;
+            rows: components["schemas"]["ImportRow"][];
+            skipped: number;
+            unchanged: number;
+            updated: number;
+            /** @description Lines read but not imported (e.g. `Match` blocks, `@cert-authority` lines). */
+            warnings: components["schemas"]["LineError"][];
+        };
+        /** @description One host (or, for `known_hosts`, one server) of the import and what happens to it. */
+        ImportRow: {
+            /** @description `create`, `update`, `unchanged` or `skip`. */
+            action: string;
+            /** @description Line of the file the row comes from. */
+            line: number;
+            name: string;
+            /** @description What changes, or why nothing does; notes such as an `IdentityFile` the server cannot read. */
+            reasons: string[];
+            /** @description The server's id (chosen now for a server to create). */
+            server_id?: string | null;
+        };
         /** @description A job as stored and as returned by the API (never with output bodies). */
         Job: {
             args: string[];
             /** Format: int64 */
             attempt: number;
             batch_id?: string | null;
+            /** @description Runs under sudo as `become_user`. */
+            become?: boolean;
+            /** @description The user a `become` job runs as (root when null). */
+            become_user?: string | null;
             cancel_requested: boolean;
             command?: string | null;
             /** Format: date-time */
             created_at: string;
+            /**
+             * @description Environment variables the job gets (names `[A-Za-z_][A-Za-z0-9_]*`); not for secrets
+             *     (they are stored and returned as given: use a template's secret parameter).
+             */
+            env?: {
+                [key: string]: string;
+            };
             /** @description A human sentence for failures. */
             error?: string | null;
             /** @description A stable machine code for failures (`host_key_mismatch`, `connect_failed`, ...). */
@@ -1454,6 +1603,8 @@ export interface components {
             max_retries: number;
             /** Format: int64 */
             priority: number;
+            /** @description Runs on a pseudo-terminal; stdout and stderr are merged (stdout). */
+            pty?: boolean;
             /** @description The schedule that fired the job (null unless a schedule created it). */
             schedule_id?: string | null;
             script?: string | null;
@@ -1507,6 +1658,11 @@ export interface components {
         };
         /** @enum {string} */
         JobStatus: "queued" | "running" | "completed" | "failed" | "canceled" | "timed_out";
+        LineError: {
+            /** @description 1-based line of the input (0 when the problem is not on one line). */
+            line: number;
+            message: string;
+        };
         Logs: {
             error?: string | null;
             /** Format: int64 */
@@ -1669,6 +1825,29 @@ export interface components {
             params?: Record<string, never>;
             targets?: null | components["schemas"]["Targets"];
         };
+        ScannedKey: {
+            error?: string | null;
+            /** Format: date-time */
+            first_seen_at?: string | null;
+            name: string;
+            /** @description The pinned fingerprint, if any. */
+            pinned?: string | null;
+            /** @description What the host presents now (null when it could not be read: see `error`). */
+            presented?: string | null;
+            server_id: string;
+            /** @description `match`, `mismatch`, `unpinned` or `error`. */
+            status: string;
+        };
+        ScanRequest: {
+            /**
+             * @description Server ids or names (at most 1000); empty or absent: every server that is unpinned or has
+             *     a pending mismatch.
+             */
+            servers?: string[];
+        };
+        ScanResult: {
+            keys: components["schemas"]["ScannedKey"][];
+        };
         /** @description A schedule as created or replaced. */
         ScheduleBody: {
             /** @description After downtime: one run for the missed due times (true) or none (false, default). */
@@ -1754,7 +1933,20 @@ export interface components {
             credential_id?: string | null;
             has_password: boolean;
             has_private_key: boolean;
+            /** @description A sudo password is stored for `become` jobs (the password itself is never returned). */
+            has_sudo_password?: boolean;
             host_key_fingerprint?: string | null;
+            /**
+             * Format: date-time
+             * @description When the pinned host key was first seen (pinned on first use, accepted, or imported from
+             *     a `known_hosts` file); null while nothing is pinned.
+             */
+            host_key_first_seen_at?: string | null;
+            /**
+             * @description The fingerprint the host presented when it did not match the pin (a pending mismatch to
+             *     review: accept it or keep the pin); null when none is pending.
+             */
+            host_key_presented?: string | null;
             hostname: string;
             id: string;
             is_active: boolean;
@@ -1887,6 +2079,10 @@ export interface components {
         };
         /** @description One version of a template: what it runs, its parameters and defaults. */
         TemplateDef: {
+            /** @description Run under sudo as `become_user` (default root), as a job's `become` (docs/jobs.md). */
+            become?: boolean;
+            /** @description The user `become` switches to; root when omitted. Needs `become: true`. */
+            become_user?: string | null;
             /** @description Shell text run by `/bin/sh -c` (a command template). */
             command?: string | null;
             description?: string | null;
@@ -7507,6 +7703,14 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7990,6 +8194,325 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    accept_host_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkAccept"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkAcceptResult"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scan_host_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScanRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanResult"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited (see Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The database did not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_servers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
+                };
+            };
+            /** @description Malformed request (query string, path, JSON syntax) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not of the documented content type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Errors (with line numbers); nothing applied */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImportResult"];
                 };
             };
             /** @description Rate limited (see Retry-After) */

@@ -391,6 +391,11 @@ pub async fn run_template(
             template_id: Some(t.id.clone()),
             template_version: Some(t.version),
             schedule_id: schedule_id.map(str::to_string),
+            options: remora_domain::JobOptions {
+                sudo: def.sudo,
+                become_user: def.become_user.clone(),
+                ..Default::default()
+            },
             ..Job::queued(spec.clone(), s.id.clone())
         })
         .collect();

@@ -138,7 +138,7 @@ async fn job_submissions_name_the_refused_field() {
         (
             json!({ "server_id": "web1", "command": "a\u{0}b" }),
             UNPROCESSABLE,
-            "validation_failed",
+            "invalid_text",
             Some("command"),
         ),
         (
@@ -198,8 +198,8 @@ async fn job_submissions_name_the_refused_field() {
         (
             json!({ "command": "x", "server_id": "web1", "args": ["a\u{0}"] }),
             UNPROCESSABLE,
-            "validation_failed",
-            Some("args"),
+            "invalid_text",
+            Some("args[0]"),
         ),
         (
             json!({ "command": "x", "server_id": "web1", "bogus": 1 }),

@@ -107,6 +107,20 @@ pub struct TemplateDef {
     /// Fixed environment variables (not parameters; visible in the template).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Run under sudo as `become_user` (default root), as a job's `become` (docs/jobs.md).
+    #[serde(default, rename = "become", skip_serializing_if = "std::ops::Not::not")]
+    pub sudo: bool,
+    /// The user `become` switches to; root when omitted. Needs `become: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub become_user: Option<String>,
+}
+
+/// A user name sudo can be asked for: 1–32 of `[A-Za-z0-9_.-]`, not starting with `-`/`.`/a digit.
+pub fn valid_user_name(u: &str) -> bool {
+    let mut c = u.chars();
+    u.len() <= 32
+        && matches!(c.next(), Some(f) if f == '_' || f.is_ascii_alphabetic())
+        && c.all(|x| x == '_' || x == '.' || x == '-' || x.is_ascii_alphanumeric())
 }
 
 fn default_priority() -> i64 {
@@ -116,6 +130,14 @@ fn default_priority() -> i64 {
 impl TemplateDef {
     /// Check the definition as a whole: exactly one of command or script, bounds, params.
     pub fn check(&self) -> Result<(), String> {
+        if let Some(u) = &self.become_user {
+            if !self.sudo {
+                return Err("`become_user` needs `become: true`".into());
+            }
+            if !valid_user_name(u) {
+                return Err(format!("`become_user` `{u}` is not a valid user name"));
+            }
+        }
         match (&self.command, &self.script) {
             (Some(c), None) if !c.trim().is_empty() => {}
             (None, Some(s)) if !s.trim().is_empty() => {}
@@ -454,6 +476,30 @@ mod tests {
             !secret.contains("abc"),
             "a secret's value is never in an error"
         );
+    }
+
+    #[test]
+    fn become_is_part_of_a_definition() {
+        let def = |v: Value| serde_json::from_value::<TemplateDef>(v).unwrap();
+        let d = def(json!({"command": "id -u", "become": true, "become_user": "deploy"}));
+        assert!(d.sudo && d.check().is_ok());
+        assert_eq!(d.become_user.as_deref(), Some("deploy"));
+        let back = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            (&back["become"], &back["become_user"]),
+            (&json!(true), &json!("deploy"))
+        );
+        // Without become, nothing is written (older definitions read and write the same).
+        let plain = serde_json::to_value(def(json!({"command": "id -u"}))).unwrap();
+        assert!(plain.get("become").is_none() && plain.get("become_user").is_none());
+        let e = def(json!({"command": "x", "become_user": "deploy"}))
+            .check()
+            .unwrap_err();
+        assert!(e.contains("needs `become: true`"), "{e}");
+        let e = def(json!({"command": "x", "become": true, "become_user": "-rf"}))
+            .check()
+            .unwrap_err();
+        assert!(e.contains("not a valid user name"), "{e}");
     }
 
     #[test]

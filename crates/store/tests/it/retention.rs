@@ -4,7 +4,7 @@ use crate::{job, server, unlimited_server};
 use remora_domain::{JobStatus, Stream};
 use remora_store::maintenance::{self, MaintenanceConfig, PassReport};
 use remora_store::retention::{JobRetention, RetentionPolicy};
-use remora_store::{OutputChunk, PackOptions, Store};
+use remora_store::{JobFilter, OutputChunk, PackOptions, Store};
 use tokio_util::sync::CancellationToken;
 
 const DAY: i64 = 86_400_000;
@@ -185,6 +185,22 @@ async fn purge_goes_in_batches_and_keeps_the_rest(s: &Store) {
     }
     for id in [&recent, &old_failed, &old_canceled, &queued.id] {
         assert!(s.get_job(id).await.unwrap().is_some(), "{id} kept");
+    }
+    // The search index follows the deletes (on SQLite, by its own keys: migration 0018).
+    let found = |id: &str| {
+        let f = JobFilter {
+            page: 1,
+            limit: 10,
+            search: Some(id.to_string()),
+            ..Default::default()
+        };
+        async move { s.list_jobs(&f).await.unwrap().0.len() }
+    };
+    for id in old_completed.iter().chain([&very_old_failed]) {
+        assert_eq!(found(id).await, 0, "{id} is gone from the search index");
+    }
+    for id in [&recent, &old_failed, &old_canceled, &queued.id] {
+        assert_eq!(found(id).await, 1, "{id} is still found by search");
     }
     let want_out: Vec<u8> = chunks(3)[..2].iter().flat_map(|c| c.data.clone()).collect();
     assert_eq!(s.job_output(&recent).await.unwrap().0, want_out);
