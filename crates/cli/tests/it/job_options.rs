@@ -172,7 +172,7 @@ async fn bad_options_are_a_422_naming_the_problem() {
         (
             "/api/v1/jobs",
             json!({"command": "true", "env": {"A": "a\u{0}b"}}),
-            "env",
+            "env.A",
             "NUL",
         ),
         (
