@@ -149,7 +149,10 @@ impl Store {
         let now = remora_domain::time::now_ms();
         let mut tx = self.write.begin().await?;
         for c in chunks {
-            sqlx::query("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ($1, $2, $3, $4, $5)")
+            // A retry of a write whose commit was not confirmed (the connection dropped after
+            // COMMIT) sends the same chunks under the same seqs again: those are already there
+            // and are kept. A different chunk under a stored seq is still a conflict.
+            let r = sqlx::query("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, seq) DO NOTHING")
                 .bind(job_id)
                 .bind(c.seq)
                 .bind(c.stream.code())
@@ -158,6 +161,21 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_unique)?;
+            if r.rows_affected() == 0 {
+                let row = sqlx::query(
+                    "SELECT stream, data FROM job_output WHERE job_id = $1 AND seq = $2",
+                )
+                .bind(job_id)
+                .bind(c.seq)
+                .fetch_one(&mut *tx)
+                .await?;
+                let (stream, data): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+                if stream != c.stream.code() || data != c.data {
+                    return Err(StoreError::Conflict {
+                        constraint: "job_output_pkey".into(),
+                    });
+                }
+            }
         }
         sqlx::query(
             "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",

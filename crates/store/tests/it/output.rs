@@ -50,6 +50,20 @@ async fn output(s: &Store) {
         .is_err(),
         "a seq is written once"
     );
+    // The same chunk again (a retry after an unconfirmed commit) is kept once, not an error.
+    s.append_output(
+        &j1.id,
+        &[OutputChunk {
+            seq: 2,
+            stream: Stream::Stderr,
+            data: vec![0xac],
+        }],
+        3,
+        3,
+        true,
+    )
+    .await
+    .unwrap();
     let (out, err) = s.job_output(&j1.id).await.unwrap();
     assert_eq!(out, b"a\n\n");
     assert_eq!(String::from_utf8(err).unwrap(), "€");
