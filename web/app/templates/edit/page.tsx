@@ -17,7 +17,7 @@ import { Field, Input, Label, Select, Textarea } from "@/components/ui/input";
 import { Tabs } from "@/components/ui/tabs";
 
 const SHELLS = ["/bin/bash", "/bin/sh", "/bin/dash", "/bin/zsh", "/usr/bin/python3"];
-const FIELDS = ["name", "command", "script", "shell", "timeout", "priority", "max_retries", "targets", "env", "params", "body"];
+const FIELDS = ["name", "command", "script", "shell", "timeout", "priority", "max_retries", "targets", "env", "become_user", "params", "body"];
 
 function Editor({ initial }: { initial: Template | null }) {
   const router = useRouter();
@@ -38,6 +38,8 @@ function Editor({ initial }: { initial: Template | null }) {
       .map(([k, v]) => `${k}=${v}`)
       .join("\n"),
   );
+  const [become, setBecome] = React.useState(Boolean(initial?.become));
+  const [becomeUser, setBecomeUser] = React.useState(initial?.become_user ?? "");
   const [localErrors, setLocalErrors] = React.useState<Record<string, string>>({});
   const [paramErrors, setParamErrors] = React.useState<Record<number, string>>({});
 
@@ -71,6 +73,8 @@ function Editor({ initial }: { initial: Template | null }) {
     if (!Number.isInteger(mr) || mr < 0 || mr > 10) errs.max_retries = "max_retries must be between 0 and 10";
     const env = parseEnv(envText);
     if (env.error) errs.env = env.error;
+    const bu = becomeUser.trim();
+    if (become && bu && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(bu)) errs.become_user = `\`become_user\` \`${bu}\` is not a valid user name`;
     const { specs, errors } = draftsToSpecs(drafts);
     setParamErrors(errors);
     setLocalErrors(errs);
@@ -84,6 +88,7 @@ function Editor({ initial }: { initial: Template | null }) {
       priority: pr,
       max_retries: mr,
       env: env.env,
+      ...(become ? { become: true, ...(bu ? { become_user: bu } : {}) } : {}),
     };
     if (mode === "command") body.command = command;
     else {
@@ -176,6 +181,17 @@ function Editor({ initial }: { initial: Template | null }) {
           <Field label="Environment (KEY=value per line)" htmlFor="tpl-env" hint="Fixed variables, visible in the template; use a secret parameter for secrets." error={fieldErr("env")}>
             <Textarea id="tpl-env" className="font-mono" rows={3} value={envText} onChange={(e) => setEnvText(e.target.value)} />
           </Field>
+          <div className="grid gap-2">
+            <label className="flex items-center gap-2 text-sm" htmlFor="tpl-become">
+              <input id="tpl-become" type="checkbox" className="h-4 w-4" checked={become} onChange={(e) => setBecome(e.target.checked)} />
+              Become (run under sudo with the server&apos;s sudo password)
+            </label>
+            {become ? (
+              <Field label="Become user" htmlFor="tpl-become-user" hint="Default root" error={fieldErr("become_user")}>
+                <Input id="tpl-become-user" value={becomeUser} placeholder="root" onChange={(e) => setBecomeUser(e.target.value)} />
+              </Field>
+            ) : null}
+          </div>
           {save.isError && !shownElsewhere ? <ErrorState error={save.error} title="The template was not saved" /> : null}
           <Button type="submit" size="lg" disabled={save.isPending}>
             {save.isPending ? "Saving…" : initial ? `Save as version ${initial.current_version + 1}` : "Create template"}
