@@ -110,6 +110,13 @@ pub struct ApiOpts {
     /// schedule's catch_up then decides between one run and none.
     #[arg(long, env = "REMORA_SCHEDULE_GRACE", default_value_t = 60)]
     pub schedule_grace_secs: u64,
+    /// Seconds a connection may take to send a whole request head (the first request, or
+    /// the next one on an idle keep-alive connection) before it is closed.
+    #[arg(long, env = "REMORA_HEADER_READ_TIMEOUT", default_value_t = crate::serve::DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+    /// Most open HTTP connections; further ones wait in the listen backlog until one closes.
+    #[arg(long, env = "REMORA_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
     #[command(flatten)]
     pub notify: remora_notify::NotifyArgs,
     #[command(flatten)]
@@ -162,6 +169,8 @@ impl ApiOpts {
         c.pem_max_bytes = self.pem_max_bytes;
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
+        c.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout_secs);
+        c.max_connections = self.max_connections.max(1);
         c.notify = self.notify.config();
         c.maintenance = self.maintenance.config();
         c

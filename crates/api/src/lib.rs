@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod pem;
 pub mod retention;
 pub mod schedules;
+pub mod serve;
 pub mod servers;
 pub mod stream;
 pub mod system;
@@ -90,6 +91,11 @@ pub struct ApiConfig {
     pub max_batch_hosts: usize,
     /// Largest inventory file one import takes, bytes (`REMORA_MAX_IMPORT_BYTES`).
     pub max_import_bytes: usize,
+    /// A connection that has not sent a whole request head this long is closed
+    /// (`REMORA_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: std::time::Duration,
+    /// Most open HTTP connections; more wait in the listen backlog (`REMORA_MAX_CONNECTIONS`).
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
@@ -98,6 +104,10 @@ impl Default for ApiConfig {
             max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
             max_import_bytes: 4 * 1024 * 1024,
+            header_read_timeout: std::time::Duration::from_secs(
+                serve::DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            ),
+            max_connections: serve::DEFAULT_MAX_CONNECTIONS,
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -382,11 +392,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let tracker = tokio_util::task::TaskTracker::new();
     background::spawn_all(&tracker, state.clone(), shutdown.clone());
+    let header_read_timeout = state.cfg.header_read_timeout;
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        state.cfg.max_connections.max(1),
+    ));
     let router = app(state);
-    let sd = shutdown.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { sd.cancelled().await })
-        .await?;
+    serve::serve(
+        listener,
+        router,
+        header_read_timeout,
+        slots,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
@@ -397,5 +415,7 @@ pub async fn run(
 mod hardening_tests;
 #[cfg(test)]
 mod import_tests;
+#[cfg(test)]
+mod serve_tests;
 #[cfg(test)]
 mod tests;
