@@ -164,6 +164,7 @@ export interface paths {
         /**
          * Server-sent events of every job status change: `event: job`, data `{"job_id","status","exit_code"}`.
          *     A client that falls behind gets `event: lagged` with the number of events it missed.
+         *     Counts against the same open-stream caps as job streams (429 `too_many_streams`).
          */
         get: operations["events"];
         put?: never;
@@ -346,7 +347,8 @@ export interface paths {
         };
         /**
          * Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
-         *     `Last-Event-ID`; closes after the final status.
+         *     `Last-Event-ID`; closes after the final status. A token over its open-stream cap gets a 429
+         *     `too_many_streams`.
          */
         get: operations["job_stream"];
         put?: never;
@@ -3546,7 +3548,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After) */
+            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4775,7 +4777,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After) */
+            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -91,6 +91,16 @@ pub struct ApiOpts {
     /// Status events buffered for `/events` before a slow client gets `event: lagged`.
     #[arg(long, env = "REMORA_SSE_STATUS_BUFFER", default_value_t = 4096)]
     pub sse_status_buffer: usize,
+    /// Open SSE streams (job streams and `/events`) one token may hold; one more is a 429.
+    #[arg(long, env = "REMORA_SSE_MAX_PER_TOKEN", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_max_per_token: u64,
+    /// Open SSE streams in all; one more is a 429.
+    #[arg(long, env = "REMORA_SSE_MAX_TOTAL", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sse_max_total: u64,
+    /// Seconds between a job stream's reads of the job in case an event was lost (it wakes on
+    /// the job's events otherwise).
+    #[arg(long, env = "REMORA_SSE_FALLBACK_POLL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sse_fallback_poll_secs: u64,
     /// Per-host timeout of server checks, seconds.
     #[arg(long, env = "REMORA_CHECK_TIMEOUT", default_value_t = 5)]
     pub check_timeout_secs: u64,
@@ -156,6 +166,9 @@ impl ApiOpts {
         c.search_count_cap = self.search_count_cap.max(0);
         c.sse_job_buffer = self.sse_job_buffer.max(1);
         c.sse_status_buffer = self.sse_status_buffer.max(1);
+        c.sse_max_per_token = self.sse_max_per_token as usize;
+        c.sse_max_total = self.sse_max_total as usize;
+        c.sse_fallback_poll = std::time::Duration::from_secs(self.sse_fallback_poll_secs);
         c.cors_origins = self
             .cors_origins
             .clone()

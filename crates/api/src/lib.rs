@@ -83,6 +83,13 @@ pub struct ApiConfig {
     pub sse_job_buffer: usize,
     /// Status events buffered for `/events` (then the client gets `event: lagged`).
     pub sse_status_buffer: usize,
+    /// Open SSE streams (`/jobs/{id}/stream` and `/events`) one token may hold (`REMORA_SSE_MAX_PER_TOKEN`).
+    pub sse_max_per_token: usize,
+    /// Open SSE streams in all (`REMORA_SSE_MAX_TOTAL`).
+    pub sse_max_total: usize,
+    /// How often a job stream reads the job from the database in case an event was lost;
+    /// between polls it wakes on the job's events only (`REMORA_SSE_FALLBACK_POLL`).
+    pub sse_fallback_poll: std::time::Duration,
     /// Notifications: retries, timeouts, SMTP.
     pub notify: remora_notify::NotifyConfig,
     /// Retention and output compression task.
@@ -141,6 +148,9 @@ impl Default for ApiConfig {
             schedule_grace: std::time::Duration::from_secs(60),
             sse_job_buffer: 1024,
             sse_status_buffer: 4096,
+            sse_max_per_token: 32,
+            sse_max_total: 1024,
+            sse_fallback_poll: std::time::Duration::from_secs(15),
             notify: Default::default(),
             maintenance: Default::default(),
         }
@@ -155,6 +165,8 @@ pub struct AppState {
     pub cfg: Arc<ApiConfig>,
     /// Pub/sub events from the queue, fanned out per job to SSE clients.
     pub live: Arc<live::Hub>,
+    /// Open SSE streams under their caps.
+    pub streams: Arc<live::StreamSlots>,
     /// Wakes the pusher after a job was written.
     pub push_wake: Arc<tokio::sync::Notify>,
     pub metrics: Arc<metrics::Metrics>,
@@ -165,12 +177,17 @@ impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
         let live = Arc::new(live::Hub::new(cfg.sse_job_buffer, cfg.sse_status_buffer));
+        let streams = Arc::new(live::StreamSlots::new(
+            cfg.sse_max_per_token,
+            cfg.sse_max_total,
+        ));
         AppState {
             store,
             vault,
             queue,
             cfg: Arc::new(cfg),
             live,
+            streams,
             push_wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             limiter,
@@ -417,5 +434,7 @@ mod hardening_tests;
 mod import_tests;
 #[cfg(test)]
 mod serve_tests;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! pub/sub (`background`) hands every event to `Hub::dispatch`, which sends
 //! it to the subscribers of that job only (and status payloads to `/events`).
 //! A job's channel is made by its first subscriber and removed with its last.
+//! `StreamSlots` counts the open streams, per token and in all.
 
 use bytes::Bytes;
 use remora_domain::events::{JobEvent, OutputEvent, TOPIC_OUTPUT_PREFIX, TOPIC_STATUS};
@@ -120,6 +121,90 @@ impl Drop for Subscription {
     }
 }
 
+/// The open SSE streams, per token and in all, under their caps
+/// (`REMORA_SSE_MAX_PER_TOKEN`, `REMORA_SSE_MAX_TOTAL`).
+pub struct StreamSlots {
+    max_per_token: usize,
+    max_total: usize,
+    open: Mutex<OpenStreams>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    total: usize,
+    per_token: HashMap<String, usize>,
+}
+
+/// Why a stream was refused: the cap that is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotsFull {
+    Token(usize),
+    Total(usize),
+}
+
+impl StreamSlots {
+    /// At most `max_per_token` open streams per token and `max_total` in all (both at least 1).
+    pub fn new(max_per_token: usize, max_total: usize) -> StreamSlots {
+        StreamSlots {
+            max_per_token: max_per_token.max(1),
+            max_total: max_total.max(1),
+            open: Mutex::new(OpenStreams::default()),
+        }
+    }
+
+    fn open(&self) -> MutexGuard<'_, OpenStreams> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One more open stream of `token`, released when the slot drops; refused at a cap.
+    pub fn acquire(self: &Arc<Self>, token: &str) -> Result<StreamSlot, SlotsFull> {
+        let mut open = self.open();
+        // The token's own cap first: it is the one its holder can act on.
+        let n = open.per_token.get(token).copied().unwrap_or(0);
+        if n >= self.max_per_token {
+            return Err(SlotsFull::Token(self.max_per_token));
+        }
+        if open.total >= self.max_total {
+            return Err(SlotsFull::Total(self.max_total));
+        }
+        open.total += 1;
+        open.per_token.insert(token.to_string(), n + 1);
+        Ok(StreamSlot {
+            slots: self.clone(),
+            token: token.to_string(),
+        })
+    }
+
+    /// Open streams in all.
+    pub fn total(&self) -> usize {
+        self.open().total
+    }
+
+    /// Open streams of one token.
+    pub fn of(&self, token: &str) -> usize {
+        self.open().per_token.get(token).copied().unwrap_or(0)
+    }
+}
+
+/// One open stream; dropped with the stream's body (the client went away or the stream ended).
+pub struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    token: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(n) = open.per_token.get_mut(&self.token) {
+            *n -= 1;
+            if *n == 0 {
+                open.per_token.remove(&self.token);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +308,20 @@ mod tests {
             payload: Bytes::from_static(b"{"),
         };
         assert!(decode(&garbage).is_none());
+    }
+
+    #[test]
+    fn stream_slots_cap_per_token_and_in_all_and_free_on_drop() {
+        let slots = Arc::new(StreamSlots::new(2, 3));
+        let a1 = slots.acquire("a").unwrap();
+        let _a2 = slots.acquire("a").unwrap();
+        assert_eq!(slots.acquire("a").err(), Some(SlotsFull::Token(2)));
+        let _b1 = slots.acquire("b").unwrap();
+        assert_eq!(slots.acquire("c").err(), Some(SlotsFull::Total(3)));
+        assert_eq!((slots.total(), slots.of("a"), slots.of("b")), (3, 2, 1));
+        drop(a1);
+        assert_eq!((slots.total(), slots.of("a")), (2, 1));
+        let _a3 = slots.acquire("a").unwrap();
+        assert_eq!(slots.acquire("b").err(), Some(SlotsFull::Total(3)));
     }
 }

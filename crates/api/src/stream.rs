@@ -3,15 +3,21 @@
 //! database fills any gap (a lagging client, a resumed stream, events lost
 //! in flight). Event ids are `<stdout offset>:<stderr offset>`, so a client
 //! resumes with `Last-Event-ID` and receives each byte once. The stream
-//! closes after the final status.
+//! closes after the final status. A stream wakes on its job's events and
+//! reads the job from the database only then and every
+//! `REMORA_SSE_FALLBACK_POLL` (a lost event); each token, and the server in
+//! all, holds a bounded number of open streams.
 
-use crate::error::ApiResult;
-use crate::live::{Subscription, Update};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::live::{SlotsFull, StreamSlot, Subscription, Update};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::Extension;
 use remora_domain::{Job, JobStatus, OutputEvent, Stream};
 use serde_json::json;
 use std::collections::VecDeque;
@@ -26,9 +32,21 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
 }
 
-/// How often a job stream asks the database for the job's status, in case
-/// a status event was lost.
-const STATUS_POLL: Duration = Duration::from_secs(1);
+/// One more open stream for the caller, or a 429 naming the cap reached.
+fn open_slot(state: &AppState, caller: Option<&Caller>) -> ApiResult<StreamSlot> {
+    let token = caller.map(|c| c.token_id.as_str()).unwrap_or("");
+    state.streams.acquire(token).map_err(|full| {
+        let message = match full {
+            SlotsFull::Token(n) => format!(
+                "this token already has {n} open streams (REMORA_SSE_MAX_PER_TOKEN); close one first"
+            ),
+            SlotsFull::Total(n) => format!(
+                "the server already has {n} open streams (REMORA_SSE_MAX_TOTAL); retry later"
+            ),
+        };
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message)
+    })
+}
 /// SSE keep-alive comment interval.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -76,6 +94,7 @@ struct JobStream {
     started: bool,
     done: bool,
     _guard: crate::metrics::SseGuard,
+    _slot: StreamSlot,
 }
 
 enum Woke {
@@ -178,13 +197,16 @@ impl JobStream {
 }
 
 /// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
-/// `Last-Event-ID`; closes after the final status.
-#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+/// `Last-Event-ID`; closes after the final status. A token over its open-stream cap gets a 429
+/// `too_many_streams`.
+#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited (see Retry-After), or too many open streams (`too_many_streams`)", body = crate::openapi::ErrorBody)))]
 pub async fn job_stream(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<axum::response::Response> {
+    let slot = open_slot(&state, caller.as_deref())?;
     let job = crate::lookup::job(&state, &id).await?;
     let mut sent = [0i64, 0i64];
     if let Some(last) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
@@ -194,8 +216,13 @@ pub async fn job_stream(
     }
     // Subscribe before reading the database, so nothing falls in between.
     let sub = state.live.subscribe(&id);
+    // The first tick is at once: it reads the job after subscribing (a change
+    // between the lookup above and the subscription), then every fallback period.
+    let mut tick = tokio::time::interval(state.cfg.sse_fallback_poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let js = JobStream {
         _guard: crate::metrics::SseGuard::new(state.metrics.clone()),
+        _slot: slot,
         sub,
         c: Cursor {
             sent,
@@ -204,7 +231,7 @@ pub async fn job_stream(
         },
         last_status: job.status,
         check_final: job.status.is_final(),
-        tick: tokio::time::interval(STATUS_POLL),
+        tick,
         pending: VecDeque::from([status_event(&job)]),
         started: false,
         done: false,
@@ -229,14 +256,19 @@ pub async fn job_stream(
 
 /// Server-sent events of every job status change: `event: job`, data `{"job_id","status","exit_code"}`.
 /// A client that falls behind gets `event: lagged` with the number of events it missed.
-#[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody)))]
-pub async fn events(State(state): State<AppState>) -> axum::response::Response {
+/// Counts against the same open-stream caps as job streams (429 `too_many_streams`).
+#[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited (see Retry-After), or too many open streams (`too_many_streams`)", body = crate::openapi::ErrorBody)))]
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> ApiResult<axum::response::Response> {
     use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
     use tokio_stream::StreamExt;
+    let slot = open_slot(&state, caller.as_deref())?;
     let guard = crate::metrics::SseGuard::new(state.metrics.clone());
     let events =
         tokio_stream::wrappers::BroadcastStream::new(state.live.statuses()).map(move |r| {
-            let _counted = &guard;
+            let _counted = (&guard, &slot);
             Ok::<Event, Infallible>(match r {
                 Ok(payload) => Event::default()
                     .event("job")
@@ -247,7 +279,7 @@ pub async fn events(State(state): State<AppState>) -> axum::response::Response {
                 }
             })
         });
-    Sse::new(events)
+    Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response()
+        .into_response())
 }

@@ -20,6 +20,15 @@ pub const EXIT_CANCELED: i32 = 130;
 pub const EXIT_FAILED_NO_CODE: i32 = 1;
 pub const EXIT_DETACHED: i32 = 2;
 
+/// Jobs followed at once when following several: the API caps the open streams
+/// of one token (`REMORA_SSE_MAX_PER_TOKEN`, default 32); the rest wait their turn
+/// and then replay their stored output from the start.
+pub const MAX_FOLLOWED_AT_ONCE: usize = 16;
+
+/// How long a stream refused with `too_many_streams` (other clients of the token
+/// or of the server hold the slots) is retried, once a second.
+const STREAM_SLOT_RETRIES: u32 = 300;
+
 fn write_out(prefix: &Option<String>, data: &str, stderr: bool, at_line_start: &mut bool) {
     let mut s = String::new();
     match prefix {
@@ -53,6 +62,7 @@ pub async fn follow_job(api: &Api, job_id: &str, prefix: Option<String>) -> Resu
     let mut last_id: Option<String> = None;
     let mut line_start = [true, true];
     let mut attempts = 0u32;
+    let mut slot_waits = 0u32;
     loop {
         let mut rb = api
             .request(
@@ -68,6 +78,15 @@ pub async fn follow_job(api: &Api, job_id: &str, prefix: Option<String>) -> Resu
             Err(e) if attempts < 30 && e.to_string().contains("cannot reach") => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e)
+                if slot_waits < STREAM_SLOT_RETRIES
+                    && e.downcast_ref::<crate::client::ApiFailure>()
+                        .is_some_and(|f| f.code == "too_many_streams") =>
+            {
+                slot_waits += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             Err(e) => return Err(e),
@@ -126,12 +145,15 @@ pub async fn follow_jobs(api: &Api, jobs: Vec<(String, String)>) -> Result<i32> 
     let several = jobs.len() > 1;
     let ids: Vec<String> = jobs.iter().map(|(id, _)| id.clone()).collect();
     let results = Arc::new(Mutex::new(Vec::new()));
+    let at_once = Arc::new(tokio::sync::Semaphore::new(MAX_FOLLOWED_AT_ONCE));
     let mut set = tokio::task::JoinSet::new();
     for (id, label) in jobs {
         let api = api.clone();
         let results = results.clone();
+        let at_once = at_once.clone();
         let prefix = several.then(|| format!("[{label}] "));
         set.spawn(async move {
+            let _turn = at_once.acquire_owned().await;
             let r = follow_job(&api, &id, prefix).await;
             results.lock().await.push((id, r));
         });

@@ -273,3 +273,36 @@ async fn batches_cancel_and_the_request_failure_exit_code() {
     .await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
+
+/// `--follow --stream` on more hosts than the API lets one token stream at once
+/// (`REMORA_SSE_MAX_PER_TOKEN`, here 1): the refused streams wait for a slot and
+/// every host's output still arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follow_stream_waits_for_a_stream_slot_and_shows_every_host() {
+    let h = require!(SshHost::start());
+    let cfg = remora_api::ApiConfig {
+        worker_down_after: Duration::from_secs(5),
+        sse_max_per_token: 1,
+        ..Default::default()
+    };
+    let stack = Stack::start_with(
+        crate::stack::Db::from_env(),
+        remora_worker::WorkerConfig::default(),
+        cfg,
+    )
+    .await;
+    rows(&stack, &h, "cs", 3, "capped").await;
+    let o = remora(
+        &stack,
+        &[
+            "submit", "--tag", "capped", "--follow", "--stream", "--", "echo", "hi",
+        ],
+        None,
+    )
+    .await;
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    for i in 0..3 {
+        assert_eq!(out.matches(&format!("[cs-{i}] hi\n")).count(), 1, "{out}");
+    }
+}
