@@ -39,6 +39,15 @@ pub struct Caller {
     pub role: String,
 }
 
+/// What a process says after generating the admin token: where to read it, never the token
+/// itself (stderr ends up in docker's and journald's logs).
+pub fn generated_token_notice(data_dir: &Path) -> String {
+    format!(
+        "Generated an admin token: read it from {} (mode 0600)",
+        data_dir.join("admin.token").display()
+    )
+}
+
 /// Make sure an admin token exists. Returns a freshly generated token (to
 /// print once) when one had to be created.
 pub async fn seed_admin(

@@ -174,6 +174,32 @@ async fn a_key_pinned_meanwhile_fails_the_check() {
     assert_eq!(r.host_key_fingerprint, Some(host.host_key_fingerprint()));
 }
 
+/// Issue 14.11: a generated admin token is written to a 0600 file and the process says where,
+/// never the token (what `remora-api` prints goes to docker's and journald's logs).
+#[tokio::test]
+async fn a_generated_admin_token_is_not_printed_only_its_file() {
+    let api = api_with(ApiConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = auth::seed_admin(&api.state.store, None, dir.path())
+        .await
+        .unwrap()
+        .expect("a token is generated on first start");
+    let notice = auth::generated_token_notice(dir.path());
+    assert!(!notice.contains(&t), "{notice}");
+    let file = dir.path().join("admin.token");
+    assert!(notice.contains(&file.display().to_string()), "{notice}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), t);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // And remora-api prints the notice (not the token) when it generated one.
+    let main = include_str!("main.rs");
+    assert!(
+        main.contains("generated_token_notice"),
+        "main.rs prints the notice"
+    );
+}
+
 #[tokio::test]
 async fn a_revoked_bootstrap_token_stays_revoked_and_the_api_starts() {
     let api = api_with(ApiConfig::default()).await;

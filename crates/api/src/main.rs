@@ -15,8 +15,8 @@ async fn main() -> anyhow::Result<()> {
         .is_some()
     {
         eprintln!(
-            "Generated an admin token: read it from {} (mode 0600)",
-            args.store.data_dir.join("admin.token").display()
+            "{}",
+            remora_api::auth::generated_token_notice(&args.store.data_dir)
         );
     }
     let queue =

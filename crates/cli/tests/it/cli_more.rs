@@ -451,6 +451,22 @@ async fn rekey_reencrypts_every_secret_under_a_new_key() {
         "{}",
         text(&out.stderr)
     );
+    // Issue 14.11: processes still running the old key keep sealing with it: the output says
+    // how to keep those values readable, and never prints the old key.
+    let old_key_text = old_key.trim().to_string();
+    assert!(
+        text(&out.stderr).contains("REMORA_MASTER_KEY_PREVIOUS"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !text(&out.stderr).contains(&old_key_text),
+        "the old key is printed"
+    );
+    assert!(
+        !text(&out.stdout).contains(&old_key_text),
+        "the old key is printed"
+    );
     let new_key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
     assert_ne!(new_key, old_key);
     // The new key opens both secrets; the old one opens none of them.
