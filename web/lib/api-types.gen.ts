@@ -1529,6 +1529,11 @@ export interface components {
         HookBody: {
             params?: Record<string, never>;
         };
+        /**
+         * @description A 422 of the import: the result with its line errors (nothing applied), or the usual error
+         *     body when the request itself cannot be read.
+         */
+        ImportRefusal: components["schemas"]["ImportResult"] | components["schemas"]["ErrorBody"];
         /** @description An inventory to import. */
         ImportRequest: {
             /** @description The file's text. */
@@ -2070,14 +2075,38 @@ export interface components {
             /** @description Scheme, host and port of the URL; the path and query are shown as `/…`. */
             url?: string | null;
         };
-        /**
-         * @description A template as created or edited: `name` and the fields of a version (`TemplateDef`).
-         *     The document's shape only: the fields of `TemplateDef` sit beside `name` (flattened), as
-         *     `parse_body` reads them.
-         */
-        TemplateBody: components["schemas"]["TemplateDef"] & {
-            /** @description Unique; 1 to 128 characters. Optional on edit (keeps the name). */
-            name: string;
+        /** @description A template as created or edited: `name` and the fields of a version (`TemplateDef`). */
+        TemplateBody: {
+            /** @description Run under sudo as `become_user` (default root), as a job's `become` (docs/jobs.md). */
+            become?: boolean;
+            /** @description The user `become` switches to; root when omitted. Needs `become: true`. */
+            become_user?: string | null;
+            /** @description Shell text run by `/bin/sh -c` (a command template). */
+            command?: string | null;
+            description?: string | null;
+            /** @description Fixed environment variables (not parameters; visible in the template). */
+            env?: {
+                [key: string]: string;
+            };
+            /** Format: int64 */
+            max_retries?: number;
+            /** @description Unique; 1 to 128 characters. Required on create, optional on edit (keeps the name). */
+            name?: string;
+            params?: components["schemas"]["ParamSpec"][];
+            /**
+             * Format: int64
+             * @description 1 (lowest) to 10; 5 when omitted.
+             */
+            priority?: number;
+            /** @description A script sent on stdin to `shell` (a script template). */
+            script?: string | null;
+            shell?: string | null;
+            targets?: components["schemas"]["Targets"];
+            /**
+             * Format: int64
+             * @description Seconds; 0 means no limit.
+             */
+            timeout?: number;
         };
         /** @description One version of a template: what it runs, its parameters and defaults. */
         TemplateDef: {
@@ -8508,13 +8537,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Errors (with line numbers); nothing applied */
+            /** @description Errors (with line numbers; nothing applied), or a body that is not an import request */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportResult"];
+                    "application/json": components["schemas"]["ImportRefusal"];
                 };
             };
             /** @description Rate limited (see Retry-After) */

@@ -36,16 +36,50 @@ pub fn hooks_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(hook))
 }
 
-/// A template as created or edited: `name` and the fields of a version (`TemplateDef`).
-/// The document's shape only: the fields of `TemplateDef` sit beside `name` (flattened), as
-/// `parse_body` reads them.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct TemplateBody {
-    /// Unique; 1 to 128 characters. Optional on edit (keeps the name).
-    name: String,
-    #[serde(flatten)]
-    definition: TemplateDef,
+/// A template as created or edited: `name` beside the fields of a version (`TemplateDef`), in
+/// one object, as `parse_body` reads it. Documented as `TemplateDef`'s schema with a `name`
+/// property added (an `allOf` with `TemplateDef`, which refuses unknown fields, would contradict
+/// itself).
+pub struct TemplateBody;
+
+impl utoipa::PartialSchema for TemplateBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        use utoipa::openapi::RefOr;
+        let mut s = <TemplateDef as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(o)) = &mut s {
+            o.properties.insert(
+                "name".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(128))
+                    .description(Some(
+                        "Unique; 1 to 128 characters. Required on create, optional on edit (keeps the name).",
+                    ))
+                    .into(),
+            );
+            o.description = Some(
+                "A template as created or edited: `name` and the fields of a version (`TemplateDef`)."
+                    .into(),
+            );
+        }
+        s
+    }
+}
+
+impl utoipa::ToSchema for TemplateBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TemplateBody".into()
+    }
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        <TemplateDef as utoipa::ToSchema>::schemas(schemas)
+    }
 }
 
 /// Split `{"name": …, <TemplateDef fields>}`; `need_name` on create.

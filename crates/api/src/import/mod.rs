@@ -45,6 +45,16 @@ pub struct ImportRequest {
     pub defaults: Option<CreateServer>,
 }
 
+/// A 422 of the import: the result with its line errors (nothing applied), or the usual error
+/// body when the request itself cannot be read.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ImportRefusal {
+    Lines(ImportResult),
+    Error(crate::openapi::ErrorBody),
+}
+
 /// One host (or, for `known_hosts`, one server) of the import and what happens to it.
 #[derive(Serialize, Clone, utoipa::ToSchema)]
 pub struct ImportRow {
@@ -120,7 +130,7 @@ fn parse_format(format: &str, content: &str) -> Result<(&'static str, Parsed), A
 /// user, tags added, jump host) and otherwise left alone; `known_hosts` pins the keys of existing
 /// servers. Any error (reported with its line) applies nothing; a second import of the same file
 /// changes nothing. At most `REMORA_MAX_IMPORT_BYTES` of content and `REMORA_MAX_BATCH_HOSTS` hosts.
-#[utoipa::path(post, operation_id = "import_servers", path = "/servers/import", tag = "servers", request_body = ImportRequest, responses((status = 200, body = ImportResult), (status = 422, body = ImportResult, description = "Errors (with line numbers); nothing applied"), (status = 413, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, operation_id = "import_servers", path = "/servers/import", tag = "servers", request_body = ImportRequest, responses((status = 200, body = ImportResult), (status = 422, body = ImportRefusal, description = "Errors (with line numbers; nothing applied), or a body that is not an import request"), (status = 413, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn import(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
