@@ -240,7 +240,7 @@ test("Execute with a batch policy on real hosts; output, groups, rerun failed, c
   expect(dead.status()).toBe(201);
 
   await page.goto("/execute/");
-  await page.getByLabel("Command").fill("echo hi");
+  await page.getByLabel("Command", { exact: true }).fill("echo hi");
   await page.getByRole("tab", { name: "Tag" }).click();
   await page.getByLabel("Tag").selectOption(flow);
   await expect(page.getByTestId("batch-hosts")).toHaveText("Runs on 5 hosts as one batch.");
