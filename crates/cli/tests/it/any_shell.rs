@@ -85,7 +85,7 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-async fn submit(stack: &Stack, sid: &str, path: &str, mut body: Value) -> String {
+pub(crate) async fn submit(stack: &Stack, sid: &str, path: &str, mut body: Value) -> String {
     body["server_id"] = json!(sid);
     let (st, v) = stack.post(path, body).await;
     assert_eq!(st, 201, "{v}");
@@ -93,7 +93,7 @@ async fn submit(stack: &Stack, sid: &str, path: &str, mut body: Value) -> String
 }
 
 /// Waits until a process whose command line contains `needle` runs on the host.
-async fn wait_running(host: &SshHost, needle: &str) {
+pub(crate) async fn wait_running(host: &SshHost, needle: &str) {
     let start = Instant::now();
     while !host
         .user_processes()

@@ -2,6 +2,7 @@
 //! `env` arrives verbatim (bash, fish, Dropbear), `pty` gives a terminal and still cancels the
 //! tree, and `become` runs under sudo with the server's sudo password, which appears nowhere.
 
+use crate::any_shell::wait_running;
 use crate::stack::Stack;
 use remora_testkit::require;
 use remora_testkit::shells::LoginShell;
@@ -13,11 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-async fn submit(stack: &Stack, sid: &str, mut body: Value) -> String {
-    body["server_id"] = json!(sid);
-    let (st, v) = stack.post("/api/v1/jobs", body).await;
-    assert_eq!(st, 201, "{v}");
-    v["id"].as_str().unwrap().to_string()
+/// A command job on `sid` (any_shell's submitter, on `/api/v1/jobs`).
+async fn submit(stack: &Stack, sid: &str, body: Value) -> String {
+    crate::any_shell::submit(stack, sid, "/api/v1/jobs", body).await
 }
 
 async fn run(stack: &Stack, sid: &str, body: Value) -> (Value, Value) {
@@ -25,22 +24,6 @@ async fn run(stack: &Stack, sid: &str, body: Value) -> (Value, Value) {
     let job = stack.wait_final(&id, Duration::from_secs(60)).await;
     let logs = stack.get(&format!("/api/v1/jobs/{id}/logs")).await;
     (job, logs)
-}
-
-async fn wait_running(host: &SshHost, needle: &str) {
-    let start = Instant::now();
-    while !host
-        .user_processes()
-        .iter()
-        .any(|(_, c)| c.contains(needle))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{needle} never started: {:?}",
-            host.user_processes()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
