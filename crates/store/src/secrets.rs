@@ -135,18 +135,6 @@ impl Store {
         }))
     }
 
-    /// A server's sudo password (its credential's), decrypted; None when it has none.
-    pub async fn open_sudo_password(
-        &self,
-        server_id: &str,
-        vault: &Vault,
-    ) -> Result<Option<String>> {
-        Ok(self
-            .open_secrets(server_id, vault)
-            .await?
-            .and_then(|s| s.sudo_password))
-    }
-
     pub async fn insert_pem(
         &self,
         key_type: &str,

@@ -146,7 +146,12 @@ impl Running<'_> {
     }
 }
 
-async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, ErrorCode)> {
+/// The job's target (through its jump chain), its server's id, and, for a `become` job, the
+/// sudo password of the same decrypted credential (one read of the secrets).
+async fn target_for(
+    ctx: &Ctx,
+    job: &Job,
+) -> Result<(Target, String, Option<String>), (String, ErrorCode)> {
     let deleted = || {
         (
             "the job's server was deleted".into(),
@@ -163,15 +168,16 @@ async fn target_for(ctx: &Ctx, job: &Job) -> Result<(Target, String), (String, E
             ))
         }
     };
-    let secrets = match ctx.store.open_secrets(&job.server_id, &ctx.vault).await {
+    let mut secrets = match ctx.store.open_secrets(&job.server_id, &ctx.vault).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(deleted()),
         Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
+    let sudo_password = secrets.sudo_password.take().filter(|_| job.options.sudo);
     let max = ctx.cfg.ssh.max_jump_depth;
     match remora_ssh::chain::target_with_jumps(&ctx.store, &ctx.vault, &server, secrets, max).await
     {
-        Ok(t) => Ok((t, server.id)),
+        Ok(t) => Ok((t, server.id, sudo_password)),
         Err(e) => Err((e.to_string(), e.code())),
     }
 }
@@ -203,7 +209,7 @@ pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
 
 async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> Outcome {
     let (ctx, job) = (r.ctx, r.job);
-    let (target, server_id) = match target_for(ctx, job).await {
+    let (target, server_id, sudo_password) = match target_for(ctx, job).await {
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
@@ -220,14 +226,6 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         .map(|(k, v)| (k.clone(), v.clone()))
         .chain(params.iter().map(|p| (p.env.clone(), p.value.clone())))
         .collect();
-    let sudo_password = if job.options.sudo {
-        match ctx.store.open_sudo_password(&server_id, &ctx.vault).await {
-            Ok(p) => p,
-            Err(e) => return r.fail(&e.to_string(), ErrorCode::SecretUnreadable).await,
-        }
-    } else {
-        None
-    };
     let mut secrets: Vec<&str> = params
         .iter()
         .filter(|p| p.secret)
