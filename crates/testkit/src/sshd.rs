@@ -567,6 +567,22 @@ impl SshHost {
         fs::set_permissions(&auth, fs::Permissions::from_mode(0o600))?;
         std::os::unix::fs::chown(&ssh_dir, Some(self.uid), Some(gid))?;
         std::os::unix::fs::chown(&auth, Some(self.uid), Some(gid))?;
+        if shell.ends_with("/fish") {
+            // fish creates its config and data directories at first start; two logins at once
+            // race on that ("File exists") and one of them fails. Create them up front.
+            for d in [
+                ".config",
+                ".config/fish",
+                ".local",
+                ".local/share",
+                ".local/share/fish",
+                ".cache",
+            ] {
+                let dir = self.home.join(d);
+                fs::create_dir_all(&dir)?;
+                std::os::unix::fs::chown(&dir, Some(self.uid), Some(gid))?;
+            }
+        }
         Ok(())
     }
 
