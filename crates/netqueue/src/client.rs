@@ -1,20 +1,21 @@
 //! The NetQueue client used by the API and the workers: one multiplexed connection per [`Client`]
 //! (cheap to clone), pipelined requests matched to replies by request id, per-request timeouts,
-//! and automatic reconnection with capped exponential backoff. Subscriptions use a connection of
-//! their own and re-subscribe after a reconnect.
+//! keepalive pings, and automatic reconnection with capped exponential backoff over a list of
+//! queue addresses (failover to a standby queue; see [`failover_order`]). Subscriptions use a
+//! connection of their own and re-subscribe after a reconnect.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 use tokio_util::sync::{CancellationToken, DropGuard};
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
 use crate::protocol::{
@@ -114,6 +115,60 @@ impl Push {
     }
 }
 
+/// Default [`ClientConfig::ping_timeout`].
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most queue addresses one client takes.
+pub const MAX_ADDRS: usize = 16;
+
+/// Parses a queue address list: `host:port`, or several separated by commas
+/// (`a:9000,b:9001`), the preferred first. Blanks around entries are ignored; an empty entry, a
+/// missing or bad port, a duplicate or more than [`MAX_ADDRS`] entries is an error naming it.
+pub fn parse_addrs(list: &str) -> Result<Vec<String>, ClientError> {
+    let mut out: Vec<String> = Vec::new();
+    for raw in list.split(',') {
+        let a = raw.trim();
+        if a.is_empty() {
+            return Err(ClientError::InvalidArgument(format!(
+                "queue address list {list:?} has an empty entry (give host:port, comma-separated)"
+            )));
+        }
+        let port_ok = a
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok || a.contains(char::is_whitespace) {
+            return Err(ClientError::InvalidArgument(format!(
+                "queue address {a:?} is not host:port (port 1-65535)"
+            )));
+        }
+        if out.iter().any(|o| o == a) {
+            return Err(ClientError::InvalidArgument(format!(
+                "queue address {a:?} is listed twice"
+            )));
+        }
+        out.push(a.to_owned());
+    }
+    if out.len() > MAX_ADDRS {
+        return Err(ClientError::InvalidArgument(format!(
+            "{} queue addresses given; at most {MAX_ADDRS}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// The order in which a client tries its `n` addresses after `current` (the one it was connected
+/// to, `None` at start) failed: the list from the top (the preferred address first), skipping
+/// `current`, which comes last. So a client stays on the queue it failed over to until that one
+/// dies, and then goes back to the preferred one if it is up.
+pub fn failover_order(n: usize, current: Option<usize>) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).filter(|&i| Some(i) != current).collect();
+    if let Some(c) = current.filter(|&c| c < n) {
+        order.push(c);
+    }
+    order
+}
+
 /// Client tunables.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -127,6 +182,9 @@ pub struct ClientConfig {
     pub max_frame: usize,
     /// Requests buffered for the connection task before callers wait.
     pub queue_depth: usize,
+    /// A connection whose PING has had no reply for this long is dead: the client moves to the
+    /// next queue address. Pings go out every quarter of it. `Duration::ZERO` turns pings off.
+    pub ping_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -139,6 +197,7 @@ impl Default for ClientConfig {
             backoff_max: Duration::from_secs(2),
             max_frame: 64 * 1024 * 1024,
             queue_depth: 4096,
+            ping_timeout: DEFAULT_PING_TIMEOUT,
         }
     }
 }
@@ -150,8 +209,87 @@ struct Call {
     reply: ReplyTx,
 }
 
+/// Which queue address a client is on, shared by its connection task and its handles.
+struct Failover {
+    addrs: Vec<String>,
+    /// Index into `addrs` of the queue connected to (or last connected to).
+    active: AtomicUsize,
+    /// Connections made to another address than the one before.
+    failovers: AtomicU64,
+    /// Bumped on every connection made (the first, a reconnect, a failover).
+    epoch: watch::Sender<u64>,
+}
+
+impl Failover {
+    fn new(addrs: Vec<String>) -> Arc<Failover> {
+        Arc::new(Failover {
+            addrs,
+            active: AtomicUsize::new(usize::MAX),
+            failovers: AtomicU64::new(0),
+            epoch: watch::channel(0).0,
+        })
+    }
+
+    fn current(&self) -> Option<usize> {
+        let i = self.active.load(Ordering::Acquire);
+        (i < self.addrs.len()).then_some(i)
+    }
+
+    /// Record a connection to `addrs[i]`.
+    fn connected(&self, i: usize, what: &str) {
+        let before = self.active.swap(i, Ordering::AcqRel);
+        if before < self.addrs.len() && before != i {
+            let n = self.failovers.fetch_add(1, Ordering::Relaxed) + 1;
+            warn!(from = %self.addrs[before], to = %self.addrs[i], failovers = n, "{what} failed over to another queue");
+        } else if before < self.addrs.len() {
+            debug!(addr = %self.addrs[i], "{what} reconnected to the queue");
+        } else {
+            info!(addr = %self.addrs[i], "{what} connected to the queue");
+        }
+        self.epoch.send_modify(|e| *e += 1);
+    }
+}
+
+/// One round over the addresses in [`failover_order`]: the first that connects and completes the
+/// handshake wins. Returns its index, or every address's error.
+async fn connect_round<T, F, Fut>(
+    addrs: &[String],
+    current: Option<usize>,
+    mut once: F,
+) -> Result<(usize, T), ClientError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut errors = Vec::new();
+    for i in failover_order(addrs.len(), current) {
+        match once(addrs[i].clone()).await {
+            Ok(c) => return Ok((i, c)),
+            Err(e) => errors.push((i, e)),
+        }
+    }
+    if errors.len() == 1 {
+        return Err(errors.pop().map(|(_, e)| e).unwrap_or(ClientError::Disconnected));
+    }
+    // A refused token is the operator's problem to see, not a transient one.
+    if let Some(pos) = errors
+        .iter()
+        .position(|(_, e)| !e.is_transient() && e.code().is_some())
+    {
+        return Err(errors.swap_remove(pos).1);
+    }
+    Err(ClientError::Unavailable(
+        errors
+            .iter()
+            .map(|(i, e)| format!("{}: {e}", addrs[*i]))
+            .collect::<Vec<_>>()
+            .join("; "),
+    ))
+}
+
 struct Inner {
     addr: String,
+    failover: Arc<Failover>,
     config: ClientConfig,
     tx: mpsc::Sender<Call>,
     connected: Arc<AtomicBool>,
@@ -223,16 +361,45 @@ enum Exit {
 }
 
 /// Serves calls over one connection until it breaks or every client handle is gone.
-async fn drive(conn: Conn, rx: &mut mpsc::Receiver<Call>, stop: &CancellationToken) -> Exit {
+async fn drive(
+    conn: Conn,
+    rx: &mut mpsc::Receiver<Call>,
+    stop: &CancellationToken,
+    ping_timeout: Duration,
+) -> Exit {
     const MAX_INFLIGHT: usize = 4096;
     let (mut wr, mut rd) = conn.split();
     let mut inflight: HashMap<u64, ReplyTx> = HashMap::new();
     let mut next_id = 1u64;
     let mut dirty = false;
+    // Keepalive: a PING every quarter of the timeout; one unanswered for the whole timeout means
+    // the server (or the path to it) is gone even though TCP has not said so.
+    let pings = !ping_timeout.is_zero();
+    let mut ping_tick = tokio::time::interval((ping_timeout / 4).max(Duration::from_millis(10)));
+    ping_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping_tick.tick().await;
+    let mut ping_out: Option<(u64, tokio::time::Instant)> = None;
     let exit = loop {
         tokio::select! {
             biased;
             _ = stop.cancelled() => break Exit::ClientsGone,
+            _ = ping_tick.tick(), if pings => {
+                match ping_out {
+                    Some((_, sent)) if sent.elapsed() >= ping_timeout => {
+                        break Exit::Disconnected(format!("no reply to a ping within {ping_timeout:?}"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let id = next_id;
+                        next_id = next_id.wrapping_add(1).max(1);
+                        if let Err(e) = wr.feed(encode_request(id, &Request::Ping)).await {
+                            break Exit::Disconnected(e.to_string());
+                        }
+                        dirty = true;
+                        ping_out = Some((id, tokio::time::Instant::now()));
+                    }
+                }
+            }
             frame = rd.next() => match frame {
                 Some(Ok(body)) => match decode_reply(body.freeze()) {
                     // Id 0 is never a reply to us: an event, or a connection-level error the
@@ -241,6 +408,7 @@ async fn drive(conn: Conn, rx: &mut mpsc::Receiver<Call>, stop: &CancellationTok
                         debug!(%code, %message, "queue server connection error");
                     }
                     Ok((0, _)) => {}
+                    Ok((id, _)) if ping_out.is_some_and(|(p, _)| p == id) => ping_out = None,
                     Ok((id, reply)) => {
                         if let Some(tx) = inflight.remove(&id) {
                             let _ = tx.send(Ok(reply));
@@ -282,7 +450,7 @@ async fn drive(conn: Conn, rx: &mut mpsc::Receiver<Call>, stop: &CancellationTok
 }
 
 async fn manager(
-    addr: String,
+    failover: Arc<Failover>,
     config: ClientConfig,
     mut rx: mpsc::Receiver<Call>,
     mut conn: Option<Conn>,
@@ -312,9 +480,17 @@ async fn manager(
                         },
                     }
                 }
-                match connect_once(&addr, &config).await {
-                    Ok(c) => {
-                        debug!(%addr, "reconnected to queue server");
+                let round = connect_round(&failover.addrs, failover.current(), |a| {
+                    let config = config.clone();
+                    async move { connect_once(&a, &config).await }
+                });
+                let res = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = round => r,
+                };
+                match res {
+                    Ok((i, c)) => {
+                        failover.connected(i, "client");
                         c
                     }
                     Err(e) => {
@@ -326,12 +502,20 @@ async fn manager(
         };
         backoff.reset();
         connected.store(true, Ordering::Release);
-        let exit = drive(c, &mut rx, &stop).await;
+        let exit = drive(c, &mut rx, &stop, config.ping_timeout).await;
         connected.store(false, Ordering::Release);
         match exit {
             Exit::ClientsGone => return,
             Exit::Disconnected(why) => {
-                debug!(%addr, %why, "queue connection lost");
+                let addr = failover
+                    .current()
+                    .map(|i| failover.addrs[i].clone())
+                    .unwrap_or_default();
+                if failover.addrs.len() > 1 {
+                    warn!(%addr, %why, "queue connection lost; trying the queue addresses in order");
+                } else {
+                    debug!(%addr, %why, "queue connection lost");
+                }
                 *last_error.lock().unwrap_or_else(|e| e.into_inner()) = why;
             }
         }
@@ -356,8 +540,9 @@ fn unexpected(r: Reply) -> ClientError {
 }
 
 impl Client {
-    /// Connects to `addr` (`host:port`) with default settings. Fails if the server is unreachable
-    /// or refuses the token (`ClientError::Server { code: ErrorCode::Unauthorized, .. }`).
+    /// Connects to `addr` (`host:port`, or a comma-separated list for failover, see
+    /// [`parse_addrs`]) with default settings. Fails if no queue is reachable or one refuses the
+    /// token (`ClientError::Server { code: ErrorCode::Unauthorized, .. }`).
     pub async fn connect(addr: &str, token: Option<String>) -> Result<Client, ClientError> {
         Self::connect_with(
             addr,
@@ -374,12 +559,33 @@ impl Client {
     /// in the background (calls fail with `Unavailable` meanwhile). A queue
     /// that answers but refuses the token is still an error.
     pub async fn connect_lazy(addr: &str, token: Option<String>) -> Result<Client, ClientError> {
-        let config = ClientConfig {
-            token,
-            ..ClientConfig::default()
-        };
-        match connect_once(addr, &config).await {
-            Ok(conn) => Ok(Self::start(addr, config, Some(conn))),
+        Self::connect_lazy_with(
+            addr,
+            ClientConfig {
+                token,
+                ..ClientConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// [`Client::connect_lazy`] with explicit settings.
+    pub async fn connect_lazy_with(
+        addr: &str,
+        config: ClientConfig,
+    ) -> Result<Client, ClientError> {
+        let addrs = parse_addrs(addr)?;
+        let failover = Failover::new(addrs);
+        let round = connect_round(&failover.addrs, None, |a| {
+            let config = config.clone();
+            async move { connect_once(&a, &config).await }
+        })
+        .await;
+        match round {
+            Ok((i, conn)) => {
+                failover.connected(i, "client");
+                Ok(Self::start(failover, config, Some(conn)))
+            }
             Err(
                 e @ (ClientError::Connect { .. }
                 | ClientError::Timeout(_)
@@ -387,7 +593,7 @@ impl Client {
                 | ClientError::Unavailable(_)),
             ) => {
                 tracing::warn!(addr, error = %e, "queue not reachable yet; reconnecting in the background");
-                let c = Self::start(addr, config, None);
+                let c = Self::start(failover, config, None);
                 if let Ok(mut le) = c.inner.last_error.lock() {
                     *le = e.to_string();
                 }
@@ -399,17 +605,23 @@ impl Client {
     }
 
     pub async fn connect_with(addr: &str, config: ClientConfig) -> Result<Client, ClientError> {
-        let conn = connect_once(addr, &config).await?;
-        Ok(Self::start(addr, config, Some(conn)))
+        let failover = Failover::new(parse_addrs(addr)?);
+        let (i, conn) = connect_round(&failover.addrs, None, |a| {
+            let config = config.clone();
+            async move { connect_once(&a, &config).await }
+        })
+        .await?;
+        failover.connected(i, "client");
+        Ok(Self::start(failover, config, Some(conn)))
     }
 
-    fn start(addr: &str, config: ClientConfig, conn: Option<Conn>) -> Client {
+    fn start(failover: Arc<Failover>, config: ClientConfig, conn: Option<Conn>) -> Client {
         let (tx, rx) = mpsc::channel(config.queue_depth.max(1));
         let connected = Arc::new(AtomicBool::new(true));
         let last_error = Arc::new(Mutex::new(String::new()));
         let stop = CancellationToken::new();
         tokio::spawn(manager(
-            addr.to_owned(),
+            failover.clone(),
             config.clone(),
             rx,
             conn,
@@ -419,7 +631,8 @@ impl Client {
         ));
         Client {
             inner: Arc::new(Inner {
-                addr: addr.to_owned(),
+                addr: failover.addrs.join(","),
+                failover,
                 config,
                 tx,
                 connected,
@@ -427,6 +640,30 @@ impl Client {
                 _stop: stop.drop_guard(),
             }),
         }
+    }
+
+    /// The queue addresses this client uses, the preferred first.
+    pub fn addrs(&self) -> &[String] {
+        &self.inner.failover.addrs
+    }
+
+    /// The address of the queue the shared connection is on (or was last on); `None` before the
+    /// first connection.
+    pub fn active_addr(&self) -> Option<&str> {
+        let f = &self.inner.failover;
+        f.current().map(|i| f.addrs[i].as_str())
+    }
+
+    /// How many times the shared connection moved to another queue address.
+    pub fn failovers(&self) -> u64 {
+        self.inner.failover.failovers.load(Ordering::Relaxed)
+    }
+
+    /// Changes each time the shared connection is (re)established, to the same queue or another:
+    /// a queue that may have lost messages (a standby that starts empty, a restart without its
+    /// log) is on the other end, so whatever the database holds as queued should be pushed again.
+    pub fn connection_changes(&self) -> watch::Receiver<u64> {
+        self.inner.failover.epoch.subscribe()
     }
 
     /// Whether the shared connection is currently up.
@@ -598,12 +835,31 @@ impl Client {
             ));
         }
         let config = self.inner.config.clone();
-        let addr = self.inner.addr.clone();
-        let conn = subscribe_once(&addr, &config, &topics).await?;
+        let addrs = self.inner.failover.addrs.clone();
+        // The queue the shared connection is on first, then the list in order.
+        let start = self.inner.failover.current();
+        let mut order = start.into_iter().collect::<Vec<_>>();
+        order.extend(failover_order(addrs.len(), start).into_iter().filter(|&i| Some(i) != start));
+        let mut conn = None;
+        let mut errors = Vec::new();
+        for i in order {
+            match subscribe_once(&addrs[i], &config, &topics).await {
+                Ok(c) => {
+                    conn = Some((i, c));
+                    break;
+                }
+                Err(e) if addrs.len() == 1 => return Err(e),
+                Err(e) => errors.push(format!("{}: {e}", addrs[i])),
+            }
+        }
+        let Some((i, conn)) = conn else {
+            return Err(ClientError::Unavailable(errors.join("; ")));
+        };
         let (tx, rx) = mpsc::channel(1024);
         let stop = CancellationToken::new();
         tokio::spawn(subscription_task(
-            addr,
+            addrs,
+            i,
             config,
             topics,
             conn,
@@ -653,7 +909,8 @@ async fn subscribe_once(
 }
 
 async fn subscription_task(
-    addr: String,
+    addrs: Vec<String>,
+    mut current: usize,
     config: ClientConfig,
     topics: Vec<String>,
     conn: Conn,
@@ -670,19 +927,56 @@ async fn subscription_task(
                     _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
-                match subscribe_once(&addr, &config, &topics).await {
-                    Ok(c) => c,
+                let round = connect_round(&addrs, Some(current), |a| {
+                    let (config, topics) = (config.clone(), topics.clone());
+                    async move { subscribe_once(&a, &config, &topics).await }
+                });
+                let res = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    r = round => r,
+                };
+                match res {
+                    Ok((i, c)) => {
+                        if i != current {
+                            info!(from = %addrs[current], to = %addrs[i], "subscription moved to another queue");
+                        }
+                        current = i;
+                        c
+                    }
                     Err(e) => {
-                        debug!(%addr, error = %e, "resubscribe failed");
+                        debug!(error = %e, "resubscribe failed");
                         continue;
                     }
                 }
             }
         };
         backoff.reset();
+        // Keepalive as on the shared connection: a ping unanswered for `ping_timeout` means the
+        // queue is gone; resubscribe elsewhere.
+        let timeout = config.ping_timeout;
+        let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut ping_sent: Option<tokio::time::Instant> = None;
         loop {
             let frame = tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = tick.tick(), if !timeout.is_zero() => {
+                    match ping_sent {
+                        Some(at) if at.elapsed() >= timeout => {
+                            debug!("subscription ping timed out");
+                            break;
+                        }
+                        Some(_) => continue,
+                        None => {
+                            if c.send(encode_request(3, &Request::Ping)).await.is_err() {
+                                break;
+                            }
+                            ping_sent = Some(tokio::time::Instant::now());
+                            continue;
+                        }
+                    }
+                }
                 f = c.next() => f,
             };
             match frame.map(|r| r.map(|b| decode_reply(b.freeze()))) {
@@ -694,6 +988,7 @@ async fn subscription_task(
                 Some(Ok(Ok((_, Reply::Error { .. })))) | Some(Ok(Err(_))) | Some(Err(_)) | None => {
                     break
                 }
+                Some(Ok(Ok((3, _)))) => ping_sent = None,
                 Some(Ok(Ok(_))) => {}
             }
         }
@@ -716,6 +1011,45 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_lists_parse_in_order_and_bad_ones_are_named() {
+        assert_eq!(parse_addrs("127.0.0.1:9000").unwrap(), ["127.0.0.1:9000"]);
+        assert_eq!(
+            parse_addrs(" a:9000 , b:9001,[::1]:9002").unwrap(),
+            ["a:9000", "b:9001", "[::1]:9002"]
+        );
+        for (bad, says) in [
+            ("", "empty entry"),
+            ("a:9000,", "empty entry"),
+            ("a:9000,,b:1", "empty entry"),
+            ("a", "not host:port"),
+            (":9000", "not host:port"),
+            ("a:0", "not host:port"),
+            ("a:70000", "not host:port"),
+            ("a:x", "not host:port"),
+            ("a b:1", "not host:port"),
+            ("a:1,b:2,a:1", "listed twice"),
+        ] {
+            let e = parse_addrs(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        let many: Vec<String> = (1..=MAX_ADDRS + 1).map(|p| format!("h:{p}")).collect();
+        assert!(parse_addrs(&many.join(",")).unwrap_err().to_string().contains("at most"));
+        assert_eq!(parse_addrs(&many[..MAX_ADDRS].join(",")).unwrap().len(), MAX_ADDRS);
+    }
+
+    #[test]
+    fn failover_tries_the_list_from_the_top_and_the_dead_one_last() {
+        assert_eq!(failover_order(1, None), [0]);
+        assert_eq!(failover_order(1, Some(0)), [0]);
+        assert_eq!(failover_order(3, None), [0, 1, 2]);
+        // The preferred queue died: the standbys in order, then the preferred again.
+        assert_eq!(failover_order(3, Some(0)), [1, 2, 0]);
+        // On a standby that died: back to the preferred first.
+        assert_eq!(failover_order(3, Some(1)), [0, 2, 1]);
+        assert_eq!(failover_order(3, Some(2)), [0, 1, 2]);
+    }
 
     #[test]
     fn push_builder_and_priority_check() {

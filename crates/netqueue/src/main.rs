@@ -107,6 +107,13 @@ async fn main() -> anyhow::Result<()> {
         max_pending_records: args.max_pending_records,
         ..ServerConfig::default()
     };
+    if args.addr.contains(',') {
+        anyhow::bail!(
+            "--addr / REMORA_QUEUE_ADDR is a list ({}): a queue server listens on one address. \
+             The list is for the API and the workers; give each remora-netqueue its own --addr",
+            args.addr
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;

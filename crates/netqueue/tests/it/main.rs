@@ -4,6 +4,7 @@ mod support;
 
 mod client_api;
 mod durability;
+mod failover;
 mod hardening;
 mod malformed;
 mod pubsub;
