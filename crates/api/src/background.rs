@@ -171,11 +171,15 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
         state.cfg.maintenance.clone(),
         shutdown.clone(),
     ));
-    // Reconciler: at start, when a push failed, and every 15 s.
+    // Reconciler: at start, when a push failed, when the queue connection is re-established (a
+    // restarted or standby queue may not hold what the database has queued), and every
+    // `reconcile_interval`.
     {
         let state = state.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            let mut changes = state.queue.connection_changes();
+            changes.borrow_and_update();
             loop {
                 let n = reconcile_once(&state).await;
                 if n > 0 {
@@ -183,7 +187,11 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(15)) => {}
+                    _ = tokio::time::sleep(state.cfg.reconcile_interval) => {}
+                    Ok(()) = changes.changed() => {
+                        changes.borrow_and_update();
+                        info!(queue = state.queue.active_addr().unwrap_or_default(), failovers = state.queue.failovers(), "queue connection re-established; pushing the queued jobs again");
+                    }
                     _ = state.push_wake.notified() => {
                         // A push just failed: retry soon, not in a tight loop.
                         tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }

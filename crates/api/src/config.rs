@@ -17,9 +17,14 @@ pub struct ApiArgs {
     pub addr: String,
     #[command(flatten)]
     pub api: ApiOpts,
-    /// Queue server address.
+    /// Queue server address, or several comma-separated (`a:9000,b:9001`): the preferred first,
+    /// then standbys to fail over to when the active one dies.
     #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
     pub queue_addr: String,
+    /// Seconds a queue may leave a keepalive ping unanswered before the API moves to the next
+    /// queue address (0 = no pings: only a closed or reset connection counts).
+    #[arg(long, env = "REMORA_QUEUE_PING_TIMEOUT", default_value_t = remora_netqueue::client::DEFAULT_PING_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub queue_ping_timeout_secs: u64,
     /// Token for the queue handshake.
     #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
     pub queue_token: Option<String>,
@@ -113,6 +118,11 @@ pub struct ApiOpts {
     /// Seconds without a heartbeat after which a worker is down and its jobs end.
     #[arg(long, env = "REMORA_WORKER_DOWN_AFTER", default_value_t = 30)]
     pub worker_down_after_secs: u64,
+    /// Seconds between the reconciler's passes, which push every job the database holds as
+    /// `queued` to the queue again (it also runs at start, soon after a failed push, and at once
+    /// when the queue connection is re-established, e.g. after a failover to a standby queue).
+    #[arg(long, env = "REMORA_RECONCILE_INTERVAL", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reconcile_interval_secs: u64,
     /// Milliseconds between scheduler passes over due schedules.
     #[arg(long, env = "REMORA_SCHEDULE_TICK_MS", default_value_t = 1000)]
     pub schedule_tick_ms: u64,
@@ -181,6 +191,7 @@ impl ApiOpts {
         c.check_concurrency = self.check_concurrency.max(1);
         c.pem_max_bytes = self.pem_max_bytes;
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
+        c.reconcile_interval = std::time::Duration::from_secs(self.reconcile_interval_secs.max(1));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
         c.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout_secs);
         c.max_connections = self.max_connections.max(1);
@@ -191,6 +202,15 @@ impl ApiOpts {
 }
 
 impl ApiArgs {
+    /// The queue client's settings from `--queue-token` and `--queue-ping-timeout`.
+    pub fn queue_client_config(&self) -> remora_netqueue::ClientConfig {
+        remora_netqueue::ClientConfig {
+            token: self.queue_token.clone(),
+            ping_timeout: std::time::Duration::from_secs(self.queue_ping_timeout_secs),
+            ..Default::default()
+        }
+    }
+
     pub fn config(&self) -> ApiConfig {
         let mut c = self.api.config();
         c.max_jump_depth = self.max_jump_depth as usize;

@@ -73,6 +73,8 @@ pub struct ApiConfig {
     pub search_count_cap: i64,
     /// How often the scheduler looks for due schedules.
     pub schedule_tick: std::time::Duration,
+    /// Between the reconciler's passes over `queued` jobs (`REMORA_RECONCILE_INTERVAL`).
+    pub reconcile_interval: std::time::Duration,
     /// A due time this late (scheduler down) counts as missed: `catch_up` decides.
     pub schedule_grace: std::time::Duration,
     /// Jump hosts allowed on the way to one server (`REMORA_MAX_JUMP_DEPTH`).
@@ -145,6 +147,7 @@ impl Default for ApiConfig {
             list_count_cap: 10_000,
             search_count_cap: 1_000,
             schedule_tick: std::time::Duration::from_secs(1),
+            reconcile_interval: std::time::Duration::from_secs(15),
             schedule_grace: std::time::Duration::from_secs(60),
             sse_job_buffer: 1024,
             sse_status_buffer: 4096,

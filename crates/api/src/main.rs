@@ -6,7 +6,7 @@ async fn main() -> anyhow::Result<()> {
     let args = ApiArgs::parse();
     remora_service::init_tracing(&args.log_format);
     remora_service::raise_open_file_limit();
-    remora_netqueue::exposure::check_connect(&args.queue_addr, args.queue_token.as_deref())?;
+    remora_netqueue::exposure::check_connect_list(&args.queue_addr, args.queue_token.as_deref())?;
     let (store, vault) = args.store.open().await?;
     // The token itself is never printed: stderr ends up in docker's and
     // journald's logs. Say where to read it.
@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let queue =
-        remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())
+        remora_netqueue::Client::connect_lazy_with(&args.queue_addr, args.queue_client_config())
             .await?;
     let listener = tokio::net::TcpListener::bind(&args.addr)
         .await

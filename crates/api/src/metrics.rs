@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`: requests by route and status, request
-//! latency, jobs by status, queue depth, SSE clients.
+//! latency, jobs by status, queue depth, the queue address in use and its failovers, SSE clients.
 
 use crate::AppState;
 use axum::extract::{MatchedPath, Request, State};
@@ -7,8 +7,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +20,8 @@ pub struct Metrics {
     pub sse_clients: IntGauge,
     jobs: IntGaugeVec,
     queue_depth: IntGauge,
+    queue_active: IntGaugeVec,
+    queue_failovers: IntCounter,
 }
 
 impl Default for Metrics {
@@ -63,8 +65,23 @@ impl Metrics {
             "Jobs waiting in the queue (ready + delayed); -1 when unreachable",
         )
         .expect("static metric");
+        let queue_active = IntGaugeVec::new(
+            Opts::new(
+                "queue_active",
+                "1 for the queue address the API is connected to, 0 for the other ones listed",
+            ),
+            &["addr"],
+        )
+        .expect("static metric");
+        let queue_failovers = IntCounter::new(
+            "queue_failovers_total",
+            "Moves of the API's queue connection to another address of REMORA_QUEUE_ADDR",
+        )
+        .expect("static metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queue_active.clone()),
+            Box::new(queue_failovers.clone()),
             Box::new(duration.clone()),
             Box::new(sse_clients.clone()),
             Box::new(jobs.clone()),
@@ -79,6 +96,8 @@ impl Metrics {
             sse_clients,
             jobs,
             queue_depth,
+            queue_active,
+            queue_failovers,
         }
     }
 }
@@ -162,6 +181,22 @@ pub async fn render(State(state): State<AppState>) -> Response {
             _ => -1,
         };
     state.metrics.queue_depth.set(depth);
+    let active = state
+        .queue
+        .active_addr()
+        .filter(|_| state.queue.is_connected());
+    for a in state.queue.addrs() {
+        state
+            .metrics
+            .queue_active
+            .with_label_values(&[a.as_str()])
+            .set(i64::from(active == Some(a.as_str())));
+    }
+    let seen = state.metrics.queue_failovers.get();
+    state
+        .metrics
+        .queue_failovers
+        .inc_by(state.queue.failovers().saturating_sub(seen));
     let mut buf = Vec::new();
     let _ = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut buf);
     (

@@ -269,7 +269,10 @@ where
         }
     }
     if errors.len() == 1 {
-        return Err(errors.pop().map(|(_, e)| e).unwrap_or(ClientError::Disconnected));
+        return Err(errors
+            .pop()
+            .map(|(_, e)| e)
+            .unwrap_or(ClientError::Disconnected));
     }
     // A refused token is the operator's problem to see, not a transient one.
     if let Some(pos) = errors
@@ -839,7 +842,11 @@ impl Client {
         // The queue the shared connection is on first, then the list in order.
         let start = self.inner.failover.current();
         let mut order = start.into_iter().collect::<Vec<_>>();
-        order.extend(failover_order(addrs.len(), start).into_iter().filter(|&i| Some(i) != start));
+        order.extend(
+            failover_order(addrs.len(), start)
+                .into_iter()
+                .filter(|&i| Some(i) != start),
+        );
         let mut conn = None;
         let mut errors = Vec::new();
         for i in order {
@@ -1035,8 +1042,14 @@ mod tests {
             assert!(e.contains(says), "{bad:?}: {e}");
         }
         let many: Vec<String> = (1..=MAX_ADDRS + 1).map(|p| format!("h:{p}")).collect();
-        assert!(parse_addrs(&many.join(",")).unwrap_err().to_string().contains("at most"));
-        assert_eq!(parse_addrs(&many[..MAX_ADDRS].join(",")).unwrap().len(), MAX_ADDRS);
+        assert!(parse_addrs(&many.join(","))
+            .unwrap_err()
+            .to_string()
+            .contains("at most"));
+        assert_eq!(
+            parse_addrs(&many[..MAX_ADDRS].join(",")).unwrap().len(),
+            MAX_ADDRS
+        );
     }
 
     #[test]

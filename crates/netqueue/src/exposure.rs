@@ -38,6 +38,17 @@ pub fn check_connect(addr: &str, token: Option<&str>) -> Result<(), TokenRequire
     })
 }
 
+/// For clients given `REMORA_QUEUE_ADDR` (one address or a comma-separated list): the list parsed
+/// (an error names the bad entry) and [`check_connect`] for every address.
+pub fn check_connect_list(list: &str, token: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let addrs =
+        crate::client::parse_addrs(list).map_err(|e| anyhow::anyhow!("REMORA_QUEUE_ADDR: {e}"))?;
+    for a in &addrs {
+        check_connect(a, token)?;
+    }
+    Ok(addrs)
+}
+
 fn is_local(addr: &str) -> bool {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         return sa.ip().is_loopback();

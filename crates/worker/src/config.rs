@@ -14,9 +14,14 @@ pub struct WorkerArgs {
     pub store: remora_store::config::StoreArgs,
     #[command(flatten)]
     pub worker: WorkerOpts,
-    /// Queue server address.
+    /// Queue server address, or several comma-separated (`a:9000,b:9001`): the preferred first,
+    /// then standbys to fail over to when the active one dies.
     #[arg(long, env = "REMORA_QUEUE_ADDR", default_value = "127.0.0.1:9000")]
     pub queue_addr: String,
+    /// Seconds a queue may leave a keepalive ping unanswered before the worker moves to the next
+    /// queue address (0 = no pings: only a closed or reset connection counts).
+    #[arg(long, env = "REMORA_QUEUE_PING_TIMEOUT", default_value_t = remora_netqueue::client::DEFAULT_PING_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub queue_ping_timeout_secs: u64,
     /// Token for the queue handshake.
     #[arg(long, env = "REMORA_QUEUE_TOKEN", hide_env_values = true)]
     pub queue_token: Option<String>,
@@ -113,5 +118,14 @@ impl WorkerOpts {
 impl WorkerArgs {
     pub fn config(&self) -> WorkerConfig {
         self.worker.config()
+    }
+
+    /// The queue client's settings from `--queue-token` and `--queue-ping-timeout`.
+    pub fn queue_client_config(&self) -> remora_netqueue::ClientConfig {
+        remora_netqueue::ClientConfig {
+            token: self.queue_token.clone(),
+            ping_timeout: Duration::from_secs(self.queue_ping_timeout_secs),
+            ..Default::default()
+        }
     }
 }

@@ -366,27 +366,45 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
                 }
                 exec::Outcome::Retry(delay) => {
                     ctx.metrics.retries.inc();
-                    let _ = ctx.queue.nack(&d.queue, &d.id, d.lease_id, delay).await;
+                    retry_later(&ctx, &d, delay).await;
                 }
             }
         }
         Ok(Claim::Busy) => {
             // The server is at max_concurrency: the job waits in the queue.
-            let _ = ctx
-                .queue
-                .nack(&d.queue, &d.id, d.lease_id, Duration::from_millis(500))
-                .await;
+            retry_later(&ctx, &d, Duration::from_millis(500)).await;
         }
         Ok(Claim::NotQueued) => {
+            // Already running or ended (a copy re-pushed after a queue failover, or a lease that
+            // ran out while the job ran): dropped without running.
+            ctx.metrics.dropped_not_queued.inc();
             let _ = ctx.queue.ack(&d.queue, &d.id, d.lease_id).await;
         }
         Err(e) => {
             warn!(error = %e, "claiming the job failed; it goes back to the queue");
-            let _ = ctx
-                .queue
-                .nack(&d.queue, &d.id, d.lease_id, Duration::from_secs(1))
-                .await;
+            retry_later(&ctx, &d, Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// Hands a delivery back to the queue, deliverable again after `delay`. If the NACK fails — the
+/// queue it came from died and the client moved to a standby that never leased it — the job is
+/// pushed again on the queue the client is on now, so it does not wait for the API's reconciler
+/// (the database still holds it `queued`; the claim keeps a second copy from running it twice).
+async fn retry_later(ctx: &Ctx, d: &remora_netqueue::Delivery, delay: Duration) {
+    if ctx
+        .queue
+        .nack(&d.queue, &d.id, d.lease_id, delay)
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    let push = remora_netqueue::Push::new(d.queue.clone(), d.id.clone(), d.payload.clone())
+        .priority(d.priority)
+        .delay(delay);
+    if let Err(e) = ctx.queue.push(push).await {
+        warn!(error = %e, id = %d.id, "could not hand the job back to the queue; the API's reconciler pushes it again");
     }
 }
 

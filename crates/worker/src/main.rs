@@ -7,10 +7,10 @@ async fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
     remora_service::init_tracing(&args.log_format);
     args.worker.check_open_files();
-    remora_netqueue::exposure::check_connect(&args.queue_addr, args.queue_token.as_deref())?;
+    remora_netqueue::exposure::check_connect_list(&args.queue_addr, args.queue_token.as_deref())?;
     let (store, vault) = args.store.open().await?;
     let queue =
-        remora_netqueue::client::Client::connect_lazy(&args.queue_addr, args.queue_token.clone())
+        remora_netqueue::Client::connect_lazy_with(&args.queue_addr, args.queue_client_config())
             .await?;
     let metrics = match args.metrics_addr.as_deref().filter(|a| !a.is_empty()) {
         Some(a) => Some(

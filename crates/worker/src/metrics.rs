@@ -1,12 +1,12 @@
 //! Worker metrics in Prometheus text format, served on the optional
 //! `REMORA_WORKER_METRICS_ADDR` (`GET /metrics`): jobs by final status, SSH
 //! connect latency and failures, open connections and channels, bytes
-//! streamed, retries.
+//! streamed, retries, the queue the worker is on and its failovers.
 
 use crate::Ctx;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,12 @@ pub struct Metrics {
     pub output_bytes: IntCounterVec,
     /// Output bytes dropped because a job hit the cap.
     pub output_dropped_bytes: IntCounter,
+    /// Deliveries of jobs already running or ended, acknowledged without running.
+    pub dropped_not_queued: IntCounter,
+    /// 1 for the queue address the worker is on, 0 for the others of its list.
+    pub queue_active: IntGaugeVec,
+    /// Moves of the worker's queue connection to another address of its list.
+    pub queue_failovers: IntCounter,
 }
 
 impl Default for Metrics {
@@ -96,6 +102,24 @@ impl Metrics {
             "Output bytes dropped beyond the per-job cap",
         )
         .expect("static metric");
+        let dropped_not_queued = IntCounter::new(
+            "deliveries_not_queued_total",
+            "Deliveries of jobs already running or ended, acknowledged without running",
+        )
+        .expect("static metric");
+        let queue_active = IntGaugeVec::new(
+            Opts::new(
+                "queue_active",
+                "1 for the queue address this worker is connected to, 0 for the other ones listed",
+            ),
+            &["addr"],
+        )
+        .expect("static metric");
+        let queue_failovers = IntCounter::new(
+            "queue_failovers_total",
+            "Moves of this worker's queue connection to another address of REMORA_QUEUE_ADDR",
+        )
+        .expect("static metric");
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(jobs_finished.clone()),
             Box::new(jobs_running.clone()),
@@ -107,6 +131,9 @@ impl Metrics {
             Box::new(channels.clone()),
             Box::new(output_bytes.clone()),
             Box::new(output_dropped_bytes.clone()),
+            Box::new(dropped_not_queued.clone()),
+            Box::new(queue_active.clone()),
+            Box::new(queue_failovers.clone()),
         ];
         for c in all {
             registry.register(c).expect("unique metric names");
@@ -123,7 +150,23 @@ impl Metrics {
             channels,
             output_bytes,
             output_dropped_bytes,
+            dropped_not_queued,
+            queue_active,
+            queue_failovers,
         }
+    }
+
+    /// Copies the queue client's failover state into the gauges (at each scrape).
+    pub fn observe_queue(&self, queue: &remora_netqueue::Client) {
+        let active = queue.active_addr().filter(|_| queue.is_connected());
+        for a in queue.addrs() {
+            self.queue_active
+                .with_label_values(&[a.as_str()])
+                .set(i64::from(active == Some(a.as_str())));
+        }
+        let seen = self.queue_failovers.get();
+        self.queue_failovers
+            .inc_by(queue.failovers().saturating_sub(seen));
     }
 
     pub fn encode(&self) -> String {
@@ -144,6 +187,7 @@ pub async fn serve(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, shutdown: C
                 let (conns, chans) = ctx.pool.stats().await;
                 ctx.metrics.connections.set(conns as i64);
                 ctx.metrics.channels.set(chans as i64);
+                ctx.metrics.observe_queue(&ctx.queue);
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

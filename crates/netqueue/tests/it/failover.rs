@@ -73,7 +73,12 @@ async fn push_ok(c: &Client, id: &str, within: Duration) {
 
 async fn depth(addr: &str) -> u64 {
     let c = Client::connect(addr, None).await.unwrap();
-    c.stats().await.unwrap().queues.get("q").map_or(0, |q| q.ready)
+    c.stats()
+        .await
+        .unwrap()
+        .queues
+        .get("q")
+        .map_or(0, |q| q.ready)
 }
 
 #[tokio::test]
@@ -83,7 +88,11 @@ async fn a_killed_queue_fails_over_to_the_standby_and_back_only_when_that_dies()
     let list = format!("{},{}", a.addr, b.addr);
     let c = Client::connect(&list, None).await.unwrap();
     assert_eq!(c.addrs(), [a.addr.clone(), b.addr.clone()]);
-    assert_eq!(c.active_addr(), Some(a.addr.as_str()), "the preferred first");
+    assert_eq!(
+        c.active_addr(),
+        Some(a.addr.as_str()),
+        "the preferred first"
+    );
     let mut changes = c.connection_changes();
     let epoch0 = *changes.borrow_and_update();
     push_ok(&c, "m1", Duration::from_secs(5)).await;
@@ -94,8 +103,15 @@ async fn a_killed_queue_fails_over_to_the_standby_and_back_only_when_that_dies()
     push_ok(&c, "m2", Duration::from_secs(10)).await;
     assert_eq!(c.active_addr(), Some(b.addr.as_str()));
     assert_eq!(c.failovers(), 1);
-    assert!(*changes.borrow_and_update() > epoch0, "a failover is a connection change");
-    assert_eq!(depth(&b.addr).await, 1, "the standby started empty: only m2");
+    assert!(
+        *changes.borrow_and_update() > epoch0,
+        "a failover is a connection change"
+    );
+    assert_eq!(
+        depth(&b.addr).await,
+        1,
+        "the standby started empty: only m2"
+    );
 
     // The preferred queue back on its address: the client stays on the standby...
     let a2 = spawn(&a_addr).await;
@@ -130,9 +146,11 @@ async fn a_queue_that_stops_answering_pings_is_left_for_the_next() {
     assert_eq!(c.active_addr(), Some(a.addr.as_str()));
     // Frozen, not dead: TCP stays up, only the pings go unanswered.
     signal(&a, "-STOP");
-    eventually(Duration::from_secs(15), "failover on ping timeout", || async {
-        c.active_addr() == Some(b.addr.as_str()) && c.is_connected()
-    })
+    eventually(
+        Duration::from_secs(15),
+        "failover on ping timeout",
+        || async { c.active_addr() == Some(b.addr.as_str()) && c.is_connected() },
+    )
     .await;
     assert_eq!(c.failovers(), 1);
     push_ok(&c, "m", Duration::from_secs(5)).await;
