@@ -77,6 +77,13 @@ pub async fn run(a: UpArgs) -> Result<()> {
         max_attempts: 1000,
         ..Default::default()
     };
+    if a.queue_addr.contains(',') {
+        anyhow::bail!(
+            "REMORA_QUEUE_ADDR / --queue-addr is a list ({}): `remora up` runs one queue and listens \
+             on one address. Lists (with standby queues) are for remora-api and remora-worker",
+            a.queue_addr
+        );
+    }
     let qlistener = tokio::net::TcpListener::bind(&a.queue_addr)
         .await
         .with_context(|| format!("cannot bind the queue address {}", a.queue_addr))?;

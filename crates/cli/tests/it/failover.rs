@@ -315,10 +315,15 @@ async fn failover_mid_batch(n: usize, within: Duration) {
         at_kill["summary"]
     );
 
+    let mut shown = Instant::now();
     let done = loop {
         let b = api.get(&bpath).await;
         if b["finished"] == true {
             break b;
+        }
+        if shown.elapsed() >= Duration::from_secs(5) {
+            eprintln!("{:?} after the kill: {}", killed.elapsed(), b["summary"]);
+            shown = Instant::now();
         }
         assert!(
             submitted.elapsed() < within,
