@@ -38,11 +38,19 @@ pub fn check_connect(addr: &str, token: Option<&str>) -> Result<(), TokenRequire
     })
 }
 
+/// Why a client's queue address list was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddrListError {
+    #[error("REMORA_QUEUE_ADDR: {0}")]
+    Parse(crate::client::ClientError),
+    #[error(transparent)]
+    TokenRequired(#[from] TokenRequired),
+}
+
 /// For clients given `REMORA_QUEUE_ADDR` (one address or a comma-separated list): the list parsed
 /// (an error names the bad entry) and [`check_connect`] for every address.
-pub fn check_connect_list(list: &str, token: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let addrs =
-        crate::client::parse_addrs(list).map_err(|e| anyhow::anyhow!("REMORA_QUEUE_ADDR: {e}"))?;
+pub fn check_connect_list(list: &str, token: Option<&str>) -> Result<Vec<String>, AddrListError> {
+    let addrs = crate::client::parse_addrs(list).map_err(AddrListError::Parse)?;
     for a in &addrs {
         check_connect(a, token)?;
     }
@@ -62,6 +70,19 @@ fn is_local(addr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_address_follows_the_token_rule() {
+        assert_eq!(
+            check_connect_list("127.0.0.1:9000,localhost:9001", None).unwrap(),
+            ["127.0.0.1:9000", "localhost:9001"]
+        );
+        let e = check_connect_list("127.0.0.1:9000,10.0.0.3:9000", None).unwrap_err();
+        assert!(e.to_string().contains("10.0.0.3:9000"), "{e}");
+        assert!(check_connect_list("127.0.0.1:9000,10.0.0.3:9000", Some("t")).is_ok());
+        let e = check_connect_list("127.0.0.1:9000,", Some("t")).unwrap_err();
+        assert!(e.to_string().starts_with("REMORA_QUEUE_ADDR: "), "{e}");
+    }
 
     #[test]
     fn only_loopback_may_go_without_a_token() {

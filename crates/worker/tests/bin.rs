@@ -48,6 +48,34 @@ fn binary_refuses_a_non_loopback_queue_without_a_token() {
     }
 }
 
+/// Issue 15 item 8: a queue address list is checked entry by entry before anything starts: a bad
+/// entry is named, and every address follows the token rule (a standby beyond loopback too).
+#[test]
+fn binary_checks_every_queue_address_of_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    for (list, says) in [
+        ("127.0.0.1:9000,,127.0.0.1:9001", "empty entry"),
+        ("127.0.0.1:9000,standby", "\"standby\" is not host:port"),
+        ("127.0.0.1:9000,127.0.0.1:9000", "listed twice"),
+        (
+            "127.0.0.1:9000,10.9.8.7:9000",
+            "10.9.8.7:9000 is not a loopback address",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_remora-worker"))
+            .env("REMORA_QUEUE_ADDR", list)
+            .env("REMORA_DATA_DIR", dir.path())
+            .env_remove("REMORA_DATABASE_URL")
+            .env_remove("REMORA_QUEUE_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{list}: {stderr}");
+        assert!(stderr.contains(says), "{list}: {stderr}");
+        assert!(!dir.path().join("remora.db").exists());
+    }
+}
+
 /// An unknown `REMORA_LOG_FORMAT` is an error naming the accepted values (it used to mean
 /// text, silently); the cap on bcrypt rounds is a setting of its own.
 #[test]
