@@ -30,6 +30,9 @@ export function CredentialPicker({ server, value, onChange, error }: { server: S
     if (server?.credential_id && !server.pem_file_id && list.some((c) => c.id === server.credential_id)) onChange(server.credential_id);
   }, [ready, list, server, onChange]);
   const chosen = list.find((c) => c.id === value);
+  // Leaving a shared credential for the server's own secrets needs those secrets: without any, the
+  // API keeps the server on the shared one.
+  const leaving = !value && server?.credential_id && !server.pem_file_id ? list.find((c) => c.id === server.credential_id) : undefined;
   return (
     <Field
       label="Log in with"
@@ -42,6 +45,8 @@ export function CredentialPicker({ server, value, onChange, error }: { server: S
             {chosen.certificate ? <CertBadge cert={chosen.certificate} /> : null}
             {chosen.has_sudo_password ? "· has a sudo password" : ""}
           </span>
+        ) : leaving ? (
+          `Now on ${leaving.name}: type this server's own secrets below, or it stays on ${leaving.name}`
         ) : list.length ? (
           "Or pick a shared credential from the Credentials page"
         ) : (
