@@ -173,6 +173,11 @@ test.describe.serial("credentials and trusted CAs", () => {
   test("rotate to another key and certificate: version 2, the next job uses it", async ({ request }) => {
     await page.goto("/credentials/");
     const row = page.locator(`tr[data-credential="${CRED}"]`);
+    // Which servers a rotation reaches.
+    await row.getByRole("button", { name: `Servers using ${CRED}` }).click();
+    const users = page.getByRole("dialog", { name: `Servers using ${CRED}` });
+    await expect(users.getByTestId("credential-server-list")).toHaveText(SERVER);
+    await users.getByRole("button", { name: "Done" }).click();
     await row.getByRole("button", { name: `Rotate ${CRED}` }).click();
     const dlg = page.getByRole("dialog", { name: `Rotate ${CRED}` });
     await expect(dlg).toContainText("Saving makes version 2. It applies to the 1 server using this credential at each one's next connection");

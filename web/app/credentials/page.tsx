@@ -3,6 +3,7 @@
 // with; create, rotate (every server using one picks the new version at its next connection) and
 // delete (refused while servers use it: the API's 409 names them). Secrets are never shown.
 import * as React from "react";
+import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "@/lib/api";
 import { certificateDisplay } from "@/lib/credentials";
@@ -33,6 +34,7 @@ export default function CredentialsPage() {
   const [creating, setCreating] = React.useState(false);
   const [rotating, setRotating] = React.useState<Credential | null>(null);
   const [deleting, setDeleting] = React.useState<Credential | null>(null);
+  const [users, setUsers] = React.useState<Credential | null>(null);
   const [done, setDone] = React.useState<{ c: Credential; from?: number } | null>(null);
   const [own, setOwn] = React.useState(false);
   const all = q.data?.credentials ?? [];
@@ -137,7 +139,15 @@ export default function CredentialsPage() {
                     <Td className="tabular-nums" data-testid="version">
                       v{c.version}
                     </Td>
-                    <Td className="tabular-nums">{c.servers}</Td>
+                    <Td className="tabular-nums">
+                      {c.servers ? (
+                        <Button size="sm" variant="ghost" onClick={() => setUsers(c)} aria-label={`Servers using ${c.name}`}>
+                          {c.servers}
+                        </Button>
+                      ) : (
+                        0
+                      )}
+                    </Td>
                     <Td className="whitespace-nowrap text-xs" title={formatTime(c.updated_at)}>
                       {relativeTime(c.updated_at)}
                     </Td>
@@ -186,8 +196,35 @@ export default function CredentialsPage() {
           />
         </Dialog>
       ) : null}
+      {users ? <UsersDialog credential={users} onClose={() => setUsers(null)} /> : null}
       {deleting ? <DeleteCredentialDialog credential={deleting} onClose={() => setDeleting(null)} /> : null}
     </div>
+  );
+}
+
+function UsersDialog({ credential: c, onClose }: { credential: Credential; onClose: () => void }) {
+  const detail = useQuery(credentialQuery(c.id));
+  return (
+    <Dialog open onClose={onClose} title={`Servers using ${c.name}`} description="A rotation reaches each of them at its next connection.">
+      {detail.isError ? (
+        <ErrorState error={detail.error} title="Could not load the servers" />
+      ) : detail.isPending ? (
+        <LoadingRows rows={2} label="Loading servers" />
+      ) : (
+        <ul className="grid gap-1 text-sm" data-testid="credential-server-list">
+          {detail.data.server_names.map((n) => (
+            <li key={n}>
+              <Link href={`/servers/?q=${encodeURIComponent(n)}`} className="text-primary hover:underline">
+                {n}
+              </Link>
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="mt-4 flex justify-end">
+        <Button onClick={onClose}>Done</Button>
+      </div>
+    </Dialog>
   );
 }
 
