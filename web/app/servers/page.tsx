@@ -13,6 +13,8 @@ import { formatTime, relativeTime } from "@/lib/format";
 import { useServerActions } from "@/lib/use-server-actions";
 import { AcceptKeyDialog, DeleteServerDialog, TestResult } from "@/components/server-dialogs";
 import { ServerFormDialog } from "@/components/server-form";
+import { ImportDialog } from "@/components/servers/ImportDialog";
+import Link from "next/link";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -31,6 +33,7 @@ export default function ServersPage() {
   const [accepting, setAccepting] = React.useState<{ server: Server; fingerprint: string | null } | null>(null);
   const [bulk, setBulk] = React.useState<Record<string, ServerCheck>>({});
   const [pageError, setPageError] = React.useState<unknown>(null);
+  const [importing, setImporting] = React.useState(false);
 
   const { test, check, del, accept } = useServerActions({
     onChecked: (r) => setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s]))),
@@ -85,6 +88,12 @@ export default function ServersPage() {
           <>
             <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || all.length === 0}>
               {check.isPending ? "Checking…" : "Check all"}
+            </Button>
+            <Link href="/servers/host-keys/" className="inline-flex h-9 items-center rounded-md border border-input px-4 text-sm font-medium hover:bg-accent">
+              Review host keys
+            </Link>
+            <Button variant="outline" onClick={() => setImporting(true)}>
+              Import
             </Button>
             <Button onClick={() => setEditing("new")}>Add server</Button>
           </>
@@ -184,7 +193,10 @@ export default function ServersPage() {
               return (
                 <tr key={s.id} data-server={s.name} data-index={it.index} ref={v.measureElement} aria-rowindex={it.index + 2} className="hover:bg-muted/40">
                   <Td className="font-medium">
-                    {s.name}
+                    <Link className="hover:underline" href={`/servers/view/?id=${s.id}`}>
+                      {s.name}
+                    </Link>
+                    {s.host_key_presented ? <Badge tone="red" className="ml-2" title="The host presented another key: review it">key changed</Badge> : null}
                     {!s.is_active ? <Badge className="ml-2">inactive</Badge> : null}
                   </Td>
                   <Td className="whitespace-nowrap font-mono text-xs">
@@ -236,6 +248,7 @@ export default function ServersPage() {
         </>
       )}
 
+      {importing ? <ImportDialog onClose={() => setImporting(false)} /> : null}
       {editing ? <ServerFormDialog server={editing === "new" ? null : editing} onClose={() => setEditing(null)} /> : null}
 
       {testing ? (
