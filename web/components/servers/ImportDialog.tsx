@@ -190,7 +190,7 @@ export function ImportDialog({ onClose }: { onClose: () => void }) {
             disabled={!current || current.errors.length > 0 || changes === 0 || run.isPending}
             title={!current ? "Run the preview first" : current.errors.length ? "Fix the errors first" : changes === 0 ? "Nothing to change" : undefined}
           >
-            {current && current.errors.length === 0 ? `Apply ${changes} change${changes === 1 ? "" : "s"}` : "Apply"}
+            {!current || current.errors.length ? "Apply" : changes ? `Apply ${changes} change${changes === 1 ? "" : "s"}` : "Nothing to apply"}
           </Button>
         </div>
       </form>
@@ -252,7 +252,7 @@ function ImportRows({ result }: { result: ImportResult }) {
           {result.rows.map((r) => (
             <tr key={`${r.line}-${r.name}`} data-row={r.name} data-action={r.action}>
               <Td className="tabular-nums text-xs">{r.line}</Td>
-              <Td className="font-medium">{r.name}</Td>
+              <Td className="whitespace-nowrap font-medium">{r.name}</Td>
               <Td>
                 <Badge tone={ACTION_TONES[r.action] ?? "neutral"}>{r.action}</Badge>
               </Td>

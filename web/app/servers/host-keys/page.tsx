@@ -184,7 +184,7 @@ export default function HostKeysPage() {
                         onChange={(e) => keys && setTicked(toggle(keys, ticked, k.server_id, e.target.checked))}
                       />
                     </Td>
-                    <Td className="font-medium">
+                    <Td className="whitespace-nowrap font-medium">
                       <Link className="hover:underline" href={`/servers/view/?id=${k.server_id}`}>
                         {k.name}
                       </Link>
