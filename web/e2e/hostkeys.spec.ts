@@ -231,6 +231,9 @@ test("a known_hosts with a wrong key: the server page shows both fingerprints; k
   const accepted = await getServer(request, ids.c);
   expect(accepted.host_key_fingerprint).toBe(SSHD.host_key_fingerprint);
   expect(accepted.host_key_presented).toBeNull();
+  // The type is read from the host (the API stores fingerprints only).
+  await card.getByRole("button", { name: "Read the key type from the host" }).click();
+  await expect(card.getByTestId("host-key-type")).toHaveText("ssh-ed25519 (read from the host, which presents the pinned key)");
   const ok = await runJob(request, ids.c, `accepted-${RUN}`);
   expect(ok.status, JSON.stringify(ok)).toBe("completed");
   expect(ok.stdout).toContain(`accepted-${RUN}`);
@@ -251,6 +254,7 @@ test("reviewed bulk accept: new keys ticked, a mismatch not, unreachable and mat
   await expect(row("d")).toHaveAttribute("data-state", "mismatch");
   await expect(row("e")).toHaveAttribute("data-state", "unreachable");
   await expect(row("a")).toContainText(SSHD.host_key_fingerprint);
+  await expect(row("a")).toContainText("ssh-ed25519");
   await expect(row("d")).toContainText(BOGUS);
   await expect(row("d")).toContainText(SSHD.host_key_fingerprint);
   await expect(box("a")).toBeChecked();

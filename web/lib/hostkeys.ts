@@ -27,6 +27,21 @@ export function reviewState(k: Pick<ScannedKey, "status">): ReviewState {
   }
 }
 
+/** What a one-server scan says of the pinned key's type (the API stores fingerprints only). */
+export function keyTypeNote(k: Pick<ScannedKey, "status" | "key_type" | "error">): string {
+  const t = k.key_type ?? "a";
+  switch (k.status) {
+    case "match":
+      return `${t} (read from the host, which presents the pinned key)`;
+    case "mismatch":
+      return `unknown: the host now presents ${t} key that is not the pinned one`;
+    case "unpinned":
+      return `nothing pinned; the host presents ${t} key`;
+    default:
+      return `could not read it: ${k.error ?? "the host did not answer"}`;
+  }
+}
+
 /** Whether accepting the host's presented key would change anything (a key was read and differs from the pin). */
 export const acceptable = (k: ScannedKey) => !!k.presented && (reviewState(k) === "new" || reviewState(k) === "mismatch");
 
@@ -80,6 +95,7 @@ export function storedKeys(
     pinned: s.host_key_fingerprint ?? null,
     first_seen_at: s.host_key_first_seen_at ?? null,
     presented: s.host_key_presented ?? null,
+    key_type: null,
     status: s.host_key_presented ? "mismatch" : "stored",
     error: null,
   }));

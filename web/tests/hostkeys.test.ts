@@ -11,6 +11,7 @@ import {
   reviewState,
   stateCounts,
   storedKeys,
+  keyTypeNote,
   toggle,
   toggleState,
   type ImportResult,
@@ -79,6 +80,13 @@ describe("host-key review selection", () => {
     expect(stored[1].presented).toBe(FP("q"));
     expect([...defaultSelection(stored)]).toEqual([]);
   });
+});
+
+it("says what a one-server scan tells of the pinned key's type", () => {
+  expect(keyTypeNote({ status: "match", key_type: "ssh-ed25519" })).toBe("ssh-ed25519 (read from the host, which presents the pinned key)");
+  expect(keyTypeNote({ status: "mismatch", key_type: "ssh-rsa" })).toMatch(/^unknown: .*ssh-rsa key that is not the pinned one/);
+  expect(keyTypeNote({ status: "unpinned", key_type: "ssh-ed25519" })).toContain("nothing pinned");
+  expect(keyTypeNote({ status: "error", key_type: null, error: "connection refused" })).toBe("could not read it: connection refused");
 });
 
 describe("jump chains", () => {

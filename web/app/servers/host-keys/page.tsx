@@ -193,7 +193,10 @@ export default function HostKeysPage() {
                       <Badge tone={STATE_TONES[st]}>{st}</Badge>
                       {k.error ? <div className="max-w-xs truncate text-xs text-destructive" title={k.error}>{k.error}</div> : null}
                     </Td>
-                    <Td className="break-all font-mono text-xs">{k.presented ?? "—"}</Td>
+                    <Td className="break-all font-mono text-xs">
+                      {k.presented ?? "—"}
+                      {k.key_type ? <div className="text-muted-foreground">{k.key_type}</div> : null}
+                    </Td>
                     <Td className="break-all font-mono text-xs">{k.pinned ?? <span className="text-muted-foreground">not pinned</span>}</Td>
                     <Td className="whitespace-nowrap text-xs">{k.first_seen_at ? formatTime(k.first_seen_at) : "—"}</Td>
                   </tr>

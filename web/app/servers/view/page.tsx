@@ -9,7 +9,7 @@ import { api } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
 import { queryKeys } from "@/lib/query-keys";
 import { formatTime, relativeTime } from "@/lib/format";
-import { chainText, jumpChain } from "@/lib/hostkeys";
+import { chainText, jumpChain, keyTypeNote, type ScannedKey } from "@/lib/hostkeys";
 import type { Server } from "@/lib/types";
 import { ServerFormDialog } from "@/components/server-form";
 import { ErrorState, LoadingRows, PageHeader } from "@/components/states";
@@ -37,6 +37,10 @@ function HostKeyCard({ server }: { server: Server }) {
     mutationFn: () => api.post<Server>(`/api/v1/servers/${server.id}/host-key/accept`, { fingerprint: server.host_key_presented }),
     onSuccess: () => qc.invalidateQueries({ queryKey: queryKeys.servers }),
   });
+  // The type is read from the host on request (a scan connects out: an operator's action).
+  const probe = useMutation({
+    mutationFn: () => api.post<{ keys: ScannedKey[] }>("/api/v1/servers/host-keys/scan", { servers: [server.id] }).then((r) => r.keys[0]),
+  });
   const pending = server.host_key_presented && kept !== server.host_key_presented ? server.host_key_presented : null;
   return (
     <Card data-testid="host-key">
@@ -52,10 +56,18 @@ function HostKeyCard({ server }: { server: Server }) {
               <span className="text-muted-foreground">not pinned: the first connection pins the key it sees</span>
             )}
           </Meta>
-          <Meta label="Type">
-            <span className="text-muted-foreground" title="The API stores the key's SHA-256 fingerprint only">
-              {server.host_key_fingerprint ? "SHA-256 fingerprint (key type not stored)" : "—"}
-            </span>
+          <Meta label="Type" testId="host-key-type">
+            {probe.data ? (
+              <span className="font-mono text-xs">{keyTypeNote(probe.data)}</span>
+            ) : probe.isError ? (
+              <span className="text-xs text-destructive">{(probe.error as Error).message}</span>
+            ) : server.host_key_fingerprint ? (
+              <Button size="sm" variant="outline" onClick={() => probe.mutate()} disabled={probe.isPending} title="The API stores fingerprints only: the type is read from the host">
+                {probe.isPending ? "Reading…" : "Read the key type from the host"}
+              </Button>
+            ) : (
+              "—"
+            )}
           </Meta>
           <Meta label="First seen" testId="host-key-first-seen">
             {server.host_key_first_seen_at ? (
