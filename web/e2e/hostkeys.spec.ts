@@ -300,6 +300,7 @@ test("the jump-host picker: the chain shows while picking, a loop is refused on 
   await picker.getByRole("combobox", { name: "Jump host" }).fill(`${P}-a`);
   await picker.getByRole("option", { name: new RegExp(`^${n("a")} `) }).click();
   await expect(picker.getByTestId("jump-chain-preview")).toHaveText(`${n("b")} ← ${n("a")}`);
+  await expect(picker.getByTestId("jump-selected")).toHaveText(`${n("a")} (${SSHD.user}@127.0.0.1:${SSHD.port})`);
   await shot(page, "server-jump-picker");
   await dlg.getByRole("button", { name: "Save", exact: true }).click();
   await expect(dlg).toBeHidden();

@@ -39,7 +39,14 @@ export function JumpHostPicker({
   const listId = "srv-jump-list";
   return (
     <div className="grid gap-1.5" data-testid="jump-picker">
-      <Label htmlFor="srv-jump">Jump host</Label>
+      <div className="flex items-baseline gap-2">
+        <Label htmlFor="srv-jump">Jump host</Label>
+        {current ? (
+          <span className="text-sm text-muted-foreground" data-testid="jump-selected">
+            {current.name} ({current.user}@{current.hostname}:{current.port})
+          </span>
+        ) : null}
+      </div>
       <div className="flex gap-2">
         <div className="relative flex-1">
           <Input
@@ -50,7 +57,7 @@ export function JumpHostPicker({
             aria-describedby="srv-jump-msg"
             aria-invalid={error ? true : undefined}
             autoComplete="off"
-            placeholder={current ? `${current.name} (type to change)` : "None: connect directly. Type to search servers"}
+            placeholder={current ? "Type to pick another server" : "None: connect directly. Type to search servers"}
             value={q}
             onChange={(e) => {
               setQ(e.target.value);
