@@ -190,7 +190,7 @@ export function ImportDialog({ onClose }: { onClose: () => void }) {
             disabled={!current || current.errors.length > 0 || changes === 0 || run.isPending}
             title={!current ? "Run the preview first" : current.errors.length ? "Fix the errors first" : changes === 0 ? "Nothing to change" : undefined}
           >
-            {!current || current.errors.length ? "Apply" : changes ? `Apply ${changes} change${changes === 1 ? "" : "s"}` : "Nothing to apply"}
+            {run.isPending && !run.variables ? "Applying…" : !current || current.errors.length ? "Apply" : changes ? `Apply ${changes} change${changes === 1 ? "" : "s"}` : "Nothing to apply"}
           </Button>
         </div>
       </form>

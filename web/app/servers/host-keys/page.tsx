@@ -78,7 +78,7 @@ export default function HostKeysPage() {
     if (!ready) return;
     setKeys(null);
     if (ids) scan.mutate(ids.split(","));
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // Not on `scan`: the mutation object is new every render; only the selection triggers a scan.
   }, [ready, ids]);
 
   const shown = keys ?? (readOnly ? storedKeys(chosen) : null);
