@@ -5,7 +5,7 @@
 import * as React from "react";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, ApiError, errorFrom, authHeaders, url } from "@/lib/api";
+import { api, ApiError, errorFrom, authHeaders, getToken, setToken, url } from "@/lib/api";
 import { queryKeys } from "@/lib/query-keys";
 import { guessFormat, importedIds, IMPORT_FORMATS, splitTags, type Credential, type ImportFormat, type ImportResult } from "@/lib/hostkeys";
 import { ErrorState } from "../states";
@@ -27,6 +27,12 @@ async function runImport(body: unknown): Promise<ImportResult> {
     throw new ApiError(0, "network_error", `Cannot reach the Remora API: ${e.message}`);
   });
   if (res.ok) return res.json();
+  if (res.status === 401 && getToken()) {
+    // As lib/api's request: a revoked token goes back to the sign-in screen.
+    const err = await errorFrom(res);
+    setToken(null);
+    throw err;
+  }
   if (res.status === 422) {
     const b = await res.clone().json().catch(() => null);
     if (b && Array.isArray(b.rows) && Array.isArray(b.errors)) return b as ImportResult;
