@@ -274,7 +274,12 @@ test("reviewed bulk accept: new keys ticked, a mismatch not, unreachable and mat
   expect((await getServer(request, ids.b)).host_key_fingerprint).toBeNull();
   expect((await getServer(request, ids.d)).host_key_fingerprint).toBe(BOGUS);
 
-  // A read-only token sees the stored state but can neither scan nor accept.
+  // A job on d is refused (its pin is bogus): a pending mismatch the viewer below sees.
+  const refused = await runJob(request, ids.d, `refused-d-${RUN}`);
+  expect(refused.error_code).toBe("host_key_mismatch");
+  await expect.poll(async () => (await getServer(request, ids.d)).host_key_presented, { timeout: 20_000 }).toBe(SSHD.host_key_fingerprint);
+
+  // A read-only token (its role from GET /me) sees the stored state but can neither scan nor accept.
   const t = await request.post("/api/v1/tokens", { headers: auth(), data: { name: `${P}-viewer`, role: "viewer" } });
   expect(t.status(), await t.text()).toBe(201);
   const viewer = (await t.json()).token as string;
@@ -285,9 +290,18 @@ test("reviewed bulk accept: new keys ticked, a mismatch not, unreachable and mat
   await expect(vp.getByTestId("review-read-only")).toBeVisible();
   const vrow = vp.getByRole("table", { name: "Host keys" }).locator(`tr[data-server="${n("a")}"]`);
   await expect(vrow).toContainText(SSHD.host_key_fingerprint);
+  await expect(vp.getByRole("table", { name: "Host keys" }).locator(`tr[data-server="${n("d")}"]`)).toHaveAttribute("data-state", "mismatch");
   for (const x of ["a", "b", "d"]) await expect(vp.getByRole("checkbox", { name: `Accept the key of ${n(x)}` })).toBeDisabled();
   await expect(vp.getByRole("button", { name: /^Accept \d+ checked key/ })).toBeDisabled();
+  await expect(vp.getByRole("button", { name: "Scan again" })).toBeDisabled();
   await shot(vp, "host-key-review-read-only");
+  // On d's page: both fingerprints, no Accept / Keep.
+  await vp.goto(`/servers/view/?id=${ids.d}`);
+  await expect(vp.getByTestId("mismatch-pinned")).toHaveText(BOGUS);
+  await expect(vp.getByTestId("mismatch-presented")).toHaveText(SSHD.host_key_fingerprint);
+  await expect(vp.getByTestId("host-key-read-only")).toBeVisible();
+  await expect(vp.getByRole("button", { name: "Accept the presented key" })).toHaveCount(0);
+  await expect(vp.getByRole("button", { name: "Read the key type from the host" })).toHaveCount(0);
   await ctx.close();
 });
 

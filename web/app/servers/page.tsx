@@ -14,7 +14,9 @@ import { useServerActions } from "@/lib/use-server-actions";
 import { AcceptKeyDialog, DeleteServerDialog, TestResult } from "@/components/server-dialogs";
 import { ServerFormDialog } from "@/components/server-form";
 import { ImportDialog } from "@/components/servers/ImportDialog";
+import { useCanWrite } from "@/lib/use-role";
 import Link from "next/link";
+import { ServerCredential } from "@/components/servers/CredentialPicker";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -34,6 +36,7 @@ export default function ServersPage() {
   const [bulk, setBulk] = React.useState<Record<string, ServerCheck>>({});
   const [pageError, setPageError] = React.useState<unknown>(null);
   const [importing, setImporting] = React.useState(false);
+  const canWrite = useCanWrite();
 
   const { test, check, del, accept } = useServerActions({
     onChecked: (r) => setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s]))),
@@ -92,9 +95,11 @@ export default function ServersPage() {
             <Link href="/servers/host-keys/" className="inline-flex h-9 items-center rounded-md border border-input px-4 text-sm font-medium hover:bg-accent">
               Review host keys
             </Link>
-            <Button variant="outline" onClick={() => setImporting(true)}>
-              Import
-            </Button>
+            {canWrite ? (
+              <Button variant="outline" onClick={() => setImporting(true)}>
+                Import
+              </Button>
+            ) : null}
             <Button onClick={() => setEditing("new")}>Add server</Button>
           </>
         }
@@ -172,7 +177,7 @@ export default function ServersPage() {
             <tr>
               <Th>Name</Th>
               <Th>Address</Th>
-              <Th>Auth</Th>
+              <Th>Credential</Th>
               <Th>Tags</Th>
               <Th>Status</Th>
               <Th>Host key</Th>
@@ -202,7 +207,9 @@ export default function ServersPage() {
                   <Td className="whitespace-nowrap font-mono text-xs">
                     {s.user}@{s.hostname}:{s.port}
                   </Td>
-                  <Td className="text-xs">{s.pem_file_id ? "key file" : s.auth_type === "key" ? "key" : "password"}</Td>
+                  <Td className="text-xs">
+                    <ServerCredential server={s} />
+                  </Td>
                   <Td>
                     <div className="flex flex-wrap gap-1">
                       {s.tags.map((t) => (

@@ -1,13 +1,13 @@
 "use client";
 // Host-key review: scan the keys a selection of servers presents now (a tag, or the servers an
 // import just named: ?ids=), tick the ones to trust (new keys are ticked, mismatches are not) and
-// pin exactly those fingerprints in one call. A read-only token sees the stored pins and pending
-// mismatches but can neither scan nor accept.
+// pin exactly those fingerprints in one call. A read-only token (role from GET /me) sees the stored
+// pins and pending mismatches but can neither scan nor accept.
 import * as React from "react";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, ApiError } from "@/lib/api";
-import { serversQuery } from "@/lib/queries";
+import { meQuery, serversQuery } from "@/lib/queries";
 import { queryKeys } from "@/lib/query-keys";
 import { formatTime } from "@/lib/format";
 import {
@@ -62,7 +62,10 @@ export default function HostKeysPage() {
       setTicked(defaultSelection(r.keys));
     },
   });
-  const readOnly = forbidden(scan.error);
+  // The role from GET /me; a 403 on the scan (an API without /me, a token demoted meanwhile) too.
+  const me = useQuery(meQuery());
+  const viewer = me.data?.role === "viewer";
+  const readOnly = viewer || forbidden(scan.error);
   const accept = useMutation({
     mutationFn: () => api.post<{ accepted: number }>("/api/v1/servers/host-keys/accept", acceptBody(keys ?? [], ticked)),
     onSuccess: (r) => {
@@ -72,14 +75,15 @@ export default function HostKeysPage() {
     },
   });
   const ids = chosen.map((s) => s.id).join(",");
-  const ready = servers.isSuccess && sel !== null;
+  const ready = servers.isSuccess && sel !== null && !me.isPending;
   // Scan whenever the selection changes (a read-only token gets its 403 once and sees the stored state).
   React.useEffect(() => {
     if (!ready) return;
     setKeys(null);
-    if (ids) scan.mutate(ids.split(","));
+    // A viewer cannot scan (it connects out: a write for the API); it sees the stored state.
+    if (ids && !viewer) scan.mutate(ids.split(","));
     // Not on `scan`: the mutation object is new every render; only the selection triggers a scan.
-  }, [ready, ids]);
+  }, [ready, ids, viewer]);
 
   const shown = keys ?? (readOnly ? storedKeys(chosen) : null);
   const counts = shown ? stateCounts(shown) : null;

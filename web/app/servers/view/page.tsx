@@ -7,6 +7,7 @@ import { useSearchParams } from "next/navigation";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api } from "@/lib/api";
 import { serversQuery } from "@/lib/queries";
+import { useCanWrite } from "@/lib/use-role";
 import { queryKeys } from "@/lib/query-keys";
 import { formatTime, relativeTime } from "@/lib/format";
 import { chainText, jumpChain, keyTypeNote, type ScannedKey } from "@/lib/hostkeys";
@@ -33,6 +34,7 @@ function HostKeyCard({ server }: { server: Server }) {
   const qc = useQueryClient();
   // "Keep" writes nothing: the pin stays and connections keep refusing the presented key.
   const [kept, setKept] = React.useState<string | null>(null);
+  const canWrite = useCanWrite();
   const accept = useMutation({
     mutationFn: () => api.post<Server>(`/api/v1/servers/${server.id}/host-key/accept`, { fingerprint: server.host_key_presented }),
     onSuccess: () => qc.invalidateQueries({ queryKey: queryKeys.servers }),
@@ -61,7 +63,7 @@ function HostKeyCard({ server }: { server: Server }) {
               <span className="font-mono text-xs">{keyTypeNote(probe.data)}</span>
             ) : probe.isError ? (
               <span className="text-xs text-destructive">{(probe.error as Error).message}</span>
-            ) : server.host_key_fingerprint ? (
+            ) : server.host_key_fingerprint && canWrite ? (
               <Button size="sm" variant="outline" onClick={() => probe.mutate()} disabled={probe.isPending} title="The API stores fingerprints only: the type is read from the host">
                 {probe.isPending ? "Reading…" : "Read the key type from the host"}
               </Button>
@@ -96,14 +98,20 @@ function HostKeyCard({ server }: { server: Server }) {
               </dd>
             </dl>
             {accept.isError ? <ErrorState error={accept.error} title="Not accepted" /> : null}
-            <div className="flex gap-2">
-              <Button variant="outline" onClick={() => setKept(pending)}>
-                Keep the pinned key
-              </Button>
-              <Button variant="destructive" onClick={() => accept.mutate()} disabled={accept.isPending}>
-                {accept.isPending ? "Accepting…" : "Accept the presented key"}
-              </Button>
-            </div>
+            {canWrite ? (
+              <div className="flex gap-2">
+                <Button variant="outline" onClick={() => setKept(pending)}>
+                  Keep the pinned key
+                </Button>
+                <Button variant="destructive" onClick={() => accept.mutate()} disabled={accept.isPending}>
+                  {accept.isPending ? "Accepting…" : "Accept the presented key"}
+                </Button>
+              </div>
+            ) : (
+              <p className="text-xs text-muted-foreground" data-testid="host-key-read-only">
+                This token is read-only: an operator accepts or keeps the key.
+              </p>
+            )}
           </div>
         ) : kept && server.host_key_presented === kept ? (
           <p className="mt-4 text-sm" role="status" data-testid="host-key-kept">
