@@ -13,6 +13,7 @@ import { formatTime, relativeTime } from "@/lib/format";
 import { chainText, jumpChain, keyTypeNote, type ScannedKey } from "@/lib/hostkeys";
 import type { Server } from "@/lib/types";
 import { ServerFormDialog } from "@/components/server-form";
+import { ServerCredential } from "@/components/servers/CredentialPicker";
 import { ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -164,7 +165,7 @@ function ServerView() {
                 <ServerStatusBadge status={s.last_status} />
                 <span className="ml-2 text-xs text-muted-foreground">{s.last_checked_at ? relativeTime(s.last_checked_at) : "never checked"}</span>
               </Meta>
-              <Meta label="Auth">{s.credential_id ? `credential ${s.credential_id.slice(0, 8)}` : s.pem_file_id ? "key file" : s.auth_type}</Meta>
+              <Meta label="Credential"><ServerCredential server={s} /></Meta>
               <Meta label="Tags">
                 <span className="flex flex-wrap gap-1">
                   {s.tags.length ? s.tags.map((t) => <Badge key={t}>{t}</Badge>) : "—"}
