@@ -236,9 +236,17 @@ pub async fn run_with(
                         tok.cancel();
                     }
                 }
-                ctx.pool
-                    .expire_idle(ctx.cfg.ssh.idle_timeout, ctx.cfg.ssh.max_idle)
+                let (_, gone) = ctx
+                    .pool
+                    .expire_idle_keys(ctx.cfg.ssh.idle_timeout, ctx.cfg.ssh.max_idle)
                     .await;
+                // Servers with no pooled connection left: the queue stops holding their jobs
+                // for this worker.
+                for keys in gone.chunks(remora_netqueue::protocol::MAX_RELEASE_KEYS) {
+                    if let Err(e) = ctx.queue.release(&ctx.cfg.id, false, keys.to_vec()).await {
+                        warn!(error = %e, "could not tell the queue which connections closed");
+                    }
+                }
             }
         });
     }
@@ -252,7 +260,14 @@ pub async fn run_with(
         let reserve = {
             let queue = ctx.queue.clone();
             let lease = ctx.cfg.lease;
-            async move { queue.reserve(&[JOBS_QUEUE], 1, RESERVE_WAIT, lease).await }
+            let consumer = ctx.cfg.id.clone();
+            // As this worker's id: jobs of servers it holds a connection to come here first
+            // (the API pushes each job with its server id as the affinity key).
+            async move {
+                queue
+                    .reserve_as(&consumer, &[JOBS_QUEUE], 1, RESERVE_WAIT, lease)
+                    .await
+            }
         };
         let mut reserve = Box::pin(reserve);
         let deliveries = tokio::select! {
@@ -293,6 +308,9 @@ pub async fn run_with(
 
     // Drain: no more reserves; give running jobs `drain_timeout`, then cancel.
     ctx.draining.store(true, Ordering::Relaxed);
+    // Nothing more is reserved here: jobs of the servers this worker holds connections to go
+    // to the other workers without waiting out the affinity hold.
+    let _ = ctx.queue.release(&ctx.cfg.id, true, Vec::new()).await;
     let running = ctx.running.lock().map(|m| m.len()).unwrap_or(0);
     info!(
         running,
