@@ -42,11 +42,13 @@ async fn push(
             Push::new(JOBS_QUEUE, id, payload)
                 .priority(priority.clamp(1, 10) as u8)
                 // A key over the protocol's name limit would refuse the push: go without.
-                .affinity(if server_id.len() <= remora_netqueue::protocol::MAX_NAME_LEN {
-                    server_id
-                } else {
-                    ""
-                }),
+                .affinity(
+                    if server_id.len() <= remora_netqueue::protocol::MAX_NAME_LEN {
+                        server_id
+                    } else {
+                        ""
+                    },
+                ),
         )
         .await
         .map(|_| ())

@@ -78,6 +78,9 @@ impl Default for WorkerConfig {
 /// idle worker takes to stop.
 const RESERVE_WAIT: Duration = Duration::from_secs(2);
 
+/// Most jobs one reserve asks for (bounded by the free slots).
+const RESERVE_BATCH: usize = 32;
+
 /// Everything a job task needs.
 pub struct Ctx {
     pub store: Store,
@@ -257,6 +260,17 @@ pub async fn run_with(
             _ = stop.cancelled() => break,
             p = slots.clone().acquire_many_owned(1) => p.expect("semaphore never closed"),
         };
+        // Free slots beyond this one are reserved in the same round trip (up to
+        // RESERVE_BATCH): a worker holding connections to many servers takes their held jobs
+        // at once rather than one round trip each.
+        let mut permit = permit;
+        let extra = slots.available_permits().min(RESERVE_BATCH - 1) as u32;
+        if extra > 0 {
+            if let Ok(more) = slots.clone().try_acquire_many_owned(extra) {
+                permit.merge(more);
+            }
+        }
+        let max = permit.num_permits() as u32;
         let reserve = {
             let queue = ctx.queue.clone();
             let lease = ctx.cfg.lease;
@@ -265,7 +279,7 @@ pub async fn run_with(
             // (the API pushes each job with its server id as the affinity key).
             async move {
                 queue
-                    .reserve_as(&consumer, &[JOBS_QUEUE], 1, RESERVE_WAIT, lease)
+                    .reserve_as(&consumer, &[JOBS_QUEUE], max, RESERVE_WAIT, lease)
                     .await
             }
         };
@@ -295,10 +309,14 @@ pub async fn run_with(
                 continue;
             }
         };
-        let mut permit = Some(permit);
-        for d in deliveries {
+        // One slot per delivery; the slots of messages not delivered go back.
+        let mut parts = Vec::with_capacity(permit.num_permits());
+        while permit.num_permits() > 1 {
+            parts.extend(permit.split(1));
+        }
+        parts.push(permit);
+        for (d, p) in deliveries.into_iter().zip(parts) {
             let ctx = ctx.clone();
-            let p = permit.take();
             jobs.spawn(async move {
                 handle_delivery(ctx, d).await;
                 drop(p);
