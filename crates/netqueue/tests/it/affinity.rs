@@ -94,3 +94,86 @@ async fn a_keyed_message_waits_for_its_owner_at_most_the_hold_and_a_closed_owner
     assert_eq!(s.misses_total, 1, "{s:?}");
     srv.stop().await;
 }
+
+/// A server from before affinity: it knows PUSH and RESERVE and answers `unknown_command` to the
+/// affinity opcodes (0x0c..=0x0e), as the real one of protocol version 1 without them does.
+/// Returns its address and a log of the opcodes it was sent.
+async fn server_without_affinity() -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use futures::{SinkExt, StreamExt};
+    use remora_netqueue::protocol::{
+        decode_request, encode_reply, PushOutcome, Reply, Request, RequestError,
+    };
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((s, _)) = l.accept().await else { return };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let codec = tokio_util::codec::LengthDelimitedCodec::builder()
+                    .length_field_type::<u32>()
+                    .new_codec();
+                let mut f = tokio_util::codec::Framed::new(s, codec);
+                while let Some(Ok(body)) = f.next().await {
+                    let op = body[0];
+                    log.lock().unwrap().push(op);
+                    let (rid, reply) = match decode_request(body.freeze()) {
+                        // Decoding is this build's, so refuse what the old server did not know.
+                        Ok((rid, _)) if (0x0c..=0x0e).contains(&op) => (
+                            rid,
+                            Reply::Error {
+                                code: remora_netqueue::ErrorCode::UnknownCommand,
+                                message: format!("unknown command 0x{op:02x}"),
+                            },
+                        ),
+                        Ok((rid, Request::Hello { .. })) => (rid, Reply::HelloOk { version: 1 }),
+                        Ok((rid, Request::Push { .. })) => {
+                            (rid, Reply::Pushed(PushOutcome::Queued))
+                        }
+                        Ok((rid, Request::Reserve { .. })) => (rid, Reply::Deliveries(Vec::new())),
+                        Ok((rid, _)) => (rid, Reply::Ok),
+                        Err((
+                            rid,
+                            RequestError::UnknownCommand(_) | RequestError::Malformed(_),
+                        )) => (
+                            rid.unwrap_or(0),
+                            Reply::Error {
+                                code: remora_netqueue::ErrorCode::BadRequest,
+                                message: String::new(),
+                            },
+                        ),
+                    };
+                    if f.send(encode_reply(rid, &reply)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn against_a_server_without_affinity_the_client_falls_back_to_plain_requests() {
+    let (addr, seen) = server_without_affinity().await;
+    let c = remora_netqueue::Client::connect(&addr, None).await.unwrap();
+    let out = c
+        .push(Push::new("jobs", "j1", Bytes::new()).affinity("server-1"))
+        .await
+        .unwrap();
+    assert_eq!(out, remora_netqueue::PushOutcome::Queued);
+    let d = c
+        .reserve_as("A", &["jobs"], 1, Duration::ZERO, LEASE)
+        .await
+        .unwrap();
+    assert!(d.is_empty());
+    c.release("A", true, Vec::new()).await.unwrap();
+    c.push(Push::new("jobs", "j2", Bytes::new()).affinity("server-1"))
+        .await
+        .unwrap();
+    // HELLO, PUSH_KEYED refused, PUSH; then plain forms only (the client remembers), and
+    // RELEASE is skipped altogether.
+    assert_eq!(*seen.lock().unwrap(), [0x01, 0x0c, 0x02, 0x03, 0x02]);
+}
