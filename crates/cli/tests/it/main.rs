@@ -11,6 +11,7 @@ mod cli_more;
 mod credentials;
 mod hooks;
 mod hostile;
+mod hostkeys;
 mod import;
 mod job_options;
 mod jump;
