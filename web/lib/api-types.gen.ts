@@ -147,7 +147,10 @@ export interface paths {
          */
         put: operations["update_credential"];
         post?: never;
-        /** Delete a credential no server uses (operator; audited). In use: 409 naming the servers. */
+        /**
+         * Delete a credential no server uses (operator; audited). In use: 409 `in_use` naming the
+         *     servers in the message and listing them (id, name) in `error.details.servers`.
+         */
         delete: operations["delete_credential"];
         options?: never;
         head?: never;
@@ -646,7 +649,10 @@ export interface paths {
          */
         put: operations["update_server"];
         post?: never;
-        /** Delete a server. A server that others are reached through (their jump host) is a 409 naming them. */
+        /**
+         * Delete a server. A server that others are reached through (their jump host) is a 409 naming
+         *     them in the message and listing them (id, name) in `error.details.servers`.
+         */
         delete: operations["delete_server"];
         options?: never;
         head?: never;
@@ -1510,9 +1516,30 @@ export interface components {
         ErrorDetail: {
             /** @description Stable snake_case code. */
             code: string;
+            /**
+             * @description Machine-readable context, present only where an error documents it (a 409 for deleting
+             *     a credential in use or a jump host others use lists `servers`).
+             */
+            details?: components["schemas"]["ErrorDetails"];
             /** @description The request field at fault, for validation errors. */
             field?: string | null;
             message: string;
+        };
+        /**
+         * @description Machine-readable context of an error (`error.details`), beside the message meant for people:
+         *     a client acts on these without parsing the message.
+         */
+        ErrorDetails: {
+            /**
+             * @description The servers a 409 concerns: those using a credential that cannot be deleted, those
+             *     reached through a jump host that cannot be deleted.
+             */
+            servers?: components["schemas"]["ErrorServer"][];
+        };
+        /** @description A server named by an error. */
+        ErrorServer: {
+            id: string;
+            name: string;
         };
         GroupHost: {
             job_id: string;

@@ -103,6 +103,10 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field at fault, for validation errors.
     pub field: Option<String>,
+    /// Machine-readable context, present only where an error documents it (a 409 for deleting
+    /// a credential in use or a jump host others use lists `servers`).
+    #[schema(nullable = false)]
+    pub details: Option<crate::error::ErrorDetails>,
 }
 
 #[derive(Serialize, ToSchema)]
