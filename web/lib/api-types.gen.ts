@@ -2242,7 +2242,10 @@ export interface components {
         TrustedCaBody: {
             /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
             name?: string | null;
-            /** @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`. */
+            /**
+             * @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`
+             *     (at most `REMORA_MAX_CA_PATTERNS`, default 100).
+             */
             patterns?: string[] | null;
             /** @description The CA's public key line (`ssh-ed25519 AAAA… comment`); fixed once created. */
             public_key?: string | null;

@@ -73,6 +73,9 @@ pub struct ApiOpts {
     /// Largest inventory file `POST /servers/import` takes, bytes (also bounded by REMORA_MAX_BODY).
     #[arg(long, env = "REMORA_MAX_IMPORT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_import_bytes: usize,
+    /// Most host patterns one trusted CA may hold (1–100000); one more is a 422.
+    #[arg(long, env = "REMORA_MAX_CA_PATTERNS", default_value_t = crate::trusted_cas::DEFAULT_MAX_PATTERNS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_ca_patterns: usize,
     /// Requests per second per token (burst: twice that); 0 disables rate limiting.
     #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
@@ -141,6 +144,7 @@ impl ApiOpts {
             max_timeout: self.max_timeout,
             max_batch_hosts: self.max_batch_hosts.max(1),
             max_import_bytes: self.max_import_bytes.max(1),
+            max_ca_patterns: self.max_ca_patterns,
             text_limits: remora_domain::command::TextLimits {
                 max_script_bytes: self.max_script_bytes,
                 max_command_bytes: self.max_command_bytes,

@@ -98,6 +98,8 @@ pub struct ApiConfig {
     pub max_batch_hosts: usize,
     /// Largest inventory file one import takes, bytes (`REMORA_MAX_IMPORT_BYTES`).
     pub max_import_bytes: usize,
+    /// Most host patterns of one trusted CA (`REMORA_MAX_CA_PATTERNS`).
+    pub max_ca_patterns: usize,
     /// A connection that has not sent a whole request head this long is closed
     /// (`REMORA_HEADER_READ_TIMEOUT`).
     pub header_read_timeout: std::time::Duration,
@@ -111,6 +113,7 @@ impl Default for ApiConfig {
             max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
             max_import_bytes: 4 * 1024 * 1024,
+            max_ca_patterns: trusted_cas::DEFAULT_MAX_PATTERNS,
             header_read_timeout: std::time::Duration::from_secs(
                 serve::DEFAULT_HEADER_READ_TIMEOUT_SECS,
             ),

@@ -803,3 +803,77 @@ async fn conflicts_on_delete_list_the_servers_in_details() {
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn trusted_ca_patterns_stop_at_the_configured_limit() {
+    const CA: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2fqH3vMZyAidnAUlELBxBde7HiMFOJwqe7r8bnCCkQ ca";
+    let pats = |n: usize| (0..n).map(|i| format!("h{i}.example")).collect::<Vec<_>>();
+    // The default: 100.
+    let api = api().await;
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "big", "public_key": CA, "patterns": pats(101) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert_eq!(b["error"]["field"], "patterns", "{b}");
+    let m = b["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("at most 100") && m.contains("REMORA_MAX_CA_PATTERNS"),
+        "{b}"
+    );
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "big", "public_key": CA, "patterns": pats(100) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+
+    // Configured to 3: create and update both refuse a fourth.
+    let cfg = ApiConfig {
+        max_ca_patterns: 3,
+        ..ApiConfig::default()
+    };
+    let (state, _dir) = state_with(cfg, &[("test", TOKEN, "admin")]).await;
+    let api = Api {
+        app: app(state),
+        _dir,
+    };
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "small", "public_key": CA, "patterns": pats(4) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 3"),
+        "{b}"
+    );
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "small", "public_key": CA, "patterns": pats(3) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/trusted-cas/{}", b["id"].as_str().unwrap()),
+            Some(json!({ "patterns": pats(4) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert_eq!(b["error"]["field"], "patterns", "{b}");
+}
