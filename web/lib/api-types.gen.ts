@@ -3607,9 +3607,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
+            /** @description Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4836,9 +4838,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
+            /** @description Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

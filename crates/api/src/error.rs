@@ -51,6 +51,8 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         field: Option<String>,
+        /// Sent as `Retry-After` (seconds): when a retry may succeed.
+        retry_after: Option<u64>,
     },
 }
 
@@ -89,7 +91,15 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+    /// The same error answered with `Retry-After: secs` (for a status other than 409/422/404/401).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let ApiError::Other { retry_after, .. } = &mut self {
+            *retry_after = Some(secs);
+        }
+        self
     }
     /// 422 naming a field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -360,6 +370,16 @@ impl IntoResponse for ApiError {
             body["error"]["details"] = json!(d);
         }
         let mut resp = (status, Json(body)).into_response();
+        if let ApiError::Other {
+            retry_after: Some(secs),
+            ..
+        } = &self
+        {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*secs),
+            );
+        }
         if status.is_server_error() {
             resp.extensions_mut()
                 .insert(FailureDetail(self.to_string()));
