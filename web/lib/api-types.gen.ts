@@ -2341,6 +2341,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -2462,6 +2471,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -2564,6 +2582,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2692,6 +2719,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -2797,6 +2833,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2917,6 +2962,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3023,6 +3077,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3119,6 +3182,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3243,6 +3315,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3350,6 +3431,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3473,6 +3563,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3580,6 +3679,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3680,6 +3788,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3804,6 +3921,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3906,6 +4032,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4022,6 +4157,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4125,6 +4269,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4254,6 +4407,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4356,6 +4518,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4466,6 +4637,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4591,6 +4771,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4694,6 +4883,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4811,6 +5009,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4907,6 +5114,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5023,6 +5239,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5114,6 +5339,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5216,6 +5450,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5339,6 +5582,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5444,6 +5696,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5565,6 +5826,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5670,6 +5940,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5784,6 +6063,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5884,6 +6172,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5993,6 +6290,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6093,6 +6399,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6208,6 +6523,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6309,6 +6633,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6421,6 +6754,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6546,6 +6888,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -6660,6 +7011,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -6761,6 +7121,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6881,6 +7250,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -6984,6 +7362,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7101,6 +7488,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7211,6 +7607,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7303,6 +7708,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7414,6 +7828,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7538,6 +7961,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7645,6 +8077,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7768,6 +8209,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7882,6 +8332,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8015,6 +8474,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8117,6 +8585,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8234,6 +8711,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8337,6 +8823,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8453,6 +8948,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8547,6 +9051,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8652,6 +9165,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8743,6 +9265,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8842,6 +9373,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8951,6 +9491,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9041,6 +9590,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9146,6 +9704,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9238,6 +9805,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9345,6 +9921,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9442,6 +10027,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9570,6 +10164,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9677,6 +10280,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9793,6 +10405,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9922,6 +10543,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10024,6 +10654,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10145,6 +10784,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10247,6 +10895,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10364,6 +11021,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10455,6 +11121,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10557,6 +11232,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10671,6 +11355,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10778,6 +11471,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10874,6 +11576,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10998,6 +11709,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -11105,6 +11825,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11228,6 +11957,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -11320,6 +12058,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11430,6 +12177,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -127,6 +127,10 @@ pub struct ApiOpts {
     /// the next one on an idle keep-alive connection) before it is closed.
     #[arg(long, env = "REMORA_HEADER_READ_TIMEOUT", default_value_t = crate::serve::DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
+    /// Seconds a request body may take to arrive in full, counted from its head; later, the
+    /// request is answered 408 `body_timeout` and the connection closed (1–3600).
+    #[arg(long, env = "REMORA_BODY_TIMEOUT", default_value_t = crate::body_timeout::DEFAULT_BODY_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
     /// Most open HTTP connections; further ones wait in the listen backlog until one closes.
     #[arg(long, env = "REMORA_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
@@ -187,6 +191,7 @@ impl ApiOpts {
         c.schedule_tick = std::time::Duration::from_millis(self.schedule_tick_ms.max(100));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
         c.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout_secs);
+        c.body_timeout = std::time::Duration::from_secs(self.body_timeout_secs);
         c.max_connections = self.max_connections.max(1);
         c.notify = self.notify.config();
         c.maintenance = self.maintenance.config();

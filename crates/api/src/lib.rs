@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod background;
 pub mod batches;
+pub mod body_timeout;
 pub mod checks;
 pub mod config;
 pub mod credentials;
@@ -105,6 +106,8 @@ pub struct ApiConfig {
     pub header_read_timeout: std::time::Duration,
     /// Most open HTTP connections; more wait in the listen backlog (`REMORA_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// A request body not received this long after its head is a 408 (`REMORA_BODY_TIMEOUT`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -118,6 +121,7 @@ impl Default for ApiConfig {
                 serve::DEFAULT_HEADER_READ_TIMEOUT_SECS,
             ),
             max_connections: serve::DEFAULT_MAX_CONNECTIONS,
+            body_timeout: std::time::Duration::from_secs(body_timeout::DEFAULT_BODY_TIMEOUT_SECS),
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -362,6 +366,10 @@ pub fn app(state: AppState) -> Router {
         });
     }
     let mut router = router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::limit,
+        ))
         .layer(middleware::from_fn(error::refuse_nul))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(error::log_failures))

@@ -46,8 +46,12 @@ pub struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let common: [(&str, &str); 9] = [
+        let common: [(&str, &str); 10] = [
             ("400", "Malformed request (query string, path, JSON syntax)"),
+            (
+                "408",
+                "The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed)",
+            ),
             ("401", "Missing or invalid token"),
             ("403", "The token's role does not allow this"),
             ("405", "Method not allowed"),
