@@ -147,7 +147,10 @@ export interface paths {
          */
         put: operations["update_credential"];
         post?: never;
-        /** Delete a credential no server uses (operator; audited). In use: 409 naming the servers. */
+        /**
+         * Delete a credential no server uses (operator; audited). In use: 409 `in_use` naming the
+         *     servers in the message and listing them (id, name) in `error.details.servers`.
+         */
         delete: operations["delete_credential"];
         options?: never;
         head?: never;
@@ -666,7 +669,10 @@ export interface paths {
          */
         put: operations["update_server"];
         post?: never;
-        /** Delete a server. A server that others are reached through (their jump host) is a 409 naming them. */
+        /**
+         * Delete a server. A server that others are reached through (their jump host) is a 409 naming
+         *     them in the message and listing them (id, name) in `error.details.servers`.
+         */
         delete: operations["delete_server"];
         options?: never;
         head?: never;
@@ -1530,9 +1536,30 @@ export interface components {
         ErrorDetail: {
             /** @description Stable snake_case code. */
             code: string;
+            /**
+             * @description Machine-readable context, present only where an error documents it (a 409 for deleting
+             *     a credential in use or a jump host others use lists `servers`).
+             */
+            details?: components["schemas"]["ErrorDetails"];
             /** @description The request field at fault, for validation errors. */
             field?: string | null;
             message: string;
+        };
+        /**
+         * @description Machine-readable context of an error (`error.details`), beside the message meant for people:
+         *     a client acts on these without parsing the message.
+         */
+        ErrorDetails: {
+            /**
+             * @description The servers a 409 concerns: those using a credential that cannot be deleted, those
+             *     reached through a jump host that cannot be deleted.
+             */
+            servers?: components["schemas"]["ErrorServer"][];
+        };
+        /** @description A server named by an error. */
+        ErrorServer: {
+            id: string;
+            name: string;
         };
         GroupHost: {
             job_id: string;
@@ -2246,7 +2273,10 @@ export interface components {
         TrustedCaBody: {
             /** @description Unique; 1–64 letters, digits, `-`, `_`, `.`. */
             name?: string | null;
-            /** @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`. */
+            /**
+             * @description Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`
+             *     (at most `REMORA_MAX_CA_PATTERNS`, default 100).
+             */
             patterns?: string[] | null;
             /** @description The CA's public key line (`ssh-ed25519 AAAA… comment`); fixed once created. */
             public_key?: string | null;
@@ -2335,6 +2365,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2463,6 +2502,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -2565,6 +2613,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2693,6 +2750,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -2798,6 +2864,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2918,6 +2993,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3024,6 +3108,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3120,6 +3213,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3244,6 +3346,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3351,6 +3462,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3474,6 +3594,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3581,6 +3710,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3608,9 +3746,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
+            /** @description Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3679,6 +3819,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3803,6 +3952,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -3905,6 +4063,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4021,6 +4188,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4124,6 +4300,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4253,6 +4438,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4355,6 +4549,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4465,6 +4668,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4590,6 +4802,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4693,6 +4914,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4810,6 +5040,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -4837,9 +5076,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Rate limited (see Retry-After), or too many open streams (`too_many_streams`) */
+            /** @description Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds) */
             429: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4904,6 +5145,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5020,6 +5270,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5111,6 +5370,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5217,6 +5485,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5312,6 +5589,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5435,6 +5721,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5540,6 +5835,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5661,6 +5965,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -5766,6 +6079,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5880,6 +6202,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5980,6 +6311,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6089,6 +6429,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -6189,6 +6538,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6304,6 +6662,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6405,6 +6772,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6517,6 +6893,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6642,6 +7027,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -6756,6 +7150,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -6857,6 +7260,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6977,6 +7389,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7080,6 +7501,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7197,6 +7627,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7307,6 +7746,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7399,6 +7847,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7510,6 +7967,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7634,6 +8100,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -7741,6 +8216,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7864,6 +8348,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -7978,6 +8471,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8111,6 +8613,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8213,6 +8724,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8330,6 +8850,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8433,6 +8962,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8549,6 +9087,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8643,6 +9190,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8748,6 +9304,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -8839,6 +9404,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8938,6 +9512,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9047,6 +9630,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9137,6 +9729,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9242,6 +9843,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9334,6 +9944,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9441,6 +10060,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9538,6 +10166,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9666,6 +10303,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -9773,6 +10419,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9889,6 +10544,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10018,6 +10682,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10120,6 +10793,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10241,6 +10923,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10343,6 +11034,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10460,6 +11160,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10551,6 +11260,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10653,6 +11371,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -10767,6 +11494,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -10874,6 +11610,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -10970,6 +11715,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11094,6 +11848,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -11201,6 +11964,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11324,6 +12096,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body larger than the configured limit */
             413: {
                 headers: {
@@ -11416,6 +12197,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -11526,6 +12316,15 @@ export interface operations {
             };
             /** @description Method not allowed */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed) */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -134,16 +134,13 @@ pub async fn require_token(
                         &governor::clock::DefaultClock::default(),
                     ));
                     let secs = wait.as_secs() + 1;
-                    let mut resp = axum::response::IntoResponse::into_response(ApiError::new(
+                    let resp = ApiError::new(
                         axum::http::StatusCode::TOO_MANY_REQUESTS,
                         "rate_limited",
                         format!("too many requests for this token; retry in {secs} s"),
-                    ));
-                    resp.headers_mut().insert(
-                        axum::http::header::RETRY_AFTER,
-                        axum::http::HeaderValue::from(secs),
-                    );
-                    return Ok(resp);
+                    )
+                    .retry_after(secs);
+                    return Ok(axum::response::IntoResponse::into_response(resp));
                 }
             }
             if role == "viewer" && req.method() != axum::http::Method::GET {

@@ -78,6 +78,9 @@ pub struct ApiOpts {
     /// Largest inventory file `POST /servers/import` takes, bytes (also bounded by REMORA_MAX_BODY).
     #[arg(long, env = "REMORA_MAX_IMPORT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_import_bytes: usize,
+    /// Most host patterns one trusted CA may hold (1–100000); one more is a 422.
+    #[arg(long, env = "REMORA_MAX_CA_PATTERNS", default_value_t = crate::trusted_cas::DEFAULT_MAX_PATTERNS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_ca_patterns: usize,
     /// Requests per second per token (burst: twice that); 0 disables rate limiting.
     #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
@@ -134,6 +137,10 @@ pub struct ApiOpts {
     /// the next one on an idle keep-alive connection) before it is closed.
     #[arg(long, env = "REMORA_HEADER_READ_TIMEOUT", default_value_t = crate::serve::DEFAULT_HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_secs: u64,
+    /// Seconds a request body may take to arrive in full, counted from its head; later, the
+    /// request is answered 408 `body_timeout` and the connection closed (1–3600).
+    #[arg(long, env = "REMORA_BODY_TIMEOUT", default_value_t = crate::body_timeout::DEFAULT_BODY_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
     /// Most open HTTP connections; further ones wait in the listen backlog until one closes.
     #[arg(long, env = "REMORA_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub max_connections: usize,
@@ -151,6 +158,7 @@ impl ApiOpts {
             max_timeout: self.max_timeout,
             max_batch_hosts: self.max_batch_hosts.max(1),
             max_import_bytes: self.max_import_bytes.max(1),
+            max_ca_patterns: self.max_ca_patterns,
             text_limits: remora_domain::command::TextLimits {
                 max_script_bytes: self.max_script_bytes,
                 max_command_bytes: self.max_command_bytes,
@@ -194,6 +202,7 @@ impl ApiOpts {
         c.reconcile_interval = std::time::Duration::from_secs(self.reconcile_interval_secs.max(1));
         c.schedule_grace = std::time::Duration::from_secs(self.schedule_grace_secs);
         c.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout_secs);
+        c.body_timeout = std::time::Duration::from_secs(self.body_timeout_secs);
         c.max_connections = self.max_connections.max(1);
         c.notify = self.notify.config();
         c.maintenance = self.maintenance.config();

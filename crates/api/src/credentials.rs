@@ -503,7 +503,8 @@ async fn rotate(
     Ok(Json(view(&state, c).await?))
 }
 
-/// Delete a credential no server uses (operator; audited). In use: 409 naming the servers.
+/// Delete a credential no server uses (operator; audited). In use: 409 `in_use` naming the
+/// servers in the message and listing them (id, name) in `error.details.servers`.
 #[utoipa::path(delete, operation_id = "delete_credential", path = "/credentials/{id}", tag = "credentials", params(("id" = String, Path, description = "Credential id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
@@ -513,7 +514,7 @@ async fn remove(
     let c = resolve(&state, &id).await?;
     let users = state.store.credential_users(&c.id).await?;
     if !users.is_empty() || !state.store.delete_credential(&c.id).await? {
-        let names: Vec<String> = users.into_iter().map(|(_, n)| n).collect();
+        let names: Vec<&str> = users.iter().map(|(_, n)| n.as_str()).collect();
         return Err(ApiError::clash(
             "in_use",
             format!(
@@ -521,7 +522,8 @@ async fn remove(
                 names.len(),
                 names.join(", ")
             ),
-        ));
+        )
+        .with_servers(users));
     }
     crate::audit(
         &state,

@@ -1,5 +1,6 @@
 //! The API's error type: a status, a stable snake_case code, a human
-//! message and, for validation errors, the offending field.
+//! message and, for validation errors, the offending field; some conflicts
+//! add machine-readable `details`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -34,6 +35,8 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         field: Option<String>,
+        /// Boxed: most errors carry none, and the enum stays small.
+        details: Option<Box<ErrorDetails>>,
     },
     /// 401 `unauthorized`.
     #[error("{0}")]
@@ -48,10 +51,30 @@ pub enum ApiError {
         code: &'static str,
         message: String,
         field: Option<String>,
+        /// Sent as `Retry-After` (seconds): when a retry may succeed.
+        retry_after: Option<u64>,
     },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Machine-readable context of an error (`error.details`), beside the message meant for people:
+/// a client acts on these without parsing the message.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetails {
+    /// The servers a 409 concerns: those using a credential that cannot be deleted, those
+    /// reached through a jump host that cannot be deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub servers: Option<Vec<ErrorServer>>,
+}
+
+/// A server named by an error.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorServer {
+    pub id: String,
+    pub name: String,
+}
 
 /// Unique constraints (as `StoreError::Conflict` names them) and the field
 /// of the request each concerns. Constraints on values the server makes
@@ -68,7 +91,15 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+    /// The same error answered with `Retry-After: secs` (for a status other than 409/422/404/401).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        if let ApiError::Other { retry_after, .. } = &mut self {
+            *retry_after = Some(secs);
+        }
+        self
     }
     /// 422 naming a field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
@@ -107,6 +138,7 @@ impl ApiError {
             code: "conflict",
             message: message.into(),
             field: Some(field.to_string()),
+            details: None,
         }
     }
     /// 409 with its own code and no field.
@@ -115,7 +147,20 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            details: None,
         }
+    }
+    /// The same conflict listing the servers it concerns in `details.servers` (id, name).
+    /// Other errors are returned unchanged.
+    pub fn with_servers(mut self, servers: impl IntoIterator<Item = (String, String)>) -> Self {
+        if let ApiError::Conflict { details, .. } = &mut self {
+            let list = servers
+                .into_iter()
+                .map(|(id, name)| ErrorServer { id, name })
+                .collect();
+            details.get_or_insert_with(Default::default).servers = Some(list);
+        }
+        self
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::Unauthorized(message.into())
@@ -148,6 +193,7 @@ impl ApiError {
             code: "conflict",
             message: "an object with the same unique value already exists".into(),
             field,
+            details: None,
         }
     }
     pub fn status(&self) -> StatusCode {
@@ -317,7 +363,23 @@ impl IntoResponse for ApiError {
         if let Some(f) = self.field() {
             body["error"]["field"] = json!(f);
         }
+        if let ApiError::Conflict {
+            details: Some(d), ..
+        } = &self
+        {
+            body["error"]["details"] = json!(d);
+        }
         let mut resp = (status, Json(body)).into_response();
+        if let ApiError::Other {
+            retry_after: Some(secs),
+            ..
+        } = &self
+        {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*secs),
+            );
+        }
         if status.is_server_error() {
             resp.extensions_mut()
                 .insert(FailureDetail(self.to_string()));

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod background;
 pub mod batches;
+pub mod body_timeout;
 pub mod checks;
 pub mod config;
 pub mod credentials;
@@ -100,11 +101,15 @@ pub struct ApiConfig {
     pub max_batch_hosts: usize,
     /// Largest inventory file one import takes, bytes (`REMORA_MAX_IMPORT_BYTES`).
     pub max_import_bytes: usize,
+    /// Most host patterns of one trusted CA (`REMORA_MAX_CA_PATTERNS`).
+    pub max_ca_patterns: usize,
     /// A connection that has not sent a whole request head this long is closed
     /// (`REMORA_HEADER_READ_TIMEOUT`).
     pub header_read_timeout: std::time::Duration,
     /// Most open HTTP connections; more wait in the listen backlog (`REMORA_MAX_CONNECTIONS`).
     pub max_connections: usize,
+    /// A request body not received this long after its head is a 408 (`REMORA_BODY_TIMEOUT`).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -113,10 +118,12 @@ impl Default for ApiConfig {
             max_body: 8 * 1024 * 1024,
             max_batch_hosts: 10_000,
             max_import_bytes: 4 * 1024 * 1024,
+            max_ca_patterns: trusted_cas::DEFAULT_MAX_PATTERNS,
             header_read_timeout: std::time::Duration::from_secs(
                 serve::DEFAULT_HEADER_READ_TIMEOUT_SECS,
             ),
             max_connections: serve::DEFAULT_MAX_CONNECTIONS,
+            body_timeout: std::time::Duration::from_secs(body_timeout::DEFAULT_BODY_TIMEOUT_SECS),
             allowed_shells: [
                 "/bin/bash",
                 "/bin/sh",
@@ -362,6 +369,10 @@ pub fn app(state: AppState) -> Router {
         });
     }
     let mut router = router
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::limit,
+        ))
         .layer(middleware::from_fn(error::refuse_nul))
         .layer(middleware::from_fn(error::json_errors))
         .layer(middleware::from_fn(error::log_failures))

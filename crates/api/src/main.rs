@@ -1,9 +1,8 @@
-use clap::Parser;
 use remora_api::config::ApiArgs;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = ApiArgs::parse();
+    let args: ApiArgs = remora_service::parse_args();
     remora_service::init_tracing(&args.log_format);
     remora_service::raise_open_file_limit();
     remora_netqueue::exposure::check_connect_list(&args.queue_addr, args.queue_token.as_deref())?;

@@ -46,8 +46,12 @@ pub struct CommonErrors;
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let common: [(&str, &str); 9] = [
+        let common: [(&str, &str); 10] = [
             ("400", "Malformed request (query string, path, JSON syntax)"),
+            (
+                "408",
+                "The body did not arrive in full within REMORA_BODY_TIMEOUT (`body_timeout`; the connection is closed)",
+            ),
             ("401", "Missing or invalid token"),
             ("403", "The token's role does not allow this"),
             ("405", "Method not allowed"),
@@ -103,6 +107,10 @@ pub struct ErrorDetail {
     pub message: String,
     /// The request field at fault, for validation errors.
     pub field: Option<String>,
+    /// Machine-readable context, present only where an error documents it (a 409 for deleting
+    /// a credential in use or a jump host others use lists `servers`).
+    #[schema(nullable = false)]
+    pub details: Option<crate::error::ErrorDetails>,
 }
 
 #[derive(Serialize, ToSchema)]

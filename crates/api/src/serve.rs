@@ -4,7 +4,8 @@
 //! in the kernel's listen backlog until an open one closes, and are then served. A
 //! connection that has not sent a complete request head within `REMORA_HEADER_READ_TIMEOUT`
 //! (the first request, or the next one on an idle keep-alive connection) is closed, so
-//! clients that trickle bytes before authenticating hold a slot for that long at most.
+//! clients that trickle bytes before authenticating hold a slot for that long at most. A body
+//! that trickles after its head is cut by `REMORA_BODY_TIMEOUT` (body_timeout.rs, a middleware).
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};

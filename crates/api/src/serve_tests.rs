@@ -1,6 +1,7 @@
 //! Slow clients against the real accept loop on 127.0.0.1 (issue 14 point 8): the header
-//! read timeout closes them, the connection cap holds new connections in the backlog,
-//! and normal clients are still served.
+//! read timeout closes them, the body deadline answers a trickled body 408 and closes its
+//! connection, the connection cap holds new connections in the backlog, and normal clients
+//! are still served.
 
 use crate::{app, serve, ApiConfig};
 use std::net::SocketAddr;
@@ -25,7 +26,11 @@ struct Server {
 }
 
 async fn start() -> Server {
-    let (state, dir) = crate::tests::state_with(ApiConfig::default(), &[]).await;
+    start_with(ApiConfig::default(), &[]).await
+}
+
+async fn start_with(cfg: ApiConfig, tokens: &[(&str, &str, &str)]) -> Server {
+    let (state, dir) = crate::tests::state_with(cfg, tokens).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let slots = Arc::new(Semaphore::new(CAP));
@@ -172,6 +177,95 @@ async fn connections_over_the_cap_wait_in_the_backlog_and_are_then_served() {
         slots.available_permits() == CAP - 1
     })
     .await;
+    assert_eq!(health(srv.addr).await.0, 200);
+    srv.shutdown.cancel();
+    tokio::time::timeout(DEADLINE, srv.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+const BODY_TOKEN: &str = "rmr_body_timeout_test_token";
+
+/// A request whose head arrives at once and whose body is trickled one byte every 100 ms
+/// (far less than its Content-Length). Returns what the server answered before it closed the
+/// connection, and how long after the head that close came.
+async fn trickled_body(addr: SocketAddr, path: &str) -> (String, Duration) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {BODY_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let sent = Instant::now();
+    let body = b"{\"name\": \"web1\", \"hostname\": \"10.0.0.1\", \"user\": \"";
+    let mut i = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            r = s.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            },
+            _ = tick.tick() => {
+                let byte = body.get(i).copied().unwrap_or(b'a');
+                i += 1;
+                // A write after the server closed may fail; the read above sees the close.
+                let _ = s.write_all(&[byte]).await;
+            }
+        }
+        assert!(
+            sent.elapsed() < DEADLINE,
+            "a trickled body was not cut off within {DEADLINE:?}; read {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    (String::from_utf8_lossy(&out).into_owned(), sent.elapsed())
+}
+
+#[tokio::test]
+async fn a_trickled_body_is_answered_408_and_its_connection_closed() {
+    let limit = Duration::from_secs(1);
+    let cfg = ApiConfig {
+        body_timeout: limit,
+        ..ApiConfig::default()
+    };
+    let srv = start_with(cfg, &[("t", BODY_TOKEN, "admin")]).await;
+    // Both a JSON handler and the import handler (a bigger body) are cut at the deadline.
+    for path in ["/api/v1/servers", "/api/v1/servers/import"] {
+        let (resp, took) = trickled_body(srv.addr, path).await;
+        assert!(resp.starts_with("HTTP/1.1 408"), "{path}: {resp:?}");
+        assert!(resp.contains("\"body_timeout\""), "{path}: {resp:?}");
+        assert!(resp.contains("REMORA_BODY_TIMEOUT"), "{path}: {resp:?}");
+        assert!(
+            resp.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {resp:?}"
+        );
+        assert!(
+            took >= limit - Duration::from_millis(50),
+            "{path}: cut after {took:?}"
+        );
+        // Trickling bytes did not extend it: cut well before 100000 bytes at 10 a second.
+        assert!(took < limit * 4, "{path}: cut only after {took:?}");
+    }
+    // Nothing was created, and a whole body sent at once is served as usual.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let body = r#"{"name": "web1", "hostname": "10.0.0.1", "user": "u", "password": "pw"}"#;
+    let req = format!(
+        "POST /api/v1/servers HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {BODY_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(DEADLINE, s.read_to_end(&mut out))
+        .await
+        .expect("no answer to a whole body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 201"), "{text}");
     assert_eq!(health(srv.addr).await.0, 200);
     srv.shutdown.cancel();
     tokio::time::timeout(DEADLINE, srv.task)

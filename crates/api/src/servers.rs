@@ -308,7 +308,8 @@ async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> ApiRe
     Ok(Json(crate::lookup::server(&state, &id).await?))
 }
 
-/// Delete a server. A server that others are reached through (their jump host) is a 409 naming them.
+/// Delete a server. A server that others are reached through (their jump host) is a 409 naming
+/// them in the message and listing them (id, name) in `error.details.servers`.
 #[utoipa::path(delete, operation_id = "delete_server", path = "/servers/{id}", tag = "servers", params(("id" = String, Path, description = "Server id or name")), responses((status = 204, description = "Deleted"), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
@@ -326,7 +327,8 @@ async fn delete(
                 s.name,
                 names.join(", ")
             ),
-        ));
+        )
+        .with_servers(through.iter().map(|t| (t.id.clone(), t.name.clone()))));
     }
     state.store.delete_server(&s.id).await?;
     crate::audit(

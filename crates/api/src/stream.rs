@@ -32,7 +32,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events))
 }
 
-/// One more open stream for the caller, or a 429 naming the cap reached.
+/// The `Retry-After` of a 429 `too_many_streams`, seconds. A slot frees when some client closes
+/// a stream, which no clock predicts: this only paces a client's retries (an EventSource
+/// reconnects after 3 s by itself).
+pub const STREAMS_RETRY_AFTER_SECS: u64 = 5;
+
+/// One more open stream for the caller, or a 429 naming the cap reached (with `Retry-After`).
 fn open_slot(state: &AppState, caller: Option<&Caller>) -> ApiResult<StreamSlot> {
     let token = caller.map(|c| c.token_id.as_str()).unwrap_or("");
     state.streams.acquire(token).map_err(|full| {
@@ -45,6 +50,7 @@ fn open_slot(state: &AppState, caller: Option<&Caller>) -> ApiResult<StreamSlot>
             ),
         };
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message)
+            .retry_after(STREAMS_RETRY_AFTER_SECS)
     })
 }
 /// SSE keep-alive comment interval.
@@ -199,7 +205,7 @@ impl JobStream {
 /// Server-sent events: `status` (the job) and `output` (`{"stream","data"}`); resumable with
 /// `Last-Event-ID`; closes after the final status. A token over its open-stream cap gets a 429
 /// `too_many_streams`.
-#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited (see Retry-After), or too many open streams (`too_many_streams`)", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/jobs/{id}/stream", tag = "jobs", params(("id" = String, Path, description = "Job id")), responses((status = 200, content_type = "text/event-stream", body = String), (status = 404, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds)", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn job_stream(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -257,7 +263,7 @@ pub async fn job_stream(
 /// Server-sent events of every job status change: `event: job`, data `{"job_id","status","exit_code"}`.
 /// A client that falls behind gets `event: lagged` with the number of events it missed.
 /// Counts against the same open-stream caps as job streams (429 `too_many_streams`).
-#[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited (see Retry-After), or too many open streams (`too_many_streams`)", body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/events", tag = "jobs", responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = crate::openapi::ErrorBody), (status = 429, description = "Rate limited, or too many open streams (`too_many_streams`); both with Retry-After (seconds)", body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,

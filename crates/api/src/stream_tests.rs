@@ -1,5 +1,5 @@
 //! SSE streams through `app(state)`: the open-stream caps per token and in
-//! all (429 `too_many_streams`, freed when a stream's body drops), and a job
+//! all (429 `too_many_streams` with `Retry-After`, freed when a stream's body drops), and a job
 //! stream that wakes on its job's events rather than polling the database.
 
 use crate::tests::state_with;
@@ -46,6 +46,15 @@ async fn error_of(resp: Response<Body>) -> serde_json::Value {
 async fn refused(state: &AppState, token: &str, path: &str, cap: &str) {
     let resp = get(state, token, path).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+    let retry = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(
+        retry.as_deref(),
+        Some(crate::stream::STREAMS_RETRY_AFTER_SECS.to_string().as_str()),
+        "{path}: Retry-After"
+    );
     let e = error_of(resp).await;
     assert_eq!(e["code"], "too_many_streams", "{e}");
     assert!(e["message"].as_str().unwrap().contains(cap), "{e}");

@@ -714,3 +714,166 @@ async fn notification_targets_and_retention_validate_and_hide_secrets() {
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn conflicts_on_delete_list_the_servers_in_details() {
+    let api = api().await;
+    let (st, cred) = api
+        .call(
+            Method::POST,
+            "/api/v1/credentials",
+            Some(json!({ "name": "shared", "password": "pw" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{cred}");
+    let mut ids = vec![];
+    for n in ["b-web", "a-web"] {
+        let (st, b) = api
+            .call(
+                Method::POST,
+                "/api/v1/servers",
+                Some(json!({ "name": n, "hostname": "127.0.0.1", "user": "u",
+                    "credential_id": "shared" })),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    let (st, b) = api
+        .call(Method::DELETE, "/api/v1/credentials/shared", None)
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert_eq!(b["error"]["code"], "in_use", "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("a-web"),
+        "{b}"
+    );
+    // Sorted by name, each with its id.
+    assert_eq!(
+        b["error"]["details"],
+        json!({ "servers": [{ "id": ids[1], "name": "a-web" }, { "id": ids[0], "name": "b-web" }] }),
+        "{b}"
+    );
+
+    let bastion = api.server("bastion").await;
+    let (st, inner) = api
+        .call(
+            Method::POST,
+            "/api/v1/servers",
+            Some(
+                json!({ "name": "inner", "hostname": "10.0.0.9", "user": "u", "password": "pw",
+                "jump_server_id": "bastion" }),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{inner}");
+    let (st, b) = api
+        .call(Method::DELETE, "/api/v1/servers/bastion", None)
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{b}");
+    assert_eq!(b["error"]["field"], "id", "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("inner"),
+        "{b}"
+    );
+    assert_eq!(
+        b["error"]["details"],
+        json!({ "servers": [{ "id": inner["id"], "name": "inner" }] }),
+        "{b}"
+    );
+    // Errors that document no details carry none.
+    let (st, b) = api.call(Method::DELETE, "/api/v1/servers/nope", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    assert!(b["error"].get("details").is_none(), "{b}");
+    // Once free, both delete.
+    let (st, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/servers/{}", inner["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _) = api
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/servers/{}", bastion["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn trusted_ca_patterns_stop_at_the_configured_limit() {
+    const CA: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM2fqH3vMZyAidnAUlELBxBde7HiMFOJwqe7r8bnCCkQ ca";
+    let pats = |n: usize| (0..n).map(|i| format!("h{i}.example")).collect::<Vec<_>>();
+    // The default: 100.
+    let api = api().await;
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "big", "public_key": CA, "patterns": pats(101) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert_eq!(b["error"]["field"], "patterns", "{b}");
+    let m = b["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("at most 100") && m.contains("REMORA_MAX_CA_PATTERNS"),
+        "{b}"
+    );
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "big", "public_key": CA, "patterns": pats(100) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+
+    // Configured to 3: create and update both refuse a fourth.
+    let cfg = ApiConfig {
+        max_ca_patterns: 3,
+        ..ApiConfig::default()
+    };
+    let (state, _dir) = state_with(cfg, &[("test", TOKEN, "admin")]).await;
+    let api = Api {
+        app: app(state),
+        _dir,
+    };
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "small", "public_key": CA, "patterns": pats(4) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 3"),
+        "{b}"
+    );
+    let (st, b) = api
+        .call(
+            Method::POST,
+            "/api/v1/trusted-cas",
+            Some(json!({ "name": "small", "public_key": CA, "patterns": pats(3) })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let (st, b) = api
+        .call(
+            Method::PUT,
+            &format!("/api/v1/trusted-cas/{}", b["id"].as_str().unwrap()),
+            Some(json!({ "patterns": pats(4) })),
+        )
+        .await;
+    assert_eq!(st, UNPROCESSABLE, "{b}");
+    assert_eq!(b["error"]["field"], "patterns", "{b}");
+}

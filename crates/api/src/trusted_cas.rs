@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// At most this many patterns per CA, each at most 255 characters.
-pub const MAX_PATTERNS: usize = 100;
+/// The default of `REMORA_MAX_CA_PATTERNS`: at most this many patterns per CA (each at most
+/// 255 characters).
+pub const DEFAULT_MAX_PATTERNS: usize = 100;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -34,7 +35,8 @@ pub struct TrustedCaBody {
     pub name: Option<String>,
     /// The CA's public key line (`ssh-ed25519 AAAA… comment`); fixed once created.
     pub public_key: Option<String>,
-    /// Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`.
+    /// Host patterns it may vouch for, e.g. `["*.prod.example.com", "!db.prod.example.com"]`
+    /// (at most `REMORA_MAX_CA_PATTERNS`, default 100).
     pub patterns: Option<Vec<String>>,
 }
 
@@ -92,17 +94,20 @@ fn check_name(n: &str) -> ApiResult<String> {
     Ok(n.to_string())
 }
 
-fn check_patterns(p: &[String]) -> ApiResult<Vec<String>> {
+fn check_patterns(p: &[String], max: usize) -> ApiResult<Vec<String>> {
     if p.is_empty() {
         return Err(ApiError::invalid(
             "patterns",
             "give at least one host pattern (`*` trusts the CA for every host)",
         ));
     }
-    if p.len() > MAX_PATTERNS {
+    if p.len() > max {
         return Err(ApiError::invalid(
             "patterns",
-            format!("at most {MAX_PATTERNS} patterns"),
+            format!(
+                "{} patterns given; a trusted CA takes at most {max} (REMORA_MAX_CA_PATTERNS)",
+                p.len()
+            ),
         ));
     }
     let mut out = Vec::new();
@@ -181,7 +186,10 @@ async fn create(
         .ok_or_else(|| ApiError::missing("public_key"))?;
     let key = remora_ssh::trust::parse_public_key(line)
         .map_err(|e| ApiError::invalid("public_key", e))?;
-    let patterns = check_patterns(b.patterns.as_deref().unwrap_or(&[]))?;
+    let patterns = check_patterns(
+        b.patterns.as_deref().unwrap_or(&[]),
+        state.cfg.max_ca_patterns,
+    )?;
     let fp = key.fingerprint(HashAlg::Sha256).to_string();
     let row = state
         .store
@@ -233,7 +241,7 @@ async fn update(
         None => cur.name.clone(),
     };
     let patterns = match &b.patterns {
-        Some(p) => check_patterns(p)?,
+        Some(p) => check_patterns(p, state.cfg.max_ca_patterns)?,
         None => cur.patterns.clone(),
     };
     state

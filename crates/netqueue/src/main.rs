@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
 use remora_netqueue::{FsyncPolicy, ServerConfig};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Parser)]
 #[command(
     name = "remora-netqueue",
     version,
@@ -42,6 +41,21 @@ struct Args {
     /// Live payload bytes allowed per queue.
     #[arg(long, env = "REMORA_QUEUE_MAX_BYTES", default_value_t = 1 << 30)]
     max_queue_bytes: usize,
+    /// Dead letters kept per queue (the oldest are dropped beyond it; 0 keeps none).
+    #[arg(long, env = "REMORA_QUEUE_MAX_DEAD_LETTERS", default_value_t = ServerConfig::default().max_dead_letters)]
+    max_dead_letters: usize,
+    /// Longest lease, delay or long-poll wait a client may ask for, in milliseconds
+    /// (1000 ms to 30 days); longer ones are refused with `bad_request`.
+    #[arg(long, env = "REMORA_QUEUE_MAX_LEASE_MS", default_value_t = ServerConfig::default().max_lease.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1000..=30 * 24 * 3600 * 1000))]
+    max_lease_ms: u64,
+    /// Requests one connection may have in progress (long-polls, pushes awaiting fsync); it
+    /// reads no further frame until one completes (1 to 1000000).
+    #[arg(long, env = "REMORA_QUEUE_MAX_INFLIGHT", default_value_t = ServerConfig::default().max_inflight, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    max_inflight: usize,
+    /// Events buffered per subscribed connection before new ones are dropped for it (1 to
+    /// 10000000).
+    #[arg(long, env = "REMORA_QUEUE_SUBSCRIBER_BUFFER", default_value_t = ServerConfig::default().subscriber_buffer, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    subscriber_buffer: usize,
     /// Time a new connection has to send HELLO, in milliseconds.
     #[arg(
         long,
@@ -89,7 +103,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args: Args = remora_service::parse_args();
     remora_service::init_tracing(&args.log_format);
     remora_service::raise_open_file_limit();
 
@@ -110,6 +124,10 @@ async fn main() -> anyhow::Result<()> {
         max_attempts: args.max_attempts,
         max_queue_messages: args.max_queue_messages,
         max_queue_bytes: args.max_queue_bytes,
+        max_dead_letters: args.max_dead_letters,
+        max_lease: std::time::Duration::from_millis(args.max_lease_ms),
+        max_inflight: args.max_inflight,
+        subscriber_buffer: args.subscriber_buffer,
         max_connections: args.max_connections,
         segment_bytes: args.segment_bytes,
         compact_min_bytes: args.compact_min_bytes,

@@ -1,5 +1,6 @@
 //! Process start-up shared by every Remora binary (api, worker, netqueue, `remora up`): log
-//! setup from `REMORA_LOG_FORMAT` and the shutdown signals.
+//! setup from `REMORA_LOG_FORMAT`, the shutdown signals, and argument errors that name the
+//! environment variable a bad value came from.
 
 use tracing_subscriber::EnvFilter;
 
@@ -127,4 +128,40 @@ mod tests {
         assert!(warn_if_over_open_file_limit(Some(l), hard + 1, "a test"));
         assert!(!warn_if_over_open_file_limit(Some(l), hard, "a test"));
     }
+}
+
+/// `T::parse()`, except that a bad value read from an environment variable names that
+/// variable (clap names only the flag, which the operator may never have typed).
+pub fn parse_args<T: clap::Parser>() -> T {
+    match T::try_parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let hint = env_hint(&T::command(), &e);
+            let _ = e.print();
+            if let Some(h) = hint {
+                eprintln!("{h}");
+            }
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+/// "the value came from REMORA_X" when `e` is about a flag whose environment variable is set
+/// (and the flag was not given on the command line, which clap prefers).
+fn env_hint(cmd: &clap::Command, e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?;
+    let a = cmd.get_arguments().find(|a| a.get_long() == Some(long))?;
+    let var = a.get_env()?;
+    let flag = format!("--{long}");
+    let on_cmdline = std::env::args().any(|x| x == flag || x.starts_with(&format!("{flag}=")));
+    (std::env::var_os(var).is_some() && !on_cmdline).then(|| {
+        format!(
+            "(the value came from the environment variable {})",
+            var.to_string_lossy()
+        )
+    })
 }

@@ -1,10 +1,9 @@
 use anyhow::Context;
-use clap::Parser;
 use remora_worker::config::WorkerArgs;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = WorkerArgs::parse();
+    let args: WorkerArgs = remora_service::parse_args();
     remora_service::init_tracing(&args.log_format);
     args.worker.check_open_files();
     remora_netqueue::exposure::check_connect_list(&args.queue_addr, args.queue_token.as_deref())?;

@@ -4,6 +4,7 @@
 
 pub mod batches;
 pub mod credentials;
+pub mod hostkeys;
 pub mod jobs;
 pub mod login;
 pub mod notifications;

@@ -138,6 +138,9 @@ pub enum ServersCmd {
         #[arg(long)]
         stored: bool,
     },
+    /// Review host keys of many servers: `scan` what they present, `accept` a reviewed list.
+    #[command(subcommand)]
+    HostKeys(super::hostkeys::HostKeysCmd),
     /// Pin the host key the server presents now (after a legitimate change).
     #[command(after_help = "Example:\n  remora servers accept-key web1 --fingerprint SHA256:…")]
     AcceptKey {
@@ -382,6 +385,7 @@ pub async fn run(api: &Api, out: Output, c: ServersCmd) -> Result<i32> {
             }
             status(api, out, server, all, stored).await
         }
+        ServersCmd::HostKeys(c) => super::hostkeys::run(api, out, c).await,
         ServersCmd::AcceptKey {
             server,
             fingerprint,

@@ -13,6 +13,7 @@ mod credentials;
 mod failover;
 mod hooks;
 mod hostile;
+mod hostkeys;
 mod import;
 mod job_options;
 mod jump;

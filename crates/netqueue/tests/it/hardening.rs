@@ -1,5 +1,6 @@
 //! Hostile clients and failing disks: the pre-HELLO frame limit, the handshake timeout with the
-//! connection cap, the refusal to serve beyond loopback without a token, and the log writer
+//! connection cap, the refusal to serve beyond loopback without a token, bad limits refused at
+//! start naming their variable, the lease limit applied, and the log writer
 //! recovering from a full disk.
 
 use std::path::{Path, PathBuf};
@@ -128,6 +129,79 @@ fn the_binary_refuses_a_non_loopback_address_without_a_token() {
         let _ = child.wait();
         assert!(line.starts_with("listening on "), "{addr}: {line:?}");
     }
+}
+
+#[test]
+fn the_binary_refuses_bad_limits_naming_the_variable() {
+    for (var, value, flag) in [
+        ("REMORA_QUEUE_MAX_LEASE_MS", "10", "--max-lease-ms"),
+        ("REMORA_QUEUE_MAX_LEASE_MS", "1h", "--max-lease-ms"),
+        ("REMORA_QUEUE_MAX_INFLIGHT", "0", "--max-inflight"),
+        ("REMORA_QUEUE_SUBSCRIBER_BUFFER", "0", "--subscriber-buffer"),
+        (
+            "REMORA_QUEUE_SUBSCRIBER_BUFFER",
+            "lots",
+            "--subscriber-buffer",
+        ),
+        ("REMORA_QUEUE_MAX_DEAD_LETTERS", "-1", "--max-dead-letters"),
+    ] {
+        // A refusing server exits by itself; one that wrongly starts would hang the test run.
+        let out = binary("127.0.0.1:0", None)
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid value '{value}'"))
+                && stderr.contains(flag)
+                && stderr.contains(&format!("environment variable {var}")),
+            "{var}={value}: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("listening on"));
+    }
+}
+
+#[tokio::test]
+async fn the_binary_applies_its_lease_limit() {
+    use std::io::BufRead;
+    let mut child = binary("127.0.0.1:0", None)
+        .env("REMORA_QUEUE_MAX_LEASE_MS", "2000")
+        .env("REMORA_QUEUE_MAX_INFLIGHT", "8")
+        .env("REMORA_QUEUE_SUBSCRIBER_BUFFER", "16")
+        .env("REMORA_QUEUE_MAX_DEAD_LETTERS", "0")
+        .spawn()
+        .unwrap();
+    // Killed however the test ends.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stdout = child.stdout.take().unwrap();
+    let _child = Kill(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    let c = remora_netqueue::Client::connect(&addr, None).await.unwrap();
+    let within = c
+        .reserve(&["q"], 1, Duration::ZERO, Duration::from_millis(2000))
+        .await;
+    assert!(within.is_ok(), "{within:?}");
+    let over = c
+        .reserve(&["q"], 1, Duration::ZERO, Duration::from_millis(2001))
+        .await
+        .unwrap_err();
+    assert_eq!(over.code(), Some(&ErrorCode::BadRequest), "{over}");
+    assert!(over.to_string().contains("maximum of 2000 ms"), "{over}");
 }
 
 /// A tmpfs of a fixed size, unmounted on drop: a disk that really fills up.
