@@ -1,7 +1,7 @@
 "use client";
-// A batch's hosts as a virtualised list: only the rows in view are in the DOM,
-// and only the grid pages (BATCH_PAGE hosts) under them are fetched and, while
-// the batch runs, refetched.
+// A batch's hosts as a virtualised list: only the rows in view are in the DOM
+// (fixed height, memoised, layout and paint contained), and only the grid pages
+// (BATCH_PAGE hosts) under them are fetched and, while the batch runs, refetched.
 import * as React from "react";
 import { useQueries } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
@@ -12,8 +12,41 @@ import { ErrorState } from "@/components/states";
 import { JobStatusBadge } from "@/components/status-badge";
 
 const ROW = 36;
+const COLS = "grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)]";
 
-export function HostGrid({
+/** One row. Memoised on its cell: React Query keeps an unchanged cell the same object across
+ * refetches, so a poll re-renders only the hosts whose status changed. */
+const HostRow = React.memo(function HostRow({ index, start, cell: c, onOpen }: { index: number; start: number; cell: BatchCell | undefined; onOpen: (cell: BatchCell) => void }) {
+  return (
+    <div role="listitem" className="absolute left-0 top-0 w-full border-b last:border-0" style={{ height: ROW, transform: `translateY(${start}px)`, contain: "strict" }} data-index={index}>
+      {c ? (
+        <button
+          type="button"
+          onClick={() => onOpen(c)}
+          data-host={c.server_name ?? c.server_id}
+          aria-label={`Output of ${c.server_name ?? c.server_id}`}
+          className={`grid h-full w-full ${COLS} items-center gap-3 px-3 text-left text-sm hover:bg-muted/40 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring`}
+        >
+          <span className="truncate font-medium">{c.server_name ?? c.server_id.slice(0, 8)}</span>
+          <span>
+            <JobStatusBadge status={c.status} />
+          </span>
+          <span className="font-mono text-xs">{c.exit_code ?? "—"}</span>
+          <span className="truncate text-xs text-destructive" title={c.error ?? undefined}>
+            {c.error ?? ""}
+          </span>
+        </button>
+      ) : (
+        <div className="flex h-full items-center px-3" aria-label="Loading">
+          <span className="h-3 w-40 rounded bg-muted" />
+        </div>
+      )}
+    </div>
+  );
+});
+
+/** Memoised: the page's counts poll re-renders the header, not the grid. */
+export const HostGrid = React.memo(function HostGrid({
   batchId,
   status,
   search,
@@ -77,7 +110,7 @@ export function HostGrid({
 
   return (
     <div className="rounded-md border">
-      <div className="grid grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] gap-3 border-b bg-muted/40 px-3 py-2 text-xs font-medium text-muted-foreground" aria-hidden>
+      <div className={`grid ${COLS} gap-3 border-b bg-muted/40 px-3 py-2 text-xs font-medium text-muted-foreground`} aria-hidden>
         <span>Host</span>
         <span>Status</span>
         <span>Exit</span>
@@ -86,7 +119,7 @@ export function HostGrid({
       <div
         ref={parent}
         className="overflow-auto"
-        style={{ height }}
+        style={{ height, contain: "strict", overscrollBehavior: "contain" }}
         role="list"
         aria-label="Servers in this batch"
         data-testid="host-grid"
@@ -94,44 +127,12 @@ export function HostGrid({
         data-loaded={first.data ? "true" : "false"}
       >
         {first.data && count === 0 ? <p className="p-4 text-sm text-muted-foreground">No host matches.</p> : null}
-        <div style={{ height: v.getTotalSize(), position: "relative" }}>
-          {items.map((it) => {
-            const c = cell(it.index);
-            return (
-              <div
-                key={it.key}
-                role="listitem"
-                className="absolute left-0 top-0 w-full border-b last:border-0"
-                style={{ height: ROW, transform: `translateY(${it.start}px)` }}
-                data-index={it.index}
-              >
-                {c ? (
-                  <button
-                    type="button"
-                    onClick={() => onOpen(c)}
-                    data-host={c.server_name ?? c.server_id}
-                    aria-label={`Output of ${c.server_name ?? c.server_id}`}
-                    className="grid h-full w-full grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] items-center gap-3 px-3 text-left text-sm hover:bg-muted/40 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring"
-                  >
-                    <span className="truncate font-medium">{c.server_name ?? c.server_id.slice(0, 8)}</span>
-                    <span>
-                      <JobStatusBadge status={c.status} />
-                    </span>
-                    <span className="font-mono text-xs">{c.exit_code ?? "—"}</span>
-                    <span className="truncate text-xs text-destructive" title={c.error ?? undefined}>
-                      {c.error ?? ""}
-                    </span>
-                  </button>
-                ) : (
-                  <div className="flex h-full items-center px-3" aria-label="Loading">
-                    <span className="h-3 w-40 animate-pulse rounded bg-muted" />
-                  </div>
-                )}
-              </div>
-            );
-          })}
+        <div style={{ height: v.getTotalSize(), position: "relative", contain: "layout paint" }}>
+          {items.map((it) => (
+            <HostRow key={it.key} index={it.index} start={it.start} cell={cell(it.index)} onOpen={onOpen} />
+          ))}
         </div>
       </div>
     </div>
   );
-}
+});
