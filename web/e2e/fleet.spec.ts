@@ -117,8 +117,8 @@ test(`the batch page renders ${HOSTS} hosts and scrolls smoothly`, async ({ page
     expect(ms).toBeGreaterThan(0);
     runs.push(ms);
   }
-  // A generous functional deadline (the measured number is in the benchmark file).
-  expect(median(runs), `render times ${runs.join(", ")} ms`).toBeLessThan(2500);
+  // The issue's target: 5,000 hosts on screen within 1 s (median of 5).
+  expect(median(runs), `render times ${runs.join(", ")} ms`).toBeLessThan(1000);
   const grid = page.getByTestId("host-grid");
   await expect(grid).toHaveAttribute("data-count", String(HOSTS));
   await expect(page.locator('[data-count-status="failed"]')).toContainText(HOSTS.toLocaleString("en"));
@@ -225,7 +225,9 @@ test(`the servers page with ${HOSTS} servers: search, filters, run on all matchi
   // Run on all matching: Execute opens with the tag as the target and says how many hosts.
   await page.getByRole("button", { name: `Run on all ${odd.toLocaleString("en")} matching` }).click();
   await expect(page).toHaveURL(/\/execute\/\?from=servers&tag=/);
-  await expect(page.getByLabel("Tag")).toHaveValue(`${TAG}-odd`);
+  // Execute reads every server (GET /servers, 5,000 here) and renders its checkbox list (not
+  // virtualised) before it applies the prefill: seconds on a loaded 2-core machine.
+  await expect(page.getByLabel("Tag")).toHaveValue(`${TAG}-odd`, { timeout: 60_000 });
   await expect(page.getByTestId("batch-hosts")).toHaveText(`Runs on ${odd.toLocaleString("en")} hosts as one batch.`);
   await expect(page.getByTestId("execute-prefill")).toContainText(`tag ${TAG}-odd`);
 

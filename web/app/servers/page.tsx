@@ -70,16 +70,12 @@ export default function ServersPage() {
   // The API filters and pages; the search is sent once typing pauses.
   const q = useDebounced(filter.q, 200);
   const applied = React.useMemo(() => ({ ...filter, q }), [filter, q]);
-  const [range, setRange] = React.useState<[number, number]>([0, 0]);
-  const pages = React.useMemo(() => Array.from(new Set([0, ...pagesFor(range[0], range[1], SERVER_PAGE)])), [range]);
-  const results = useQueries({ queries: pages.map((p) => serversPageQuery(applied, p)) });
-  const servers = results[0];
-  const byPage = new Map(pages.map((p, i) => [p, results[i]]));
+  // Page 0 carries the counts and tags; the other pages are the ones under the rows in view.
+  const servers = useQuery(serversPageQuery(applied, 0));
   const head = servers.data;
   const total = head?.total ?? 0;
   const inventory = head?.all ?? 0;
   const tags = head?.tags ?? [];
-  const row = (i: number): Server | undefined => byPage.get(Math.floor(i / SERVER_PAGE))?.data?.servers[i % SERVER_PAGE];
   const tagOnly = isTagOnly(applied);
   const targetCount = head?.active ?? 0;
   const overLimit = maxHosts !== undefined && targetCount > maxHosts;
@@ -96,12 +92,14 @@ export default function ServersPage() {
   const items = v.getVirtualItems();
   const lo = items[0]?.index ?? 0;
   const hi = items[items.length - 1]?.index ?? 0;
-  React.useEffect(() => {
-    // A quarter page of look-ahead either side.
-    const a = Math.max(0, lo - SERVER_PAGE / 4);
-    const b = Math.max(0, Math.min(total - 1, hi + SERVER_PAGE / 4));
-    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
-  }, [lo, hi, total]);
+  // A quarter page of look-ahead either side; the list changes only near a page boundary.
+  const wanted = pagesFor(Math.max(0, lo - SERVER_PAGE / 4), Math.max(0, Math.min(total - 1, hi + SERVER_PAGE / 4)), SERVER_PAGE)
+    .filter((p) => p !== 0)
+    .join(",");
+  const pages = React.useMemo(() => (wanted ? wanted.split(",").map(Number) : []), [wanted]);
+  const rest = useQueries({ queries: pages.map((p) => serversPageQuery(applied, p)) });
+  const byPage = new Map<number, { data?: { servers: Server[] } }>([[0, servers], ...pages.map((p, i) => [p, rest[i]] as const)]);
+  const row = (i: number): Server | undefined => byPage.get(Math.floor(i / SERVER_PAGE))?.data?.servers[i % SERVER_PAGE];
   // Back to the top when the filter changes.
   React.useEffect(() => {
     v.scrollToOffset(0);

@@ -3,7 +3,7 @@
 // (fixed height, memoised, layout and paint contained), and only the grid pages
 // (BATCH_PAGE hosts) under them are fetched and, while the batch runs, refetched.
 import * as React from "react";
-import { useQueries } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { BATCH_PAGE, batchPageQuery } from "@/lib/queries";
 import { pagesFor } from "@/lib/fleet";
@@ -65,12 +65,8 @@ export const HostGrid = React.memo(function HostGrid({
   height?: number;
 }) {
   const parent = React.useRef<HTMLDivElement>(null);
-  const [range, setRange] = React.useState<[number, number]>([0, 0]);
-  // The pages under the rows in view (with a look-ahead, see below).
-  const pages = React.useMemo(() => Array.from(new Set([0, ...pagesFor(range[0], range[1], BATCH_PAGE)])), [range]);
-  const results = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
-  const byPage = new Map(pages.map((p, i) => [p, results[i]]));
-  const first = results[0];
+  // Page 0 carries the count; the other pages are the ones under the rows in view.
+  const first = useQuery(batchPageQuery(batchId, status, search, 0, live));
   const count = first.data?.servers_total ?? 0;
 
   const v = useVirtualizer({
@@ -83,12 +79,15 @@ export const HostGrid = React.memo(function HostGrid({
   const items = v.getVirtualItems();
   const lo = items[0]?.index ?? 0;
   const hi = items[items.length - 1]?.index ?? 0;
-  React.useEffect(() => {
-    // A quarter page either side, so the next page is there before it scrolls into view.
-    const a = Math.max(0, lo - BATCH_PAGE / 4);
-    const b = Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4));
-    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
-  }, [lo, hi, count]);
+  // A quarter page of look-ahead either side, so the next page is there before it scrolls into
+  // view. Derived while rendering (no state): a scroll re-renders once, and the page list only
+  // changes when a page boundary comes near.
+  const wanted = pagesFor(Math.max(0, lo - BATCH_PAGE / 4), Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4)), BATCH_PAGE)
+    .filter((p) => p !== 0)
+    .join(",");
+  const pages = React.useMemo(() => (wanted ? wanted.split(",").map(Number) : []), [wanted]);
+  const rest = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
+  const byPage = new Map<number, { data?: { servers: BatchCell[] } }>([[0, first], ...pages.map((p, i) => [p, rest[i]] as const)]);
   // Back to the top when the filter changes.
   React.useEffect(() => {
     v.scrollToOffset(0);
