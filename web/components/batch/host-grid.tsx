@@ -12,6 +12,8 @@ import { ErrorState } from "@/components/states";
 import { JobStatusBadge } from "@/components/status-badge";
 
 const ROW = 36;
+/** More than the rows ever in the DOM at once (viewport + overscan): the row keys. */
+const ROW_SLOTS = 128;
 const COLS = "grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)]";
 
 /** One row. Memoised on its cell: React Query keeps an unchanged cell the same object across
@@ -128,7 +130,9 @@ export const HostGrid = React.memo(function HostGrid({
         {first.data && count === 0 ? <p className="p-4 text-sm text-muted-foreground">No host matches.</p> : null}
         <div style={{ height: v.getTotalSize(), position: "relative", contain: "layout paint" }}>
           {items.map((it) => (
-            <HostRow key={it.key} index={it.index} start={it.start} cell={cell(it.index)} onOpen={onOpen} />
+            // Keyed by slot, not by host: a row scrolled out is reused for the one scrolled in
+            // (its text and offset change), so a scroll step creates no elements.
+            <HostRow key={it.index % ROW_SLOTS} index={it.index} start={it.start} cell={cell(it.index)} onOpen={onOpen} />
           ))}
         </div>
       </div>
