@@ -38,7 +38,10 @@ async fn servers_list_filters_and_pages_on_the_server() {
 
     let v = stack.get("/api/v1/servers?tag=sl-web").await;
     assert_eq!(names(&v), vec!["sl-web-1", "sl-web-2"], "{v}");
-    assert_eq!((v["total"].as_u64(), v["active"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(
+        (v["total"].as_u64(), v["active"].as_u64()),
+        (Some(2), Some(1))
+    );
     assert_eq!(v["all"], n);
     let v = stack.get("/api/v1/servers?q=SL-&offset=1&limit=1").await;
     assert_eq!(names(&v), vec!["sl-web-1"], "by name, second of three: {v}");
@@ -49,7 +52,11 @@ async fn servers_list_filters_and_pages_on_the_server() {
     assert_eq!(names(&v), vec!["sl-db-1"], "tags are searched: {v}");
     for bad in ["status=gone", "limit=0", "limit=1001"] {
         let (st, e) = stack
-            .call(reqwest::Method::GET, &format!("/api/v1/servers?{bad}"), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v1/servers?{bad}"),
+                None,
+            )
             .await;
         assert_eq!(st, 422, "{bad}: {e}");
     }
