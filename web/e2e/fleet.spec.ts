@@ -117,8 +117,8 @@ test(`the batch page renders ${HOSTS} hosts and scrolls smoothly`, async ({ page
     expect(ms).toBeGreaterThan(0);
     runs.push(ms);
   }
-  // A generous functional deadline (the measured number is in the benchmark file).
-  expect(median(runs), `render times ${runs.join(", ")} ms`).toBeLessThan(2500);
+  // The issue's target: 5,000 hosts on screen within 1 s (median of 5).
+  expect(median(runs), `render times ${runs.join(", ")} ms`).toBeLessThan(1000);
   const grid = page.getByTestId("host-grid");
   await expect(grid).toHaveAttribute("data-count", String(HOSTS));
   await expect(page.locator('[data-count-status="failed"]')).toContainText(HOSTS.toLocaleString("en"));
@@ -183,6 +183,13 @@ test(`the batch page renders ${HOSTS} hosts and scrolls smoothly`, async ({ page
 
 test(`the servers page with ${HOSTS} servers: search, filters, run on all matching`, async ({ page, request }) => {
   const info = await (await request.get("/api/v1/system/info", { headers: auth })).json();
+  // The page asks the API for pages of servers, never for the whole list.
+  const whole: string[] = [];
+  let watching = true;
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (watching && u.pathname === "/api/v1/servers" && r.method() === "GET" && !u.searchParams.get("limit")) whole.push(r.url());
+  });
   const t0 = Date.now();
   await page.goto("/servers/");
   const table = page.getByRole("table", { name: "Servers" });
@@ -213,10 +220,14 @@ test(`the servers page with ${HOSTS} servers: search, filters, run on all matchi
   }
   await shot(page, "servers-5000");
 
+  expect(whole, "the servers page fetched every server").toEqual([]);
+  watching = false; // Execute reads every server to list them.
   // Run on all matching: Execute opens with the tag as the target and says how many hosts.
   await page.getByRole("button", { name: `Run on all ${odd.toLocaleString("en")} matching` }).click();
   await expect(page).toHaveURL(/\/execute\/\?from=servers&tag=/);
-  await expect(page.getByLabel("Tag")).toHaveValue(`${TAG}-odd`);
+  // Execute reads every server (GET /servers, 5,000 here) and renders its checkbox list (not
+  // virtualised) before it applies the prefill: seconds on a loaded 2-core machine.
+  await expect(page.getByLabel("Tag")).toHaveValue(`${TAG}-odd`, { timeout: 60_000 });
   await expect(page.getByTestId("batch-hosts")).toHaveText(`Runs on ${odd.toLocaleString("en")} hosts as one batch.`);
   await expect(page.getByTestId("execute-prefill")).toContainText(`tag ${TAG}-odd`);
 
@@ -225,9 +236,9 @@ test(`the servers page with ${HOSTS} servers: search, filters, run on all matchi
   const byName = Math.min(HOSTS, 100);
   await expect(page.getByTestId("servers-count")).toContainText(`${byName} of`);
   await page.getByRole("button", { name: `Run on all ${byName} matching` }).click();
-  await expect(page.getByTestId("batch-hosts")).toHaveText(`Runs on ${byName} hosts as one batch.`);
+  await expect(page.getByTestId("batch-hosts")).toHaveText(`Runs on ${byName} hosts as one batch.`, { timeout: 60_000 });
   await expect(page.getByText(`${byName} selected — runs as a batch`)).toBeVisible();
-  results.push(`Servers page with ${total} servers: navigation to the first table rows on screen ${loadMs} ms (one run; every server is fetched once, filtered in the browser, the table is virtualised).`, "");
+  results.push(`Servers page with ${total} servers: navigation to the first table rows on screen ${loadMs} ms (one run; the API filters and pages, 200 servers a page, the table is virtualised).`, "");
 });
 
 test("Execute with a batch policy on real hosts; output, groups, rerun failed, cancel", async ({ page, request }) => {

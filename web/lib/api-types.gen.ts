@@ -641,7 +641,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All servers, by name. */
+        /**
+         * Servers by name: all of them, or filtered (`q`, `tag`, `status`) and paged
+         *     (`offset`, `limit`) in the database. `total` counts the matching servers.
+         */
         get: operations["list_servers"];
         put?: never;
         /** Register a server. Secrets are encrypted at rest and never returned. */
@@ -2037,7 +2040,15 @@ export interface components {
             total: number;
         };
         ServerList: {
+            /** @description Of the matching servers, the active ones (what a `tag` or `server_ids` submission would run on). */
+            active: number;
+            /** @description Every server in the inventory, whatever the filter. */
+            all: number;
+            /** @description The matching servers from `offset`, at most `limit`, by name. */
             servers: components["schemas"]["Server"][];
+            /** @description Every tag any server has, sorted. */
+            tags: string[];
+            /** @description Servers matching the filter (every server without one), before `offset` / `limit`. */
             total: number;
         };
         SystemEnhanced: components["schemas"]["SystemInfo"] & {
@@ -7804,7 +7815,18 @@ export interface operations {
     };
     list_servers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description At most this many servers (1 to 1000; default: every matching server). */
+                limit?: number;
+                /** @description Skip this many matching servers (default 0). */
+                offset?: number;
+                /** @description Only servers whose name, `user@hostname:port`, tags or id contain this (case-insensitive). */
+                q?: string;
+                /** @description `reachable`, `unreachable` (last check), `unchecked` (never checked) or `inactive`. */
+                status?: string;
+                /** @description Only servers with exactly this tag. */
+                tag?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -7881,7 +7903,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A field failed validation (`field` names it) */
             422: {
                 headers: {
                     [name: string]: unknown;

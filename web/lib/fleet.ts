@@ -126,8 +126,25 @@ export type Target = { tag: string; count: number } | { server_ids: string[]; co
  */
 export function targetOf(servers: Server[], f: ServerFilter): Target {
   const active = filterServers(servers, f).filter((s) => s.is_active);
-  if (f.tag && !f.q.trim() && !f.status) return { tag: f.tag, count: active.length };
+  if (isTagOnly(f)) return { tag: f.tag, count: active.length };
   return { server_ids: active.map((s) => s.id), count: active.length };
+}
+
+/** A tag alone submits as the API's `tag` target; any other filter as the matching servers' ids. */
+export function isTagOnly(f: ServerFilter): boolean {
+  return !!f.tag && !f.q.trim() && !f.status;
+}
+
+/** Servers per page of the servers table (`GET /servers?offset&limit`). */
+export const SERVER_PAGE = 200;
+
+/** Query parameters of one page of the servers list under a filter (server-side filtering). */
+export function serverPageParams(f: ServerFilter, page: number, size = SERVER_PAGE): Record<string, string | number> {
+  const p: Record<string, string | number> = { offset: Math.max(0, page) * size, limit: size };
+  if (f.q.trim()) p.q = f.q.trim();
+  if (f.tag) p.tag = f.tag;
+  if (f.status) p.status = f.status;
+  return p;
 }
 
 /** The filter in an address query (`/servers/?q=…&tag=…&status=…`, also Execute's prefill). */

@@ -1,8 +1,9 @@
 // queryOptions factories: each query's fetcher, with its key from
 // query-keys.ts (the same keys the mutations invalidate).
 
-import { queryOptions } from "@tanstack/react-query";
+import { keepPreviousData, queryOptions } from "@tanstack/react-query";
 import { api } from "./api";
+import { serverPageParams, type ServerFilter } from "./fleet";
 import { queryKeys, type JobFilters } from "./query-keys";
 import type {
   Batch,
@@ -97,6 +98,15 @@ export const serversQuery = () =>
     queryKey: queryKeys.servers,
     queryFn: ({ signal }) => api.get<ServerList>("/api/v1/servers", undefined, signal),
     staleTime: 10_000,
+  });
+
+/** One page of the servers list, filtered and counted by the API (`GET /servers?q&tag&status&offset&limit`). */
+export const serversPageQuery = (f: ServerFilter, page: number) =>
+  queryOptions({
+    queryKey: queryKeys.serversPage(f.q.trim(), f.tag, f.status, page),
+    queryFn: ({ signal }) => api.get<ServerList>("/api/v1/servers", serverPageParams(f, page), signal),
+    staleTime: 10_000,
+    placeholderData: keepPreviousData,
   });
 
 export const workersQuery = () =>

@@ -37,6 +37,8 @@ export const queryKeys = {
     groups: (id: string) => ["batch", id, "groups"] as const,
   },
   servers: ["servers"] as const,
+  /** One page of the servers list under a filter (under `servers`, so its invalidations reach it). */
+  serversPage: (q: string, tag: string, status: string, page: number) => ["servers", "page", q, tag, status, page] as const,
   workers: ["workers"] as const,
   tokens: ["tokens"] as const,
   system: ["system"] as const,

@@ -8,10 +8,13 @@ import {
   filterToQuery,
   groupCollapses,
   groupView,
+  isTagOnly,
   notCompleted,
   pagesFor,
   parseLimit,
   resolveLimit,
+  SERVER_PAGE,
+  serverPageParams,
   targetOf,
   type GroupLike,
 } from "@/lib/fleet";
@@ -106,6 +109,15 @@ describe("server filter and target", () => {
     expect(targetOf(list, { q: "web", tag: "", status: "" })).toEqual({ server_ids: ["a", "b"], count: 2 });
     expect(targetOf(list, { q: "", tag: "web", status: "reachable" })).toEqual({ server_ids: ["a"], count: 1 });
     expect(targetOf(list, { q: "", tag: "", status: "inactive" })).toEqual({ server_ids: [], count: 0 });
+  });
+  it("pages the list on the server with the filter as query parameters", () => {
+    expect(serverPageParams({ q: "", tag: "", status: "" }, 0)).toEqual({ offset: 0, limit: SERVER_PAGE });
+    expect(serverPageParams({ q: " web ", tag: "prod", status: "reachable" }, 3, 50)).toEqual({ offset: 150, limit: 50, q: "web", tag: "prod", status: "reachable" });
+    expect(serverPageParams({ q: "  ", tag: "", status: "" }, -1, 10)).toEqual({ offset: 0, limit: 10 });
+    expect(isTagOnly({ q: "", tag: "web", status: "" })).toBe(true);
+    expect(isTagOnly({ q: "x", tag: "web", status: "" })).toBe(false);
+    expect(isTagOnly({ q: "", tag: "web", status: "inactive" })).toBe(false);
+    expect(isTagOnly({ q: "", tag: "", status: "" })).toBe(false);
   });
   it("round-trips through the address", () => {
     const f = { q: "web", tag: "prod", status: "reachable" as const };

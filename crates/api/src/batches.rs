@@ -10,9 +10,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use remora_domain::batch::{self, BatchStatus, Counts, Limit, OnFail};
+use remora_domain::batch::{self, BatchStatus, Limit, OnFail};
 use remora_domain::{Job, JobStatus};
-use remora_store::BatchRow;
+use remora_store::{BatchRow, CellFilter};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -97,30 +97,8 @@ pub(crate) fn refuse_policy(b: &CreateJob) -> ApiResult<()> {
     Ok(())
 }
 
-fn counts_of(jobs: &[Job]) -> Counts {
-    let mut c = Counts::default();
-    for j in jobs {
-        match j.status {
-            JobStatus::Queued => c.queued += 1,
-            JobStatus::Running => c.running += 1,
-            JobStatus::Completed => c.completed += 1,
-            JobStatus::Failed => c.failed += 1,
-            JobStatus::Canceled => c.canceled += 1,
-            JobStatus::TimedOut => c.timed_out += 1,
-        }
-    }
-    c
-}
-
-async fn names(state: &AppState) -> ApiResult<HashMap<String, String>> {
-    Ok(state
-        .store
-        .list_servers()
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.name))
-        .collect())
-}
+/// Hosts (with their output) read per store round trip by groups and export.
+const OUTPUT_PAGE: i64 = 500;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -148,63 +126,78 @@ async fn get_batch(
     Ok(Json(view(&state, id, &q).await?))
 }
 
+fn exit_key(code: Option<i64>) -> String {
+    code.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+}
+
+fn parse_status(s: Option<&str>) -> ApiResult<Option<JobStatus>> {
+    match s {
+        Some(s) if !s.is_empty() => s
+            .parse::<JobStatus>()
+            .map(Some)
+            .map_err(|_| ApiError::invalid("status", format!("unknown job status `{s}`"))),
+        _ => Ok(None),
+    }
+}
+
+/// Counts, histogram and the grid page come from SQL (GROUP BY, LIMIT/OFFSET):
+/// no job is loaded unless `jobs` asks for the full list.
 async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchView> {
-    let want = match &q.status {
-        Some(s) if !s.is_empty() => Some(
-            s.parse::<JobStatus>()
-                .map_err(|_| ApiError::invalid("status", format!("unknown job status `{s}`")))?,
-        ),
-        _ => None,
+    let want = parse_status(q.status.as_deref())?;
+    let tally = state.store.batch_tally(&id).await?;
+    let c = tally.counts;
+    if c.total() == 0 {
+        return Err(ApiError::not_found("batch", &id));
+    }
+    let jobs = if q.jobs.unwrap_or(true) {
+        batch_jobs(state, &id).await?
+    } else {
+        Vec::new()
     };
-    let needle = q
-        .search
-        .as_deref()
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty());
-    let jobs = batch_jobs(state, &id).await?;
     let row = state.store.get_batch(&id).await?;
-    let names = names(state).await?;
+    let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let (servers_total, cells) = state
+        .store
+        .batch_cells(
+            &id,
+            &CellFilter {
+                status: want,
+                search: q.search.clone(),
+                offset: to_i64(q.offset.unwrap_or(0)),
+                limit: q.limit.map(to_i64).unwrap_or(c.total() as i64),
+            },
+        )
+        .await?;
+    let servers = cells
+        .into_iter()
+        .map(|r| BatchCell {
+            server_id: r.server_id,
+            server_name: r.server_name,
+            job_id: r.job_id,
+            status: r.status,
+            exit_code: r.exit_code,
+            error: r.error,
+        })
+        .collect();
     let mut summary: BTreeMap<String, i64> = JobStatus::ALL
         .iter()
         .map(|s| (s.as_str().to_string(), 0))
         .collect();
-    let mut servers = Vec::new();
-    let mut servers_total = 0;
-    let mut exit_codes: BTreeMap<String, usize> = BTreeMap::new();
-    let (skip, take) = (q.offset.unwrap_or(0), q.limit.unwrap_or(usize::MAX));
-    for j in &jobs {
-        *summary.entry(j.status.as_str().to_string()).or_insert(0) += 1;
-        *exit_codes
-            .entry(
-                j.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "none".into()),
-            )
-            .or_insert(0) += 1;
-        if want.is_some_and(|w| j.status != w) {
-            continue;
-        }
-        let name = names.get(&j.server_id);
-        if let Some(n) = &needle {
-            let hit = j.server_id.to_lowercase().contains(n)
-                || name.is_some_and(|s| s.to_lowercase().contains(n));
-            if !hit {
-                continue;
-            }
-        }
-        servers_total += 1;
-        if servers_total > skip && servers.len() < take {
-            servers.push(BatchCell {
-                server_id: j.server_id.clone(),
-                server_name: name.cloned(),
-                job_id: j.id.clone(),
-                status: j.status,
-                exit_code: j.exit_code,
-                error: j.error.clone(),
-            });
-        }
+    for (s, n) in [
+        (JobStatus::Queued, c.queued),
+        (JobStatus::Running, c.running),
+        (JobStatus::Completed, c.completed),
+        (JobStatus::Failed, c.failed),
+        (JobStatus::Canceled, c.canceled),
+        (JobStatus::TimedOut, c.timed_out),
+    ] {
+        summary.insert(s.as_str().to_string(), n as i64);
     }
-    let c = counts_of(&jobs);
+    let exit_codes = tally
+        .exit_codes
+        .iter()
+        .map(|(k, n)| (exit_key(*k), *n as usize))
+        .collect();
     let finished = c.queued + c.running == 0;
     let state_now = row
         .as_ref()
@@ -214,22 +207,17 @@ async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchVi
     let started = row
         .as_ref()
         .map(|r| r.created_at)
-        .or_else(|| jobs.iter().map(|j| j.created_at).min())
+        .or(tally.first_created_at)
         .unwrap_or(0);
     let eta_ms = if finished {
         None
     } else {
         batch::eta_ms(&c, remora_domain::time::now_ms() - started)
     };
-    let progress = if c.total() == 0 {
-        1.0
-    } else {
-        c.finished() as f64 / c.total() as f64
-    };
-    let total = jobs.len();
+    let progress = c.finished() as f64 / c.total() as f64;
     Ok(BatchView {
         batch_id: id,
-        total,
+        total: c.total() as usize,
         finished,
         status,
         progress,
@@ -237,13 +225,9 @@ async fn view(state: &AppState, id: String, q: &BatchQuery) -> ApiResult<BatchVi
         policy: row,
         summary,
         exit_codes,
-        servers_total,
+        servers_total: servers_total as usize,
         servers,
-        jobs: if q.jobs.unwrap_or(true) {
-            jobs
-        } else {
-            Vec::new()
-        },
+        jobs,
     })
 }
 
@@ -427,54 +411,56 @@ async fn groups(
     Path(id): Path<String>,
     Query(q): Query<GroupsQuery>,
 ) -> ApiResult<Json<BatchGroups>> {
-    let want = match &q.status {
-        Some(s) => Some(
-            s.parse::<JobStatus>()
-                .map_err(|_| ApiError::invalid("status", format!("unknown job status `{s}`")))?,
-        ),
-        None => None,
-    };
-    let jobs = batch_jobs(&state, &id).await?;
-    let names = names(&state).await?;
+    let want = parse_status(q.status.as_deref())?;
+    // Existence (and 404) as before; then the hosts and their output a page at a time.
+    if state.store.batch_tally(&id).await?.counts.total() == 0 {
+        return Err(ApiError::not_found("batch", &id));
+    }
     let mut by_hash: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<OutputGroup> = Vec::new();
     let mut exit_codes: BTreeMap<String, usize> = BTreeMap::new();
     let mut total = 0;
-    for j in jobs.iter().filter(|j| want.is_none_or(|w| j.status == w)) {
-        total += 1;
-        *exit_codes
-            .entry(
-                j.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "none".into()),
-            )
-            .or_insert(0) += 1;
-        let (out, err) = state.store.job_output(&j.id).await?;
-        let hash = hash_output(&out, &err, j.exit_code);
-        let host = GroupHost {
-            server_id: j.server_id.clone(),
-            server_name: names.get(&j.server_id).cloned(),
-            job_id: j.id.clone(),
-            status: j.status,
-        };
-        match by_hash.get(&hash) {
-            Some(&i) => {
-                groups[i].count += 1;
-                groups[i].hosts.push(host);
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .batch_outputs_page(&id, want, after.take(), OUTPUT_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.job_id.clone()));
+        let full = page.len() as i64 == OUTPUT_PAGE;
+        for h in page {
+            total += 1;
+            *exit_codes.entry(exit_key(h.exit_code)).or_insert(0) += 1;
+            let hash = hash_output(&h.stdout, &h.stderr, h.exit_code);
+            let host = GroupHost {
+                server_id: h.server_id,
+                server_name: h.server_name,
+                job_id: h.job_id,
+                status: h.status,
+            };
+            match by_hash.get(&hash) {
+                Some(&i) => {
+                    groups[i].count += 1;
+                    groups[i].hosts.push(host);
+                }
+                None => {
+                    by_hash.insert(hash.clone(), groups.len());
+                    groups.push(OutputGroup {
+                        hash,
+                        exit_code: h.exit_code,
+                        stdout: String::from_utf8_lossy(&h.stdout).into_owned(),
+                        stderr: String::from_utf8_lossy(&h.stderr).into_owned(),
+                        stdout_bytes: h.stdout.len(),
+                        stderr_bytes: h.stderr.len(),
+                        count: 1,
+                        hosts: vec![host],
+                    });
+                }
             }
-            None => {
-                by_hash.insert(hash.clone(), groups.len());
-                groups.push(OutputGroup {
-                    hash,
-                    exit_code: j.exit_code,
-                    stdout: String::from_utf8_lossy(&out).into_owned(),
-                    stderr: String::from_utf8_lossy(&err).into_owned(),
-                    stdout_bytes: out.len(),
-                    stderr_bytes: err.len(),
-                    count: 1,
-                    hosts: vec![host],
-                });
-            }
+        }
+        if !full {
+            break;
         }
     }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.hash.cmp(&b.hash)));
@@ -532,48 +518,61 @@ async fn export_batch(
             ))
         }
     };
-    let jobs = batch_jobs(&state, &id).await?;
-    let names = names(&state).await?;
+    if state.store.batch_tally(&id).await?.counts.total() == 0 {
+        return Err(ApiError::not_found("batch", &id));
+    }
     let mut body = String::new();
     if csv {
         body.push_str("server_id,server_name,job_id,status,exit_code,error_code,started_at,finished_at,stdout,stderr\n");
     }
-    for j in &jobs {
-        let (out, err) = state.store.job_output(&j.id).await?;
-        let line = ExportLine {
-            server_id: &j.server_id,
-            server_name: names.get(&j.server_id).map(|s| s.as_str()),
-            job_id: &j.id,
-            status: j.status,
-            exit_code: j.exit_code,
-            error_code: j.error_code.as_deref(),
-            started_at: j.started_at,
-            finished_at: j.finished_at,
-            stdout: String::from_utf8_lossy(&out).into_owned(),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-        };
-        if csv {
-            let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
-            let cols = [
-                csv_field(line.server_id),
-                csv_field(line.server_name.unwrap_or("")),
-                csv_field(line.job_id),
-                line.status.as_str().to_string(),
-                opt(line.exit_code),
-                csv_field(line.error_code.unwrap_or("")),
-                opt(line.started_at),
-                opt(line.finished_at),
-                csv_field(&line.stdout),
-                csv_field(&line.stderr),
-            ];
-            body.push_str(&cols.join(","));
-            body.push('\n');
-        } else {
-            body.push_str(&serde_json::to_string(&line).map_err(|e| {
-                tracing::warn!(error = %e, "batch export line");
-                ApiError::internal()
-            })?);
-            body.push('\n');
+    let mut after = None;
+    loop {
+        let page = state
+            .store
+            .batch_outputs_page(&id, None, after.take(), OUTPUT_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_at, last.job_id.clone()));
+        let full = page.len() as i64 == OUTPUT_PAGE;
+        for h in &page {
+            let line = ExportLine {
+                server_id: &h.server_id,
+                server_name: h.server_name.as_deref(),
+                job_id: &h.job_id,
+                status: h.status,
+                exit_code: h.exit_code,
+                error_code: h.error_code.as_deref(),
+                started_at: h.started_at,
+                finished_at: h.finished_at,
+                stdout: String::from_utf8_lossy(&h.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&h.stderr).into_owned(),
+            };
+            if csv {
+                let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+                let cols = [
+                    csv_field(line.server_id),
+                    csv_field(line.server_name.unwrap_or("")),
+                    csv_field(line.job_id),
+                    line.status.as_str().to_string(),
+                    opt(line.exit_code),
+                    csv_field(line.error_code.unwrap_or("")),
+                    opt(line.started_at),
+                    opt(line.finished_at),
+                    csv_field(&line.stdout),
+                    csv_field(&line.stderr),
+                ];
+                body.push_str(&cols.join(","));
+                body.push('\n');
+            } else {
+                body.push_str(&serde_json::to_string(&line).map_err(|e| {
+                    tracing::warn!(error = %e, "batch export line");
+                    ApiError::internal()
+                })?);
+                body.push('\n');
+            }
+        }
+        if !full {
+            break;
         }
     }
     let (ct, ext) = if csv {

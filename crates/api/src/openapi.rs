@@ -134,8 +134,16 @@ pub struct JobList {
 
 #[derive(Serialize, ToSchema)]
 pub struct ServerList {
+    /// The matching servers from `offset`, at most `limit`, by name.
     pub servers: Vec<remora_domain::Server>,
+    /// Servers matching the filter (every server without one), before `offset` / `limit`.
     pub total: usize,
+    /// Of the matching servers, the active ones (what a `tag` or `server_ids` submission would run on).
+    pub active: usize,
+    /// Every server in the inventory, whatever the filter.
+    pub all: usize,
+    /// Every tag any server has, sorted.
+    pub tags: Vec<String>,
 }
 
 /// A multi-server submission.

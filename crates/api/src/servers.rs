@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, JsonBody, OnConstraint, SERVER_NAME_KEY};
 use crate::openapi::{BulkStatus, ServerList};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Extension;
 use axum::Json;
@@ -292,13 +292,84 @@ async fn create(
     Ok((StatusCode::CREATED, Json(s)))
 }
 
-/// All servers, by name.
-#[utoipa::path(get, operation_id = "list_servers", path = "/servers", tag = "servers", responses((status = 200, body = ServerList), (status = 401, body = crate::openapi::ErrorBody)))]
-async fn list(State(state): State<AppState>) -> ApiResult<Json<ServerList>> {
-    let servers = state.store.list_servers().await?;
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ServerListQuery {
+    /// Only servers whose name, `user@hostname:port`, tags or id contain this (case-insensitive).
+    pub q: Option<String>,
+    /// Only servers with exactly this tag.
+    pub tag: Option<String>,
+    /// `reachable`, `unreachable` (last check), `unchecked` (never checked) or `inactive`.
+    pub status: Option<String>,
+    /// Skip this many matching servers (default 0).
+    pub offset: Option<usize>,
+    /// At most this many servers (1 to 1000; default: every matching server).
+    pub limit: Option<usize>,
+}
+
+/// Largest `limit` of `GET /servers`.
+const MAX_SERVER_PAGE: usize = 1000;
+
+/// Servers by name: all of them, or filtered (`q`, `tag`, `status`) and paged
+/// (`offset`, `limit`) in the database. `total` counts the matching servers.
+#[utoipa::path(get, operation_id = "list_servers", path = "/servers", tag = "servers", params(ServerListQuery), responses((status = 200, body = ServerList), (status = 422, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ServerListQuery>,
+) -> ApiResult<Json<ServerList>> {
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(remora_store::ServerState::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "status",
+                format!("status must be reachable, unreachable, unchecked or inactive, not `{s}`"),
+            )
+        })?),
+    };
+    if let Some(l) = q.limit {
+        if !(1..=MAX_SERVER_PAGE).contains(&l) {
+            return Err(ApiError::invalid(
+                "limit",
+                format!("limit must be between 1 and {MAX_SERVER_PAGE}"),
+            ));
+        }
+    }
+    let filtered = q.q.as_deref().is_some_and(|s| !s.trim().is_empty())
+        || q.tag.as_deref().is_some_and(|s| !s.is_empty())
+        || status.is_some()
+        || q.offset.is_some()
+        || q.limit.is_some();
+    if !filtered {
+        // Today's response: every server.
+        let servers = state.store.list_servers().await?;
+        let mut tags: Vec<String> = servers.iter().flat_map(|s| s.tags.clone()).collect();
+        tags.sort();
+        tags.dedup();
+        return Ok(Json(ServerList {
+            total: servers.len(),
+            active: servers.iter().filter(|s| s.is_active).count(),
+            all: servers.len(),
+            tags,
+            servers,
+        }));
+    }
+    let page = state
+        .store
+        .list_servers_page(&remora_store::ServerQuery {
+            q: q.q.clone(),
+            tag: q.tag.clone(),
+            status,
+            offset: i64::try_from(q.offset.unwrap_or(0)).unwrap_or(i64::MAX),
+            limit: q.limit.map(|l| l as i64),
+        })
+        .await?;
+    let (all, tags) = state.store.server_tags().await?;
     Ok(Json(ServerList {
-        total: servers.len(),
-        servers,
+        servers: page.servers,
+        total: page.total as usize,
+        active: page.active as usize,
+        all: all as usize,
+        tags,
     }))
 }
 

@@ -2,6 +2,7 @@
 
 mod list;
 
+pub(crate) use list::like_pattern;
 pub use list::{JobFilter, Page};
 
 use crate::{map_unique, Backend, Result, Store, StoreError};

@@ -25,6 +25,7 @@
 //! are bound from `JobStatus`, never spelled as literals.
 
 mod audit;
+mod batch_read;
 mod batches;
 #[cfg(feature = "bench")]
 mod bench;
@@ -51,6 +52,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use audit::AuditEntry;
+pub use batch_read::{BatchCellRow, BatchTally, CellFilter, HostOutput, MAX_OUTPUT_PAGE};
 pub use batches::BatchRow;
 pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
 pub use import::ImportOp;
@@ -61,7 +63,7 @@ pub use notifications::{
 pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport};
 pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
-pub use servers::NewServer;
+pub use servers::{NewServer, ServerPage, ServerQuery, ServerState, REACHABLE_STATUSES};
 pub use stats::MinuteCount;
 pub use templates::{TemplateRow, TriggerRow};
 pub use tokens::TokenRow;

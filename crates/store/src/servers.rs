@@ -28,6 +28,57 @@ pub struct NewServer {
     pub sudo_password_enc: Option<Vec<u8>>,
 }
 
+/// `last_status` values that count as reachable (as the dashboard reads them).
+pub const REACHABLE_STATUSES: [&str; 5] = ["ok", "online", "reachable", "up", "healthy"];
+
+/// A server status filter of the servers list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Last check succeeded.
+    Reachable,
+    /// Last check failed.
+    Unreachable,
+    /// Never checked.
+    Unchecked,
+    /// Not active (jobs are not sent to it).
+    Inactive,
+}
+
+impl ServerState {
+    pub fn parse(s: &str) -> Option<ServerState> {
+        Some(match s {
+            "reachable" => ServerState::Reachable,
+            "unreachable" => ServerState::Unreachable,
+            "unchecked" => ServerState::Unchecked,
+            "inactive" => ServerState::Inactive,
+            _ => return None,
+        })
+    }
+}
+
+/// Which servers of the list, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ServerQuery {
+    /// Case-insensitive substring of name, `user@hostname:port`, tags or id.
+    pub q: Option<String>,
+    /// Servers with exactly this tag.
+    pub tag: Option<String>,
+    pub status: Option<ServerState>,
+    pub offset: i64,
+    /// At most this many (None: all of them).
+    pub limit: Option<i64>,
+}
+
+/// A page of the servers list.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPage {
+    pub servers: Vec<Server>,
+    /// Servers matching, before offset/limit.
+    pub total: i64,
+    /// Of those, the active ones.
+    pub active: i64,
+}
+
 const SERVER_COLS: &str = "s.id, s.name, s.hostname, s.port, s.username, s.auth_type, c.password_enc IS NOT NULL AS has_pw, c.private_key_enc IS NOT NULL AND (s.pem_file_id IS NULL OR c.id <> s.pem_file_id) AS has_key, c.sudo_password_enc IS NOT NULL AS has_sudo_pw, s.pem_file_id, s.is_active, s.tags, s.max_concurrency, s.host_key_fingerprint, s.last_status, s.last_checked_at, s.created_at, s.updated_at, s.jump_server_id, s.credential_id, s.host_key_first_seen_at, s.host_key_presented";
 
 /// Servers with their credential (for the `has_*` flags).
@@ -270,6 +321,100 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(server_from_row).collect()
+    }
+
+    /// One page of servers by name matching `f`, with how many match (and how
+    /// many of those are active), filtered and counted in SQL.
+    pub async fn list_servers_page(&self, f: &ServerQuery) -> Result<ServerPage> {
+        let mut conds: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            binds.push(crate::jobs::like_pattern(q));
+            // What the dashboard's search reads: name, user@host:port, tags, id.
+            conds.push(format!(
+                "LOWER(s.name || ' ' || s.username || '@' || s.hostname || ':' || CAST(s.port AS TEXT) || ' ' || \
+                 REPLACE(REPLACE(REPLACE(REPLACE(s.tags, '[', ''), ']', ''), '\"', ''), ',', ' ') || ' ' || s.id) LIKE ${} ESCAPE '\\'",
+                binds.len()
+            ));
+        }
+        if let Some(tag) = f.tag.as_deref().filter(|t| !t.is_empty()) {
+            // Tags are stored as a JSON array: the quoted tag is in it exactly when the tag is.
+            binds.push(serde_json::to_string(tag).unwrap_or_default());
+            let n = binds.len();
+            conds.push(match self.backend {
+                crate::Backend::Sqlite => format!("instr(s.tags, ${n}) > 0"),
+                crate::Backend::Postgres => format!("strpos(s.tags, ${n}) > 0"),
+            });
+        }
+        let ok = REACHABLE_STATUSES
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match f.status {
+            None => {}
+            Some(ServerState::Reachable) => conds.push(format!("s.last_status IN ({ok})")),
+            Some(ServerState::Unreachable) => conds.push(format!(
+                "s.last_status IS NOT NULL AND s.last_status <> '' AND s.last_status NOT IN ({ok})"
+            )),
+            Some(ServerState::Unchecked) => {
+                conds.push("(s.last_status IS NULL OR s.last_status = '')".into())
+            }
+            Some(ServerState::Inactive) => conds.push("s.is_active = 0".into()),
+        }
+        let where_sql = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let count_sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN s.is_active <> 0 THEN 1 ELSE 0 END), 0) FROM servers s {where_sql}"
+        );
+        let mut q = sqlx::query(&count_sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let row = q.fetch_one(&self.read).await?;
+        let total: i64 = row.try_get(0)?;
+        let active: i64 = row.try_get(1)?;
+        let limit = f.limit.unwrap_or(i64::MAX).max(0);
+        if limit == 0 || f.offset >= total {
+            return Ok(ServerPage {
+                servers: Vec::new(),
+                total,
+                active,
+            });
+        }
+        let page_sql = format!(
+            "SELECT {SERVER_COLS} FROM {SERVER_FROM} {where_sql} ORDER BY s.name LIMIT {} OFFSET {}",
+            limit.min(total),
+            f.offset.max(0)
+        );
+        let mut q = sqlx::query(&page_sql);
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        Ok(ServerPage {
+            servers: rows.iter().map(server_from_row).collect::<Result<_>>()?,
+            total,
+            active,
+        })
+    }
+
+    /// How many servers there are and every tag any of them has, sorted.
+    pub async fn server_tags(&self) -> Result<(i64, Vec<String>)> {
+        let rows = sqlx::query("SELECT tags FROM servers")
+            .fetch_all(&self.read)
+            .await?;
+        let mut tags = std::collections::BTreeSet::new();
+        for r in &rows {
+            let t: String = r.try_get(0)?;
+            let t: Vec<String> =
+                serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tags.extend(t);
+        }
+        Ok((rows.len() as i64, tags.into_iter().collect()))
     }
 
     pub async fn get_server(&self, id: &str) -> Result<Option<Server>> {

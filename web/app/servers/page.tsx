@@ -1,13 +1,14 @@
 "use client";
 // Servers: the list with each host's last check, and its add, edit, test, check-all and delete;
-// search, tag and status filters over a virtualised table (thousands of servers), and
-// "run on all matching", which opens Execute with the filter as the target.
+// search, tag and status filters applied by the API, a virtualised table whose pages
+// (SERVER_PAGE servers) are fetched as they scroll into view, and "run on all matching",
+// which opens Execute with the filter as the target.
 import * as React from "react";
 import { useRouter } from "next/navigation";
-import { useQuery } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import { serversQuery, systemInfoQuery } from "@/lib/queries";
-import { emptyServerFilter, filterFromQuery, filterServers, filterToQuery, targetOf, type ServerFilter, type ServerStatusFilter } from "@/lib/fleet";
+import { serversPageQuery, systemInfoQuery } from "@/lib/queries";
+import { emptyServerFilter, filterFromQuery, filterToQuery, isTagOnly, pagesFor, SERVER_PAGE, type ServerFilter, type ServerStatusFilter } from "@/lib/fleet";
 import type { Server, ServerCheck } from "@/lib/types";
 import { formatTime, relativeTime } from "@/lib/format";
 import { useServerActions } from "@/lib/use-server-actions";
@@ -27,8 +28,16 @@ import { Table, Td, Th } from "@/components/ui/table";
 
 const ROW = 49;
 
+function useDebounced<T>(v: T, ms: number): T {
+  const [d, setD] = React.useState(v);
+  React.useEffect(() => {
+    const t = setTimeout(() => setD(v), ms);
+    return () => clearTimeout(t);
+  }, [v, ms]);
+  return d;
+}
+
 export default function ServersPage() {
-  const servers = useQuery(serversQuery());
   const [editing, setEditing] = React.useState<Server | "new" | null>(null);
   const [deleting, setDeleting] = React.useState<Server | null>(null);
   const [testing, setTesting] = React.useState<Server | null>(null);
@@ -64,22 +73,43 @@ export default function ServersPage() {
     const qs = filterToQuery(next);
     window.history.replaceState(null, "", `${window.location.pathname}${qs ? `?${qs}` : ""}`);
   };
-  const all = React.useMemo(() => servers.data?.servers ?? [], [servers.data]);
-  const tags = React.useMemo(() => Array.from(new Set(all.flatMap((s) => s.tags))).sort(), [all]);
-  const list = React.useMemo(() => filterServers(all, filter), [all, filter]);
-  const target = React.useMemo(() => targetOf(all, filter), [all, filter]);
-  const overLimit = maxHosts !== undefined && target.count > maxHosts;
+  // The API filters and pages; the search is sent once typing pauses.
+  const q = useDebounced(filter.q, 200);
+  const applied = React.useMemo(() => ({ ...filter, q }), [filter, q]);
+  // Page 0 carries the counts and tags; the other pages are the ones under the rows in view.
+  const servers = useQuery(serversPageQuery(applied, 0));
+  const head = servers.data;
+  const total = head?.total ?? 0;
+  const inventory = head?.all ?? 0;
+  const tags = head?.tags ?? [];
+  const tagOnly = isTagOnly(applied);
+  const targetCount = head?.active ?? 0;
+  const overLimit = maxHosts !== undefined && targetCount > maxHosts;
   const filtered = !!(filter.q.trim() || filter.tag || filter.status);
 
   const scroller = React.useRef<HTMLDivElement>(null);
   const v = useVirtualizer({
-    count: list.length,
+    count: total,
     getScrollElement: () => scroller.current,
     estimateSize: () => ROW,
     overscan: 10,
     initialRect: { width: 1200, height: 640 },
   });
   const items = v.getVirtualItems();
+  const lo = items[0]?.index ?? 0;
+  const hi = items[items.length - 1]?.index ?? 0;
+  // A quarter page of look-ahead either side; the list changes only near a page boundary.
+  const wanted = pagesFor(Math.max(0, lo - SERVER_PAGE / 4), Math.max(0, Math.min(total - 1, hi + SERVER_PAGE / 4)), SERVER_PAGE)
+    .filter((p) => p !== 0)
+    .join(",");
+  const pages = React.useMemo(() => (wanted ? wanted.split(",").map(Number) : []), [wanted]);
+  const rest = useQueries({ queries: pages.map((p) => serversPageQuery(applied, p)) });
+  const byPage = new Map<number, { data?: { servers: Server[] } }>([[0, servers], ...pages.map((p, i) => [p, rest[i]] as const)]);
+  const row = (i: number): Server | undefined => byPage.get(Math.floor(i / SERVER_PAGE))?.data?.servers[i % SERVER_PAGE];
+  // Back to the top when the filter changes.
+  React.useEffect(() => {
+    v.scrollToOffset(0);
+  }, [applied, v]);
   const padTop = items[0]?.start ?? 0;
   const padBottom = items.length ? v.getTotalSize() - items[items.length - 1].end : 0;
   return (
@@ -89,7 +119,7 @@ export default function ServersPage() {
         description="SSH targets. Secrets are stored encrypted and never shown again."
         actions={
           <>
-            <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || all.length === 0}>
+            <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || inventory === 0}>
               {check.isPending ? "Checking…" : "Check all"}
             </Button>
             <Link href="/servers/host-keys/" className="inline-flex h-9 items-center rounded-md border border-input px-4 text-sm font-medium hover:bg-accent">
@@ -113,7 +143,7 @@ export default function ServersPage() {
         <ErrorState error={servers.error} onRetry={() => servers.refetch()} title="Could not load servers" />
       ) : servers.isPending ? (
         <LoadingRows rows={4} label="Loading servers" />
-      ) : all.length === 0 ? (
+      ) : inventory === 0 ? (
         <EmptyState title="No servers yet">
           <p>Add a host with a password, a pasted key or an uploaded key file.</p>
           <Button className="mt-3" onClick={() => setEditing("new")}>
@@ -149,30 +179,30 @@ export default function ServersPage() {
             </Button>
           ) : null}
           <span className="text-sm text-muted-foreground" data-testid="servers-count">
-            {filtered ? `${list.length.toLocaleString("en")} of ${all.length.toLocaleString("en")} servers` : `${all.length.toLocaleString("en")} servers`}
+            {filtered ? `${total.toLocaleString("en")} of ${inventory.toLocaleString("en")} servers` : `${inventory.toLocaleString("en")} servers`}
           </span>
           <span className="ml-auto flex items-center gap-2">
             {overLimit ? (
               <span role="alert" className="text-xs text-destructive">
-                {target.count.toLocaleString("en")} servers is over the API&apos;s limit of {maxHosts!.toLocaleString("en")} per submission (REMORA_MAX_BATCH_HOSTS): narrow the filter.
+                {targetCount.toLocaleString("en")} servers is over the API&apos;s limit of {maxHosts!.toLocaleString("en")} per submission (REMORA_MAX_BATCH_HOSTS): narrow the filter.
               </span>
             ) : null}
             <Button
               onClick={() => router.push(`/execute/?from=servers${filterToQuery(filter) ? `&${filterToQuery(filter)}` : ""}`)}
-              disabled={target.count === 0 || overLimit}
-              title={"tag" in target ? `Every active server with the tag ${target.tag}` : "The matching active servers, by id"}
+              disabled={targetCount === 0 || overLimit}
+              title={tagOnly ? `Every active server with the tag ${applied.tag}` : "The matching active servers, by id"}
             >
-              Run on all {target.count.toLocaleString("en")} matching
+              Run on all {targetCount.toLocaleString("en")} matching
             </Button>
           </span>
         </div>
-        {list.length === 0 ? (
+        {total === 0 ? (
           <EmptyState title="No server matches">
             <p>Change the search or the filters.</p>
           </EmptyState>
         ) : (
         <div ref={scroller} className="max-h-[calc(100vh-16rem)] min-h-[20rem] overflow-auto" data-testid="servers-scroller">
-        <Table aria-label="Servers" aria-rowcount={list.length + 1}>
+        <Table aria-label="Servers" aria-rowcount={total + 1}>
           <thead className="sticky top-0 z-10 bg-card">
             <tr>
               <Th>Name</Th>
@@ -193,7 +223,15 @@ export default function ServersPage() {
               </tr>
             ) : null}
             {items.map((it) => {
-              const s = list[it.index];
+              const s = row(it.index);
+              if (!s)
+                return (
+                  <tr key={`loading-${it.index}`} data-index={it.index} ref={v.measureElement} aria-rowindex={it.index + 2} style={{ height: ROW }}>
+                    <Td colSpan={7}>
+                      <span className="block h-3 w-40 rounded bg-muted" aria-label="Loading" />
+                    </Td>
+                  </tr>
+                );
               const b = bulk[s.id];
               return (
                 <tr key={s.id} data-server={s.name} data-index={it.index} ref={v.measureElement} aria-rowindex={it.index + 2} className="hover:bg-muted/40">

@@ -1,9 +1,9 @@
 "use client";
-// A batch's hosts as a virtualised list: only the rows in view are in the DOM,
-// and only the grid pages (BATCH_PAGE hosts) under them are fetched and, while
-// the batch runs, refetched.
+// A batch's hosts as a virtualised list: only the rows in view are in the DOM
+// (fixed height, memoised, layout and paint contained), and only the grid pages
+// (BATCH_PAGE hosts) under them are fetched and, while the batch runs, refetched.
 import * as React from "react";
-import { useQueries } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { BATCH_PAGE, batchPageQuery } from "@/lib/queries";
 import { pagesFor } from "@/lib/fleet";
@@ -12,8 +12,43 @@ import { ErrorState } from "@/components/states";
 import { JobStatusBadge } from "@/components/status-badge";
 
 const ROW = 36;
+/** More than the rows ever in the DOM at once (viewport + overscan): the row keys. */
+const ROW_SLOTS = 128;
+const COLS = "grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)]";
 
-export function HostGrid({
+/** One row. Memoised on its cell: React Query keeps an unchanged cell the same object across
+ * refetches, so a poll re-renders only the hosts whose status changed. */
+const HostRow = React.memo(function HostRow({ index, start, cell: c, onOpen }: { index: number; start: number; cell: BatchCell | undefined; onOpen: (cell: BatchCell) => void }) {
+  return (
+    <div role="listitem" className="absolute left-0 top-0 w-full border-b last:border-0" style={{ height: ROW, transform: `translateY(${start}px)`, contain: "strict" }} data-index={index}>
+      {c ? (
+        <button
+          type="button"
+          onClick={() => onOpen(c)}
+          data-host={c.server_name ?? c.server_id}
+          aria-label={`Output of ${c.server_name ?? c.server_id}`}
+          className={`grid h-full w-full ${COLS} items-center gap-3 px-3 text-left text-sm hover:bg-muted/40 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring`}
+        >
+          <span className="truncate font-medium">{c.server_name ?? c.server_id.slice(0, 8)}</span>
+          <span>
+            <JobStatusBadge status={c.status} />
+          </span>
+          <span className="font-mono text-xs">{c.exit_code ?? "—"}</span>
+          <span className="truncate text-xs text-destructive" title={c.error ?? undefined}>
+            {c.error ?? ""}
+          </span>
+        </button>
+      ) : (
+        <div className="flex h-full items-center px-3" aria-label="Loading">
+          <span className="h-3 w-40 rounded bg-muted" />
+        </div>
+      )}
+    </div>
+  );
+});
+
+/** Memoised: the page's counts poll re-renders the header, not the grid. */
+export const HostGrid = React.memo(function HostGrid({
   batchId,
   status,
   search,
@@ -32,12 +67,8 @@ export function HostGrid({
   height?: number;
 }) {
   const parent = React.useRef<HTMLDivElement>(null);
-  const [range, setRange] = React.useState<[number, number]>([0, 0]);
-  // The pages under the rows in view (with a look-ahead, see below).
-  const pages = React.useMemo(() => Array.from(new Set([0, ...pagesFor(range[0], range[1], BATCH_PAGE)])), [range]);
-  const results = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
-  const byPage = new Map(pages.map((p, i) => [p, results[i]]));
-  const first = results[0];
+  // Page 0 carries the count; the other pages are the ones under the rows in view.
+  const first = useQuery(batchPageQuery(batchId, status, search, 0, live));
   const count = first.data?.servers_total ?? 0;
 
   const v = useVirtualizer({
@@ -50,12 +81,15 @@ export function HostGrid({
   const items = v.getVirtualItems();
   const lo = items[0]?.index ?? 0;
   const hi = items[items.length - 1]?.index ?? 0;
-  React.useEffect(() => {
-    // A quarter page either side, so the next page is there before it scrolls into view.
-    const a = Math.max(0, lo - BATCH_PAGE / 4);
-    const b = Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4));
-    setRange((r) => (r[0] === a && r[1] === b ? r : [a, b]));
-  }, [lo, hi, count]);
+  // A quarter page of look-ahead either side, so the next page is there before it scrolls into
+  // view. Derived while rendering (no state): a scroll re-renders once, and the page list only
+  // changes when a page boundary comes near.
+  const wanted = pagesFor(Math.max(0, lo - BATCH_PAGE / 4), Math.max(0, Math.min(count - 1, hi + BATCH_PAGE / 4)), BATCH_PAGE)
+    .filter((p) => p !== 0)
+    .join(",");
+  const pages = React.useMemo(() => (wanted ? wanted.split(",").map(Number) : []), [wanted]);
+  const rest = useQueries({ queries: pages.map((p) => batchPageQuery(batchId, status, search, p, live)) });
+  const byPage = new Map<number, { data?: { servers: BatchCell[] } }>([[0, first], ...pages.map((p, i) => [p, rest[i]] as const)]);
   // Back to the top when the filter changes.
   React.useEffect(() => {
     v.scrollToOffset(0);
@@ -77,7 +111,7 @@ export function HostGrid({
 
   return (
     <div className="rounded-md border">
-      <div className="grid grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] gap-3 border-b bg-muted/40 px-3 py-2 text-xs font-medium text-muted-foreground" aria-hidden>
+      <div className={`grid ${COLS} gap-3 border-b bg-muted/40 px-3 py-2 text-xs font-medium text-muted-foreground`} aria-hidden>
         <span>Host</span>
         <span>Status</span>
         <span>Exit</span>
@@ -86,7 +120,7 @@ export function HostGrid({
       <div
         ref={parent}
         className="overflow-auto"
-        style={{ height }}
+        style={{ height, contain: "strict", overscrollBehavior: "contain" }}
         role="list"
         aria-label="Servers in this batch"
         data-testid="host-grid"
@@ -94,44 +128,14 @@ export function HostGrid({
         data-loaded={first.data ? "true" : "false"}
       >
         {first.data && count === 0 ? <p className="p-4 text-sm text-muted-foreground">No host matches.</p> : null}
-        <div style={{ height: v.getTotalSize(), position: "relative" }}>
-          {items.map((it) => {
-            const c = cell(it.index);
-            return (
-              <div
-                key={it.key}
-                role="listitem"
-                className="absolute left-0 top-0 w-full border-b last:border-0"
-                style={{ height: ROW, transform: `translateY(${it.start}px)` }}
-                data-index={it.index}
-              >
-                {c ? (
-                  <button
-                    type="button"
-                    onClick={() => onOpen(c)}
-                    data-host={c.server_name ?? c.server_id}
-                    aria-label={`Output of ${c.server_name ?? c.server_id}`}
-                    className="grid h-full w-full grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)] items-center gap-3 px-3 text-left text-sm hover:bg-muted/40 focus-visible:outline-none focus-visible:ring-2 focus-visible:ring-inset focus-visible:ring-ring"
-                  >
-                    <span className="truncate font-medium">{c.server_name ?? c.server_id.slice(0, 8)}</span>
-                    <span>
-                      <JobStatusBadge status={c.status} />
-                    </span>
-                    <span className="font-mono text-xs">{c.exit_code ?? "—"}</span>
-                    <span className="truncate text-xs text-destructive" title={c.error ?? undefined}>
-                      {c.error ?? ""}
-                    </span>
-                  </button>
-                ) : (
-                  <div className="flex h-full items-center px-3" aria-label="Loading">
-                    <span className="h-3 w-40 animate-pulse rounded bg-muted" />
-                  </div>
-                )}
-              </div>
-            );
-          })}
+        <div style={{ height: v.getTotalSize(), position: "relative", contain: "layout paint" }}>
+          {items.map((it) => (
+            // Keyed by slot, not by host: a row scrolled out is reused for the one scrolled in
+            // (its text and offset change), so a scroll step creates no elements.
+            <HostRow key={it.index % ROW_SLOTS} index={it.index} start={it.start} cell={cell(it.index)} onOpen={onOpen} />
+          ))}
         </div>
       </div>
     </div>
   );
-}
+});

@@ -22,6 +22,7 @@ mod notify_e2e;
 mod openapi;
 mod outage;
 mod retention_cli;
+mod server_list;
 mod stack;
 mod templates;
 mod worker;

@@ -36,7 +36,7 @@ pub struct Page<T> {
     pub has_next: bool,
 }
 
-fn like_pattern(s: &str) -> String {
+pub(crate) fn like_pattern(s: &str) -> String {
     let mut p = String::from("%");
     for c in s.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -46,6 +46,7 @@ macro_rules! on_both {
 }
 
 mod audit;
+mod batch_read;
 mod connect;
 mod credentials;
 mod job_list;

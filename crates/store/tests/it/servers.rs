@@ -53,3 +53,122 @@ async fn servers(s: &Store) {
     assert!(!s.delete_server(&b.id).await.unwrap());
 }
 on_both!(servers);
+
+async fn list_page_filters_counts_and_pages_in_sql(s: &Store) {
+    use remora_store::{NewServer, ServerQuery, ServerState};
+    let mk = |name: &str, tags: &[&str], active: bool| NewServer {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        is_active: active,
+        ..crate::server(name)
+    };
+    let web1 = s
+        .insert_server(&mk("web-01", &["web", "eu"], true))
+        .await
+        .unwrap();
+    let web2 = s
+        .insert_server(&mk("web-02", &["web"], false))
+        .await
+        .unwrap();
+    let db = s
+        .insert_server(&mk("db-01", &["db", "web-x"], true))
+        .await
+        .unwrap();
+    s.insert_server(&mk("Cache_1", &["Web"], true))
+        .await
+        .unwrap();
+    s.set_server_status(&web1.id, "ok").await.unwrap();
+    s.set_server_status(&db.id, "auth_failed").await.unwrap();
+    let q = |f: ServerQuery| async move {
+        let p = s.list_servers_page(&f).await.unwrap();
+        let names: Vec<String> = p.servers.iter().map(|x| x.name.clone()).collect();
+        (p.total, p.active, names)
+    };
+    // No filter: every server by name.
+    assert_eq!(
+        q(ServerQuery::default()).await,
+        (
+            4,
+            3,
+            vec![
+                "Cache_1".into(),
+                "db-01".into(),
+                "web-01".into(),
+                "web-02".into()
+            ]
+        )
+    );
+    // Paging keeps the total.
+    let page = |offset, limit| ServerQuery {
+        offset,
+        limit: Some(limit),
+        ..Default::default()
+    };
+    assert_eq!(
+        q(page(1, 2)).await,
+        (4, 3, vec!["db-01".into(), "web-01".into()])
+    );
+    assert_eq!(q(page(4, 2)).await.2, Vec::<String>::new());
+    // A tag is matched exactly: not `web-x`, not `Web`.
+    let tag = |t: &str| ServerQuery {
+        tag: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        q(tag("web")).await,
+        (2, 1, vec!["web-01".into(), "web-02".into()])
+    );
+    assert_eq!(q(tag("Web")).await.2, vec!["Cache_1".to_string()]);
+    assert_eq!(q(tag("we")).await.0, 0);
+    // Search: name, address, tags, id; case-insensitive; `_` and `%` literal.
+    let search = |t: &str| ServerQuery {
+        q: Some(t.into()),
+        ..Default::default()
+    };
+    assert_eq!(q(search("WEB-0")).await.0, 2);
+    assert_eq!(q(search("u@127.0.0.1:22")).await.0, 4);
+    assert_eq!(q(search("eu")).await.2, vec!["web-01".to_string()]);
+    assert_eq!(
+        q(search("db web-x")).await.2,
+        vec!["db-01".to_string()],
+        "tags as words"
+    );
+    assert_eq!(
+        q(search(&web2.id[web2.id.len() - 12..])).await.2,
+        vec!["web-02".to_string()]
+    );
+    assert_eq!(q(search("e_1")).await.2, vec!["Cache_1".to_string()]);
+    assert_eq!(q(search("%")).await.0, 0);
+    // Status.
+    let st = |x| ServerQuery {
+        status: Some(x),
+        ..Default::default()
+    };
+    assert_eq!(
+        q(st(ServerState::Reachable)).await.2,
+        vec!["web-01".to_string()]
+    );
+    assert_eq!(
+        q(st(ServerState::Unreachable)).await.2,
+        vec!["db-01".to_string()]
+    );
+    assert_eq!(
+        q(st(ServerState::Unchecked)).await.2,
+        vec!["Cache_1".to_string(), "web-02".into()]
+    );
+    assert_eq!(
+        q(st(ServerState::Inactive)).await,
+        (1, 0, vec!["web-02".into()])
+    );
+    // Combined.
+    let both = ServerQuery {
+        tag: Some("web".into()),
+        status: Some(ServerState::Unchecked),
+        q: Some("02".into()),
+        ..Default::default()
+    };
+    assert_eq!(q(both).await.2, vec!["web-02".to_string()]);
+    let (n, tags) = s.server_tags().await.unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(tags, vec!["Web", "db", "eu", "web", "web-x"]);
+}
+on_both!(list_page_filters_counts_and_pages_in_sql);
