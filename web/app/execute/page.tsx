@@ -9,9 +9,9 @@ import { parseArgs } from "@/lib/format";
 import { queryKeys } from "@/lib/query-keys";
 import { emptyPolicy, checkPolicy, filterFromQuery, targetOf, type PolicyInput } from "@/lib/fleet";
 import { CodeEditor } from "@/components/code-editor";
+import { ServerChecklist } from "@/components/execute/ServerChecklist";
 import { BatchPolicy, batchPolicyValid } from "@/components/execute/BatchPolicy";
 import { ErrorState, PageHeader } from "@/components/states";
-import { ServerStatusBadge } from "@/components/status-badge";
 import { Button } from "@/components/ui/button";
 import { Card, CardContent } from "@/components/ui/card";
 import { Field, Input, Label, Select, Textarea } from "@/components/ui/input";
@@ -47,6 +47,7 @@ export default function ExecutePage() {
   const all = servers.data?.servers ?? [];
   const tags = Array.from(new Set(all.flatMap((s) => s.tags))).sort();
   const selectedSet = React.useMemo(() => new Set(selected), [selected]);
+  const toggle = React.useCallback((id: string, on: boolean) => setSelected((cur) => (on ? [...cur, id] : cur.filter((x) => x !== id))), []);
   const shown = all.filter((s) => !filter || `${s.name} ${s.hostname} ${s.tags.join(" ")}`.toLowerCase().includes(filter.toLowerCase()));
   React.useEffect(() => {
     // One server: preselect it, a newcomer's first run needs no clicks.
@@ -191,29 +192,15 @@ export default function ExecutePage() {
               {targetMode === "servers" ? (
                 <>
                   <Input aria-label="Filter servers" placeholder="Filter servers…" value={filter} onChange={(e) => setFilter(e.target.value)} className="h-8" />
-                  <div className="max-h-64 overflow-auto rounded-md border" role="group" aria-label="Servers">
-                    {servers.isError ? (
-                      <ErrorState error={servers.error} />
-                    ) : shown.length === 0 ? (
-                      <p className="p-3 text-sm text-muted-foreground">{all.length ? "No server matches." : "No servers yet: add one on the Servers page."}</p>
-                    ) : (
-                      shown.map((s) => (
-                        <label key={s.id} className="flex cursor-pointer items-center gap-2 border-b px-3 py-2 text-sm last:border-0 hover:bg-muted/40">
-                          <input
-                            type="checkbox"
-                            className="h-4 w-4"
-                            checked={selectedSet.has(s.id)}
-                            onChange={(e) => setSelected((cur) => (e.target.checked ? [...cur, s.id] : cur.filter((x) => x !== s.id)))}
-                          />
-                          <span className="font-medium">{s.name}</span>
-                          <span className="truncate text-xs text-muted-foreground">{s.hostname}</span>
-                          <span className="ml-auto">
-                            <ServerStatusBadge status={s.last_status} />
-                          </span>
-                        </label>
-                      ))
-                    )}
-                  </div>
+                  {servers.isError ? (
+                    <ErrorState error={servers.error} />
+                  ) : shown.length === 0 ? (
+                    <p className="rounded-md border p-3 text-sm text-muted-foreground" role="group" aria-label="Servers">
+                      {all.length ? "No server matches." : "No servers yet: add one on the Servers page."}
+                    </p>
+                  ) : (
+                    <ServerChecklist shown={shown} selected={selectedSet} onToggle={toggle} />
+                  )}
                   <div className="flex justify-between text-xs text-muted-foreground">
                     <span>{selected.length} selected{selected.length > 1 ? " — runs as a batch" : ""}</span>
                     <span className="flex gap-2">
