@@ -137,7 +137,13 @@ fn chunk_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<OutputChunk>> {
 }
 
 impl Store {
-    /// Append output chunks and update the job's byte counters, atomically.
+    /// Append output chunks and update the job's byte counters, atomically
+    /// (through the group-commit writer).
+    ///
+    /// A retry of a write whose commit was not confirmed (the connection
+    /// dropped after COMMIT) sends the same chunks under the same seqs again:
+    /// those are already there and are kept. A different chunk under a stored
+    /// seq is a conflict (`job_output_pkey`), and then nothing of the call is written.
     pub async fn append_output(
         &self,
         job_id: &str,
@@ -146,47 +152,15 @@ impl Store {
         stderr_bytes: i64,
         truncated: bool,
     ) -> Result<()> {
-        let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
-        for c in chunks {
-            // A retry of a write whose commit was not confirmed (the connection dropped after
-            // COMMIT) sends the same chunks under the same seqs again: those are already there
-            // and are kept. A different chunk under a stored seq is still a conflict.
-            let r = sqlx::query("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, seq) DO NOTHING")
-                .bind(job_id)
-                .bind(c.seq)
-                .bind(c.stream.code())
-                .bind(c.data.clone())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_unique)?;
-            if r.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT stream, data FROM job_output WHERE job_id = $1 AND seq = $2",
-                )
-                .bind(job_id)
-                .bind(c.seq)
-                .fetch_one(&mut *tx)
-                .await?;
-                let (stream, data): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
-                if stream != c.stream.code() || data != c.data {
-                    return Err(StoreError::Conflict {
-                        constraint: "job_output_pkey".into(),
-                    });
-                }
-            }
-        }
-        sqlx::query(
-            "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
-        )
-        .bind(stdout_bytes)
-        .bind(stderr_bytes)
-        .bind(truncated as i64)
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        self.writer
+            .submit(crate::writer::Work::Append {
+                job_id: job_id.to_string(),
+                chunks: chunks.to_vec(),
+                stdout_bytes,
+                stderr_bytes,
+                truncated,
+            })
+            .await?;
         Ok(())
     }
 
@@ -395,4 +369,105 @@ mod tests {
         );
         assert!(unpack(b"not zstd", 10, 1).is_err());
     }
+}
+
+/// `Store::append_output` inside the caller's transaction. The chunks
+/// already stored under the call's seqs are read first: one that differs is a
+/// refusal before anything is written; identical ones are skipped.
+pub(crate) async fn append_in(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    chunks: &[OutputChunk],
+    stdout_bytes: i64,
+    stderr_bytes: i64,
+    truncated: bool,
+) -> Result<(), crate::writer::OpError> {
+    let (Some(lo), Some(hi)) = (
+        chunks.iter().map(|c| c.seq).min(),
+        chunks.iter().map(|c| c.seq).max(),
+    ) else {
+        return update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await;
+    };
+    let stored = sqlx::query(
+        "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
+    )
+    .bind(job_id)
+    .bind(lo)
+    .bind(hi)
+    .fetch_all(&mut *conn)
+    .await?;
+    let stored: std::collections::HashMap<i64, OutputChunk> = chunk_rows(&stored)?
+        .into_iter()
+        .map(|c| (c.seq, c))
+        .collect();
+    let mut new = Vec::with_capacity(chunks.len());
+    for c in chunks {
+        match stored.get(&c.seq) {
+            Some(s) if s.stream == c.stream && s.data == c.data => {}
+            Some(_) => {
+                return Err(crate::writer::OpError::Refused(StoreError::Conflict {
+                    constraint: "job_output_pkey".into(),
+                }))
+            }
+            None if new.iter().any(|n: &&OutputChunk| n.seq == c.seq) => {
+                return Err(crate::writer::OpError::Refused(StoreError::Conflict {
+                    constraint: "job_output_pkey".into(),
+                }))
+            }
+            None => new.push(c),
+        }
+    }
+    let now = remora_domain::time::now_ms();
+    // One multi-row statement per call (bounded so the bind count stays far under SQLite's
+    // 32,766 and PostgreSQL's 65,535).
+    for part in new.chunks(200) {
+        let mut sql =
+            String::from("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ");
+        for i in 0..part.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        let mut q = sqlx::query(&sql);
+        for c in part {
+            q = q
+                .bind(job_id)
+                .bind(c.seq)
+                .bind(c.stream.code())
+                .bind(c.data.clone())
+                .bind(now);
+        }
+        // A row another transaction stored since the read fails the statement: the round
+        // is rolled back and this call runs again alone, where the read sees it.
+        q.execute(&mut *conn).await.map_err(map_unique)?;
+    }
+    update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await
+}
+
+async fn update_counters(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    stdout_bytes: i64,
+    stderr_bytes: i64,
+    truncated: bool,
+) -> Result<(), crate::writer::OpError> {
+    sqlx::query(
+        "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
+    )
+    .bind(stdout_bytes)
+    .bind(stderr_bytes)
+    .bind(truncated as i64)
+    .bind(job_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
