@@ -486,3 +486,71 @@ async fn killed_mid_batch_on_postgres() {
     };
     killed_mid_batch(&db.url).await;
 }
+
+/// Measurement, not a check (run with `--ignored`, `REMORA_TEST_PG_URL` for PostgreSQL):
+/// 64 tasks each claiming, appending 5 chunks to and finishing 20 jobs, under several
+/// group-commit bounds. `max_ops 1` is one transaction per write (the store before group
+/// commit); prints writes per second.
+#[tokio::test]
+#[ignore = "measurement"]
+async fn group_commit_throughput() {
+    let d = tempfile::tempdir().unwrap();
+    let mut urls = vec![("sqlite", remora_store::default_url(d.path()))];
+    let pg = remora_testkit::pg::database().unwrap();
+    if let Some(db) = &pg {
+        urls.push(("postgres", db.url.clone()));
+    }
+    for (name, url) in urls {
+        for (max_ops, writers) in [(1, 16), (256, 1), (256, 4), (256, 16)] {
+            let s = Store::connect_with(
+                &url,
+                BatchLimits {
+                    max_ops,
+                    max_bytes: remora_store::writer::BATCH_BYTES,
+                    writers,
+                },
+            )
+            .await
+            .unwrap();
+            let srv = unlimited_server(&s, &format!("t{max_ops}-{writers}")).await;
+            let jobs: Vec<_> = (0..64 * 20).map(|i| job(&srv.id, i, "true")).collect();
+            s.insert_jobs(&jobs).await.unwrap();
+            let before = s.writer_stats();
+            let t0 = std::time::Instant::now();
+            join_all(jobs.chunks(20).map(|part| {
+                let s = s.clone();
+                async move {
+                    for j in part {
+                        assert!(matches!(
+                            s.claim_job(&j.id, "w").await.unwrap(),
+                            Claim::Claimed(_)
+                        ));
+                        for seq in 0..5 {
+                            s.append_output(
+                                &j.id,
+                                &[chunk(seq, Stream::Stdout, b"hello world\n")],
+                                12 * (seq + 1),
+                                0,
+                                false,
+                            )
+                            .await
+                            .unwrap();
+                        }
+                        s.finish_job(&j.id, "w", &done()).await.unwrap().unwrap();
+                    }
+                }
+            }))
+            .await;
+            let took = t0.elapsed().as_secs_f64();
+            let st = s.writer_stats();
+            let writes = 64 * 20 * 7;
+            eprintln!(
+                "{name}: max_ops {max_ops:>3}, writers {writers:>2}: {:.0} writes/s ({} rounds for {} writer ops)",
+                writes as f64 / took,
+                st.rounds - before.rounds,
+                st.ops - before.ops
+            );
+            s.close().await;
+        }
+    }
+}
