@@ -9,6 +9,7 @@ mod cli;
 mod cli_batches;
 mod cli_more;
 mod credentials;
+mod group_commit;
 mod hooks;
 mod hostile;
 mod import;
