@@ -371,9 +371,12 @@ mod tests {
     }
 }
 
-/// `Store::append_output` inside the caller's transaction. The chunks
-/// already stored under the call's seqs are read first: one that differs is a
-/// refusal before anything is written; identical ones are skipped.
+/// `Store::append_output` inside the caller's transaction: one multi-row
+/// `INSERT … ON CONFLICT DO NOTHING` and the counters. Only when a seq was
+/// already stored are the call's rows read back: identical ones are a retry
+/// (kept, Ok); a different one is a conflict, returned as a broken write
+/// because the call's other rows are inserted by then — the writer rolls the
+/// transaction back (and runs the call alone, where the rollback undoes just it).
 pub(crate) async fn append_in(
     conn: &mut sqlx::AnyConnection,
     job_id: &str,
@@ -382,45 +385,11 @@ pub(crate) async fn append_in(
     stderr_bytes: i64,
     truncated: bool,
 ) -> Result<(), crate::writer::OpError> {
-    let (Some(lo), Some(hi)) = (
-        chunks.iter().map(|c| c.seq).min(),
-        chunks.iter().map(|c| c.seq).max(),
-    ) else {
-        return update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await;
-    };
-    let stored = sqlx::query(
-        "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
-    )
-    .bind(job_id)
-    .bind(lo)
-    .bind(hi)
-    .fetch_all(&mut *conn)
-    .await?;
-    let stored: std::collections::HashMap<i64, OutputChunk> = chunk_rows(&stored)?
-        .into_iter()
-        .map(|c| (c.seq, c))
-        .collect();
-    let mut new = Vec::with_capacity(chunks.len());
-    for c in chunks {
-        match stored.get(&c.seq) {
-            Some(s) if s.stream == c.stream && s.data == c.data => {}
-            Some(_) => {
-                return Err(crate::writer::OpError::Refused(StoreError::Conflict {
-                    constraint: "job_output_pkey".into(),
-                }))
-            }
-            None if new.iter().any(|n: &&OutputChunk| n.seq == c.seq) => {
-                return Err(crate::writer::OpError::Refused(StoreError::Conflict {
-                    constraint: "job_output_pkey".into(),
-                }))
-            }
-            None => new.push(c),
-        }
-    }
     let now = remora_domain::time::now_ms();
-    // One multi-row statement per call (bounded so the bind count stays far under SQLite's
-    // 32,766 and PostgreSQL's 65,535).
-    for part in new.chunks(200) {
+    let mut inserted = 0;
+    // At most 200 rows per statement, so the bind count stays far under SQLite's 32,766 and
+    // PostgreSQL's 65,535.
+    for part in chunks.chunks(200) {
         let mut sql =
             String::from("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ");
         for i in 0..part.len() {
@@ -437,6 +406,7 @@ pub(crate) async fn append_in(
                 b + 5
             ));
         }
+        sql.push_str(" ON CONFLICT (job_id, seq) DO NOTHING");
         let mut q = sqlx::query(&sql);
         for c in part {
             q = q
@@ -446,9 +416,39 @@ pub(crate) async fn append_in(
                 .bind(c.data.clone())
                 .bind(now);
         }
-        // A row another transaction stored since the read fails the statement: the round
-        // is rolled back and this call runs again alone, where the read sees it.
-        q.execute(&mut *conn).await.map_err(map_unique)?;
+        inserted += q
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?
+            .rows_affected();
+    }
+    if inserted != chunks.len() as u64 {
+        let (lo, hi) = (
+            chunks.iter().map(|c| c.seq).min().unwrap_or(0),
+            chunks.iter().map(|c| c.seq).max().unwrap_or(0),
+        );
+        let stored = sqlx::query(
+            "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
+        )
+        .bind(job_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut *conn)
+        .await?;
+        let stored: std::collections::HashMap<i64, OutputChunk> = chunk_rows(&stored)?
+            .into_iter()
+            .map(|c| (c.seq, c))
+            .collect();
+        let same = chunks.iter().all(|c| {
+            stored
+                .get(&c.seq)
+                .is_some_and(|s| s.stream == c.stream && s.data == c.data)
+        });
+        if !same {
+            return Err(crate::writer::OpError::Broken(StoreError::Conflict {
+                constraint: "job_output_pkey".into(),
+            }));
+        }
     }
     update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await
 }

@@ -10,13 +10,13 @@
 //! in the queue is a round of one.
 //!
 //! # Each caller gets its own result
-//! An operation that is refused as such (a claim that lost, a server at its limit, an output
-//! sequence stored with other bytes, a finish of a job that is not running on that worker)
-//! validates before it writes, so it writes nothing and the round goes on; its caller gets that
-//! answer. An operation the database fails (any SQL error: a unique index, a deadlock, a full
-//! disk) may have left the transaction in an unknown state: the round is rolled back and each of
-//! its operations is run again alone, in its own transaction, as before group commit — so only
-//! the failing one's caller sees the error.
+//! An operation that is refused as such (a claim that lost, a server at its limit, a finish of
+//! a job that is not running on that worker) writes nothing, and the round goes on; its caller
+//! gets that answer. An operation the database fails (any SQL error: a unique index, a deadlock,
+//! a full disk), or an output append that finds one of its seqs stored with other bytes (its
+//! other rows are in by then), may have left the transaction with writes that must not stay: the
+//! round is rolled back and each of its operations is run again alone, in its own transaction,
+//! as before group commit — so only the failing one's caller sees the error.
 //!
 //! # Durability
 //! Replies are sent after `COMMIT` returned: a caller's `Ok` means its write is committed. A

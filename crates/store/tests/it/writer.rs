@@ -517,6 +517,21 @@ async fn group_commit_throughput() {
             s.insert_jobs(&jobs).await.unwrap();
             let before = s.writer_stats();
             let t0 = std::time::Instant::now();
+            // Beside the load: one client submitting single jobs one after the other.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let submitter = {
+                let (s, stop, server) = (s.clone(), stop.clone(), srv.id.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let j = job(&server, 0, "true");
+                        let t = std::time::Instant::now();
+                        s.insert_job(&j).await.unwrap();
+                        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    lat
+                })
+            };
             join_all(jobs.chunks(20).map(|part| {
                 let s = s.clone();
                 async move {
@@ -542,13 +557,21 @@ async fn group_commit_throughput() {
             }))
             .await;
             let took = t0.elapsed().as_secs_f64();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let mut lat = submitter.await.unwrap();
+            lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
             let st = s.writer_stats();
             let writes = 64 * 20 * 7;
             eprintln!(
-                "{name}: max_ops {max_ops:>3}, writers {writers:>2}: {:.0} writes/s ({} rounds for {} writer ops)",
+                "{name}: max_ops {max_ops:>3}, writers {writers:>2}: {:.0} writes/s ({} rounds for {} writer ops); \
+                 submit p50 {:.2} ms p99 {:.2} ms ({} submits)",
                 writes as f64 / took,
                 st.rounds - before.rounds,
-                st.ops - before.ops
+                st.ops - before.ops,
+                p(0.5),
+                p(0.99),
+                lat.len()
             );
             s.close().await;
         }
