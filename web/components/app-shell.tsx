@@ -17,6 +17,8 @@ const NAV = [
   { href: "/schedules/", label: "Schedules" },
   { href: "/notifications/", label: "Notifications" },
   { href: "/servers/", label: "Servers" },
+  { href: "/credentials/", label: "Credentials" },
+  { href: "/trusted-cas/", label: "Trusted CAs" },
   { href: "/workers/", label: "Workers" },
   { href: "/settings/", label: "Settings" },
 ];

@@ -5,6 +5,7 @@ import { api, ApiError } from "@/lib/api";
 import type { PemFile, Server } from "@/lib/types";
 import { queryKeys } from "@/lib/query-keys";
 import { PemDropZone } from "./pem-drop-zone";
+import { CredentialPicker } from "./servers/CredentialPicker";
 import { ErrorState } from "./states";
 import { Button } from "./ui/button";
 import { Dialog } from "./ui/dialog";
@@ -30,6 +31,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const [passphrase, setPassphrase] = React.useState("");
   const [sudoPassword, setSudoPassword] = React.useState("");
   const [pem, setPem] = React.useState<PemFile | null>(null);
+  const [credential, setCredential] = React.useState(""); // a shared credential's id; "" = inline secrets
 
   const save = useMutation({
     mutationFn: async () => {
@@ -46,10 +48,14 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
       };
       if (editing) body.is_active = active;
       // Write-only: sent only when typed; never shown (the server returns has_sudo_password).
-      if (sudoPassword) body.sudo_password = sudoPassword;
-      if (auth === "password" && password) Object.assign(body, { auth_type: "password", password });
-      if (auth === "key" && key.trim()) Object.assign(body, { auth_type: "key", private_key: key, ...(passphrase ? { passphrase } : {}) });
-      if (auth === "pem" && pem) Object.assign(body, { auth_type: "key", pem_file_id: pem.id, ...(passphrase ? { passphrase } : {}) });
+      // A shared credential excludes the inline secrets (the API's 422 otherwise).
+      if (credential) body.credential_id = credential;
+      else {
+        if (sudoPassword) body.sudo_password = sudoPassword;
+        if (auth === "password" && password) Object.assign(body, { auth_type: "password", password });
+        if (auth === "key" && key.trim()) Object.assign(body, { auth_type: "key", private_key: key, ...(passphrase ? { passphrase } : {}) });
+        if (auth === "pem" && pem) Object.assign(body, { auth_type: "key", pem_file_id: pem.id, ...(passphrase ? { passphrase } : {}) });
+      }
       return editing ? api.put<Server>(`/api/v1/servers/${server!.id}`, body) : api.post<Server>("/api/v1/servers", body);
     },
     onSuccess: (s) => {
@@ -61,7 +67,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const err = save.error instanceof ApiError ? save.error : null;
   const fe = (f: string) => (err?.field === f ? err.message : null);
   // Fields whose errors show beside their control; anything else shows below the form.
-  const shown = ["sudo_password", "name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
+  const shown = ["credential_id", "sudo_password", "name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
 
   return (
     <Dialog open onClose={onClose} title={editing ? `Edit ${server!.name}` : "Add a server"} className="max-w-xl">
@@ -87,7 +93,9 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
           </Field>
         </div>
         <fieldset className="grid gap-3">
-          <legend className="mb-2 text-sm font-medium">Authentication{editing ? " (leave empty to keep the current secret)" : ""}</legend>
+          <legend className="mb-2 text-sm font-medium">Authentication{editing && !credential ? " (leave empty to keep the current secret)" : ""}</legend>
+          <CredentialPicker server={server} value={credential} onChange={setCredential} error={fe("credential_id")} />
+          {credential ? null : (<>
           <Tabs
             label="Authentication method"
             value={auth}
@@ -126,6 +134,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
           >
             <Input id="srv-sudo-password" type="password" autoComplete="new-password" value={sudoPassword} onChange={(e) => setSudoPassword(e.target.value)} />
           </Field>
+          </>)}
         </fieldset>
         <div className="grid grid-cols-2 gap-4">
           <Field label="Tags" htmlFor="srv-tags" hint="Comma separated, e.g. web, eu" error={fe("tags")}>

@@ -6,6 +6,10 @@ import { api } from "./api";
 import { queryKeys, type JobFilters } from "./query-keys";
 import type {
   Batch,
+  CredentialDetail,
+  CredentialList,
+  Me,
+  TrustedCaList,
   BatchGroups,
   DeliveryList,
   Job,
@@ -196,4 +200,31 @@ export const retentionQuery = () =>
   queryOptions({
     queryKey: queryKeys.retention,
     queryFn: ({ signal }) => api.get<RetentionPolicy>("/api/v1/settings/retention", undefined, signal),
+  });
+
+export const credentialsQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.credentials.all,
+    queryFn: ({ signal }) => api.get<CredentialList>("/api/v1/credentials", undefined, signal),
+  });
+
+/** One credential with the names of the servers using it. */
+export const credentialQuery = (id: string) =>
+  queryOptions({
+    queryKey: queryKeys.credentials.one(id),
+    queryFn: ({ signal }) => api.get<CredentialDetail>(`/api/v1/credentials/${enc(id)}`, undefined, signal),
+  });
+
+export const trustedCasQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.trustedCas,
+    queryFn: ({ signal }) => api.get<TrustedCaList>("/api/v1/trusted-cas", undefined, signal),
+  });
+
+/** The signed-in token's role; it does not change while signed in. */
+export const meQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.me,
+    queryFn: ({ signal }) => api.get<Me>("/api/v1/me", undefined, signal),
+    staleTime: Infinity,
   });

@@ -58,4 +58,10 @@ export const queryKeys = {
     deliveries: (id: string) => ["notifications", id, "deliveries"] as const,
   },
   retention: ["retention"] as const,
+  credentials: {
+    all: ["credentials"] as const,
+    one: (id: string) => ["credentials", id] as const,
+  },
+  trustedCas: ["trusted-cas"] as const,
+  me: ["me"] as const,
 };

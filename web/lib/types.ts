@@ -85,3 +85,16 @@ export const NOTIFY_EVENTS = [
 ] as const;
 /** Job statuses a target's filter can name: the final ones. */
 export const FINAL_STATUSES = ["completed", "failed", "timed_out", "canceled"] as const satisfies readonly JobStatus[];
+
+// Connectivity (issue 12): shared credentials and trusted certificate authorities.
+/** A credential without its secrets (`GET /credentials`). */
+export type Credential = Schemas["CredentialView"];
+/** One credential with the names of the servers that use it (`GET /credentials/{id}`). */
+export type CredentialDetail = Schemas["CredentialDetail"];
+export type CredentialList = Schemas["CredentialList"];
+export type CredentialBody = Schemas["CredentialBody"];
+export type CertificateInfo = Schemas["CertificateInfo"];
+export type TrustedCa = Schemas["TrustedCa"];
+export type TrustedCaList = Schemas["TrustedCaList"];
+/** The calling token's role (`GET /me`). */
+export type Me = Schemas["Me"];

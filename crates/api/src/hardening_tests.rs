@@ -474,3 +474,19 @@ async fn keys_asking_for_too_many_bcrypt_rounds_are_refused_everywhere_at_once()
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
+
+/// `GET /me` tells each token its own role (the dashboard hides write actions from viewers).
+#[tokio::test]
+async fn me_reports_the_callers_role() {
+    let api = api_with(ApiConfig::default()).await;
+    for (token, role) in [(ADMIN, "admin"), (VIEWER, "viewer")] {
+        let (st, b) = api.call(token, Method::GET, "/api/v1/me", None).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        assert_eq!(b["role"], role, "{b}");
+        assert!(b["token_id"].as_str().is_some_and(|t| !t.is_empty()), "{b}");
+    }
+    let (st, _) = api
+        .call("rmr_nobody", Method::GET, "/api/v1/me", None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

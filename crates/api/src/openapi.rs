@@ -219,6 +219,14 @@ pub struct TokenCreated {
     pub token: String,
 }
 
+/// `GET /me`: who the token is.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub token_id: String,
+    /// `admin`, `operator` or `viewer`.
+    pub role: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct AuditList {
     pub entries: Vec<remora_store::AuditEntry>,

@@ -1,9 +1,9 @@
 //! `/tokens`: API tokens (stored hashed; the secret is shown once), and the
-//! audit log. Admin only.
+//! audit log (admin only); `/me`: the calling token's own id and role (any role).
 
 use crate::auth::{generate_token, hash_token, Caller};
 use crate::error::{ApiError, ApiResult, JsonBody};
-use crate::openapi::{AuditList, TokenCreated, TokenList};
+use crate::openapi::{AuditList, Me, TokenCreated, TokenList};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -18,6 +18,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(revoke))
         .routes(routes!(audit_log))
+        .routes(routes!(me))
+}
+
+/// The calling token's id and role (every role may ask: the dashboard hides write actions
+/// from a `viewer`).
+#[utoipa::path(get, operation_id = "whoami", path = "/me", tag = "admin", responses((status = 200, body = Me), (status = 401, body = crate::openapi::ErrorBody)))]
+async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    Json(Me {
+        token_id: caller.token_id,
+        role: caller.role,
+    })
 }
 
 fn admin_only(c: &Caller) -> ApiResult<()> {

@@ -13,6 +13,7 @@ import { formatTime, relativeTime } from "@/lib/format";
 import { useServerActions } from "@/lib/use-server-actions";
 import { AcceptKeyDialog, DeleteServerDialog, TestResult } from "@/components/server-dialogs";
 import { ServerFormDialog } from "@/components/server-form";
+import { ServerCredential } from "@/components/servers/CredentialPicker";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
 import { Badge } from "@/components/ui/badge";
@@ -163,7 +164,7 @@ export default function ServersPage() {
             <tr>
               <Th>Name</Th>
               <Th>Address</Th>
-              <Th>Auth</Th>
+              <Th>Credential</Th>
               <Th>Tags</Th>
               <Th>Status</Th>
               <Th>Host key</Th>
@@ -190,7 +191,9 @@ export default function ServersPage() {
                   <Td className="whitespace-nowrap font-mono text-xs">
                     {s.user}@{s.hostname}:{s.port}
                   </Td>
-                  <Td className="text-xs">{s.pem_file_id ? "key file" : s.auth_type === "key" ? "key" : "password"}</Td>
+                  <Td className="text-xs">
+                    <ServerCredential server={s} />
+                  </Td>
                   <Td>
                     <div className="flex flex-wrap gap-1">
                       {s.tags.map((t) => (
