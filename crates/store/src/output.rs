@@ -335,42 +335,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn c(seq: i64, stream: Stream, data: &[u8]) -> OutputChunk {
-        OutputChunk {
-            seq,
-            stream,
-            data: data.to_vec(),
-        }
-    }
-
-    #[test]
-    fn pack_round_trips_and_cuts_at_max_bytes() {
-        let chunks = vec![
-            c(0, Stream::Stdout, b"hello\n"),
-            c(1, Stream::Stderr, &[0, 0xff, 0xfe]),
-            c(5, Stream::Stdout, b""),
-            c(7, Stream::Stdout, b"world\n"),
-        ];
-        let (p, raw, cut) = pack(&chunks, 3, None).unwrap();
-        assert_eq!((raw, cut), (15, false));
-        assert_eq!(unpack(&p, raw, 4).unwrap(), chunks);
-        let (p, raw, cut) = pack(&chunks, 3, Some(8)).unwrap();
-        assert_eq!((raw, cut), (8, true));
-        assert_eq!(
-            unpack(&p, raw, 4).unwrap(),
-            vec![
-                c(0, Stream::Stdout, b"hello\n"),
-                c(1, Stream::Stderr, &[0, 0xff])
-            ]
-        );
-        assert!(unpack(b"not zstd", 10, 1).is_err());
-    }
-}
-
 /// `Store::append_output` inside the caller's transaction: one multi-row
 /// `INSERT … ON CONFLICT DO NOTHING` and the counters. Only when a seq was
 /// already stored are the call's rows read back: identical ones are a retry
@@ -470,4 +434,40 @@ async fn update_counters(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(seq: i64, stream: Stream, data: &[u8]) -> OutputChunk {
+        OutputChunk {
+            seq,
+            stream,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn pack_round_trips_and_cuts_at_max_bytes() {
+        let chunks = vec![
+            c(0, Stream::Stdout, b"hello\n"),
+            c(1, Stream::Stderr, &[0, 0xff, 0xfe]),
+            c(5, Stream::Stdout, b""),
+            c(7, Stream::Stdout, b"world\n"),
+        ];
+        let (p, raw, cut) = pack(&chunks, 3, None).unwrap();
+        assert_eq!((raw, cut), (15, false));
+        assert_eq!(unpack(&p, raw, 4).unwrap(), chunks);
+        let (p, raw, cut) = pack(&chunks, 3, Some(8)).unwrap();
+        assert_eq!((raw, cut), (8, true));
+        assert_eq!(
+            unpack(&p, raw, 4).unwrap(),
+            vec![
+                c(0, Stream::Stdout, b"hello\n"),
+                c(1, Stream::Stderr, &[0, 0xff])
+            ]
+        );
+        assert!(unpack(b"not zstd", 10, 1).is_err());
+    }
 }

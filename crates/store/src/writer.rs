@@ -11,8 +11,8 @@
 //!
 //! # Each caller gets its own result
 //! An operation that is refused as such (a claim that lost, a server at its limit, a finish of
-//! a job that is not running on that worker) writes nothing, and the round goes on; its caller
-//! gets that answer. An operation the database fails (any SQL error: a unique index, a deadlock,
+//! a job that is not running on that worker) writes nothing and answers so (`Claim::NotQueued`,
+//! `None`); the round goes on. An operation the database fails (any SQL error: a unique index, a deadlock,
 //! a full disk), or an output append that finds one of its seqs stored with other bytes (its
 //! other rows are in by then), may have left the transaction with writes that must not stay: the
 //! round is rolled back and each of its operations is run again alone, in its own transaction,
@@ -110,11 +110,11 @@ pub(crate) enum Value {
     Final(Option<JobStatus>),
 }
 
-/// Why an operation did not apply.
+/// Why an operation did not apply. A refusal that wrote nothing (a lost claim, a finish of a
+/// job not running on that worker) is not an error but the operation's answer (`Value`).
 pub(crate) enum OpError {
-    /// Refused before writing anything: the round goes on.
-    Refused(StoreError),
-    /// The database failed a statement: the transaction's state is unknown.
+    /// The database failed a statement, or the operation wrote what must not stay: the
+    /// transaction must be rolled back.
     Broken(StoreError),
 }
 
@@ -133,7 +133,7 @@ impl From<StoreError> for OpError {
 impl OpError {
     pub(crate) fn into_store(self) -> StoreError {
         match self {
-            OpError::Refused(e) | OpError::Broken(e) => e,
+            OpError::Broken(e) => e,
         }
     }
 }
@@ -315,8 +315,8 @@ async fn round(pool: &AnyPool, backend: Backend, ops: Vec<Op>, counters: &Counte
     if ops.len() > 1 {
         match together(pool, backend, &ops).await {
             Together::Committed(results) => {
-                for (op, r) in ops.into_iter().zip(results) {
-                    let _ = op.reply.send(r);
+                for (op, v) in ops.into_iter().zip(results) {
+                    let _ = op.reply.send(Ok(v));
                 }
                 return;
             }
@@ -344,7 +344,7 @@ async fn round(pool: &AnyPool, backend: Backend, ops: Vec<Op>, counters: &Counte
 }
 
 enum Together {
-    Committed(Vec<Result<Value>>),
+    Committed(Vec<Value>),
     /// `COMMIT` (or `BEGIN`) failed: nothing of the round is committed.
     NotCommitted(StoreError),
     /// An operation failed the transaction; it was rolled back.
@@ -359,8 +359,7 @@ async fn together(pool: &AnyPool, backend: Backend, ops: &[Op]) -> Together {
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         match op.work.run(&mut tx, backend).await {
-            Ok(v) => out.push(Ok(v)),
-            Err(OpError::Refused(e)) => out.push(Err(e)),
+            Ok(v) => out.push(v),
             Err(OpError::Broken(e)) => {
                 let _ = tx.rollback().await;
                 return Together::RolledBack(e);
