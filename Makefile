@@ -46,7 +46,7 @@ test-web: build
 ## The README's screenshots (docs/screenshots/): the dashboard's end-to-end
 ## tests with their pictures written there instead of web/e2e-artifacts/.
 screenshots: build web
-	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots REMORA_E2E_BENCH=0 bash web/scripts/e2e.sh e2e/dashboard.spec.ts e2e/recurring.spec.ts
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots REMORA_E2E_BENCH=0 bash web/scripts/e2e.sh e2e/dashboard.spec.ts e2e/recurring.spec.ts e2e/credentials.spec.ts e2e/hostkeys.spec.ts
 
 ## web/benchmarks.md: the dashboard's measurements (10k-job list, 100k-line log).
 web-benchmarks: build web

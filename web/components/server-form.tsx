@@ -5,6 +5,7 @@ import { api, ApiError } from "@/lib/api";
 import type { PemFile, Server } from "@/lib/types";
 import { queryKeys } from "@/lib/query-keys";
 import { PemDropZone } from "./pem-drop-zone";
+import { JumpHostPicker } from "./servers/JumpHostPicker";
 import { CredentialPicker } from "./servers/CredentialPicker";
 import { ErrorState } from "./states";
 import { Button } from "./ui/button";
@@ -31,6 +32,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const [passphrase, setPassphrase] = React.useState("");
   const [sudoPassword, setSudoPassword] = React.useState("");
   const [pem, setPem] = React.useState<PemFile | null>(null);
+  const [jump, setJump] = React.useState(server?.jump_server_id ?? "");
   const [credential, setCredential] = React.useState(""); // a shared credential's id; "" = inline secrets
 
   const save = useMutation({
@@ -47,6 +49,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
         max_concurrency: Number(maxConc),
       };
       if (editing) body.is_active = active;
+      if (jump !== (server?.jump_server_id ?? "")) body.jump_server_id = jump; // "" clears it
       // Write-only: sent only when typed; never shown (the server returns has_sudo_password).
       // A shared credential excludes the inline secrets (the API's 422 otherwise).
       if (credential) body.credential_id = credential;
@@ -67,7 +70,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
   const err = save.error instanceof ApiError ? save.error : null;
   const fe = (f: string) => (err?.field === f ? err.message : null);
   // Fields whose errors show beside their control; anything else shows below the form.
-  const shown = ["credential_id", "sudo_password", "name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
+  const shown = ["jump_server_id", "credential_id", "sudo_password", "name", "user", "hostname", "port", "tags", "max_concurrency", ...(auth === "password" ? ["password"] : auth === "key" ? ["private_key", "passphrase"] : ["pem_file_id", "passphrase"])];
 
   return (
     <Dialog open onClose={onClose} title={editing ? `Edit ${server!.name}` : "Add a server"} className="max-w-xl">
@@ -92,6 +95,7 @@ export function ServerFormDialog({ server, onClose, onSaved }: { server: Server 
             <Input id="srv-port" type="number" min={1} max={65535} value={port} onChange={(e) => setPort(e.target.value)} />
           </Field>
         </div>
+        <JumpHostPicker server={server} name={name} value={jump} onChange={setJump} error={fe("jump_server_id")} />
         <fieldset className="grid gap-3">
           <legend className="mb-2 text-sm font-medium">Authentication{editing && !credential ? " (leave empty to keep the current secret)" : ""}</legend>
           <CredentialPicker server={server} value={credential} onChange={setCredential} error={fe("credential_id")} />

@@ -1862,6 +1862,11 @@ export interface components {
             error?: string | null;
             /** Format: date-time */
             first_seen_at?: string | null;
+            /**
+             * @description The presented key's algorithm (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`); with
+             *     `status` `match` it is the pinned key's type too (the API stores only fingerprints).
+             */
+            key_type?: string | null;
             name: string;
             /** @description The pinned fingerprint, if any. */
             pinned?: string | null;

@@ -34,15 +34,22 @@ async fn push(
         server_id: server_id.to_string(),
     })
     .unwrap_or_default();
+    // The server id is the affinity key: the queue hands the job to the worker that already
+    // holds a connection to that server (docs/netqueue-protocol.md, "Affinity").
     state
         .queue
-        .push(Push {
-            queue: JOBS_QUEUE.to_string(),
-            id: id.to_string(),
-            priority: priority.clamp(1, 10) as u8,
-            payload: payload.into(),
-            delay: Duration::ZERO,
-        })
+        .push(
+            Push::new(JOBS_QUEUE, id, payload)
+                .priority(priority.clamp(1, 10) as u8)
+                // A key over the protocol's name limit would refuse the push: go without.
+                .affinity(
+                    if server_id.len() <= remora_netqueue::protocol::MAX_NAME_LEN {
+                        server_id
+                    } else {
+                        ""
+                    },
+                ),
+        )
         .await
         .map(|_| ())
 }

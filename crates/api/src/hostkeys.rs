@@ -40,6 +40,9 @@ pub struct ScannedKey {
     pub first_seen_at: Option<i64>,
     /// What the host presents now (null when it could not be read: see `error`).
     pub presented: Option<String>,
+    /// The presented key's algorithm (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`); with
+    /// `status` `match` it is the pinned key's type too (the API stores only fingerprints).
+    pub key_type: Option<String>,
     /// `match`, `mismatch`, `unpinned` or `error`.
     pub status: String,
     pub error: Option<String>,
@@ -91,10 +94,10 @@ async fn scan(
         let (sem, timeout) = (sem.clone(), state.cfg.check_timeout);
         set.spawn(async move {
             let _p = sem.acquire_owned().await;
-            let got = remora_ssh::probe_host_key(&s.hostname, s.port as u16, timeout).await;
-            let (presented, error) = match got {
-                Ok(fp) => (Some(fp), None),
-                Err(e) => (None, Some(e.to_string())),
+            let got = remora_ssh::probe_host_key_typed(&s.hostname, s.port as u16, timeout).await;
+            let (presented, key_type, error) = match got {
+                Ok((fp, kt)) => (Some(fp), Some(kt).filter(|k| !k.is_empty()), None),
+                Err(e) => (None, None, Some(e.to_string())),
             };
             let status = match (&s.host_key_fingerprint, &presented) {
                 (_, None) => "error",
@@ -110,6 +113,7 @@ async fn scan(
                     pinned: s.host_key_fingerprint,
                     first_seen_at: s.host_key_first_seen_at,
                     presented,
+                    key_type,
                     status: status.into(),
                     error,
                 },

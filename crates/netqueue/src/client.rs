@@ -89,6 +89,9 @@ pub struct Push {
     pub payload: Bytes,
     /// Not deliverable before this much time has passed.
     pub delay: Duration,
+    /// Affinity key (empty = none): the queue prefers handing the message to the consumer that
+    /// last took one with the same key (see [`Client::reserve_as`]).
+    pub affinity: String,
 }
 
 impl Push {
@@ -100,7 +103,14 @@ impl Push {
             priority: 5,
             payload: payload.into(),
             delay: Duration::ZERO,
+            affinity: String::new(),
         }
+    }
+
+    /// Sets the affinity key (Remora: the server id).
+    pub fn affinity(mut self, key: impl Into<String>) -> Self {
+        self.affinity = key.into();
+        self
     }
 
     pub fn priority(mut self, priority: u8) -> Self {
@@ -156,8 +166,15 @@ struct Inner {
     tx: mpsc::Sender<Call>,
     connected: Arc<AtomicBool>,
     last_error: Arc<Mutex<String>>,
+    /// Set when the server answered PUSH_KEYED / RESERVE_AS / RELEASE with `unknown_command` (a
+    /// server older than affinity): plain requests are sent until then, and the keyed forms are
+    /// tried again after it.
+    plain_until: Mutex<Option<std::time::Instant>>,
     _stop: DropGuard,
 }
+
+/// How long a client sends plain PUSH / RESERVE after a server refused the affinity forms.
+const PLAIN_RETRY: Duration = Duration::from_secs(60);
 
 /// A handle to a NetQueue server. Clones share one connection.
 #[derive(Clone)]
@@ -424,6 +441,7 @@ impl Client {
                 tx,
                 connected,
                 last_error,
+                plain_until: Mutex::new(None),
                 _stop: stop.drop_guard(),
             }),
         }
@@ -460,6 +478,52 @@ impl Client {
         }
     }
 
+    /// Whether the affinity forms of the requests should be sent (see `Inner::plain_until`).
+    fn affinity_supported(&self) -> bool {
+        let mut g = self
+            .inner
+            .plain_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *g {
+            Some(t) if t > std::time::Instant::now() => false,
+            Some(_) => {
+                *g = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Sends `req` (an affinity form); on `unknown_command` remembers that the server predates
+    /// affinity and sends `plain` instead.
+    async fn call_keyed(
+        &self,
+        req: Request,
+        plain: Request,
+        extra: Duration,
+    ) -> Result<Reply, ClientError> {
+        if !self.affinity_supported() {
+            return self.call(plain, extra).await;
+        }
+        match self.call(req, extra).await? {
+            Reply::Error {
+                code: ErrorCode::UnknownCommand,
+                ..
+            } => {
+                debug!("the queue server predates affinity; sending plain requests");
+                *self
+                    .inner
+                    .plain_until
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now() + PLAIN_RETRY);
+                self.call(plain, extra).await
+            }
+            r => Ok(r),
+        }
+    }
+
     /// Queues a message. Returns once it is durable under the server's fsync policy.
     pub async fn push(&self, msg: Push) -> Result<PushOutcome, ClientError> {
         check_priority(msg.priority)?;
@@ -469,9 +533,88 @@ impl Client {
             priority: msg.priority,
             delay_ms: duration_ms(msg.delay),
             payload: msg.payload,
+            affinity: msg.affinity,
+        };
+        let reply = match &req {
+            Request::Push {
+                queue,
+                id,
+                priority,
+                delay_ms,
+                payload,
+                affinity,
+            } if !affinity.is_empty() => {
+                let plain = Request::Push {
+                    queue: queue.clone(),
+                    id: id.clone(),
+                    priority: *priority,
+                    delay_ms: *delay_ms,
+                    payload: payload.clone(),
+                    affinity: String::new(),
+                };
+                self.call_keyed(req, plain, Duration::ZERO).await?
+            }
+            _ => self.call(req, Duration::ZERO).await?,
+        };
+        match reply {
+            Reply::Pushed(o) => Ok(o),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// [`Client::reserve`] as `consumer` (Remora: the worker id), for affinity: messages whose
+    /// key this consumer owns come to it first, and those another consumer owns are left to it
+    /// for the server's affinity hold. The keys a consumer owns are released when its last
+    /// connection closes, or by [`Client::release`]. Against a server without affinity this is a
+    /// plain RESERVE.
+    pub async fn reserve_as(
+        &self,
+        consumer: &str,
+        queues: &[&str],
+        max: u32,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Vec<Delivery>, ClientError> {
+        let req = |consumer: &str| Request::Reserve {
+            queues: queues.iter().map(|q| q.to_string()).collect(),
+            max,
+            wait_ms: duration_ms(wait),
+            lease_ms: duration_ms(lease),
+            consumer: consumer.to_string(),
+        };
+        let reply = if consumer.is_empty() {
+            self.call(req(""), wait).await?
+        } else {
+            self.call_keyed(req(consumer), req(""), wait).await?
+        };
+        match reply {
+            Reply::Deliveries(ds) => Ok(ds),
+            r => Err(unexpected(r)),
+        }
+    }
+
+    /// Tells the queue that `consumer` no longer holds a warm connection for `keys` (at most
+    /// 4096 per call), or with `all` for any key. A no-op against a server without affinity.
+    pub async fn release(
+        &self,
+        consumer: &str,
+        all: bool,
+        keys: Vec<String>,
+    ) -> Result<(), ClientError> {
+        if !self.affinity_supported() {
+            return Ok(());
+        }
+        let req = Request::Release {
+            consumer: consumer.to_string(),
+            all,
+            keys,
         };
         match self.call(req, Duration::ZERO).await? {
-            Reply::Pushed(o) => Ok(o),
+            Reply::Ok
+            | Reply::Error {
+                code: ErrorCode::UnknownCommand,
+                ..
+            } => Ok(()),
             r => Err(unexpected(r)),
         }
     }
@@ -490,6 +633,7 @@ impl Client {
             max,
             wait_ms: duration_ms(wait),
             lease_ms: duration_ms(lease),
+            consumer: String::new(),
         };
         match self.call(req, wait).await? {
             Reply::Deliveries(ds) => Ok(ds),

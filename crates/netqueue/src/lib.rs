@@ -16,5 +16,5 @@ mod wire;
 pub use backoff::Backoff;
 pub use client::{Client, ClientConfig, ClientError, Push, Subscription};
 pub use protocol::{Delivery, ErrorCode, Event, PushOutcome, PROTOCOL_VERSION};
-pub use queue::{QueueStats, ServerStats, Stats};
+pub use queue::{AffinityStats, QueueStats, ServerStats, Stats};
 pub use server::{run, FsyncPolicy, ServerConfig, ServerError};

@@ -68,6 +68,17 @@ struct Args {
     /// Compact once the log is at least this big (and over twice the live data).
     #[arg(long, env = "REMORA_QUEUE_COMPACT_MIN_BYTES", default_value_t = 64 * 1024 * 1024)]
     compact_min_bytes: u64,
+    /// Milliseconds a job waits for the worker that holds a warm connection to its server
+    /// (the affinity key's owner) before another worker may take it; 0 disables affinity.
+    #[arg(long, env = "REMORA_QUEUE_AFFINITY_WAIT_MS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    affinity_wait_ms: u64,
+    /// Affinity keys (servers) the queue remembers an owner for at most.
+    #[arg(
+        long,
+        env = "REMORA_QUEUE_MAX_AFFINITY_KEYS",
+        default_value_t = 1_000_000
+    )]
+    max_affinity_keys: usize,
     /// text | json.
     #[arg(long, env = "REMORA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -105,6 +116,8 @@ async fn main() -> anyhow::Result<()> {
         handshake_timeout: std::time::Duration::from_millis(args.handshake_timeout_ms.max(1)),
         max_hello_frame: args.max_hello_frame,
         max_pending_records: args.max_pending_records,
+        affinity_wait: std::time::Duration::from_millis(args.affinity_wait_ms),
+        max_affinity_keys: args.max_affinity_keys,
         ..ServerConfig::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.addr)

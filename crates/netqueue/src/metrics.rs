@@ -1,7 +1,7 @@
 //! Optional Prometheus endpoint (`--metrics-addr`): `GET /metrics` renders
 //! the server's STATS — depth per queue and priority, leased, delayed,
 //! dead-lettered, cumulative counters (rates come from Prometheus'
-//! `rate()`), connections and log size. It reads STATS over the queue's own
+//! `rate()`), connections, log size and affinity hits and misses. It reads STATS over the queue's own
 //! protocol, so it shows exactly what clients see.
 
 use crate::client::Client;
@@ -124,6 +124,36 @@ pub fn render(stats: &crate::Stats) -> String {
             "gauge",
             sv.log_bytes,
         ),
+        (
+            "affinity_hits_total",
+            "Keyed deliveries to the consumer that owns the key (holds a warm connection)",
+            "counter",
+            stats.affinity.hits_total,
+        ),
+        (
+            "affinity_misses_total",
+            "Keyed deliveries to another consumer than the key's owner",
+            "counter",
+            stats.affinity.misses_total,
+        ),
+        (
+            "affinity_unowned_total",
+            "Keyed deliveries of a key no consumer owned (a cold connection)",
+            "counter",
+            stats.affinity.unowned_total,
+        ),
+        (
+            "affinity_keys",
+            "Affinity keys with an owner",
+            "gauge",
+            stats.affinity.keys,
+        ),
+        (
+            "affinity_consumers",
+            "Consumers (workers) connected that reserve under a name",
+            "gauge",
+            stats.affinity.consumers,
+        ),
     ] {
         gauge(&mut o, name, help, kind);
         let _ = writeln!(o, "remora_queue_{name} {v}");
@@ -184,7 +214,12 @@ mod tests {
             ..Default::default()
         };
         st.queues.insert("jobs".into(), q);
+        st.affinity.hits_total = 4;
         let text = super::render(&st);
+        assert!(
+            text.contains("# TYPE remora_queue_affinity_hits_total counter\nremora_queue_affinity_hits_total 4"),
+            "{text}"
+        );
         assert!(
             text.contains("remora_queue_ready{queue=\"jobs\"} 3"),
             "{text}"

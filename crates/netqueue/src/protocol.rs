@@ -18,6 +18,8 @@ pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 pub const MAX_NAME_LEN: usize = 255;
 /// Most queues one RESERVE may name.
 pub const MAX_RESERVE_QUEUES: usize = 32;
+/// Most affinity keys one RELEASE may name.
+pub const MAX_RELEASE_KEYS: usize = 4096;
 /// Most topics one SUBSCRIBE may name.
 pub const MAX_TOPICS: usize = 256;
 /// Lowest and highest priority.
@@ -45,6 +47,9 @@ mod op {
     pub const PING: u8 = 0x09;
     pub const PUBLISH: u8 = 0x0a;
     pub const SUBSCRIBE: u8 = 0x0b;
+    pub const PUSH_KEYED: u8 = 0x0c;
+    pub const RESERVE_AS: u8 = 0x0d;
+    pub const RELEASE: u8 = 0x0e;
 
     pub const OK: u8 = 0x80;
     pub const HELLO_OK: u8 = 0x81;
@@ -63,18 +68,30 @@ pub enum Request {
         version: u16,
         token: String,
     },
+    /// Encoded as PUSH, or as PUSH_KEYED when `affinity` is not empty.
     Push {
         queue: String,
         id: String,
         priority: u8,
         delay_ms: u64,
         payload: Bytes,
+        /// Affinity key (Remora: the server id); empty = none.
+        affinity: String,
     },
+    /// Encoded as RESERVE, or as RESERVE_AS when `consumer` is not empty.
     Reserve {
         queues: Vec<String>,
         max: u32,
         wait_ms: u64,
         lease_ms: u64,
+        /// Who reserves (Remora: the worker id), for affinity; empty = anonymous.
+        consumer: String,
+    },
+    /// `consumer` no longer holds these affinity keys (or, with `all`, any).
+    Release {
+        consumer: String,
+        all: bool,
+        keys: Vec<String>,
     },
     Ack {
         queue: String,
@@ -250,24 +267,39 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             priority,
             delay_ms,
             payload,
+            affinity,
         } => {
-            b.reserve(payload.len() + queue.len() + mid.len() + 32);
-            b.put_u8(op::PUSH);
+            b.reserve(payload.len() + queue.len() + mid.len() + affinity.len() + 32);
+            b.put_u8(if affinity.is_empty() {
+                op::PUSH
+            } else {
+                op::PUSH_KEYED
+            });
             b.put_u64(id);
             b.put_str(queue);
             b.put_str(mid);
             b.put_u8(*priority);
             b.put_u64(*delay_ms);
             b.put_blob(payload);
+            if !affinity.is_empty() {
+                b.put_str(affinity);
+            }
         }
         Request::Reserve {
             queues,
             max,
             wait_ms,
             lease_ms,
+            consumer,
         } => {
-            b.put_u8(op::RESERVE);
-            b.put_u64(id);
+            if consumer.is_empty() {
+                b.put_u8(op::RESERVE);
+                b.put_u64(id);
+            } else {
+                b.put_u8(op::RESERVE_AS);
+                b.put_u64(id);
+                b.put_str(consumer);
+            }
             b.put_u8(queues.len().min(255) as u8);
             for q in queues.iter().take(255) {
                 b.put_str(q);
@@ -275,6 +307,20 @@ pub fn encode_request(id: u64, req: &Request) -> Bytes {
             b.put_u32(*max);
             b.put_u64(*wait_ms);
             b.put_u64(*lease_ms);
+        }
+        Request::Release {
+            consumer,
+            all,
+            keys,
+        } => {
+            b.put_u8(op::RELEASE);
+            b.put_u64(id);
+            b.put_str(consumer);
+            b.put_u8(u8::from(*all));
+            b.put_u16(keys.len().min(usize::from(u16::MAX)) as u16);
+            for k in keys.iter().take(usize::from(u16::MAX)) {
+                b.put_str(k);
+            }
         }
         Request::Ack {
             queue,
@@ -364,14 +410,24 @@ fn decode_request_fields(opcode: u8, r: &mut Reader) -> Result<Request, RequestE
             version: r.u16()?,
             token: r.str()?,
         },
-        op::PUSH => Request::Push {
+        op::PUSH | op::PUSH_KEYED => Request::Push {
             queue: r.str()?,
             id: r.str()?,
             priority: r.u8()?,
             delay_ms: r.u64()?,
             payload: r.bytes()?,
+            affinity: if opcode == op::PUSH_KEYED {
+                r.str()?
+            } else {
+                String::new()
+            },
         },
-        op::RESERVE => {
+        op::RESERVE | op::RESERVE_AS => {
+            let consumer = if opcode == op::RESERVE_AS {
+                r.str()?
+            } else {
+                String::new()
+            };
             let n = r.u8()?;
             let mut queues = Vec::with_capacity(usize::from(n));
             for _ in 0..n {
@@ -382,6 +438,22 @@ fn decode_request_fields(opcode: u8, r: &mut Reader) -> Result<Request, RequestE
                 max: r.u32()?,
                 wait_ms: r.u64()?,
                 lease_ms: r.u64()?,
+                consumer,
+            }
+        }
+        op::RELEASE => {
+            let consumer = r.str()?;
+            let all = r.u8()? != 0;
+            let n = r.u16()?;
+            // Each key takes at least 2 bytes, so this bounds the allocation by the frame size.
+            let mut keys = Vec::with_capacity(usize::from(n).min(MAX_RELEASE_KEYS));
+            for _ in 0..n {
+                keys.push(r.str()?);
+            }
+            Request::Release {
+                consumer,
+                all,
+                keys,
             }
         }
         op::ACK => Request::Ack {
@@ -552,12 +624,39 @@ mod tests {
                 priority: 10,
                 delay_ms: 5,
                 payload: Bytes::from_static(b"xyz"),
+                affinity: String::new(),
+            },
+            Request::Push {
+                queue: "q".into(),
+                id: "j2".into(),
+                priority: 1,
+                delay_ms: 0,
+                payload: Bytes::from_static(b"xyz"),
+                affinity: "server-1".into(),
             },
             Request::Reserve {
                 queues: vec!["a".into(), "b".into()],
                 max: 3,
                 wait_ms: 100,
                 lease_ms: 30_000,
+                consumer: String::new(),
+            },
+            Request::Reserve {
+                queues: vec!["a".into()],
+                max: 1,
+                wait_ms: 100,
+                lease_ms: 30_000,
+                consumer: "worker-1".into(),
+            },
+            Request::Release {
+                consumer: "worker-1".into(),
+                all: false,
+                keys: vec!["s1".into(), "s2".into()],
+            },
+            Request::Release {
+                consumer: "worker-1".into(),
+                all: true,
+                keys: vec![],
             },
             Request::Ack {
                 queue: "q".into(),

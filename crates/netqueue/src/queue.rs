@@ -3,8 +3,13 @@
 //! `tokio::time::pause()`. State changes that must survive a restart are emitted as [`Record`]s
 //! into a journal that the server hands to the log writer under the same lock, which keeps the log
 //! in exactly the order the state changed.
+//!
+//! Affinity: a message may carry a key (Remora: the server id). The consumer last handed a message
+//! with that key owns it (it holds a warm connection for it) until it releases the key or its last
+//! connection closes; a RESERVE from another consumer skips a message whose owner is someone else
+//! for at most `affinity_wait` after the message became ready, then takes it like any other.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +33,16 @@ pub struct Limits {
     pub max_queue_bytes: usize,
     /// Dead letters kept per queue; the oldest are dropped beyond this.
     pub max_dead_letters: usize,
+    /// How long a ready message with an affinity key waits for the consumer that owns the key
+    /// before any consumer may take it; zero disables affinity.
+    pub affinity_wait: Duration,
+    /// Affinity keys remembered at most (over all consumers); beyond it new keys get no owner.
+    pub max_affinity_keys: usize,
 }
+
+/// Most held messages one RESERVE steps over in one priority of one queue before it takes the
+/// next one anyway (an affinity miss): bounds the cost of a RESERVE whatever the backlog.
+pub const MAX_AFFINITY_SCAN: usize = 4096;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -37,6 +51,8 @@ impl Default for Limits {
             max_queue_messages: 1_000_000,
             max_queue_bytes: 1 << 30,
             max_dead_letters: 10_000,
+            affinity_wait: Duration::from_millis(300),
+            max_affinity_keys: 1_000_000,
         }
     }
 }
@@ -113,6 +129,45 @@ struct Msg {
     state: State,
     /// Arrival order of its latest return to ready; kept while leased so snapshots keep FIFO.
     order: u64,
+    /// Affinity key; not logged (after a restart messages have none).
+    affinity: Option<Arc<str>>,
+    /// When it last became ready: the affinity hold runs from here.
+    ready_since: Instant,
+}
+
+/// Which consumer owns which affinity key, and the counters STATS reports.
+#[derive(Debug, Default)]
+struct Affinity {
+    owner: HashMap<Arc<str>, Arc<str>>,
+    keys: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// Connections that reserved as each consumer and are still open.
+    conns: HashMap<Arc<str>, usize>,
+    /// (hold end, message key) of messages a RESERVE stepped over for their owner: at the hold
+    /// end waiting consumers are woken, since the message is now anyone's.
+    holds: BTreeSet<(Instant, u64)>,
+    hits_total: u64,
+    misses_total: u64,
+    unowned_total: u64,
+    held_total: u64,
+}
+
+/// Affinity figures in STATS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffinityStats {
+    /// The hold, in milliseconds (0 = affinity off).
+    pub wait_ms: u64,
+    /// Keys that have an owner now.
+    pub keys: u64,
+    /// Consumers with a connection open (that reserved with a consumer name).
+    pub consumers: u64,
+    /// Keyed deliveries to the key's owner.
+    pub hits_total: u64,
+    /// Keyed deliveries to another consumer than the owner (after the hold, or anonymous).
+    pub misses_total: u64,
+    /// Keyed deliveries of a key nobody owned.
+    pub unowned_total: u64,
+    /// Times a RESERVE stepped over a message held for its owner.
+    pub held_total: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +228,8 @@ pub struct Stats {
     /// Server-wide figures (filled in by the server, zero from the broker alone).
     #[serde(default)]
     pub server: ServerStats,
+    #[serde(default)]
+    pub affinity: AffinityStats,
 }
 
 /// Server-wide counters; rates are derived by sampling these over time.
@@ -208,6 +265,7 @@ pub struct Broker {
     journal: Option<Vec<Record>>,
     wakeup: bool,
     live_bytes: usize,
+    affinity: Affinity,
 }
 
 fn prio_index(p: u8) -> usize {
@@ -230,6 +288,7 @@ impl Broker {
             journal: journaling.then(Vec::new),
             wakeup: false,
             live_bytes: 0,
+            affinity: Affinity::default(),
         }
     }
 
@@ -272,18 +331,17 @@ impl Broker {
     pub fn next_deadline(&self) -> Option<Instant> {
         let l = self.leases.first().map(|(t, _)| *t);
         let d = self.delayed.first().map(|(t, _)| *t);
-        match (l, d) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let h = self.affinity.holds.first().map(|(t, _)| *t);
+        [l, d, h].into_iter().flatten().min()
     }
 
-    fn make_ready(&mut self, key: u64) {
+    fn make_ready(&mut self, key: u64, now: Instant) {
         let order = self.next_order;
         self.next_order += 1;
         if let Some(m) = self.msgs.get_mut(&key) {
             m.state = State::Ready { order };
             m.order = order;
+            m.ready_since = now;
             if let Some(q) = self.queues.get_mut(&m.queue) {
                 q.ready[prio_index(m.priority)].insert(order, key);
             }
@@ -343,7 +401,7 @@ impl Broker {
                     }
                 }
             }
-            _ => self.make_ready(key),
+            _ => self.make_ready(key, now),
         }
     }
 
@@ -352,6 +410,7 @@ impl Broker {
     }
 
     /// Queues a message unless one with the same id is live in that queue.
+    #[cfg(test)]
     pub fn push(
         &mut self,
         queue: &str,
@@ -359,6 +418,21 @@ impl Broker {
         priority: u8,
         payload: Bytes,
         delay: Duration,
+        now: Instant,
+    ) -> Result<PushOutcome, BrokerError> {
+        self.push_keyed(queue, id, priority, payload, delay, "", now)
+    }
+
+    /// [`Broker::push`] with an affinity key (empty = none). A duplicate keeps its first key.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_keyed(
+        &mut self,
+        queue: &str,
+        id: &str,
+        priority: u8,
+        payload: Bytes,
+        delay: Duration,
+        affinity: &str,
         now: Instant,
     ) -> Result<PushOutcome, BrokerError> {
         self.expire(now);
@@ -394,7 +468,13 @@ impl Broker {
             ready_at,
             payload: payload.clone(),
         });
-        self.insert(queue, id, priority, 0, payload, ready_at, now);
+        let key = self.insert(queue, id, priority, 0, payload, ready_at, now);
+        if !affinity.is_empty() {
+            let k = self.affinity_key(affinity);
+            if let Some(m) = self.msgs.get_mut(&key) {
+                m.affinity = Some(k);
+            }
+        }
         Ok(PushOutcome::Queued)
     }
 
@@ -427,23 +507,65 @@ impl Broker {
                 attempt,
                 state: State::Ready { order: 0 },
                 order: 0,
+                affinity: None,
+                ready_since: now,
             },
         );
         self.delay_or_ready(key, ready_at, now);
         key
     }
 
-    /// Best ready message across `queues`: highest priority, then oldest.
-    fn best_ready(&self, queues: &[String]) -> Option<(Arc<str>, usize, u64, u64)> {
+    /// Shares the `Arc` of a key already known, so a key is stored once however many messages
+    /// carry it.
+    fn affinity_key(&self, key: &str) -> Arc<str> {
+        match self.affinity.owner.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        }
+    }
+
+    /// Until when message `key` is held for another consumer than `consumer`, if it is.
+    fn hold_until(&self, key: u64, consumer: &str, now: Instant) -> Option<Instant> {
+        let wait = self.limits.affinity_wait;
+        if wait.is_zero() {
+            return None;
+        }
+        let m = self.msgs.get(&key)?;
+        let owner = self.affinity.owner.get(m.affinity.as_ref()?)?;
+        if **owner == *consumer {
+            return None;
+        }
+        let until = m.ready_since + wait;
+        (until > now).then_some(until)
+    }
+
+    /// Best ready message across `queues` for `consumer`: highest priority, then oldest, skipping
+    /// (and noting in `holds`) messages held for another consumer.
+    fn best_ready(
+        &self,
+        queues: &[String],
+        consumer: &str,
+        now: Instant,
+        holds: &mut Vec<(Instant, u64)>,
+    ) -> Option<(Arc<str>, usize, u64, u64)> {
         let mut best: Option<(Arc<str>, usize, u64, u64)> = None;
         for p in (0..LEVELS).rev() {
             for name in queues {
                 let Some((qk, q)) = self.queues.get_key_value(name.as_str()) else {
                     continue;
                 };
-                if let Some((&order, &key)) = q.ready[p].first_key_value() {
-                    if best.as_ref().is_none_or(|b| order < b.2) {
-                        best = Some((qk.clone(), p, order, key));
+                for (skipped, (&order, &key)) in q.ready[p].iter().enumerate() {
+                    if best.as_ref().is_some_and(|b| order >= b.2) {
+                        break;
+                    }
+                    match self.hold_until(key, consumer, now) {
+                        Some(until) if skipped + 1 < MAX_AFFINITY_SCAN => {
+                            holds.push((until, key));
+                        }
+                        _ => {
+                            best = Some((qk.clone(), p, order, key));
+                            break;
+                        }
                     }
                 }
             }
@@ -454,8 +576,96 @@ impl Broker {
         None
     }
 
+    /// Counts a keyed delivery and makes `consumer` the key's owner.
+    fn assign(&mut self, key: Option<Arc<str>>, consumer: &str) {
+        let Some(key) = key else { return };
+        let a = &mut self.affinity;
+        match a.owner.get(&key) {
+            Some(o) if **o == *consumer => {
+                a.hits_total += 1;
+                return;
+            }
+            Some(_) => a.misses_total += 1,
+            None => a.unowned_total += 1,
+        }
+        if consumer.is_empty() || self.limits.affinity_wait.is_zero() {
+            return;
+        }
+        if !a.owner.contains_key(&key) && a.owner.len() >= self.limits.max_affinity_keys {
+            return;
+        }
+        let c: Arc<str> = match a.keys.get_key_value(consumer) {
+            Some((c, _)) => c.clone(),
+            None => Arc::from(consumer),
+        };
+        if let Some(old) = a.owner.insert(key.clone(), c.clone()) {
+            if let Some(set) = a.keys.get_mut(&old) {
+                set.remove(&key);
+                if set.is_empty() {
+                    a.keys.remove(&old);
+                }
+            }
+        }
+        a.keys.entry(c).or_default().insert(key);
+    }
+
+    /// `consumer` no longer holds a warm connection for `keys`: their messages are anyone's.
+    pub fn release(&mut self, consumer: &str, keys: &[String]) -> usize {
+        let a = &mut self.affinity;
+        let mut n = 0;
+        for k in keys {
+            if a.owner.get(k.as_str()).is_some_and(|o| **o == *consumer) {
+                a.owner.remove(k.as_str());
+                n += 1;
+            }
+            if let Some(set) = a.keys.get_mut(consumer) {
+                set.remove(k.as_str());
+                if set.is_empty() {
+                    a.keys.remove(consumer);
+                }
+            }
+        }
+        if n > 0 {
+            self.wakeup = true;
+        }
+        n
+    }
+
+    /// Releases every key `consumer` owns.
+    pub fn release_all(&mut self, consumer: &str) -> usize {
+        let a = &mut self.affinity;
+        let Some(set) = a.keys.remove(consumer) else {
+            return 0;
+        };
+        for k in &set {
+            a.owner.remove(k);
+        }
+        if !set.is_empty() {
+            self.wakeup = true;
+        }
+        set.len()
+    }
+
+    /// A connection started reserving as `consumer`.
+    pub fn consumer_attach(&mut self, consumer: &str) {
+        *self.affinity.conns.entry(Arc::from(consumer)).or_default() += 1;
+    }
+
+    /// A connection that reserved as `consumer` closed; the last one releases its keys at once.
+    pub fn consumer_detach(&mut self, consumer: &str) {
+        let Some(n) = self.affinity.conns.get_mut(consumer) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.affinity.conns.remove(consumer);
+            self.release_all(consumer);
+        }
+    }
+
     /// Leases up to `max` ready messages from `queues`, stopping early once the next delivery
     /// would push the total encoded size past `max_bytes` (at least one is always returned).
+    #[cfg(test)]
     pub fn reserve(
         &mut self,
         queues: &[String],
@@ -464,11 +674,30 @@ impl Broker {
         max_bytes: usize,
         now: Instant,
     ) -> Vec<Delivery> {
+        self.reserve_as(queues, "", max, lease, max_bytes, now)
+    }
+
+    /// [`Broker::reserve`] for `consumer` (empty = anonymous, which owns no key): a message whose
+    /// key another consumer owns is left for that owner during the affinity hold.
+    pub fn reserve_as(
+        &mut self,
+        queues: &[String],
+        consumer: &str,
+        max: u32,
+        lease: Duration,
+        max_bytes: usize,
+        now: Instant,
+    ) -> Vec<Delivery> {
         self.expire(now);
         let mut out = Vec::new();
         let mut size = 0usize;
+        let mut holds = Vec::new();
         while out.len() < max as usize {
-            let Some((qk, p, order, key)) = self.best_ready(queues) else {
+            holds.clear();
+            let found = self.best_ready(queues, consumer, now, &mut holds);
+            self.affinity.held_total += holds.len() as u64;
+            self.affinity.holds.extend(holds.iter().copied());
+            let Some((qk, p, order, key)) = found else {
                 break;
             };
             let Some(m) = self.msgs.get(&key) else { break };
@@ -510,8 +739,10 @@ impl Broker {
                 attempt: m.attempt,
                 lease_id,
             };
+            let affinity = m.affinity.clone();
             let (queue, id, attempt) = (d.queue.clone(), d.id.clone(), d.attempt);
             self.emit(|| Record::Lease { queue, id, attempt });
+            self.assign(affinity, consumer);
             out.push(d);
         }
         out
@@ -664,8 +895,21 @@ impl Broker {
                 break;
             }
             self.unindex(key);
-            self.make_ready(key);
+            self.make_ready(key, now);
             n += 1;
+        }
+        // Held messages whose hold ended are anyone's now: wake the waiting consumers.
+        while let Some(&(until, key)) = self.affinity.holds.first() {
+            if until > now {
+                break;
+            }
+            self.affinity.holds.remove(&(until, key));
+            if matches!(
+                self.msgs.get(&key).map(|m| m.state),
+                Some(State::Ready { .. })
+            ) {
+                self.wakeup = true;
+            }
         }
         while let Some(&(until, key)) = self.leases.first() {
             if until > now {
@@ -708,9 +952,19 @@ impl Broker {
             }
             queues.insert(name.to_string(), s);
         }
+        let a = &self.affinity;
         Stats {
             queues,
             server: ServerStats::default(),
+            affinity: AffinityStats {
+                wait_ms: u64::try_from(self.limits.affinity_wait.as_millis()).unwrap_or(u64::MAX),
+                keys: a.owner.len() as u64,
+                consumers: a.conns.len() as u64,
+                hits_total: a.hits_total,
+                misses_total: a.misses_total,
+                unowned_total: a.unowned_total,
+                held_total: a.held_total,
+            },
         }
     }
 
@@ -1127,6 +1381,145 @@ mod tests {
             b.reserve(&q(&["q"]), 5, LEASE, 300, Instant::now()).len(),
             2
         );
+    }
+
+    fn keyed(b: &mut Broker, id: &str, prio: u8, key: &str) {
+        b.push_keyed(
+            "q",
+            id,
+            prio,
+            Bytes::new(),
+            Duration::ZERO,
+            key,
+            Instant::now(),
+        )
+        .unwrap();
+    }
+
+    fn take(b: &mut Broker, consumer: &str) -> Vec<String> {
+        let ds = b.reserve_as(&q(&["q"]), consumer, 1, LEASE, usize::MAX, Instant::now());
+        for d in &ds {
+            b.ack("q", &d.id, d.lease_id, Instant::now()).unwrap();
+        }
+        ds.into_iter().map(|d| d.id).collect()
+    }
+
+    const WAIT: Duration = Duration::from_millis(300);
+
+    fn affine() -> Broker {
+        Broker::new(
+            Limits {
+                affinity_wait: WAIT,
+                ..Limits::default()
+            },
+            1,
+            false,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_goes_to_its_owner_and_to_anyone_after_the_hold() {
+        let mut b = affine();
+        keyed(&mut b, "m1", 5, "s1");
+        assert_eq!(take(&mut b, "A"), ["m1"], "nobody owned s1");
+        keyed(&mut b, "m2", 5, "s1");
+        assert!(take(&mut b, "B").is_empty(), "held for A");
+        assert!(take(&mut b, "").is_empty(), "held for A from anonymous too");
+        assert_eq!(b.next_deadline(), Some(Instant::now() + WAIT));
+        assert_eq!(take(&mut b, "A"), ["m2"], "the owner takes it at once");
+
+        keyed(&mut b, "m3", 5, "s1");
+        assert!(take(&mut b, "B").is_empty());
+        b.take_wakeup();
+        tokio::time::advance(WAIT - Duration::from_millis(1)).await;
+        b.expire(Instant::now());
+        assert!(!b.take_wakeup());
+        assert!(take(&mut b, "B").is_empty(), "still within the hold");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        b.expire(Instant::now());
+        assert!(b.take_wakeup(), "the end of a hold wakes waiting consumers");
+        assert_eq!(take(&mut b, "B"), ["m3"], "never waits past the hold");
+        keyed(&mut b, "m4", 5, "s1");
+        assert!(take(&mut b, "A").is_empty(), "B owns s1 now");
+        assert_eq!(take(&mut b, "B"), ["m4"]);
+        let a = b.stats().affinity;
+        assert_eq!(
+            (a.unowned_total, a.hits_total, a.misses_total, a.keys),
+            (1, 2, 1, 1)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_message_blocks_nothing_else_and_priority_still_orders() {
+        let mut b = affine();
+        keyed(&mut b, "warm", 9, "s1");
+        assert_eq!(take(&mut b, "A"), ["warm"]);
+        keyed(&mut b, "for-a", 9, "s1");
+        keyed(&mut b, "other-high", 9, "s2");
+        push(&mut b, "q", "plain-low", 2);
+        keyed(&mut b, "for-a-low", 1, "s1");
+        // B steps over A's messages, in priority order.
+        assert_eq!(take(&mut b, "B"), ["other-high"]);
+        assert_eq!(take(&mut b, "B"), ["plain-low"]);
+        assert!(take(&mut b, "B").is_empty());
+        assert_eq!(take(&mut b, "A"), ["for-a"]);
+        assert_eq!(take(&mut b, "A"), ["for-a-low"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_connection_of_a_consumer_or_a_release_frees_its_keys() {
+        let mut b = affine();
+        b.consumer_attach("A");
+        b.consumer_attach("A");
+        keyed(&mut b, "m1", 5, "s1");
+        keyed(&mut b, "m2", 5, "s2");
+        keyed(&mut b, "m3", 5, "s3");
+        assert_eq!(take(&mut b, "A"), ["m1"]);
+        assert_eq!(take(&mut b, "A"), ["m2"]);
+        assert_eq!(take(&mut b, "A"), ["m3"]);
+        assert_eq!(b.stats().affinity.consumers, 1);
+        keyed(&mut b, "n1", 5, "s1");
+        keyed(&mut b, "n2", 5, "s2");
+        keyed(&mut b, "n3", 5, "s3");
+        assert!(take(&mut b, "B").is_empty());
+        assert_eq!(b.release("B", &["s1".into()]), 0, "only the owner releases");
+        assert_eq!(b.release("A", &["s1".into()]), 1);
+        assert!(b.take_wakeup());
+        assert_eq!(take(&mut b, "B"), ["n1"]);
+        b.consumer_detach("A");
+        assert!(take(&mut b, "B").is_empty(), "A still has a connection");
+        b.consumer_detach("A");
+        assert_eq!(b.stats().affinity.consumers, 0);
+        assert_eq!(
+            take(&mut b, "B"),
+            ["n2"],
+            "A's keys went with its last connection"
+        );
+        assert_eq!(take(&mut b, "B"), ["n3"]);
+        b.consumer_attach("B");
+        assert_eq!(b.release_all("B"), 3);
+        assert_eq!(b.stats().affinity.keys, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_wait_turns_affinity_off_and_the_key_table_is_bounded() {
+        let mut b = broker();
+        b.limits.affinity_wait = Duration::ZERO;
+        keyed(&mut b, "m1", 5, "s1");
+        assert_eq!(take(&mut b, "A"), ["m1"]);
+        keyed(&mut b, "m2", 5, "s1");
+        assert_eq!(take(&mut b, "B"), ["m2"]);
+        assert_eq!(b.stats().affinity.keys, 0);
+
+        let mut b = affine();
+        b.limits.max_affinity_keys = 2;
+        for (i, k) in ["s1", "s2", "s3"].iter().enumerate() {
+            keyed(&mut b, &format!("m{i}"), 5, k);
+            take(&mut b, "A");
+        }
+        assert_eq!(b.stats().affinity.keys, 2);
+        keyed(&mut b, "late", 5, "s3");
+        assert_eq!(take(&mut b, "B"), ["late"], "s3 got no owner");
     }
 
     #[tokio::test(start_paused = true)]

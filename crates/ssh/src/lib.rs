@@ -227,6 +227,8 @@ struct ClientHandler {
 #[derive(Default)]
 struct Seen {
     fingerprint: Option<String>,
+    /// The presented key's algorithm (`ssh-ed25519`; a certificate's: its key's).
+    key_type: Option<String>,
     /// Set when a trusted CA vouched for the presented host certificate.
     by_ca: bool,
     /// Why a presented host certificate was refused.
@@ -249,10 +251,12 @@ impl client::Handler for ClientHandler {
                     None => true,
                 };
                 seen.fingerprint = Some(fp);
+                seen.key_type = Some(key.algorithm().to_string());
                 ok
             }
             PublicKeyOrCertificate::Certificate(c) => {
                 seen.fingerprint = Some(c.public_key().fingerprint(HashAlg::Sha256).to_string());
+                seen.key_type = Some(c.public_key().algorithm().to_string());
                 let cas: Vec<&TrustedCa> = self.cas.iter().collect();
                 match trust::check_host_certificate(c, &self.host, &cas) {
                     Ok(()) => {
@@ -619,6 +623,15 @@ fn session_open_error(e: russh::Error) -> SshError {
 /// The SHA256 fingerprint of the host key `host:port` presents, without
 /// authenticating (no credential is sent).
 pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<String, SshError> {
+    Ok(probe_host_key_typed(host, port, timeout).await?.0)
+}
+
+/// [`probe_host_key`] with the key's algorithm (`ssh-ed25519`): (fingerprint, algorithm).
+pub async fn probe_host_key_typed(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<(String, String), SshError> {
     let addr = format!("{host}:{port}");
     let secs = timeout.as_secs().max(1);
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -649,8 +662,12 @@ pub async fn probe_host_key(host: &str, port: u16, timeout: Duration) -> Result<
         Ok(Err(e)) => return Err(e),
         Ok(Ok(())) => {}
     }
-    let fp = seen.lock().ok().and_then(|s| s.fingerprint.clone());
-    fp.ok_or_else(|| SshError::Ssh(format!("{addr} presented no host key")))
+    let got = seen.lock().ok().and_then(|s| {
+        s.fingerprint
+            .clone()
+            .map(|fp| (fp, s.key_type.clone().unwrap_or_default()))
+    });
+    got.ok_or_else(|| SshError::Ssh(format!("{addr} presented no host key")))
 }
 
 /// Most prompts keyboard-interactive may send before we give up.

@@ -23,6 +23,8 @@ pub const SIDE_CHANNELS: usize = 2;
 
 pub struct Pooled {
     pub conn: Connection,
+    /// The server (its id) this connection was opened for.
+    server_key: Arc<str>,
     slots: Arc<Semaphore>,
     side: Semaphore,
     last_used: std::sync::Mutex<Instant>,
@@ -279,6 +281,7 @@ impl Pool {
         self.connects_total.fetch_add(1, Ordering::Relaxed);
         let pooled = Arc::new(Pooled {
             conn,
+            server_key: Arc::from(server_key),
             slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
             side: Semaphore::new(SIDE_CHANNELS),
             last_used: std::sync::Mutex::new(Instant::now()),
@@ -317,7 +320,14 @@ impl Pool {
     /// Close connections idle for longer than `idle` with no channel in use, then, while more
     /// than `max_idle` connections have no channel in use, the least recently used of them.
     pub async fn expire_idle(&self, idle: Duration, max_idle: usize) -> usize {
+        self.expire_idle_keys(idle, max_idle).await.0
+    }
+
+    /// [`Pool::expire_idle`], also returning the servers (their keys) that have no pooled
+    /// connection left after it: the worker tells the queue it no longer holds them warm.
+    pub async fn expire_idle_keys(&self, idle: Duration, max_idle: usize) -> (usize, Vec<String>) {
         let mut closed = Vec::new();
+        let mut gone_keys = Vec::new();
         {
             let mut map = self.conns.lock().await;
             let mut spare: Vec<(Instant, Arc<Pooled>)> = Vec::new();
@@ -350,6 +360,18 @@ impl Pool {
                 closed.extend(excess);
             }
             map.retain(|_, l| !l.is_empty());
+            let still: std::collections::HashSet<&str> = map
+                .values()
+                .flat_map(|l| l.iter())
+                .map(|p| &*p.server_key)
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            for p in &closed {
+                let k = &*p.server_key;
+                if !still.contains(k) && seen.insert(k) {
+                    gone_keys.push(k.to_string());
+                }
+            }
         }
         let n = closed.len();
         for p in closed {
@@ -378,7 +400,7 @@ impl Pool {
                 break;
             }
         }
-        n
+        (n, gone_keys)
     }
 
     /// Open connections to jump hosts.

@@ -413,6 +413,15 @@ impl SshHost {
             .collect()
     }
 
+    /// sshd's per-connection processes running as the user (`sshd: user@notty`, one per
+    /// authenticated connection, whatever its sessions): the connections clients hold open now.
+    pub fn connection_processes(&self) -> usize {
+        processes_of_uid(self.uid)
+            .into_iter()
+            .filter(|(_, cmd)| cmd.starts_with("sshd:"))
+            .count()
+    }
+
     /// Waits until [`SshHost::user_processes`] is empty; false on timeout.
     pub fn wait_no_user_processes(&self, timeout: Duration) -> bool {
         wait_until(timeout, || self.user_processes().is_empty())

@@ -304,6 +304,14 @@ async fn open_channel(
         if let Some(t) = lease.connected_in {
             ctx.metrics.connect_seconds.observe(t.as_secs_f64());
         }
+        ctx.metrics
+            .ssh_leases
+            .with_label_values(&[if lease.connected_in.is_some() {
+                "new"
+            } else {
+                "reused"
+            }])
+            .inc();
         if target.pinned.is_none() {
             if let Err(e) = pin_first_use(ctx, server_id, &lease).await {
                 return Err(r.fail(&e.to_string(), e.code()).await);

@@ -78,6 +78,9 @@ impl Default for WorkerConfig {
 /// idle worker takes to stop.
 const RESERVE_WAIT: Duration = Duration::from_secs(2);
 
+/// Most jobs one reserve asks for (bounded by the free slots).
+const RESERVE_BATCH: usize = 32;
+
 /// Everything a job task needs.
 pub struct Ctx {
     pub store: Store,
@@ -236,9 +239,17 @@ pub async fn run_with(
                         tok.cancel();
                     }
                 }
-                ctx.pool
-                    .expire_idle(ctx.cfg.ssh.idle_timeout, ctx.cfg.ssh.max_idle)
+                let (_, gone) = ctx
+                    .pool
+                    .expire_idle_keys(ctx.cfg.ssh.idle_timeout, ctx.cfg.ssh.max_idle)
                     .await;
+                // Servers with no pooled connection left: the queue stops holding their jobs
+                // for this worker.
+                for keys in gone.chunks(remora_netqueue::protocol::MAX_RELEASE_KEYS) {
+                    if let Err(e) = ctx.queue.release(&ctx.cfg.id, false, keys.to_vec()).await {
+                        warn!(error = %e, "could not tell the queue which connections closed");
+                    }
+                }
             }
         });
     }
@@ -249,10 +260,28 @@ pub async fn run_with(
             _ = stop.cancelled() => break,
             p = slots.clone().acquire_many_owned(1) => p.expect("semaphore never closed"),
         };
+        // Free slots beyond this one are reserved in the same round trip (up to
+        // RESERVE_BATCH): a worker holding connections to many servers takes their held jobs
+        // at once rather than one round trip each.
+        let mut permit = permit;
+        let extra = slots.available_permits().min(RESERVE_BATCH - 1) as u32;
+        if extra > 0 {
+            if let Ok(more) = slots.clone().try_acquire_many_owned(extra) {
+                permit.merge(more);
+            }
+        }
+        let max = permit.num_permits() as u32;
         let reserve = {
             let queue = ctx.queue.clone();
             let lease = ctx.cfg.lease;
-            async move { queue.reserve(&[JOBS_QUEUE], 1, RESERVE_WAIT, lease).await }
+            let consumer = ctx.cfg.id.clone();
+            // As this worker's id: jobs of servers it holds a connection to come here first
+            // (the API pushes each job with its server id as the affinity key).
+            async move {
+                queue
+                    .reserve_as(&consumer, &[JOBS_QUEUE], max, RESERVE_WAIT, lease)
+                    .await
+            }
         };
         let mut reserve = Box::pin(reserve);
         let deliveries = tokio::select! {
@@ -280,10 +309,14 @@ pub async fn run_with(
                 continue;
             }
         };
-        let mut permit = Some(permit);
-        for d in deliveries {
+        // One slot per delivery; the slots of messages not delivered go back.
+        let mut parts = Vec::with_capacity(permit.num_permits());
+        while permit.num_permits() > 1 {
+            parts.extend(permit.split(1));
+        }
+        parts.push(permit);
+        for (d, p) in deliveries.into_iter().zip(parts) {
             let ctx = ctx.clone();
-            let p = permit.take();
             jobs.spawn(async move {
                 handle_delivery(ctx, d).await;
                 drop(p);
@@ -293,6 +326,9 @@ pub async fn run_with(
 
     // Drain: no more reserves; give running jobs `drain_timeout`, then cancel.
     ctx.draining.store(true, Ordering::Relaxed);
+    // Nothing more is reserved here: jobs of the servers this worker holds connections to go
+    // to the other workers without waiting out the affinity hold.
+    let _ = ctx.queue.release(&ctx.cfg.id, true, Vec::new()).await;
     let running = ctx.running.lock().map(|m| m.len()).unwrap_or(0);
     info!(
         running,

@@ -1,7 +1,7 @@
 //! Worker metrics in Prometheus text format, served on the optional
 //! `REMORA_WORKER_METRICS_ADDR` (`GET /metrics`): jobs by final status, SSH
-//! connect latency and failures, open connections and channels, bytes
-//! streamed, retries.
+//! connect latency and failures, open connections and channels, jobs that
+//! found a warm connection or opened one, bytes streamed, retries.
 
 use crate::Ctx;
 use prometheus::{
@@ -25,6 +25,8 @@ pub struct Metrics {
     pub connect_failures: IntCounterVec,
     pub connections: IntGauge,
     pub channels: IntGauge,
+    /// Channel leases by whether the job reused a pooled connection or opened one.
+    pub ssh_leases: IntCounterVec,
     /// Output bytes received from hosts (before the per-job cap), by stream.
     pub output_bytes: IntCounterVec,
     /// Output bytes dropped because a job hit the cap.
@@ -83,6 +85,14 @@ impl Metrics {
             IntGauge::new("ssh_connections", "Open pooled SSH connections").expect("static metric");
         let channels =
             IntGauge::new("ssh_channels", "SSH channels in use by jobs").expect("static metric");
+        let ssh_leases = IntCounterVec::new(
+            Opts::new(
+                "ssh_leases_total",
+                "Jobs that ran on a pooled SSH connection (connection=\"reused\") or opened one (\"new\")",
+            ),
+            &["connection"],
+        )
+        .expect("static metric");
         let output_bytes = IntCounterVec::new(
             Opts::new(
                 "output_bytes_total",
@@ -105,6 +115,7 @@ impl Metrics {
             Box::new(connect_failures.clone()),
             Box::new(connections.clone()),
             Box::new(channels.clone()),
+            Box::new(ssh_leases.clone()),
             Box::new(output_bytes.clone()),
             Box::new(output_dropped_bytes.clone()),
         ];
@@ -121,6 +132,7 @@ impl Metrics {
             connect_failures,
             connections,
             channels,
+            ssh_leases,
             output_bytes,
             output_dropped_bytes,
         }

@@ -13,6 +13,9 @@ import { formatTime, relativeTime } from "@/lib/format";
 import { useServerActions } from "@/lib/use-server-actions";
 import { AcceptKeyDialog, DeleteServerDialog, TestResult } from "@/components/server-dialogs";
 import { ServerFormDialog } from "@/components/server-form";
+import { ImportDialog } from "@/components/servers/ImportDialog";
+import { useCanWrite } from "@/lib/use-role";
+import Link from "next/link";
 import { ServerCredential } from "@/components/servers/CredentialPicker";
 import { EmptyState, ErrorState, LoadingRows, PageHeader } from "@/components/states";
 import { ServerStatusBadge } from "@/components/status-badge";
@@ -32,6 +35,8 @@ export default function ServersPage() {
   const [accepting, setAccepting] = React.useState<{ server: Server; fingerprint: string | null } | null>(null);
   const [bulk, setBulk] = React.useState<Record<string, ServerCheck>>({});
   const [pageError, setPageError] = React.useState<unknown>(null);
+  const [importing, setImporting] = React.useState(false);
+  const canWrite = useCanWrite();
 
   const { test, check, del, accept } = useServerActions({
     onChecked: (r) => setBulk(Object.fromEntries(r.servers.map((s) => [s.server_id, s]))),
@@ -87,6 +92,14 @@ export default function ServersPage() {
             <Button variant="outline" onClick={() => check.mutate()} disabled={check.isPending || all.length === 0}>
               {check.isPending ? "Checking…" : "Check all"}
             </Button>
+            <Link href="/servers/host-keys/" className="inline-flex h-9 items-center rounded-md border border-input px-4 text-sm font-medium hover:bg-accent">
+              Review host keys
+            </Link>
+            {canWrite ? (
+              <Button variant="outline" onClick={() => setImporting(true)}>
+                Import
+              </Button>
+            ) : null}
             <Button onClick={() => setEditing("new")}>Add server</Button>
           </>
         }
@@ -185,7 +198,10 @@ export default function ServersPage() {
               return (
                 <tr key={s.id} data-server={s.name} data-index={it.index} ref={v.measureElement} aria-rowindex={it.index + 2} className="hover:bg-muted/40">
                   <Td className="font-medium">
-                    {s.name}
+                    <Link className="hover:underline" href={`/servers/view/?id=${s.id}`}>
+                      {s.name}
+                    </Link>
+                    {s.host_key_presented ? <Badge tone="red" className="ml-2" title="The host presented another key: review it">key changed</Badge> : null}
                     {!s.is_active ? <Badge className="ml-2">inactive</Badge> : null}
                   </Td>
                   <Td className="whitespace-nowrap font-mono text-xs">
@@ -239,6 +255,7 @@ export default function ServersPage() {
         </>
       )}
 
+      {importing ? <ImportDialog onClose={() => setImporting(false)} /> : null}
       {editing ? <ServerFormDialog server={editing === "new" ? null : editing} onClose={() => setEditing(null)} /> : null}
 
       {testing ? (

@@ -58,7 +58,9 @@ export function Dialog({
         aria-modal="true"
         aria-labelledby={`${id}-title`}
         tabIndex={-1}
-        className={cn("relative w-full max-w-lg rounded-lg border bg-card p-5 text-card-foreground shadow-lg outline-none", className)}
+        // A width given in className replaces the default (both in one class list: the CSS order, not the
+        // list's, would pick the winner, and Tailwind sorts max-w-lg after max-w-2xl / 3xl).
+        className={cn("relative w-full rounded-lg border bg-card p-5 text-card-foreground shadow-lg outline-none", /\bmax-w-/.test(className ?? "") ? null : "max-w-lg", className)}
       >
         <div className="mb-4 pr-8">
           <h2 id={`${id}-title`} className="text-lg font-semibold">

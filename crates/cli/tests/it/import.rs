@@ -147,6 +147,21 @@ async fn known_hosts_pre_pins_so_the_first_job_needs_no_tofu() {
         h2.host_key_fingerprint().as_str()
     );
     assert_ne!(web2["host_key_fingerprint"], web2["host_key_presented"]);
+    // The scan reads what each host presents now, with the key's type: web2 a mismatch, web1 its pin.
+    let (st, v) = stack
+        .post(
+            "/api/v1/servers/host-keys/scan",
+            serde_json::json!({"servers": ["web2", "web1"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let keys = v["keys"].as_array().unwrap();
+    assert_eq!(keys[0]["name"], "web2", "{v}");
+    assert_eq!(keys[0]["status"], "mismatch", "{v}");
+    assert_eq!(keys[0]["presented"], h2.host_key_fingerprint().as_str());
+    assert_eq!(keys[0]["key_type"], "ssh-ed25519", "{v}");
+    assert_eq!(keys[1]["status"], "match", "{v}");
+    assert_eq!(keys[1]["key_type"], "ssh-ed25519", "{v}");
     // The reviewed accept pins it and clears the pending mismatch.
     let (st, v) = stack
         .post(

@@ -1,6 +1,7 @@
 //! End-to-end tests: HTTP API → queue → worker → real OpenSSH sshd →
 //! database → API and CLI.
 
+mod affinity;
 mod any_shell;
 mod api;
 mod api_more;

@@ -79,6 +79,11 @@ pub(super) async fn handle(
     )
     .await;
     shared.pubsub.unsubscribe_all(conn.id, &conn.topics);
+    // A consumer whose last connection closed holds no warm connections as far as the queue
+    // can tell: its affinity keys go at once.
+    for c in std::mem::take(&mut conn.consumers) {
+        shared.with_broker(|b, _| b.consumer_detach(&c));
+    }
     result
 }
 

@@ -54,6 +54,11 @@ pub struct ServerConfig {
     pub compact_min_bytes: u64,
     /// Journal records held for the log writer; past this a snapshot replaces the backlog.
     pub max_pending_records: usize,
+    /// How long a message with an affinity key waits for the consumer that owns the key before
+    /// another may take it; zero disables affinity.
+    pub affinity_wait: Duration,
+    /// Affinity keys remembered at most.
+    pub max_affinity_keys: usize,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +82,8 @@ impl Default for ServerConfig {
             segment_bytes: 64 * 1024 * 1024,
             compact_min_bytes: 64 * 1024 * 1024,
             max_pending_records: 100_000,
+            affinity_wait: limits.affinity_wait,
+            max_affinity_keys: limits.max_affinity_keys,
         }
     }
 }
@@ -89,6 +96,8 @@ impl ServerConfig {
             max_queue_messages: self.max_queue_messages,
             max_queue_bytes: self.max_queue_bytes,
             max_dead_letters: self.max_dead_letters,
+            affinity_wait: self.affinity_wait,
+            max_affinity_keys: self.max_affinity_keys,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod affinity;
 mod client_api;
 mod durability;
 mod hardening;

@@ -25,14 +25,15 @@ fn arb_request() -> impl Strategy<Value = Request> {
     let payload = proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from);
     prop_oneof![
         (any::<u16>(), name).prop_map(|(version, token)| Request::Hello { version, token }),
-        (name, name, any::<u8>(), 0u64..5000, payload.clone()).prop_map(
-            |(queue, id, priority, delay_ms, payload)| {
+        (name, name, any::<u8>(), 0u64..5000, payload.clone(), name).prop_map(
+            |(queue, id, priority, delay_ms, payload, affinity)| {
                 Request::Push {
                     queue,
                     id,
                     priority,
                     delay_ms,
                     payload,
+                    affinity,
                 }
             }
         ),
@@ -40,14 +41,25 @@ fn arb_request() -> impl Strategy<Value = Request> {
             proptest::collection::vec(name, 0..4),
             any::<u32>(),
             0u64..3,
-            any::<u64>()
+            any::<u64>(),
+            name
         )
-            .prop_map(|(queues, max, wait_ms, lease_ms)| Request::Reserve {
-                queues,
-                max,
-                wait_ms,
-                lease_ms
-            }),
+            .prop_map(
+                |(queues, max, wait_ms, lease_ms, consumer)| Request::Reserve {
+                    queues,
+                    max,
+                    wait_ms,
+                    lease_ms,
+                    consumer
+                }
+            ),
+        (name, any::<bool>(), proptest::collection::vec(name, 0..4)).prop_map(
+            |(consumer, all, keys)| Request::Release {
+                consumer,
+                all,
+                keys
+            }
+        ),
         (name, name, 0u64..20).prop_map(|(queue, id, lease_id)| Request::Ack {
             queue,
             id,

@@ -1,4 +1,5 @@
-//! RESERVE (a long poll woken by `Shared::ready`) and the lease operations ACK, NACK and TOUCH.
+//! RESERVE and RESERVE_AS (a long poll woken by `Shared::ready`), the lease operations ACK, NACK
+//! and TOUCH, and RELEASE of affinity keys.
 //! A NACK gives the lease back without counting against `max_attempts`: only leases that run out
 //! dead-letter (see `Broker::nack`).
 
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::{bad, broker_err, check_name, limit_duration, Handled};
-use crate::protocol::{Reply, MAX_RESERVE_QUEUES};
+use crate::protocol::{Reply, MAX_RELEASE_KEYS, MAX_RESERVE_QUEUES};
 use crate::server::shared::Shared;
 
 /// Most deliveries one RESERVE returns, whatever `max` asks for.
@@ -16,6 +17,7 @@ const MAX_DELIVERIES: u32 = 10_000;
 pub(super) fn reserve(
     shared: &Arc<Shared>,
     queues: Vec<String>,
+    consumer: String,
     max: u32,
     wait_ms: u64,
     lease_ms: u64,
@@ -47,7 +49,8 @@ pub(super) fn reserve(
             let notified = shared.ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (ds, _) = shared.with_broker(|b, now| b.reserve(&queues, max, lease, budget, now));
+            let (ds, _) = shared
+                .with_broker(|b, now| b.reserve_as(&queues, &consumer, max, lease, budget, now));
             if !ds.is_empty() {
                 return Reply::Deliveries(ds);
             }
@@ -56,6 +59,29 @@ pub(super) fn reserve(
             }
         }
     })))
+}
+
+/// RELEASE: `consumer` dropped its warm connections for `keys` (or, with `all`, for every key).
+pub(super) fn release(
+    shared: &Shared,
+    consumer: &str,
+    all: bool,
+    keys: &[String],
+) -> Result<Handled, Reply> {
+    check_name("consumer", consumer)?;
+    if keys.len() > MAX_RELEASE_KEYS {
+        return Err(bad(format!(
+            "release names at most {MAX_RELEASE_KEYS} keys"
+        )));
+    }
+    shared.with_broker(|b, _| {
+        if all {
+            b.release_all(consumer);
+        } else {
+            b.release(consumer, keys);
+        }
+    });
+    Ok(Handled::Now(Reply::Ok))
 }
 
 pub(super) fn ack(shared: &Shared, queue: &str, id: &str, lease_id: u64) -> Result<Handled, Reply> {

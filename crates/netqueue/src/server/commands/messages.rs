@@ -1,4 +1,4 @@
-//! PUSH (validate, apply, reply once durable) and CANCEL.
+//! PUSH and PUSH_KEYED (validate, apply, reply once durable) and CANCEL.
 
 use std::sync::Arc;
 
@@ -15,9 +15,16 @@ pub(super) fn push(
     priority: u8,
     delay_ms: u64,
     payload: Bytes,
+    affinity: String,
 ) -> Result<Handled, Reply> {
     check_name("queue", &queue)?;
     check_name("id", &id)?;
+    if affinity.len() > crate::protocol::MAX_NAME_LEN {
+        return Err(bad(format!(
+            "affinity key must be at most {} bytes",
+            crate::protocol::MAX_NAME_LEN
+        )));
+    }
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&priority) {
         return Err(bad(format!(
             "priority must be {MIN_PRIORITY}..={MAX_PRIORITY}"
@@ -31,8 +38,8 @@ pub(super) fn push(
             "the queue log cannot be written at the moment; retry later",
         ));
     }
-    let (res, lsn) =
-        shared.with_broker(|b, now| b.push(&queue, &id, priority, payload, delay, now));
+    let (res, lsn) = shared
+        .with_broker(|b, now| b.push_keyed(&queue, &id, priority, payload, delay, &affinity, now));
     let outcome = res.map_err(broker_err)?;
     if shared.durable.is_none() {
         return Ok(Handled::Now(Reply::Pushed(outcome)));

@@ -1,6 +1,6 @@
 //! Request dispatch after the handshake: decode a body, validate it and run it against the broker
 //! or pub/sub. One module per command group: `messages` (PUSH, CANCEL), `leases` (RESERVE, ACK,
-//! NACK, TOUCH), `pubsub` (PUBLISH, SUBSCRIBE), `stats` (STATS).
+//! NACK, TOUCH, and RELEASE of affinity keys), `pubsub` (PUBLISH, SUBSCRIBE), `stats` (STATS).
 
 mod leases;
 mod messages;
@@ -44,6 +44,8 @@ pub(super) struct Conn {
     events: mpsc::Sender<Event>,
     /// Topics this connection subscribed to, unsubscribed when it ends.
     pub(super) topics: Vec<String>,
+    /// Consumer names this connection reserved as (RESERVE_AS), detached when it ends.
+    pub(super) consumers: Vec<String>,
 }
 
 impl Conn {
@@ -52,6 +54,7 @@ impl Conn {
             id,
             events,
             topics: Vec::new(),
+            consumers: Vec::new(),
         }
     }
 }
@@ -89,14 +92,35 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
             priority,
             delay_ms,
             payload,
-        } => messages::push(shared, queue, id, priority, delay_ms, payload),
+            affinity,
+        } => messages::push(shared, queue, id, priority, delay_ms, payload, affinity),
         Request::Cancel { queue, id } => Ok(messages::cancel(shared, &queue, &id)),
         Request::Reserve {
             queues,
             max,
             wait_ms,
             lease_ms,
-        } => leases::reserve(shared, queues, max, wait_ms, lease_ms),
+            consumer,
+        } => {
+            if !consumer.is_empty() {
+                check_name("consumer", &consumer)?;
+                if !conn.consumers.contains(&consumer) {
+                    if conn.consumers.len() >= MAX_CONSUMERS_PER_CONNECTION {
+                        return Err(bad(format!(
+                            "at most {MAX_CONSUMERS_PER_CONNECTION} consumer names per connection"
+                        )));
+                    }
+                    shared.with_broker(|b, _| b.consumer_attach(&consumer));
+                    conn.consumers.push(consumer.clone());
+                }
+            }
+            leases::reserve(shared, queues, consumer, max, wait_ms, lease_ms)
+        }
+        Request::Release {
+            consumer,
+            all,
+            keys,
+        } => leases::release(shared, &consumer, all, &keys),
         Request::Ack {
             queue,
             id,
@@ -119,6 +143,9 @@ fn handle_request(shared: &Arc<Shared>, conn: &mut Conn, req: Request) -> Result
         Request::Subscribe { topics } => pubsub::subscribe(shared, conn, topics),
     }
 }
+
+/// Consumer names one connection may reserve as.
+const MAX_CONSUMERS_PER_CONNECTION: usize = 16;
 
 pub(super) fn err(code: ErrorCode, message: impl Into<String>) -> Reply {
     Reply::Error {
