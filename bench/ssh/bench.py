@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--fanout", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-fanout", action="store_true", help="skip the fan-out part")
+    ap.add_argument("--only-remora", action="store_true",
+                    help="skip the OpenSSH runners (to compare two Remora builds quickly)")
     a = ap.parse_args()
     if a.jobs % a.hosts:
         raise SystemExit("--jobs must be a multiple of --hosts")
@@ -227,9 +229,10 @@ def main():
     remora = None
     try:
         part = hosts.hosts[: a.hosts]
-        res["xargs"] = [run_xargs(part, a.jobs, a.parallel, known) for _ in range(a.rounds)]
+        res["xargs"] = [] if a.only_remora else [
+            run_xargs(part, a.jobs, a.parallel, known) for _ in range(a.rounds)]
         cm_cold, cm_warm = [], []
-        for r in range(a.rounds):
+        for r in range(0 if a.only_remora else a.rounds):
             cm = os.path.join(work, f"cm{r}")
             os.mkdir(cm)
             extra = ["-o", "ControlMaster=auto", "-o", f"ControlPath={cm}/%C", "-o", "ControlPersist=120"]
@@ -277,17 +280,23 @@ def main():
     print("| runner | seconds per round | median s | jobs/s (median) |")
     print("|---|---|---|---|")
     for name, xs in rows:
+        if not xs:
+            continue
         m = statistics.median(xs)
         print(f"| {name} | {fmt(xs)} | {m:.2f} | {n / m:.0f} |")
     rm = statistics.median(res["remora"])
+    lat = sorted(res["singles_lat"])
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    sm = statistics.median(res["singles"])
+    if a.only_remora:
+        print(f"\nSingle submissions: POST latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms "
+              f"({len(lat)} POSTs, jobs running meanwhile); {n / sm:.0f} jobs/s end to end")
+        return
     print(f"\nRemora vs xargs ssh: {statistics.median(res['xargs']) / rm:.2f}x; "
           f"vs ControlMaster cold: {statistics.median(res['cm_cold']) / rm:.2f}x; "
           f"vs ControlMaster warm: {statistics.median(res['cm_warm']) / rm:.2f}x "
           f"(Remora cold round alone: {statistics.median(res['xargs']) / res['remora'][0]:.2f}x / "
           f"{statistics.median(res['cm_cold']) / res['remora'][0]:.2f}x)")
-    lat = sorted(res["singles_lat"])
-    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
-    sm = statistics.median(res["singles"])
     print(f"\nSingle submissions: POST latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms "
           f"({len(lat)} POSTs, jobs running meanwhile); {n / sm:.0f} jobs/s end to end = "
           f"{statistics.median(res['cm_warm']) / sm:.2f}x warm ControlMaster")

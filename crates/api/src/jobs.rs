@@ -528,30 +528,30 @@ async fn submit(
         };
         jobs.push(job);
     }
-    // One commit for the whole batch (its policy row and jobs), then every
-    // push at once: with `--fsync always` the queue's group commit makes them one fsync.
-    match &batch_id {
-        Some(id) => {
-            let row = crate::batches::policy_row(&b, id, jobs.len(), None)?;
-            state.store.insert_batch(&row, &jobs).await?;
-        }
+    // One write for the whole submission (the batch's policy row, its jobs and the audit row,
+    // in one transaction of the store's group-commit writer), then every push at once: with
+    // `--fsync always` the queue's group commit makes them one fsync.
+    let row = match &batch_id {
+        Some(id) => Some(crate::batches::policy_row(&b, id, jobs.len(), None)?),
         None => {
             crate::batches::refuse_policy(&b)?;
-            state.store.insert_jobs(&jobs).await?;
+            None
         }
-    }
+    };
+    let first = jobs.first().map(|j| j.id.clone());
+    let audit = remora_store::NewAudit {
+        token_id: Some(caller.token_id.clone()),
+        action: "job.submit".into(),
+        object_type: if batch { "batch" } else { "job" }.into(),
+        object_id: batch_id.clone().or(first),
+        detail: None,
+    };
+    state
+        .store
+        .submit_jobs(row.as_ref(), &jobs, Some(audit))
+        .await?;
     futures::future::join_all(jobs.iter().map(|j| crate::background::push_job(&state, j))).await;
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
-    let first = jobs.first().map(|j| j.id.clone());
-    crate::audit(
-        &state,
-        caller,
-        "job.submit",
-        if batch { "batch" } else { "job" },
-        batch_id.as_deref().or(first.as_deref()),
-        None,
-    )
-    .await;
     if let (false, Some(job)) = (batch, jobs.first()) {
         return Ok((
             StatusCode::CREATED,

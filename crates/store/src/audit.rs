@@ -25,16 +25,15 @@ impl Store {
         object_id: Option<&str>,
         detail: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(remora_domain::new_id())
-            .bind(token_id.map(str::to_string))
-            .bind(action)
-            .bind(object_type)
-            .bind(object_id.map(str::to_string))
-            .bind(detail.map(str::to_string))
-            .bind(remora_domain::time::now_ms())
-            .execute(&self.write)
-            .await?;
+        let a = crate::writer::NewAudit {
+            token_id: token_id.map(str::to_string),
+            action: action.to_string(),
+            object_type: object_type.to_string(),
+            object_id: object_id.map(str::to_string),
+            detail: detail.map(str::to_string),
+        };
+        let mut conn = self.write.acquire().await?;
+        insert_in(&mut conn, &a).await?;
         Ok(())
     }
 
@@ -59,4 +58,22 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// An audit row, on the caller's connection (inside its transaction, if any).
+pub(crate) async fn insert_in(
+    conn: &mut sqlx::AnyConnection,
+    a: &crate::writer::NewAudit,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(remora_domain::new_id())
+        .bind(a.token_id.clone())
+        .bind(a.action.clone())
+        .bind(a.object_type.clone())
+        .bind(a.object_id.clone())
+        .bind(a.detail.clone())
+        .bind(remora_domain::time::now_ms())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -124,30 +124,7 @@ pub(crate) async fn after_final(
 impl Store {
     /// Insert a batch row and its jobs in one transaction.
     pub async fn insert_batch(&self, b: &BatchRow, jobs: &[Job]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        sqlx::query(&format!(
-            "INSERT INTO batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        ))
-        .bind(b.id.clone())
-        .bind(b.total)
-        .bind(b.max_parallel)
-        .bind(b.fail_threshold)
-        .bind(b.on_fail.as_str())
-        .bind(b.state.as_str())
-        .bind(b.source_batch_id.clone())
-        .bind(b.created_at)
-        .bind(b.stopped_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_unique)?;
-        for j in jobs {
-            crate::jobs::insert_job_query(j)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_unique)?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.submit_jobs(Some(b), jobs, None).await
     }
 
     /// The batch row, if the batch was submitted with one (batches from
@@ -207,4 +184,24 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// The policy row of a new batch, inside the caller's transaction.
+pub(crate) async fn insert_batch_in(conn: &mut sqlx::AnyConnection, b: &BatchRow) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(b.id.clone())
+    .bind(b.total)
+    .bind(b.max_parallel)
+    .bind(b.fail_threshold)
+    .bind(b.on_fail.as_str())
+    .bind(b.state.as_str())
+    .bind(b.source_batch_id.clone())
+    .bind(b.created_at)
+    .bind(b.stopped_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(map_unique)?;
+    Ok(())
 }

@@ -23,6 +23,18 @@ pub struct StoreArgs {
         value_delimiter = ','
     )]
     pub master_key_previous: Option<Vec<String>>,
+    /// Group commit: at most this many writes (job claims, output appends,
+    /// final statuses, submissions) share one transaction.
+    #[arg(long, env = "REMORA_STORE_BATCH_OPS", default_value_t = crate::writer::BATCH_OPS as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub store_batch_ops: u32,
+    /// Group commit: at most this many bytes (output and job text) per
+    /// transaction, unless one write alone is larger.
+    #[arg(long, env = "REMORA_STORE_BATCH_BYTES", default_value_t = crate::writer::BATCH_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
+    pub store_batch_bytes: u64,
+    /// Group commit on PostgreSQL: writers running rounds at once (SQLite
+    /// has one).
+    #[arg(long, env = "REMORA_STORE_BATCH_WRITERS", default_value_t = crate::writer::BATCH_WRITERS as u32, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub store_batch_writers: u32,
 }
 
 impl StoreArgs {
@@ -38,11 +50,20 @@ impl StoreArgs {
         use anyhow::Context;
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
-        let store = crate::Store::connect(&self.url())
+        let store = crate::Store::connect_with(&self.url(), self.batch_limits())
             .await
             .with_context(|| "opening the database (REMORA_DATABASE_URL)".to_string())?;
         let vault = self.vault()?;
         Ok((store, vault))
+    }
+
+    /// The group-commit writer's bounds.
+    pub fn batch_limits(&self) -> crate::BatchLimits {
+        crate::BatchLimits {
+            max_ops: self.store_batch_ops as usize,
+            max_bytes: self.store_batch_bytes as usize,
+            writers: self.store_batch_writers as usize,
+        }
     }
 
     /// The vault: the current master key and any previous ones.

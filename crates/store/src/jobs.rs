@@ -5,7 +5,8 @@ mod list;
 pub(crate) use list::like_pattern;
 pub use list::{JobFilter, Page};
 
-use crate::{map_unique, Backend, Result, Store, StoreError};
+use crate::writer::{NewAudit, OpError, Value, Work};
+use crate::{map_unique, Backend, BatchRow, Result, Store, StoreError};
 use remora_domain::{Job, JobKind, JobOptions, JobSpec, JobSpecFields, JobStatus};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -119,25 +120,13 @@ pub(crate) fn insert_job_query(
 
 impl Store {
     pub async fn insert_job(&self, j: &Job) -> Result<()> {
-        insert_job_query(j)
-            .execute(&self.write)
-            .await
-            .map_err(map_unique)?;
-        Ok(())
+        self.submit_jobs(None, std::slice::from_ref(j), None).await
     }
 
     /// Insert several jobs (a batch) in one transaction: one commit instead
     /// of one per job, and all or none.
     pub async fn insert_jobs(&self, jobs: &[Job]) -> Result<()> {
-        let mut tx = self.write.begin().await?;
-        for j in jobs {
-            insert_job_query(j)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_unique)?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.submit_jobs(None, jobs, None).await
     }
 
     pub async fn get_job(&self, id: &str) -> Result<Option<Job>> {
@@ -149,139 +138,28 @@ impl Store {
     }
 
     /// Move a queued job to `running` for `worker_id`, unless its server is at
-    /// `max_concurrency` (counted over all workers).
+    /// `max_concurrency` (counted over all workers). On SQLite through the
+    /// group-commit writer; on PostgreSQL in its own transaction (see `writer`).
     pub async fn claim_job(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
         if self.backend == Backend::Sqlite {
-            return self.claim_job_sqlite(job_id, worker_id).await;
+            return match self
+                .writer
+                .submit(Work::Claim {
+                    job_id: job_id.to_string(),
+                    worker_id: worker_id.to_string(),
+                })
+                .await?
+            {
+                Value::Claim(c) => Ok(c),
+                other => Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
+            };
         }
         let mut tx = self.write.begin().await?;
-        let job_row = sqlx::query("SELECT server_id, status, batch_id FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(job_row) = job_row else {
-            return Ok(Claim::NotQueued);
-        };
-        let server_id: String = job_row.try_get(0)?;
-        let status: String = job_row.try_get(1)?;
-        let batch_id: Option<String> = job_row.try_get(2)?;
-        if status != JobStatus::Queued.as_str() {
-            return Ok(Claim::NotQueued);
-        }
-        // Serialise claims per server so the running count cannot race. On
-        // SQLite the single write connection already does.
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let max: Option<i64> = sqlx::query(&format!(
-            "SELECT max_concurrency FROM servers WHERE id = $1{lock}"
-        ))
-        .bind(&server_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-        if let Some(max) = max {
-            let running: i64 =
-                sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2")
-                    .bind(&server_id)
-                    .bind(JobStatus::Running.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get(0)?;
-            if max > 0 && running >= max {
-                return Ok(Claim::Busy);
-            }
-        }
-        // The batch's max_parallel, counted under its row lock so claims of
-        // the batch's jobs on different servers and workers serialise.
-        if let Some(batch_id) = &batch_id {
-            let max: Option<i64> = sqlx::query(&format!(
-                "SELECT max_parallel FROM batches WHERE id = $1{lock}"
-            ))
-            .bind(batch_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-            if let Some(max) = max.filter(|m| *m > 0) {
-                let running: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status = $2")
-                        .bind(batch_id)
-                        .bind(JobStatus::Running.as_str())
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get(0)?;
-                if running >= max {
-                    return Ok(Claim::Busy);
-                }
-            }
-        }
-        let now = remora_domain::time::now_ms();
-        let r = sqlx::query(
-            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
-             WHERE id = $3 AND status = $5",
-        )
-        .bind(worker_id)
-        .bind(now)
-        .bind(job_id)
-        .bind(JobStatus::Running.as_str())
-        .bind(JobStatus::Queued.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            return Ok(Claim::NotQueued);
-        }
-        let row = sqlx::query(&format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1"))
-            .bind(job_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let job = job_from_row(&row)?;
+        let claim = claim_in(&mut tx, self.backend, job_id, worker_id)
+            .await
+            .map_err(OpError::into_store)?;
         tx.commit().await?;
-        Ok(Claim::Claimed(Box::new(job)))
-    }
-
-    /// `claim_job` on SQLite: one statement. Every write already goes
-    /// through the single write connection, so the running count cannot
-    /// race, and each statement there is a round trip to SQLite's thread:
-    /// the seven statements of the transaction in `claim_job` made it the largest part
-    /// of a short job's time on the writer.
-    async fn claim_job_sqlite(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
-        let now = remora_domain::time::now_ms();
-        let row = sqlx::query(&format!(
-            "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
-             WHERE id = $3 AND status = $5
-               AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
-                    OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
-                       < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
-               AND (jobs.batch_id IS NULL OR NOT EXISTS (
-                    SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
-                      AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
-                          >= b.max_parallel))
-             RETURNING {JOB_COLS}"
-        ))
-        .bind(worker_id)
-        .bind(now)
-        .bind(job_id)
-        .bind(JobStatus::Running.as_str())
-        .bind(JobStatus::Queued.as_str())
-        .fetch_optional(&self.write)
-        .await?;
-        if let Some(row) = row {
-            return Ok(Claim::Claimed(Box::new(job_from_row(&row)?)));
-        }
-        // Not claimed: queued still means its server (or its batch) is full.
-        let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
-            .bind(job_id)
-            .fetch_optional(&self.write)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        Ok(match status {
-            Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
-            _ => Claim::NotQueued,
-        })
+        Ok(claim)
     }
 
     /// Put a running job back to `queued` (its command never started and a
@@ -301,55 +179,47 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Record the final state of a running job. Exactly one final status
-    /// wins: the update only applies while the job is still `running` on
-    /// this worker. A pending cancel request turns the status into
-    /// `canceled` unless the caller already decided `timed_out`.
+    /// Record the final state of a running job (through the group-commit
+    /// writer). Exactly one final status wins: the update only applies while
+    /// the job is still `running` on this worker. A pending cancel request
+    /// turns the status into `canceled` unless the caller already decided `timed_out`.
     pub async fn finish_job(
         &self,
         job_id: &str,
         worker_id: &str,
         f: &Finish,
     ) -> Result<Option<JobStatus>> {
-        let status = f.status.unwrap_or(JobStatus::Failed);
-        // What a pending cancel request makes of it: a run that ended by
-        // itself (or failed) was canceled; a timeout stays a timeout.
-        let if_canceled = match status {
-            JobStatus::Completed | JobStatus::Failed => JobStatus::Canceled,
-            other => other,
-        };
-        let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
-        let row = sqlx::query(
-            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
-                 exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
-             WHERE id = $7 AND status = $10 AND worker_id = $8
-             RETURNING status, batch_id",
-        )
-        .bind(status.as_str())
-        .bind(f.exit_code)
-        .bind(f.exit_signal.clone())
-        .bind(f.error.clone())
-        .bind(f.error_code.clone())
-        .bind(now)
-        .bind(job_id)
-        .bind(worker_id)
-        .bind(if_canceled.as_str())
-        .bind(JobStatus::Running.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let final_status: String = row.try_get(0)?;
-        let batch_id: Option<String> = row.try_get(1)?;
-        let final_status = JobStatus::from_str(&final_status)
-            .map_err(|_| StoreError::Corrupt(format!("job status `{final_status}`")))?;
-        if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, final_status) {
-            crate::batches::after_final(&mut tx, self.backend, b).await?;
+        match self
+            .writer
+            .submit(Work::Finish {
+                job_id: job_id.to_string(),
+                worker_id: worker_id.to_string(),
+                finish: f.clone(),
+            })
+            .await?
+        {
+            Value::Final(s) => Ok(s),
+            other => Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
         }
-        tx.commit().await?;
-        Ok(Some(final_status))
+    }
+
+    /// Store a submission in one transaction (through the group-commit
+    /// writer): the batch's policy row if it is a batch, its jobs, and the
+    /// audit row. All or none.
+    pub async fn submit_jobs(
+        &self,
+        batch: Option<&BatchRow>,
+        jobs: &[Job],
+        audit: Option<NewAudit>,
+    ) -> Result<()> {
+        self.writer
+            .submit(Work::Submit {
+                batch: batch.cloned(),
+                jobs: jobs.to_vec(),
+                audit,
+            })
+            .await?;
+        Ok(())
     }
 
     /// End a job whatever worker holds it (the reaper, a cancel of a job
@@ -442,4 +312,206 @@ impl Store {
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect()
     }
+}
+
+/// `Store::claim_job` inside the caller's transaction. Writes only when it
+/// claims; every other answer is a refusal that wrote nothing.
+pub(crate) async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    job_id: &str,
+    worker_id: &str,
+) -> Result<Claim, OpError> {
+    if backend == Backend::Sqlite {
+        return claim_in_sqlite(conn, job_id, worker_id).await;
+    }
+    let job_row = sqlx::query("SELECT server_id, status, batch_id FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(job_row) = job_row else {
+        return Ok(Claim::NotQueued);
+    };
+    let server_id: String = job_row.try_get(0)?;
+    let status: String = job_row.try_get(1)?;
+    let batch_id: Option<String> = job_row.try_get(2)?;
+    if status != JobStatus::Queued.as_str() {
+        return Ok(Claim::NotQueued);
+    }
+    // Serialise claims per server so the running count cannot race.
+    let max: Option<i64> =
+        sqlx::query("SELECT max_concurrency FROM servers WHERE id = $1 FOR UPDATE")
+            .bind(&server_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+    if let Some(max) = max {
+        let running: i64 =
+            sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2")
+                .bind(&server_id)
+                .bind(JobStatus::Running.as_str())
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+        if max > 0 && running >= max {
+            return Ok(Claim::Busy);
+        }
+    }
+    // The batch's max_parallel, counted under its row lock so claims of
+    // the batch's jobs on different servers and workers serialise.
+    if let Some(batch_id) = &batch_id {
+        let max: Option<i64> =
+            sqlx::query("SELECT max_parallel FROM batches WHERE id = $1 FOR UPDATE")
+                .bind(batch_id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        if let Some(max) = max.filter(|m| *m > 0) {
+            let running: i64 =
+                sqlx::query("SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status = $2")
+                    .bind(batch_id)
+                    .bind(JobStatus::Running.as_str())
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+            if running >= max {
+                return Ok(Claim::Busy);
+            }
+        }
+    }
+    let now = remora_domain::time::now_ms();
+    let row = sqlx::query(&format!(
+        "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+         WHERE id = $3 AND status = $5
+         RETURNING {JOB_COLS}"
+    ))
+    .bind(worker_id)
+    .bind(now)
+    .bind(job_id)
+    .bind(JobStatus::Running.as_str())
+    .bind(JobStatus::Queued.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => Ok(Claim::Claimed(Box::new(job_from_row(&row)?))),
+        None => Ok(Claim::NotQueued),
+    }
+}
+
+/// `claim_in` on SQLite: one statement. Every write goes through the single
+/// write connection (and its group-commit writer), so the running count
+/// cannot race, and each statement there is a round trip to SQLite's thread:
+/// the seven statements of the PostgreSQL claim made it the largest part of
+/// a short job's time on the writer.
+async fn claim_in_sqlite(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    worker_id: &str,
+) -> Result<Claim, OpError> {
+    let now = remora_domain::time::now_ms();
+    let row = sqlx::query(&format!(
+        "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+         WHERE id = $3 AND status = $5
+           AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
+                OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
+                   < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
+           AND (jobs.batch_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
+                  AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
+                      >= b.max_parallel))
+         RETURNING {JOB_COLS}"
+    ))
+    .bind(worker_id)
+    .bind(now)
+    .bind(job_id)
+    .bind(JobStatus::Running.as_str())
+    .bind(JobStatus::Queued.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = row {
+        return Ok(Claim::Claimed(Box::new(job_from_row(&row)?)));
+    }
+    // Not claimed: queued still means its server (or its batch) is full.
+    let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
+        .bind(job_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    Ok(match status {
+        Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
+        _ => Claim::NotQueued,
+    })
+}
+
+/// `Store::finish_job` inside the caller's transaction; `None` (nothing
+/// written) when the job is not running on `worker_id`.
+pub(crate) async fn finish_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    job_id: &str,
+    worker_id: &str,
+    f: &Finish,
+) -> Result<Option<JobStatus>, OpError> {
+    let status = f.status.unwrap_or(JobStatus::Failed);
+    // What a pending cancel request makes of it: a run that ended by
+    // itself (or failed) was canceled; a timeout stays a timeout.
+    let if_canceled = match status {
+        JobStatus::Completed | JobStatus::Failed => JobStatus::Canceled,
+        other => other,
+    };
+    let now = remora_domain::time::now_ms();
+    let row = sqlx::query(
+        "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+             exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
+         WHERE id = $7 AND status = $10 AND worker_id = $8
+         RETURNING status, batch_id",
+    )
+    .bind(status.as_str())
+    .bind(f.exit_code)
+    .bind(f.exit_signal.clone())
+    .bind(f.error.clone())
+    .bind(f.error_code.clone())
+    .bind(now)
+    .bind(job_id)
+    .bind(worker_id)
+    .bind(if_canceled.as_str())
+    .bind(JobStatus::Running.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let final_status: String = row.try_get(0)?;
+    let batch_id: Option<String> = row.try_get(1)?;
+    let final_status = JobStatus::from_str(&final_status)
+        .map_err(|_| StoreError::Corrupt(format!("job status `{final_status}`")))?;
+    if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, final_status) {
+        crate::batches::after_final(&mut *conn, backend, b).await?;
+    }
+    Ok(Some(final_status))
+}
+
+/// `Store::submit_jobs` inside the caller's transaction.
+pub(crate) async fn submit_in(
+    conn: &mut sqlx::AnyConnection,
+    batch: Option<&BatchRow>,
+    jobs: &[Job],
+    audit: Option<&NewAudit>,
+) -> Result<(), OpError> {
+    if let Some(b) = batch {
+        crate::batches::insert_batch_in(&mut *conn, b).await?;
+    }
+    for j in jobs {
+        insert_job_query(j)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?;
+    }
+    if let Some(a) = audit {
+        crate::audit::insert_in(&mut *conn, a).await?;
+    }
+    Ok(())
 }

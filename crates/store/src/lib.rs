@@ -13,7 +13,9 @@
 //! SQLite allows one writer at a time; rather than letting concurrent
 //! writers collide (`SQLITE_BUSY`), the store keeps a separate write pool
 //! with a single connection for SQLite, so writes queue in the pool. On
-//! PostgreSQL both pools are the same.
+//! PostgreSQL both pools are the same. The writes every job makes (claim,
+//! output appends, final status) and submissions go through the group-commit
+//! writer (`writer`), which runs whatever is waiting in one transaction.
 //!
 //! # One module per aggregate
 //! `Store` is one type; its methods live beside the rows they own: `servers`,
@@ -45,6 +47,7 @@ mod templates;
 mod tokens;
 pub mod vault;
 mod workers;
+pub mod writer;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -69,6 +72,7 @@ pub use templates::{TemplateRow, TriggerRow};
 pub use tokens::TokenRow;
 pub use vault::Vault;
 pub use workers::WorkerRow;
+pub use writer::{BatchLimits, NewAudit, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,6 +117,9 @@ pub struct Store {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// The group-commit writer of claims, output, final statuses and
+    /// submissions (see `writer`).
+    writer: std::sync::Arc<writer::Writer>,
     /// SQLite lists: at this many matches a search or filter is "common"
     /// and the page is read along the sort column's index instead of through
     /// the match set (see `search_cond`, `list_jobs_page`).
@@ -184,7 +191,13 @@ impl Store {
     }
 
     /// Connect and apply migrations. `url` is `sqlite://…` or `postgres://…`.
+    /// Group commit with the default [`BatchLimits`].
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_with(url, BatchLimits::default()).await
+    }
+
+    /// `connect` with the group-commit writer's bounds.
+    pub async fn connect_with(url: &str, limits: BatchLimits) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -258,10 +271,12 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let writer = std::sync::Arc::new(writer::Writer::start(write.clone(), backend, limits));
         Ok(Store {
             read,
             write,
             backend,
+            writer,
             dense_matches: DENSE_MATCHES,
         })
     }
@@ -272,6 +287,11 @@ impl Store {
     pub fn with_dense_matches(mut self, matches: i64) -> Store {
         self.dense_matches = matches.max(1);
         self
+    }
+
+    /// Group-commit totals so far (rounds, operations, fallbacks).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
     }
 
     pub fn backend(&self) -> Backend {

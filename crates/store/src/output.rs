@@ -137,7 +137,13 @@ fn chunk_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<OutputChunk>> {
 }
 
 impl Store {
-    /// Append output chunks and update the job's byte counters, atomically.
+    /// Append output chunks and update the job's byte counters, atomically
+    /// (through the group-commit writer).
+    ///
+    /// A retry of a write whose commit was not confirmed (the connection
+    /// dropped after COMMIT) sends the same chunks under the same seqs again:
+    /// those are already there and are kept. A different chunk under a stored
+    /// seq is a conflict (`job_output_pkey`), and then nothing of the call is written.
     pub async fn append_output(
         &self,
         job_id: &str,
@@ -146,47 +152,15 @@ impl Store {
         stderr_bytes: i64,
         truncated: bool,
     ) -> Result<()> {
-        let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
-        for c in chunks {
-            // A retry of a write whose commit was not confirmed (the connection dropped after
-            // COMMIT) sends the same chunks under the same seqs again: those are already there
-            // and are kept. A different chunk under a stored seq is still a conflict.
-            let r = sqlx::query("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, seq) DO NOTHING")
-                .bind(job_id)
-                .bind(c.seq)
-                .bind(c.stream.code())
-                .bind(c.data.clone())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_unique)?;
-            if r.rows_affected() == 0 {
-                let row = sqlx::query(
-                    "SELECT stream, data FROM job_output WHERE job_id = $1 AND seq = $2",
-                )
-                .bind(job_id)
-                .bind(c.seq)
-                .fetch_one(&mut *tx)
-                .await?;
-                let (stream, data): (i64, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
-                if stream != c.stream.code() || data != c.data {
-                    return Err(StoreError::Conflict {
-                        constraint: "job_output_pkey".into(),
-                    });
-                }
-            }
-        }
-        sqlx::query(
-            "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
-        )
-        .bind(stdout_bytes)
-        .bind(stderr_bytes)
-        .bind(truncated as i64)
-        .bind(job_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        self.writer
+            .submit(crate::writer::Work::Append {
+                job_id: job_id.to_string(),
+                chunks: chunks.to_vec(),
+                stdout_bytes,
+                stderr_bytes,
+                truncated,
+            })
+            .await?;
         Ok(())
     }
 
@@ -359,6 +333,107 @@ impl Store {
             .try_get(0)?;
         Ok(n > 0)
     }
+}
+
+/// `Store::append_output` inside the caller's transaction: one multi-row
+/// `INSERT … ON CONFLICT DO NOTHING` and the counters. Only when a seq was
+/// already stored are the call's rows read back: identical ones are a retry
+/// (kept, Ok); a different one is a conflict, returned as a broken write
+/// because the call's other rows are inserted by then — the writer rolls the
+/// transaction back (and runs the call alone, where the rollback undoes just it).
+pub(crate) async fn append_in(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    chunks: &[OutputChunk],
+    stdout_bytes: i64,
+    stderr_bytes: i64,
+    truncated: bool,
+) -> Result<(), crate::writer::OpError> {
+    let now = remora_domain::time::now_ms();
+    let mut inserted = 0;
+    // At most 200 rows per statement, so the bind count stays far under SQLite's 32,766 and
+    // PostgreSQL's 65,535.
+    for part in chunks.chunks(200) {
+        let mut sql =
+            String::from("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ");
+        for i in 0..part.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5
+            ));
+        }
+        sql.push_str(" ON CONFLICT (job_id, seq) DO NOTHING");
+        let mut q = sqlx::query(&sql);
+        for c in part {
+            q = q
+                .bind(job_id)
+                .bind(c.seq)
+                .bind(c.stream.code())
+                .bind(c.data.clone())
+                .bind(now);
+        }
+        inserted += q
+            .execute(&mut *conn)
+            .await
+            .map_err(map_unique)?
+            .rows_affected();
+    }
+    if inserted != chunks.len() as u64 {
+        let (lo, hi) = (
+            chunks.iter().map(|c| c.seq).min().unwrap_or(0),
+            chunks.iter().map(|c| c.seq).max().unwrap_or(0),
+        );
+        let stored = sqlx::query(
+            "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
+        )
+        .bind(job_id)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(&mut *conn)
+        .await?;
+        let stored: std::collections::HashMap<i64, OutputChunk> = chunk_rows(&stored)?
+            .into_iter()
+            .map(|c| (c.seq, c))
+            .collect();
+        let same = chunks.iter().all(|c| {
+            stored
+                .get(&c.seq)
+                .is_some_and(|s| s.stream == c.stream && s.data == c.data)
+        });
+        if !same {
+            return Err(crate::writer::OpError::Broken(StoreError::Conflict {
+                constraint: "job_output_pkey".into(),
+            }));
+        }
+    }
+    update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await
+}
+
+async fn update_counters(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    stdout_bytes: i64,
+    stderr_bytes: i64,
+    truncated: bool,
+) -> Result<(), crate::writer::OpError> {
+    sqlx::query(
+        "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
+    )
+    .bind(stdout_bytes)
+    .bind(stderr_bytes)
+    .bind(truncated as i64)
+    .bind(job_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

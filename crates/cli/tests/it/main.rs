@@ -11,6 +11,7 @@ mod cli_batches;
 mod cli_more;
 mod credentials;
 mod failover;
+mod group_commit;
 mod hooks;
 mod hostile;
 mod hostkeys;

@@ -61,6 +61,7 @@ mod stats;
 mod templates;
 mod tokens;
 mod workers;
+mod writer;
 
 /// Servers `alpha` and `beta` (max_concurrency 1) and three queued jobs,
 /// created at 1000 and 2000 on alpha and 3000 on beta.
