@@ -810,7 +810,24 @@ async fn metrics_endpoint_and_drain_request() {
         stack.wait_final(&b, Duration::from_secs(20)).await["status"],
         "failed"
     );
-    let text = scrape(&url).await;
+    // The worker counts a job after its final status is committed, so the API may report the end
+    // a moment before the counters move: wait for them (deadline), then check every value.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = scrape(&url).await;
+        let done = |s: &str| {
+            metric(
+                &text,
+                &format!("remora_worker_jobs_finished_total{{status=\"{s}\"}}"),
+            ) == Some(1.0)
+        };
+        let idle = metric(&text, "remora_worker_jobs_running") == Some(0.0)
+            && metric(&text, "remora_worker_ssh_channels") == Some(0.0);
+        if (done("completed") && done("failed") && idle) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let m = |n: &str| metric(&text, n).unwrap_or_else(|| panic!("{n} missing: {text}"));
     assert_eq!(
         m("remora_worker_jobs_finished_total{status=\"completed\"}"),
