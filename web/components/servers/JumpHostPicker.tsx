@@ -30,6 +30,17 @@ export function JumpHostPicker({
   const all = useQuery(serversQuery()).data?.servers ?? [];
   const [q, setQ] = React.useState("");
   const [open, setOpen] = React.useState(false);
+  // The list closes a moment after the field loses focus (so a click on an option lands first);
+  // focusing or typing again cancels that, so a late blur never closes a list being typed into.
+  const closing = React.useRef<ReturnType<typeof setTimeout> | null>(null);
+  const keepOpen = () => {
+    if (closing.current) clearTimeout(closing.current);
+    closing.current = null;
+    setOpen(true);
+  };
+  React.useEffect(() => () => {
+    if (closing.current) clearTimeout(closing.current);
+  }, []);
   const current = all.find((s) => s.id === value);
   const needle = q.trim().toLowerCase();
   const matches = all
@@ -61,10 +72,12 @@ export function JumpHostPicker({
             value={q}
             onChange={(e) => {
               setQ(e.target.value);
-              setOpen(true);
+              keepOpen();
             }}
-            onFocus={() => setOpen(true)}
-            onBlur={() => setTimeout(() => setOpen(false), 150)}
+            onFocus={keepOpen}
+            onBlur={() => {
+              closing.current = setTimeout(() => setOpen(false), 150);
+            }}
             onKeyDown={(e) => {
               if (e.key === "Enter" && open && matches[0]) {
                 e.preventDefault();
