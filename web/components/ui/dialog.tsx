@@ -23,6 +23,13 @@ export function Dialog({
 }) {
   const ref = React.useRef<HTMLDivElement>(null);
   const id = React.useId();
+  // The latest onClose, read by the Escape handler: the effect below runs only when the dialog
+  // opens or closes. Depending on onClose (a new function at each parent render) re-ran it on every
+  // render and moved the focus back to the first field while the user was typing elsewhere.
+  const closeRef = React.useRef(onClose);
+  React.useEffect(() => {
+    closeRef.current = onClose;
+  }, [onClose]);
   React.useEffect(() => {
     if (!open) return;
     const prev = document.activeElement as HTMLElement | null;
@@ -38,7 +45,7 @@ export function Dialog({
       // Every open dialog listens on document; only the innermost answers.
       if (e.key === "Escape" && openDialogs[openDialogs.length - 1]?.id === me) {
         e.stopPropagation();
-        onClose();
+        closeRef.current();
       }
     };
     document.addEventListener("keydown", onKey, true);
@@ -48,7 +55,7 @@ export function Dialog({
       if (i >= 0) openDialogs.splice(i, 1);
       prev?.focus?.();
     };
-  }, [open, onClose]);
+  }, [open]);
   if (!open) return null;
   return (
     <div className="fixed inset-0 z-50 flex items-start justify-center overflow-y-auto bg-black/50 p-4 sm:items-center" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
