@@ -234,21 +234,33 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     // sudo never prints it; masked all the same, should anything echo it.
     secrets.extend(sudo_password.as_deref().filter(|p| p.len() >= 4));
     let pty = job.options.pty;
-    let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, pty, &cancel).await {
-        Ok(opened) => opened,
-        Err(ended) => return ended,
+    let mut attempt = 0;
+    let ran = loop {
+        let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, pty, &cancel).await
+        {
+            Ok(opened) => opened,
+            Err(ended) => return ended,
+        };
+        let ran = run_channel(
+            r,
+            d,
+            &cancel,
+            &lease,
+            channel,
+            &env,
+            sudo_password.as_deref(),
+            &secrets,
+        )
+        .await;
+        if !ran.never_started(pty) || attempt == NOT_STARTED_RETRIES || cancel.is_cancelled() {
+            break ran;
+        }
+        attempt += 1;
+        info!(
+            attempt,
+            "the server closed the session before starting the command; opening another"
+        );
     };
-    let ran = run_channel(
-        r,
-        d,
-        &cancel,
-        &lease,
-        channel,
-        &env,
-        sudo_password.as_deref(),
-        &secrets,
-    )
-    .await;
     let drain = ctx
         .drain_expired
         .load(Ordering::Relaxed)
@@ -498,7 +510,29 @@ pub struct Ran {
     pub sweep: Option<Sweep>,
     /// A become job whose sudo refused: what sudo said.
     pub become_failed: Option<String>,
+    /// Success replies the server sent to the channel's requests (the pty, if asked, then exec).
+    pub replies: u32,
+    /// Any stdout or stderr arrived.
+    pub output: bool,
 }
+
+impl Ran {
+    /// The server closed the channel without confirming the exec request, with no output and no
+    /// exit status, and nothing of ours stopped it: the command never started. (SSH servers reply
+    /// to `exec` once the command is started. Dropbear 2022.83–2024.85 can close a fresh
+    /// session channel before it handles the exec request, under load; fixed upstream in
+    /// mkj/dropbear#326.) Only then is another channel safe: nothing can run twice.
+    pub fn never_started(&self, pty: bool) -> bool {
+        self.exit_code.is_none()
+            && self.exit_signal.is_none()
+            && self.stopped.is_none()
+            && !self.output
+            && self.replies < if pty { 2 } else { 1 }
+    }
+}
+
+/// How often a channel the server closed before starting the command is opened again.
+const NOT_STARTED_RETRIES: usize = 2;
 
 /// How much of the start of each stream is kept to look for a failed become's marker line.
 const HEAD_BYTES: usize = 4096;
@@ -586,8 +620,10 @@ async fn run_channel(
                     ChannelMsg::ExtendedData { data, ext: 1 } => (Stream::Stderr, data),
                     ChannelMsg::ExitStatus { exit_status } => { ran.exit_code = Some(exit_status as i64); continue }
                     ChannelMsg::ExitSignal { signal_name, .. } => { ran.exit_signal = Some(sig_name(&signal_name)); continue }
+                    ChannelMsg::Success => { ran.replies += 1; continue }
                     _ => continue,
                 };
+                ran.output = true;
                 ctx.metrics.output_bytes.with_label_values(&[stream_label(stream)]).inc_by(data.len() as u64);
                 let h = &mut head[usize::from(stream == Stream::Stderr)];
                 if job.options.sudo && h.len() < HEAD_BYTES {
@@ -770,7 +806,37 @@ mod tests {
             stopped,
             sweep: None,
             become_failed: None,
+            ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_an_unconfirmed_silent_channel_counts_as_never_started() {
+        let closed = Ran::default();
+        assert!(
+            closed.never_started(false),
+            "no reply, no output, no status"
+        );
+        assert!(closed.never_started(true));
+        let confirmed = Ran {
+            replies: 1,
+            ..Default::default()
+        };
+        assert!(!confirmed.never_started(false), "exec confirmed: it ran");
+        assert!(confirmed.never_started(true), "only the pty was confirmed");
+        assert!(!Ran {
+            replies: 2,
+            ..Default::default()
+        }
+        .never_started(true));
+        assert!(!Ran {
+            output: true,
+            ..Default::default()
+        }
+        .never_started(false));
+        assert!(!ran(Some(0), None, None).never_started(false));
+        assert!(!ran(None, Some("TERM"), None).never_started(false));
+        assert!(!ran(None, None, Some(StopReason::Canceled)).never_started(false));
     }
 
     fn fin(f: &Finish) -> (JobStatus, Option<&str>, Option<&str>) {
