@@ -38,6 +38,21 @@ RUN_DEADLINE = 900  # seconds any one run may take
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = int(subprocess.run(["getconf", "CLK_TCK"], capture_output=True, text=True, check=True).stdout)
 NCPU = os.cpu_count() or 1
+ACCT = None  # CpuAcct, set in main()
+
+
+def into_group(name):
+    """A preexec_fn that puts the child in cgroup `name` before it execs, so
+    that everything it starts is counted there."""
+    d = ACCT.group(name) if ACCT else None
+    if not d:
+        return None
+    path = os.path.join(d, "cgroup.procs")
+
+    def f():
+        with open(path, "w") as fh:
+            fh.write(str(os.getpid()))
+    return f
 
 
 def log(*a):
@@ -170,6 +185,62 @@ def machine_busy():
     return sum(v) - idle, sum(v)
 
 
+class CpuAcct:
+    """Exact CPU time of process trees through cgroup v1 `cpuacct` (when the
+    machine has it and we may write it): every process a member starts stays
+    in the group, alive or reaped, and `cpuacct.usage` counts its time in ns
+    from the scheduler, not sampled at clock ticks as /proc's fields are.
+    Groups are made under /sys/fs/cgroup/cpuacct/remora-fanout-RAND and
+    removed at the end (their processes ended first)."""
+
+    ROOT = "/sys/fs/cgroup/cpuacct"
+
+    def __init__(self):
+        self.base = None
+        try:
+            base = os.path.join(self.ROOT, "remora-fanout-" + os.urandom(3).hex())
+            os.mkdir(base)
+            self.base = base
+        except OSError as e:
+            log(f"  (no cgroup cpuacct: {e}; CPU times come from /proc only)")
+
+    def group(self, name):
+        if not self.base:
+            return None
+        d = os.path.join(self.base, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def add(self, name, pid):
+        d = self.group(name)
+        if d:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
+    def usage_s(self, name):
+        if not self.base:
+            return None
+        try:
+            with open(os.path.join(self.base, name, "cpuacct.usage")) as f:
+                return int(f.read()) / 1e9
+        except OSError:
+            return None
+
+    def close(self):
+        if not self.base:
+            return
+        for d in sorted((os.path.join(self.base, n) for n in os.listdir(self.base)
+                         if os.path.isdir(os.path.join(self.base, n))), reverse=True):
+            try:
+                os.rmdir(d)
+            except OSError as e:
+                log(f"  cgroup {d} not removed: {e}")
+        try:
+            os.rmdir(self.base)
+        except OSError as e:
+            log(f"  cgroup {self.base} not removed: {e}")
+
+
 def established_to(pid, port):
     """TCP connections of `pid` to remote `port` that are ESTABLISHED."""
     inodes = set()
@@ -265,7 +336,7 @@ AllowUsers {self.user}
 """)
             logf = open(os.path.join(w, f"sshd{g}.log"), "w")
             p = subprocess.Popen(["/usr/sbin/sshd", "-D", "-f", cfg, "-E", logf.name], stdin=subprocess.DEVNULL,
-                                 stdout=logf, stderr=subprocess.STDOUT)
+                                 stdout=logf, stderr=subprocess.STDOUT, preexec_fn=into_group("sshd"))
             self.tracker.add(p.pid)
             self.procs.append(p)
         with open(self.known, "w") as f:
@@ -340,7 +411,7 @@ class Remora:
                    REMORA_WORKER_CONCURRENCY=str(fanout))
         self.log = open(os.path.join(work, "remora.log"), "w")
         self.proc = subprocess.Popen([binary, "up", "--data-dir", self.dir], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=into_group("remora"))
         tracker.add(self.proc.pid)
         deadline = time.monotonic() + 60
         while True:
@@ -384,6 +455,7 @@ class Remora:
         conns_before = established_to(pid, port)
         sshd0, _ = tree_cpu_ticks(listeners)
         me0 = self_cpu_ticks(pid)
+        acct0 = (ACCT.usage_s("sshd"), ACCT.usage_s("remora")) if ACCT else (None, None)
         busy0 = machine_busy()
         t0_ms = time.time() * 1000
         m0 = time.monotonic()
@@ -403,6 +475,7 @@ class Remora:
         observed = time.monotonic() - m0
         sshd1, nproc = tree_cpu_ticks(listeners)
         me1 = self_cpu_ticks(pid)
+        acct1 = (ACCT.usage_s("sshd"), ACCT.usage_s("remora")) if ACCT else (None, None)
         busy1 = machine_busy()
         last = self.call("GET", f"/api/v1/jobs?batch_id={batch}&sort_by=finished_at&sort_order=desc&limit=1")
         wall = (rfc3339_ms(last["jobs"][0]["finished_at"]) - t0_ms) / 1000
@@ -417,6 +490,8 @@ class Remora:
             "wall_s": wall, "observed_s": observed, "submit_s": submit_s, "polls": polls,
             "sshd_cpu_s": (sshd1 - sshd0) / CLK_TCK, "sshd_processes_after": nproc,
             "client_cpu_s": (me1 - me0) / CLK_TCK,
+            "sshd_cpu_exact_s": None if acct0[0] is None else acct1[0] - acct0[0],
+            "client_cpu_exact_s": None if acct0[1] is None else acct1[1] - acct0[1],
             "peak_rss_kib": status_kib(pid, "VmHWM"), "rss_before_kib": rss_before,
             "rss_after_kib": status_kib(pid, "VmRSS"),
             "connections_before": conns_before, "connections_after": established_to(pid, port),
@@ -441,12 +516,14 @@ def run_peer(name, cmd, env, hosts, tracker, work):
     """One peer run; counts `hi` lines (one per host) as its success check."""
     listeners = hosts.listener_pids()
     sshd0, _ = tree_cpu_ticks(listeners)
+    acct0 = ACCT.usage_s("sshd") if ACCT else None
     ru0 = os.times()
     busy0 = machine_busy()
     outp = os.path.join(work, f"{name}.out")
     with open(outp, "w") as out:
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                             preexec_fn=into_group("peer-" + name))
         tracker.add(p.pid)
         sampler = RssSampler(p.pid)
         sampler.start()
@@ -461,6 +538,8 @@ def run_peer(name, cmd, env, hosts, tracker, work):
         sampler.join()
     ru1 = os.times()
     sshd1, _ = tree_cpu_ticks(listeners)
+    acct1 = ACCT.usage_s("sshd") if ACCT else None
+    peer_exact = ACCT.usage_s("peer-" + name) if ACCT else None
     busy1 = machine_busy()
     with open(outp) as f:
         text = f.read()
@@ -471,6 +550,7 @@ def run_peer(name, cmd, env, hosts, tracker, work):
         "wall_s": wall, "exit": rc, "sshd_cpu_s": (sshd1 - sshd0) / CLK_TCK,
         "client_cpu_s": (ru1.children_user - ru0.children_user) + (ru1.children_system - ru0.children_system),
         "peak_rss_kib": sampler.peak // 1024, "machine_busy_cpu_s": (busy1[0] - busy0[0]) / CLK_TCK,
+        "sshd_cpu_exact_s": None if acct0 is None else acct1 - acct0, "client_cpu_exact_s": peer_exact,
         "command": " ".join(cmd),
     }
 
@@ -502,23 +582,30 @@ def mib(kib):
 def report(r):
     n, f = r["hosts"], r["fanout"]
     rows = [("Remora, cold (first connections)", r["remora_cold"]), ("Remora, warm (right after)", r["remora_warm"])]
-    rows += [(f"parallel-ssh `-p {f}`", r["peers"]["parallel-ssh"]), (f"ClusterShell `clush -f {f}`", r["peers"]["clush"]),
-             (f"pdsh `-R ssh -f {f}`", r["peers"]["pdsh"])]
+    if r["peers"]:
+        rows += [(f"parallel-ssh `-p {f}`", r["peers"]["parallel-ssh"]),
+                 (f"ClusterShell `clush -f {f}`", r["peers"]["clush"]), (f"pdsh `-R ssh -f {f}`", r["peers"]["pdsh"])]
+    exact = r["remora_cold"].get("sshd_cpu_exact_s") is not None
+    src = ("from cgroup cpuacct (every process the listeners started, exact)" if exact else
+           "from /proc (the listeners' tree, clock-tick sampled)")
     lines = [f"### `echo hi` to {n} OpenSSH hosts, fan-out {f} ({r['started']}, load average at start {r['loadavg']})", "",
-             f"sshd floor = sshd's CPU during the run / {r['cpus']} cores.", "",
+             f"sshd floor = sshd's CPU during the run / {r['cpus']} cores; CPU {src}.", "",
              "| runner | wall s | sshd CPU s | sshd floor s | wall / floor | client CPU s | peak RSS MiB | machine CPU s (all processes) |",
              "|---|---|---|---|---|---|---|---|"]
     for name, x in rows:
+        if exact:
+            x = dict(x, sshd_cpu_s=x["sshd_cpu_exact_s"], client_cpu_s=x["client_cpu_exact_s"])
         floor = x["sshd_cpu_s"] / r["cpus"]
         ratio = x["wall_s"] / floor if floor else float("nan")
         lines.append(f"| {name} | {x['wall_s']:.2f} | {x['sshd_cpu_s']:.2f} | {floor:.2f} | {ratio:.2f} | "
                      f"{x['client_cpu_s']:.2f} | {mib(x['peak_rss_kib'])} | {x['machine_busy_cpu_s']:.1f} |")
     lines.append("")
     cold, warm = r["remora_cold"]["wall_s"], r["remora_warm"]["wall_s"]
-    fastest = min(r["peers"], key=lambda k: r["peers"][k]["wall_s"])
     for k, x in r["peers"].items():
         lines.append(f"- {k}: {x['wall_s'] / cold:.2f}x Remora cold, {x['wall_s'] / warm:.2f}x Remora warm")
-    lines.append(f"- fastest peer: {fastest} ({r['peers'][fastest]['wall_s']:.2f} s)")
+    if r["peers"]:
+        fastest = min(r["peers"], key=lambda k: r["peers"][k]["wall_s"])
+        lines.append(f"- fastest peer: {fastest} ({r['peers'][fastest]['wall_s']:.2f} s)")
     c, w = r["remora_cold"], r["remora_warm"]
     lines.append(f"- Remora's batch POST took {c['submit_s']:.2f} s cold, {w['submit_s']:.2f} s warm; connections open "
                  f"to the hosts: {c['connections_before']} before the cold run, {c['connections_after']} after it, "
@@ -530,8 +617,9 @@ def report(r):
                      f"run vs {mib(m['rss_idle_kib'])} MiB idle before the cold run)")
     else:
         lines.append("- memory per open connection: not measured (no connection open after the warm run)")
-    lines.append(f"- Remora after the peers: {m['connections_after_peers']} connections open, RSS "
-                 f"{mib(m['rss_after_peers_kib'])} MiB")
+    if r["peers"]:
+        lines.append(f"- Remora after the peers: {m['connections_after_peers']} connections open, RSS "
+                     f"{mib(m['rss_after_peers_kib'])} MiB")
     lines.append(f"- sshd log lines (LogLevel ERROR) over the whole run: {r['sshd_log_lines']}")
     return "\n".join(lines) + "\n"
 
@@ -543,6 +631,7 @@ def main():
     ap.add_argument("--results", required=True)
     ap.add_argument("--hosts", type=int, default=1000)
     ap.add_argument("--fanout", type=int, default=256)
+    ap.add_argument("--only-remora", action="store_true", help="skip the peers (parallel-ssh, clush, pdsh)")
     a = ap.parse_args()
     if not 1 <= a.hosts <= 62500:
         raise SystemExit("HOSTS must be between 1 and 62500 (127.10.0.1-127.10.249.250)")
@@ -552,6 +641,8 @@ def main():
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda *_: sys.exit(1))
     tracker = Tracker(a.work)
+    global ACCT
+    ACCT = CpuAcct()
     r = {"hosts": a.hosts, "fanout": a.fanout, "cpus": NCPU, "clk_tck": CLK_TCK,
          "started": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
          "loadavg": open("/proc/loadavg").read().split()[0]}
@@ -577,7 +668,7 @@ def main():
         opened = w["connections_after"]
         r["memory"] = {"rss_idle_kib": idle, "rss_open_kib": w["rss_after_kib"], "connections_open": opened,
                        "per_connection_kib": (w["rss_after_kib"] - idle) / opened if opened else None}
-        r["peers"] = peers(hosts, a.fanout, tracker, a.work)
+        r["peers"] = {} if a.only_remora else peers(hosts, a.fanout, tracker, a.work)
         r["memory"]["connections_after_peers"] = established_to(remora.proc.pid, hosts.port)
         r["memory"]["rss_after_peers_kib"] = status_kib(remora.proc.pid, "VmRSS")
         r["sshd_log_lines"] = hosts.log_lines()
@@ -585,6 +676,7 @@ def main():
         if remora:
             remora.close()
         hosts.close()
+        ACCT.close()
     md = report(r)
     os.makedirs(a.results, exist_ok=True)
     stem = os.path.join(a.results, datetime.datetime.now().strftime(f"%Y%m%d-%H%M%S-{a.hosts}x{a.fanout}"))

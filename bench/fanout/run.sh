@@ -3,7 +3,7 @@
 # 127.10.x.y (ceil(HOSTS/16) sshd processes, one throwaway user), Remora cold
 # and warm against parallel-ssh, ClusterShell and pdsh at the same fan-out,
 # with sshd's own CPU time as the floor. Needs root (the user, apt).
-# Usage: bench/fanout/run.sh [HOSTS] [FANOUT]      (defaults 1000 256)
+# Usage: bench/fanout/run.sh [HOSTS] [FANOUT] [--only-remora]   (defaults 1000 256)
 # Raw results: bench/fanout/results/ (ignored by git).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,4 +64,4 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 python3 bench/fanout/bench.py --remora target/release/remora --work "$WORK" \
-  --results bench/fanout/results --hosts "$HOSTS" --fanout "$FANOUT"
+  --results bench/fanout/results --hosts "$HOSTS" --fanout "$FANOUT" "${@:3}"

@@ -321,7 +321,8 @@ fn assert_token(token: &str) {
 }
 
 /// The session-loss watchdog, a background subshell of the program's `/bin/sh` (pid `rj_me`,
-/// parent at start `rj_pp`). Once a second it reads the shell's parent pid from
+/// parent at start `rj_pp`). Once a second (the first time after a second: a short job costs
+/// the host one fork and one `sleep` for it) it reads the shell's parent pid from
 /// `/proc/<pid>/stat` (or `ps -o ppid=` without `/proc`). When the SSH session process is gone
 /// the shell is re-parented (to init or a subreaper) — the shell's own state, observable by the
 /// user whoever owns the session process (Dropbear's stays root, so `kill -0 $PPID` cannot
@@ -332,14 +333,40 @@ fn assert_token(token: &str) {
 pub fn watchdog(token: &str) -> String {
     let kill = kill_marked(token, "KILL");
     format!(
-        "( while kill -0 $rj_me 2>/dev/null; do \
+        "( while sleep 1; kill -0 $rj_me 2>/dev/null; do \
              if [ -r /proc/$rj_me/stat ]; then IFS= read -r rj_s < /proc/$rj_me/stat; rj_s=${{rj_s##*) }}; set -- $rj_s; rj_q=$2; \
              else rj_q=$(ps -o ppid= -p $rj_me 2>/dev/null); rj_q=${{rj_q:-$rj_pp}}; fi; \
              if [ $rj_q != $rj_pp ]; then \
                if [ -d /proc/$rj_me ]; then {kill}; else kill -KILL -$rj_me 2>/dev/null; fi; exit 0; \
-             fi; sleep 1; \
+             fi; \
            done ) </dev/null >/dev/null 2>&1 &"
     )
+}
+
+/// The session-loss watchdog of a command job without pty or sudo ([`watches_stdin`]): a
+/// background subshell that reads the channel's stdin, which the worker never ends for such a
+/// job (the job itself reads `/dev/null`). sshd closes that pipe when the job's shell exits or
+/// when the session process goes (worker killed, connection lost): a read that ends while the
+/// shell (pid `rj_me`) is still alive is a lost session, and the subshell kills every process
+/// carrying the marker (or, without `/proc`, the shell's process group). No polling: it costs
+/// the host one fork per job and notices a lost session at once. (A non-interactive shell
+/// gives a background list `/dev/null` as stdin before its own redirections, so the channel
+/// reaches it through fd 9, closed again in the job's shell.)
+pub fn stdin_watchdog(token: &str) -> String {
+    let kill = kill_marked(token, "KILL");
+    format!(
+        "exec 9<&0; ( while IFS= read -r rj_s; do :; done; \
+           if kill -0 $rj_me 2>/dev/null; then \
+             if [ -d /proc/$rj_me ]; then {kill}; else kill -KILL -$rj_me 2>/dev/null; fi; \
+           fi ) <&9 >/dev/null 2>&1 9<&- & exec 9<&-;"
+    )
+}
+
+/// Whether a job's watchdog is [`stdin_watchdog`] (the worker then sends no EOF on the
+/// channel: the end of stdin means the session is gone): a command job without pty (a pty's
+/// input is the terminal) and without sudo (whose shells [`watchdog`] polls).
+pub fn watches_stdin(spec: &crate::JobSpec, sudo: bool, pty: bool) -> bool {
+    matches!(spec, crate::JobSpec::Command { .. }) && !sudo && !pty
 }
 
 /// After the job's text in the program's shell: a status above 128 from a child killed by a
@@ -382,14 +409,47 @@ pub fn become_failure(token: &str, out: &[u8]) -> Option<String> {
 
 /// The one line sent on stdin ahead of everything else (see the module docs): watchdog,
 /// marker, `env` (names must be valid: [`check_env`]), the job. Ends with `\n`.
-pub fn program(token: &str, job_line: &str, env: &[(String, String)], exec_job: bool) -> String {
+///
+/// With `stdin_watch` ([`watches_stdin`]) the watchdog is [`stdin_watchdog`] and the job reads
+/// `/dev/null`; otherwise it is the polling [`watchdog`] and the job reads the channel.
+pub fn program(
+    token: &str,
+    job_line: &str,
+    env: &[(String, String)],
+    exec_job: bool,
+    stdin_watch: bool,
+) -> String {
     assert_token(token);
+    assert!(!(exec_job && stdin_watch), "an exec'ed job reads its stdin");
     let mut p = String::with_capacity(job_line.len() + 1024);
-    p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
-    p.push_str(&watchdog(token));
+    if stdin_watch {
+        p.push_str("rj_me=$$; ");
+        p.push_str(&stdin_watchdog(token));
+    } else {
+        p.push_str("rj_me=$$; rj_pp=$PPID; ");
+        p.push_str(&watchdog(token));
+    }
     p.push_str(&format!(" REMORA_JOB={token}; export REMORA_JOB; "));
-    push_env_and_job(&mut p, job_line, env, exec_job, "unset l rj_me rj_pp; ");
-    p
+    let stdin = if stdin_watch { " </dev/null" } else { "" };
+    push_env_and_job(
+        &mut p,
+        job_line,
+        env,
+        exec_job,
+        "unset l rj_me rj_pp; ",
+        stdin,
+    );
+    with_nl(p)
+}
+
+/// `nl` (a newline, which [`sh_quote_line`] writes as `'"$nl"'`) is set at the start of a
+/// line only when the line uses it: `$(…)` costs the host a fork for every job.
+fn with_nl(line: String) -> String {
+    if line.contains("\"$nl\"") {
+        format!("nl=$(printf '\\n_'); nl=${{nl%_}}; {line}")
+    } else {
+        line
+    }
 }
 
 fn push_env_and_job(
@@ -398,6 +458,7 @@ fn push_env_and_job(
     env: &[(String, String)],
     exec_job: bool,
     unset: &str,
+    stdin: &str,
 ) {
     for (k, v) in env {
         assert!(valid_env_name(k), "env names are checked before");
@@ -409,6 +470,7 @@ fn push_env_and_job(
         p.push_str(&sh_quote_line(&format!("exec {job_line}")));
     } else {
         p.push_str(&sh_quote_line(job_line));
+        p.push_str(stdin);
         p.push_str("; ");
         p.push_str(RERAISE);
     }
@@ -417,9 +479,21 @@ fn push_env_and_job(
 
 /// The program line of a spec: a script job `exec`s its interpreter (it keeps the session's
 /// pid), a command job's text is `eval`ed by the program's shell ([`RERAISE`] after it).
-pub fn program_of(token: &str, spec: &crate::JobSpec, env: &[(String, String)]) -> String {
+/// `pty`: the job runs on a pseudo-terminal (see [`watches_stdin`]).
+pub fn program_of(
+    token: &str,
+    spec: &crate::JobSpec,
+    env: &[(String, String)],
+    pty: bool,
+) -> String {
     let exec_job = matches!(spec, crate::JobSpec::Script { .. });
-    program(token, &job_line(spec), env, exec_job)
+    program(
+        token,
+        &job_line(spec),
+        env,
+        exec_job,
+        watches_stdin(spec, false, pty),
+    )
 }
 
 /// The lines a job's stdin starts with: the program, and for a `become` job the program the
@@ -445,14 +519,15 @@ pub fn program_parts(
     spec: &crate::JobSpec,
     env: &[(String, String)],
     sudo: Option<Become<'_>>,
+    pty: bool,
 ) -> (String, Option<String>) {
     let Some(b) = sudo else {
-        return (program_of(token, spec, env), None);
+        return (program_of(token, spec, env, pty), None);
     };
     assert_token(token);
     let user = sh_quote(b.user);
     let mut p = String::with_capacity(2048);
-    p.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_pp=$PPID; ");
+    p.push_str("rj_me=$$; rj_pp=$PPID; ");
     p.push_str(&watchdog(token));
     p.push_str(&format!(" REMORA_JOB={token}; export REMORA_JOB; rj_pw=; "));
     if b.password {
@@ -488,11 +563,11 @@ pub fn program_parts(
     // The second program, run by the sudo'ed /bin/sh with $1 the first shell, $2 the lifeline.
     let kill = kill_marked(token, "KILL");
     let mut q = String::with_capacity(job_line(spec).len() + 1024);
-    q.push_str("nl=$(printf '\\n_'); nl=${nl%_}; rj_me=$$; rj_op=$1; rj_lf=$2; set --; ");
+    q.push_str("rj_me=$$; rj_op=$1; rj_lf=$2; set --; ");
     q.push_str(&format!(
-        "( while kill -0 $rj_me 2>/dev/null; do \
+        "( while sleep 1; kill -0 $rj_me 2>/dev/null; do \
              if [ -d /proc/self ]; then [ -d /proc/$rj_lf ] && [ -d /proc/$rj_op ]; else kill -0 $rj_lf 2>/dev/null; fi \
-             || {{ {kill}; exit 0; }}; sleep 1; \
+             || {{ {kill}; exit 0; }}; \
            done ) </dev/null >/dev/null 2>&1 & "
     ));
     // sudo relays TERM, HUP and INT to this shell only (not to the job's tree): caught
@@ -508,8 +583,9 @@ pub fn program_parts(
         env,
         false,
         "unset l rj_me rj_op rj_lf; ",
+        "",
     );
-    (p, Some(q))
+    (with_nl(p), Some(with_nl(q)))
 }
 
 #[cfg(test)]
@@ -598,7 +674,9 @@ mod tests {
     }
 
     /// Runs EXEC under `login -c`, the program and `rest` on stdin.
-    fn run_local(login: &[&str], program: &str, rest: &str) -> (String, i32) {
+    /// `close`: end stdin after `rest` (a script job, or a polling watchdog); otherwise stdin
+    /// stays open until the shell exits, as the worker keeps it for a stdin watchdog.
+    fn run_local(login: &[&str], program: &str, rest: &str, close: bool) -> (String, i32) {
         let mut c = Command::new(login[0]);
         c.args(&login[1..])
             .arg("-c")
@@ -609,8 +687,9 @@ mod tests {
         let mut stdin = ch.stdin.take().unwrap();
         stdin.write_all(program.as_bytes()).unwrap();
         stdin.write_all(rest.as_bytes()).unwrap();
-        drop(stdin);
+        let held = (!close).then_some(stdin);
         let out = ch.wait_with_output().unwrap();
+        drop(held);
         (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             out.status.code().unwrap_or(-1),
@@ -653,12 +732,20 @@ mod tests {
             logins.push(vec!["/bin/busybox", "sh"]);
         }
         for login in &logins {
-            let (out, code) = run_local(login, &program_of("t-1", &cmd, &env), "");
+            let (out, code) = run_local(login, &program_of("t-1", &cmd, &env, false), "", false);
             assert_eq!((out.as_str(), code), (want.as_str(), 0), "{login:?}");
+            // With a pty the watchdog polls, and the worker ends stdin.
+            let (out, code) = run_local(login, &program_of("t-1", &cmd, &env, true), "", true);
+            assert_eq!(
+                (out.as_str(), code),
+                (want.as_str(), 0),
+                "{login:?} polling"
+            );
             let (out, code) = run_local(
                 login,
-                &program_of("t-1", &script, &[]),
+                &program_of("t-1", &script, &[], false),
                 stdin_of(&script).unwrap(),
+                true,
             );
             assert_eq!(
                 (out, code),
@@ -669,7 +756,7 @@ mod tests {
     }
 
     /// Runs EXEC under /bin/sh with `input` on stdin; (stdout, exit code, signal).
-    fn run_raw(input: &[u8]) -> (String, Option<i32>, Option<i32>) {
+    fn run_raw(input: &[u8], close: bool) -> (String, Option<i32>, Option<i32>) {
         use std::os::unix::process::ExitStatusExt;
         let mut ch = Command::new("/bin/sh")
             .arg("-c")
@@ -681,8 +768,9 @@ mod tests {
             .unwrap();
         let mut stdin = ch.stdin.take().unwrap();
         stdin.write_all(input).unwrap();
-        drop(stdin);
+        let held = (!close).then_some(stdin);
         let out = ch.wait_with_output().unwrap();
+        drop(held);
         (
             String::from_utf8_lossy(&out.stdout).into_owned()
                 + &String::from_utf8_lossy(&out.stderr),
@@ -698,7 +786,7 @@ mod tests {
             args: vec![],
         };
         let run = |c: &str| {
-            let (_, code, sig) = run_raw(program_of("t-2", &cmd(c), &[]).as_bytes());
+            let (_, code, sig) = run_raw(program_of("t-2", &cmd(c), &[], false).as_bytes(), false);
             (code, sig)
         };
         assert_eq!(run("sh -c 'kill -s KILL $$'"), (None, Some(9)));
@@ -710,6 +798,91 @@ mod tests {
         assert_eq!(run("true"), (Some(0), None));
         // A signal that does not kill by default is not re-raised.
         assert_eq!(run("sh -c 'exit 145'"), (Some(145), None));
+    }
+
+    /// A command job's stdin watchdog: the end of the channel's stdin while the job runs is a
+    /// lost session, and the job's processes (a `setsid` one too) are killed; the job itself
+    /// reads `/dev/null`, not the channel; and a job that ends first leaves a background
+    /// process it started alone.
+    #[test]
+    fn the_stdin_watchdog_kills_the_job_when_stdin_ends() {
+        use std::time::{Duration, Instant};
+        let cmd = |c: &str| crate::JobSpec::Command {
+            command: c.into(),
+            args: vec![],
+        };
+        let token = format!("t-w{}", std::process::id());
+        let marked = || {
+            std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| std::fs::read(e.ok()?.path().join("environ")).ok())
+                .filter(|env| {
+                    env.split(|b| *b == 0)
+                        .any(|v| v == format!("REMORA_JOB={token}").as_bytes())
+                })
+                .count()
+        };
+        let program = program_of(&token, &cmd("setsid sleep 1001 & sleep 1000"), &[], false);
+        assert!(watches_stdin(&cmd("x"), false, false));
+        let mut ch = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(EXEC)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = ch.stdin.take().unwrap();
+        stdin.write_all(program.as_bytes()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while marked() < 2 {
+            assert!(Instant::now() < deadline, "the job did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(stdin);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while marked() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the job survived the end of stdin"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = ch.wait();
+
+        // The job reads /dev/null: `cat` ends at once though stdin stays open.
+        let (out, code) = run_local(
+            &["/bin/sh"],
+            &program_of("t-r", &cmd("cat; echo end"), &[], false),
+            "more\n",
+            false,
+        );
+        assert_eq!((out.as_str(), code), ("end\n", 0));
+
+        // A job that ends normally: its background process is not killed when stdin ends.
+        let token2 = format!("t-b{}", std::process::id());
+        let program = program_of(
+            &token2,
+            &cmd("setsid sleep 1002 >/dev/null 2>&1 &"),
+            &[],
+            false,
+        );
+        let (_, code) = run_local(&["/bin/sh"], &program, "", false);
+        assert_eq!(code, 0);
+        std::thread::sleep(Duration::from_millis(300));
+        let left: Vec<i32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let env = std::fs::read(e.path().join("environ")).ok()?;
+                env.split(|b| *b == 0)
+                    .any(|v| v == format!("REMORA_JOB={token2}").as_bytes())
+                    .then(|| e.file_name().to_str()?.parse().ok())?
+            })
+            .collect();
+        assert_eq!(left.len(), 1, "the background sleep stays");
+        for pid in left {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
     }
 
     #[test]
@@ -746,13 +919,14 @@ mod tests {
                     user: "nobody",
                     password: pw,
                 }),
+                false,
             );
             let mut input = outer.into_bytes();
             if pw {
                 input.extend_from_slice(b"echo LEAKED\n");
             }
             input.extend_from_slice(inner.unwrap().as_bytes());
-            let (out, code, sig) = run_raw(&input);
+            let (out, code, sig) = run_raw(&input, true);
             assert_eq!(
                 (out.as_str(), code, sig),
                 ("nobody\nq'\"$y\\|t-5|a'b|$x|", Some(0), None),
@@ -772,9 +946,10 @@ mod tests {
                 user: "root",
                 password: false,
             }),
+            false,
         );
         let input = format!("{outer}{}{}", inner.unwrap(), stdin_of(&script).unwrap());
-        let (out, code, _) = run_raw(input.as_bytes());
+        let (out, code, _) = run_raw(input.as_bytes(), true);
         assert_eq!((out.as_str(), code), ("root\ns t|", Some(3)));
         // A user sudo does not know: the marker line, exit 1, nothing of the job run.
         let (outer, inner) = program_parts(
@@ -785,8 +960,9 @@ mod tests {
                 user: "no-such-user-x",
                 password: false,
             }),
+            false,
         );
-        let (out, code, _) = run_raw(format!("{outer}{}", inner.unwrap()).as_bytes());
+        let (out, code, _) = run_raw(format!("{outer}{}", inner.unwrap()).as_bytes(), true);
         assert_eq!(code, Some(1), "{out}");
         let msg = become_failure("t-7", out.as_bytes()).expect(&out);
         assert!(msg.contains("no-such-user-x"), "{msg}");

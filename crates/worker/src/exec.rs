@@ -8,7 +8,8 @@
 use crate::sink::Sink;
 use crate::Ctx;
 use remora_domain::command::{
-    become_failure, count_marked, kill_marked, program_parts, stdin_of, Become, Sweep, EXEC,
+    become_failure, count_marked, kill_marked, program_parts, stdin_of, watches_stdin, Become,
+    Sweep, EXEC,
 };
 use remora_domain::mask::Masker;
 use remora_domain::template::ParamValue;
@@ -562,7 +563,10 @@ async fn run_channel(
         user: become_user,
         password: sudo_password.is_some(),
     });
-    let (program, second) = program_parts(&job.id, &job.spec, env, sudo);
+    let (program, second) = program_parts(&job.id, &job.spec, env, sudo, job.options.pty);
+    // A command job's watchdog reads the channel's stdin (its job reads /dev/null): the end of
+    // stdin tells it the session is gone, so none is sent.
+    let eof = !watches_stdin(&job.spec, job.options.sudo, job.options.pty);
     let mut input = program.into_bytes();
     if let (Some(pw), true) = (sudo_password, job.options.sudo) {
         // Read by the program's shell into a variable, then given to sudo on a pipe.
@@ -583,7 +587,10 @@ async fn run_channel(
             w.write_all(chunk).await?;
         }
         w.flush().await?;
-        w.shutdown().await
+        if eof {
+            w.shutdown().await?;
+        }
+        Ok::<(), std::io::Error>(())
     });
     let feeder = tokio::spawn(async move {
         if let Ok(Err(e)) = feeder.await {
