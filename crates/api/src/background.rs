@@ -12,12 +12,27 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+/// Push a submission's jobs after its answer: the database already holds them (a 201 is
+/// given only after COMMIT), so the request does not wait for the queue's round trips. A push
+/// that fails wakes the reconciler, which pushes every job still `queued`.
+pub fn push_jobs_in_background(state: &AppState, jobs: &[Job]) {
+    let state = state.clone();
+    let jobs: Vec<Job> = jobs.to_vec();
+    tokio::spawn(async move {
+        futures::future::join_all(jobs.iter().map(|j| push_job(&state, j))).await;
+    });
+}
+
 /// Push one job; on failure it stays `queued` in the database and the
 /// reconciler pushes it later.
 pub async fn push_job(state: &AppState, job: &Job) {
     let m = JobEvent::new(&job.id, JobStatus::Queued, None).message();
-    let _ = state.queue.publish(&m.topic, m.payload.into()).await;
-    if let Err(e) = push(state, &job.id, &job.server_id, job.priority).await {
+    // The event and the push, side by side: neither waits for the other's round trip.
+    let (_, pushed) = tokio::join!(
+        state.queue.publish(&m.topic, m.payload.into()),
+        push(state, &job.id, &job.server_id, job.priority)
+    );
+    if let Err(e) = pushed {
         warn!(job_id = %job.id, error = %e, "queue unavailable; the job stays queued in the database and will be pushed when it returns");
         state.push_wake.notify_one();
     }

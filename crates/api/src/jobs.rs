@@ -529,8 +529,8 @@ async fn submit(
         jobs.push(job);
     }
     // One write for the whole submission (the batch's policy row, its jobs and the audit row,
-    // in one transaction of the store's group-commit writer), then every push at once: with
-    // `--fsync always` the queue's group commit makes them one fsync.
+    // in one transaction of the store's group-commit writer), then every push at once, after
+    // the answer: with `--fsync always` the queue's group commit makes them one fsync.
     let row = match &batch_id {
         Some(id) => Some(crate::batches::policy_row(&b, id, jobs.len(), None)?),
         None => {
@@ -550,7 +550,7 @@ async fn submit(
         .store
         .submit_jobs(row.as_ref(), &jobs, Some(audit))
         .await?;
-    futures::future::join_all(jobs.iter().map(|j| crate::background::push_job(&state, j))).await;
+    crate::background::push_jobs_in_background(&state, &jobs);
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
     if let (false, Some(job)) = (batch, jobs.first()) {
         return Ok((
