@@ -69,24 +69,52 @@ async fn push(
         .map(|_| ())
 }
 
-/// Push every `queued` job again (the queue drops duplicates by job id).
+/// Jobs the reconciler reads per page, and pushes at once (the queue client pipelines them on
+/// its connection).
+pub const RECONCILE_PAGE: i64 = 1000;
+/// Most jobs one reconciler pass pushes; the next pass (at the latest `REMORA_RECONCILE_INTERVAL`
+/// later) starts from the oldest again.
+pub const RECONCILE_MAX_PER_PASS: usize = 100_000;
+
+/// Push every `queued` job again (the queue drops duplicates by job id), oldest first, a page
+/// at a time, each page's pushes side by side.
 pub async fn reconcile_once(state: &AppState) -> usize {
-    let jobs = match state.store.queued_jobs(5000).await {
-        Ok(j) => j,
-        Err(e) => {
-            warn!(error = %e, "reconciler could not read queued jobs");
-            return 0;
-        }
-    };
+    reconcile_pages(state, RECONCILE_PAGE, RECONCILE_MAX_PER_PASS).await
+}
+
+pub(crate) async fn reconcile_pages(state: &AppState, page: i64, max: usize) -> usize {
     let mut pushed = 0;
-    for (id, server_id, priority) in jobs {
-        match push(state, &id, &server_id, priority).await {
-            Ok(()) => pushed += 1,
+    let mut after: Option<remora_store::QueuedRef> = None;
+    while pushed < max {
+        let jobs = match state.store.queued_jobs_after(after.as_ref(), page).await {
+            Ok(j) => j,
             Err(e) => {
-                warn!(error = %e, "reconciler could not reach the queue");
-                break;
+                warn!(error = %e, "reconciler could not read queued jobs");
+                return pushed;
+            }
+        };
+        let Some(last) = jobs.last().cloned() else {
+            break;
+        };
+        let full = jobs.len() as i64 == page;
+        let results = futures::future::join_all(
+            jobs.iter()
+                .map(|q| push(state, &q.id, &q.server_id, q.priority)),
+        )
+        .await;
+        for r in results {
+            match r {
+                Ok(()) => pushed += 1,
+                Err(e) => {
+                    warn!(error = %e, "reconciler could not reach the queue");
+                    return pushed;
+                }
             }
         }
+        if !full {
+            break;
+        }
+        after = Some(last);
     }
     pushed
 }
@@ -255,4 +283,76 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
             tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(Duration::from_secs(1)) => {} }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reconciler pages through every queued job (pages of 4 over 25, with ties on
+    /// `created_at`) into a real queue; a second pass pushes them again and the queue keeps
+    /// one of each; `max` stops a pass at the page that reaches it.
+    #[tokio::test]
+    async fn reconciler_pages_every_queued_job_into_the_queue() {
+        let (state, _dir) = crate::tests::state_with(crate::ApiConfig::default(), &[]).await;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let stop = CancellationToken::new();
+        let q = tokio::spawn(remora_netqueue::run(
+            l,
+            remora_netqueue::ServerConfig::default(),
+            stop.clone(),
+        ));
+        let queue = remora_netqueue::Client::connect(&addr, None).await.unwrap();
+        let state = AppState {
+            queue: queue.clone(),
+            ..state
+        };
+        let srv = state
+            .store
+            .insert_server(&remora_store::NewServer {
+                name: "r".into(),
+                hostname: "127.0.0.1".into(),
+                port: 22,
+                user: "u".into(),
+                is_active: true,
+                max_concurrency: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for i in 0..25 {
+            let job = Job {
+                created_at: 1_000 + i / 3,
+                ..Job::queued(
+                    remora_domain::JobSpec::Command {
+                        command: "true".into(),
+                        args: vec![],
+                    },
+                    srv.id.clone(),
+                )
+            };
+            state.store.insert_job(&job).await.unwrap();
+        }
+        let ready = || async {
+            queue
+                .stats()
+                .await
+                .unwrap()
+                .queues
+                .get(JOBS_QUEUE)
+                .map_or(0, |s| s.ready)
+        };
+        assert_eq!(reconcile_pages(&state, 4, 100_000).await, 25);
+        assert_eq!(ready().await, 25);
+        assert_eq!(reconcile_pages(&state, 4, 100_000).await, 25);
+        assert_eq!(ready().await, 25, "pushed again, kept once");
+        assert_eq!(
+            reconcile_pages(&state, 4, 10).await,
+            12,
+            "three pages reach 10"
+        );
+        stop.cancel();
+        let _ = q.await;
+    }
 }

@@ -301,17 +301,59 @@ impl Store {
 
     /// Jobs the database holds as `queued`, for re-pushing to the queue.
     pub async fn queued_jobs(&self, limit: i64) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT id, server_id, priority FROM jobs WHERE status = $1 ORDER BY created_at LIMIT {}",
-            limit.max(1)
-        ))
-        .bind(JobStatus::Queued.as_str())
-        .fetch_all(&self.read)
-        .await?;
+        Ok(self
+            .queued_jobs_after(None, limit)
+            .await?
+            .into_iter()
+            .map(|q| (q.id, q.server_id, q.priority))
+            .collect())
+    }
+
+    /// A page of `queued` jobs, oldest first, after `after` (the last job of the page before:
+    /// keyset paging on `(created_at, id)`, the `jobs_status_created` index), at most `limit`.
+    pub async fn queued_jobs_after(
+        &self,
+        after: Option<&QueuedRef>,
+        limit: i64,
+    ) -> Result<Vec<QueuedRef>> {
+        let limit = limit.max(1);
+        let first = format!(
+            "SELECT id, server_id, priority, created_at FROM jobs WHERE status = $1 \
+             ORDER BY created_at, id LIMIT {limit}"
+        );
+        let next = format!(
+            "SELECT id, server_id, priority, created_at FROM jobs WHERE status = $1 \
+             AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT {limit}"
+        );
+        let q = match after {
+            None => sqlx::query(&first).bind(JobStatus::Queued.as_str()),
+            Some(a) => sqlx::query(&next)
+                .bind(JobStatus::Queued.as_str())
+                .bind(a.created_at)
+                .bind(a.id.clone()),
+        };
+        let rows = q.fetch_all(&self.read).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok(QueuedRef {
+                    id: r.try_get(0)?,
+                    server_id: r.try_get(1)?,
+                    priority: r.try_get(2)?,
+                    created_at: r.try_get(3)?,
+                })
+            })
             .collect()
     }
+}
+
+/// A `queued` job as the reconciler pushes it, with its place in the paging order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRef {
+    pub id: String,
+    pub server_id: String,
+    pub priority: i64,
+    pub created_at: i64,
 }
 
 /// `Store::claim_job` inside the caller's transaction. Writes only when it

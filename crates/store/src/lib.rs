@@ -59,7 +59,7 @@ pub use batch_read::{BatchCellRow, BatchTally, CellFilter, HostOutput, MAX_OUTPU
 pub use batches::BatchRow;
 pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
 pub use import::ImportOp;
-pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page};
+pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page, QueuedRef};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
 };

@@ -222,3 +222,37 @@ async fn batch_insert(s: &Store) {
     );
 }
 on_both!(batch_insert);
+
+/// The reconciler's paging: every queued job exactly once, oldest first, pages of 3 over 10
+/// jobs where several share a `created_at` (the tie is broken by id); running ones are left out.
+async fn queued_jobs_page_through_ties(s: &Store) {
+    let srv = s.insert_server(&server("paging")).await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..10 {
+        let j = job(&srv.id, 1_000 + (i / 4) as i64, "echo");
+        s.insert_job(&j).await.unwrap();
+        want.push(j);
+    }
+    // One claimed: no longer queued.
+    assert!(matches!(
+        s.claim_job(&want[5].id, "w1").await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    let gone = want.remove(5);
+    want.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.queued_jobs_after(after.as_ref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        seen.extend(page.iter().map(|q| q.id.clone()));
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().cloned();
+    }
+    let want: Vec<String> = want.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(seen, want);
+    assert!(!seen.contains(&gone.id));
+}
+on_both!(queued_jobs_page_through_ties);
