@@ -17,6 +17,7 @@ rounds reuse its connection pool. Started by bench/ssh/run.sh; needs root
 """
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -164,16 +165,30 @@ class Remora:
             raise SystemExit(f"remora: {failed} jobs failed; see {self.log.name}")
         return took
 
-    def run_singles(self, server_ids, jobs, expect_done):
+    def run_singles(self, server_ids, jobs, expect_done, keepalive=False):
         """Submit `jobs` single-server jobs (`server_id`, round-robin) from one client, one
         POST after the other, then wait until `expect_done` jobs are final. Returns (seconds
-        from the first POST, per-POST latencies in ms)."""
+        from the first POST, per-POST latencies in ms). `keepalive`: the POSTs share one HTTP
+        connection (as requests.Session or the CLI's client do) instead of urllib's new
+        connection per request."""
+        conn = http.client.HTTPConnection(self.url[7:], timeout=30) if keepalive else None
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
         t0 = time.monotonic()
         lat = []
         for i in range(jobs):
             p0 = time.monotonic()
-            self.call("POST", "/api/v1/jobs", {"server_id": server_ids[i % len(server_ids)], "command": "echo hi"})
+            body = {"server_id": server_ids[i % len(server_ids)], "command": "echo hi"}
+            if conn:
+                conn.request("POST", "/api/v1/jobs", body=json.dumps(body), headers=headers)
+                r = conn.getresponse()
+                r.read()
+                if r.status != 201:
+                    raise SystemExit(f"remora: POST /api/v1/jobs answered {r.status}")
+            else:
+                self.call("POST", "/api/v1/jobs", body)
             lat.append((time.monotonic() - p0) * 1000)
+        if conn:
+            conn.close()
         deadline = t0 + 600
         while True:
             if self.count("queued") == 0 and self.count("running") == 0:
@@ -245,12 +260,20 @@ def main():
         ids = remora.add_hosts(part)
         res["remora"] = [remora.run_batches(ids, a.jobs // a.hosts, a.jobs * (r + 1)) for r in range(a.rounds)]
         # Single-submission form on the same (now warm) stack: one POST per job.
-        singles, lat = [], []
+        singles, lat, ka, ka_lat = [], [], [], []
+        done = a.jobs * a.rounds
         for r in range(a.rounds):
-            took, l = remora.run_singles(ids, a.jobs, a.jobs * (a.rounds + r + 1))
+            # Alternating: the urllib client, then the keep-alive one, each round.
+            done += a.jobs
+            took, l = remora.run_singles(ids, a.jobs, done)
             singles.append(took)
             lat.extend(l)
+            done += a.jobs
+            took, l = remora.run_singles(ids, a.jobs, done, keepalive=True)
+            ka.append(took)
+            ka_lat.extend(l)
         res["singles"], res["singles_lat"] = singles, lat
+        res["singles_ka"], res["singles_ka_lat"] = ka, ka_lat
         remora.close()
         remora = None
         res["fan_ssh"] = res["fan_remora"] = None
@@ -275,6 +298,7 @@ def main():
         ("OpenSSH ControlMaster, `-P %d`, warm" % a.parallel, res["cm_warm"]),
         ("Remora, concurrency %d (round 1 cold, then pooled)" % a.parallel, res["remora"]),
         ("Remora, %d single `POST /api/v1/jobs` from one client (pooled)" % n, res["singles"]),
+        ("Remora, the same from a keep-alive client" , res["singles_ka"]),
     ]
     print(f"\n### {n} x `echo hi` over {a.hosts} hosts ({a.rounds} rounds)\n")
     print("| runner | seconds per round | median s | jobs/s (median) |")
@@ -287,10 +311,15 @@ def main():
     rm = statistics.median(res["remora"])
     lat = sorted(res["singles_lat"])
     p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+    kl = sorted(res["singles_ka_lat"])
+    pk = lambda q: kl[min(len(kl) - 1, int(q * len(kl)))]
     sm = statistics.median(res["singles"])
+    km = statistics.median(res["singles_ka"])
     if a.only_remora:
         print(f"\nSingle submissions: POST latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms "
               f"({len(lat)} POSTs, jobs running meanwhile); {n / sm:.0f} jobs/s end to end")
+        print(f"Keep-alive client: POST latency p50 {pk(0.5):.1f} ms, p99 {pk(0.99):.1f} ms; "
+              f"{n / km:.0f} jobs/s end to end")
         return
     print(f"\nRemora vs xargs ssh: {statistics.median(res['xargs']) / rm:.2f}x; "
           f"vs ControlMaster cold: {statistics.median(res['cm_cold']) / rm:.2f}x; "
@@ -300,6 +329,9 @@ def main():
     print(f"\nSingle submissions: POST latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms "
           f"({len(lat)} POSTs, jobs running meanwhile); {n / sm:.0f} jobs/s end to end = "
           f"{statistics.median(res['cm_warm']) / sm:.2f}x warm ControlMaster")
+    print(f"Keep-alive client: POST latency p50 {pk(0.5):.1f} ms, p99 {pk(0.99):.1f} ms "
+          f"({len(kl)} POSTs); {n / km:.0f} jobs/s end to end = "
+          f"{statistics.median(res['cm_warm']) / km:.2f}x warm ControlMaster")
     if res["fan_ssh"] is None:
         return
     print(f"\n### fan-out of one command to {a.fanout} hosts ({a.rounds} rounds)\n")
