@@ -95,6 +95,61 @@ pub async fn seed_admin(
     Ok(Some(t))
 }
 
+/// Tokens that were valid when last read, for [`ApiConfig::auth_cache_ms`]: a client's requests
+/// then do not each read the token table. Only valid tokens are kept (an unknown one is read every
+/// time); a revoke through this process clears the cache, so it counts here at once and on other
+/// API processes within the TTL. At most [`TOKEN_CACHE_MAX`] entries (then it starts afresh).
+///
+/// [`ApiConfig::auth_cache_ms`]: crate::config::ApiConfig::auth_cache_ms
+pub struct TokenCache {
+    ttl: std::time::Duration,
+    map: std::sync::Mutex<std::collections::HashMap<String, (String, String, std::time::Instant)>>,
+}
+
+/// Most tokens [`TokenCache`] holds.
+pub const TOKEN_CACHE_MAX: usize = 10_000;
+
+impl TokenCache {
+    pub fn new(ttl_ms: u64) -> TokenCache {
+        TokenCache {
+            ttl: std::time::Duration::from_millis(ttl_ms),
+            map: Default::default(),
+        }
+    }
+
+    /// The token's id and role, if it was read valid within the TTL.
+    pub fn get(&self, hash: &str) -> Option<(String, String)> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let map = self.map.lock().ok()?;
+        let (id, role, at) = map.get(hash)?;
+        (at.elapsed() < self.ttl).then(|| (id.clone(), role.clone()))
+    }
+
+    pub fn put(&self, hash: &str, id: &str, role: &str) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= TOKEN_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(
+                hash.to_string(),
+                (id.to_string(), role.to_string(), std::time::Instant::now()),
+            );
+        }
+    }
+
+    /// Forget every token (after a revoke).
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
+    }
+}
+
 pub async fn require_token(
     State(state): State<AppState>,
     mut req: Request,
@@ -126,7 +181,18 @@ pub async fn require_token(
             ))
         }
     };
-    match state.store.find_token(&hash_token(&token)).await? {
+    let hash = hash_token(&token);
+    let found = match state.tokens.get(&hash) {
+        Some(hit) => Some(hit),
+        None => {
+            let read = state.store.find_token(&hash).await?;
+            if let Some((id, role)) = &read {
+                state.tokens.put(&hash, id, role);
+            }
+            read
+        }
+    };
+    match found {
         Some((token_id, role)) => {
             if let Some(l) = state.limiter.as_ref() {
                 if let Err(not_until) = l.check_key(&token_id) {

@@ -84,6 +84,10 @@ pub struct ApiOpts {
     /// Requests per second per token (burst: twice that); 0 disables rate limiting.
     #[arg(long, env = "REMORA_RATE_LIMIT", default_value_t = 100)]
     pub rate_limit: u32,
+    /// How long a token read valid is trusted without reading it again, ms (0–60000; 0 reads it
+    /// on every request). A revoke counts at once on the API that did it, within this on others.
+    #[arg(long, env = "REMORA_AUTH_CACHE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub auth_cache_ms: u64,
     /// Comma-separated origins allowed by CORS (e.g. http://localhost:3000); empty = CORS off.
     #[arg(long, env = "REMORA_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Option<Vec<String>>,
@@ -180,6 +184,7 @@ impl ApiOpts {
         }
         c.worker_down_after = std::time::Duration::from_secs(self.worker_down_after_secs.max(1));
         c.rate_limit = self.rate_limit;
+        c.auth_cache_ms = self.auth_cache_ms;
         c.list_count_cap = self.list_count_cap.max(0);
         c.search_count_cap = self.search_count_cap.max(0);
         c.sse_job_buffer = self.sse_job_buffer.max(1);

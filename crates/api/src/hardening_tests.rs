@@ -490,3 +490,71 @@ async fn me_reports_the_callers_role() {
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
 }
+
+/// Tokens read valid are trusted for `auth_cache_ms` (REMORA_AUTH_CACHE_MS): a revoke through
+/// the API counts at once; a revoke this process did not make (another API instance: here the
+/// store directly) counts once the entry is older than the TTL, and never before it was read.
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once_here_and_within_the_cache_ttl_elsewhere() {
+    let api = api_with(ApiConfig {
+        auth_cache_ms: 300,
+        ..ApiConfig::default()
+    })
+    .await;
+    let mint = |name: &'static str| {
+        let api = &api;
+        async move {
+            let (st, t) = api
+                .call(
+                    ADMIN,
+                    Method::POST,
+                    "/api/v1/tokens",
+                    Some(json!({ "name": name, "role": "viewer" })),
+                )
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{t}");
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["token"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    // Revoked through the API: refused on the very next request, though it was just cached.
+    let (id, tok) = mint("here").await;
+    let (st, _) = api.call(&tok, Method::GET, "/api/v1/servers", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, b) = api
+        .call(ADMIN, Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, _) = api.call(&tok, Method::GET, "/api/v1/servers", None).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    // Revoked elsewhere: refused once the cached entry is older than the TTL.
+    let (id, tok) = mint("elsewhere").await;
+    let (st, _) = api.call(&tok, Method::GET, "/api/v1/servers", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let revoked = std::time::Instant::now();
+    assert!(api.state.store.revoke_token(&id).await.unwrap());
+    let deadline = revoked + std::time::Duration::from_secs(10);
+    loop {
+        // Taken before the request: the cached entry is older than this when it is checked.
+        let since = revoked.elapsed();
+        let (st, _) = api.call(&tok, Method::GET, "/api/v1/servers", None).await;
+        if st == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(st, StatusCode::OK);
+        assert!(
+            since < std::time::Duration::from_millis(300),
+            "a revoked token was still accepted {since:?} after the revoke (TTL 300 ms)"
+        );
+        assert!(std::time::Instant::now() < deadline);
+        tokio::task::yield_now().await;
+    }
+    // An unknown token is never cached as valid.
+    let (st, _) = api
+        .call("rmr_never_issued", Method::GET, "/api/v1/servers", None)
+        .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+}

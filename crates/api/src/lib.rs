@@ -66,6 +66,8 @@ pub struct ApiConfig {
     pub pem_max_bytes: usize,
     /// Requests per second per token (burst twice that); 0 disables the limit.
     pub rate_limit: u32,
+    /// Valid tokens are trusted this long without reading them again, ms (0 = never).
+    pub auth_cache_ms: u64,
     /// Origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
     /// Job lists count matching rows up to this many (0 = always exact).
@@ -150,6 +152,7 @@ impl Default for ApiConfig {
             max_jump_depth: remora_ssh::chain::DEFAULT_MAX_JUMP_DEPTH,
             key_limits: remora_ssh::KeyLimits::default(),
             rate_limit: 100,
+            auth_cache_ms: 1000,
             cors_origins: Vec::new(),
             list_count_cap: 10_000,
             search_count_cap: 1_000,
@@ -181,11 +184,14 @@ pub struct AppState {
     pub push_wake: Arc<tokio::sync::Notify>,
     pub metrics: Arc<metrics::Metrics>,
     pub limiter: Arc<auth::Limiter>,
+    /// Valid tokens recently read (`REMORA_AUTH_CACHE_MS`).
+    pub tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
     pub fn new(store: Store, vault: Vault, queue: Client, cfg: ApiConfig) -> AppState {
         let limiter = Arc::new(auth::limiter(cfg.rate_limit));
+        let cfg_ttl = cfg.auth_cache_ms;
         let live = Arc::new(live::Hub::new(cfg.sse_job_buffer, cfg.sse_status_buffer));
         let streams = Arc::new(live::StreamSlots::new(
             cfg.sse_max_per_token,
@@ -201,6 +207,7 @@ impl AppState {
             push_wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(metrics::Metrics::new()),
             limiter,
+            tokens: Arc::new(auth::TokenCache::new(cfg_ttl)),
         }
     }
 }

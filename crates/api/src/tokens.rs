@@ -132,6 +132,7 @@ async fn revoke(
     if !state.store.revoke_token(&id).await? {
         return Err(ApiError::not_found("token", &id));
     }
+    state.tokens.clear();
     crate::audit(&state, &caller, "token.revoke", "token", Some(&id), None).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,6 +42,9 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+/// The connection generation (migration 0019) as a column of a claim's `RETURNING`.
+const CONN_GEN: &str = "(SELECT n FROM conn_generation WHERE id = 1) AS conn_gen";
+
 pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env, template_id, template_version, schedule_id";
 
 pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
@@ -141,6 +144,19 @@ impl Store {
     /// `max_concurrency` (counted over all workers). On SQLite through the
     /// group-commit writer; on PostgreSQL in its own transaction (see `writer`).
     pub async fn claim_job(&self, job_id: &str, worker_id: &str) -> Result<Claim> {
+        Ok(self.claim_job_gen(job_id, worker_id).await?.0)
+    }
+
+    /// [`Store::claim_job`], with the connection generation read in the claim's transaction
+    /// (`Some` with a claimed job): the counter that every change to a server's address, user,
+    /// credential, jump host or pin, to a credential or to a trusted CA moves on (migration
+    /// 0019). A cache of what was read for a server at generation `g` is current while claims
+    /// still return `g`.
+    pub async fn claim_job_gen(
+        &self,
+        job_id: &str,
+        worker_id: &str,
+    ) -> Result<(Claim, Option<i64>)> {
         if self.backend == Backend::Sqlite {
             return match self
                 .writer
@@ -150,7 +166,7 @@ impl Store {
                 })
                 .await?
             {
-                Value::Claim(c) => Ok(c),
+                Value::Claim(c, g) => Ok((c, g)),
                 other => Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
             };
         }
@@ -160,6 +176,14 @@ impl Store {
             .map_err(OpError::into_store)?;
         tx.commit().await?;
         Ok(claim)
+    }
+
+    /// The connection generation now (see [`Store::claim_job_gen`]).
+    pub async fn conn_generation(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT n FROM conn_generation WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?
+            .try_get(0)?)
     }
 
     /// Put a running job back to `queued` (its command never started and a
@@ -363,7 +387,7 @@ pub(crate) async fn claim_in(
     backend: Backend,
     job_id: &str,
     worker_id: &str,
-) -> Result<Claim, OpError> {
+) -> Result<(Claim, Option<i64>), OpError> {
     if backend == Backend::Sqlite {
         return claim_in_sqlite(conn, job_id, worker_id).await;
     }
@@ -372,13 +396,13 @@ pub(crate) async fn claim_in(
         .fetch_optional(&mut *conn)
         .await?;
     let Some(job_row) = job_row else {
-        return Ok(Claim::NotQueued);
+        return Ok((Claim::NotQueued, None));
     };
     let server_id: String = job_row.try_get(0)?;
     let status: String = job_row.try_get(1)?;
     let batch_id: Option<String> = job_row.try_get(2)?;
     if status != JobStatus::Queued.as_str() {
-        return Ok(Claim::NotQueued);
+        return Ok((Claim::NotQueued, None));
     }
     // Serialise claims per server so the running count cannot race.
     let max: Option<i64> =
@@ -397,7 +421,7 @@ pub(crate) async fn claim_in(
                 .await?
                 .try_get(0)?;
         if max > 0 && running >= max {
-            return Ok(Claim::Busy);
+            return Ok((Claim::Busy, None));
         }
     }
     // The batch's max_parallel, counted under its row lock so claims of
@@ -419,7 +443,7 @@ pub(crate) async fn claim_in(
                     .await?
                     .try_get(0)?;
             if running >= max {
-                return Ok(Claim::Busy);
+                return Ok((Claim::Busy, None));
             }
         }
     }
@@ -427,7 +451,7 @@ pub(crate) async fn claim_in(
     let row = sqlx::query(&format!(
         "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
          WHERE id = $3 AND status = $5
-         RETURNING {JOB_COLS}"
+         RETURNING {JOB_COLS}, {CONN_GEN}"
     ))
     .bind(worker_id)
     .bind(now)
@@ -437,8 +461,11 @@ pub(crate) async fn claim_in(
     .fetch_optional(&mut *conn)
     .await?;
     match row {
-        Some(row) => Ok(Claim::Claimed(Box::new(job_from_row(&row)?))),
-        None => Ok(Claim::NotQueued),
+        Some(row) => Ok((
+            Claim::Claimed(Box::new(job_from_row(&row)?)),
+            Some(row.try_get("conn_gen")?),
+        )),
+        None => Ok((Claim::NotQueued, None)),
     }
 }
 
@@ -451,7 +478,7 @@ async fn claim_in_sqlite(
     conn: &mut sqlx::AnyConnection,
     job_id: &str,
     worker_id: &str,
-) -> Result<Claim, OpError> {
+) -> Result<(Claim, Option<i64>), OpError> {
     let now = remora_domain::time::now_ms();
     let row = sqlx::query(&format!(
         "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
@@ -463,7 +490,7 @@ async fn claim_in_sqlite(
                 SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
                   AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
                       >= b.max_parallel))
-         RETURNING {JOB_COLS}"
+         RETURNING {JOB_COLS}, {CONN_GEN}"
     ))
     .bind(worker_id)
     .bind(now)
@@ -473,7 +500,10 @@ async fn claim_in_sqlite(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = row {
-        return Ok(Claim::Claimed(Box::new(job_from_row(&row)?)));
+        return Ok((
+            Claim::Claimed(Box::new(job_from_row(&row)?)),
+            Some(row.try_get("conn_gen")?),
+        ));
     }
     // Not claimed: queued still means its server (or its batch) is full.
     let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
@@ -482,10 +512,13 @@ async fn claim_in_sqlite(
         .await?
         .map(|r| r.try_get(0))
         .transpose()?;
-    Ok(match status {
-        Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
-        _ => Claim::NotQueued,
-    })
+    Ok((
+        match status {
+            Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
+            _ => Claim::NotQueued,
+        },
+        None,
+    ))
 }
 
 /// `Store::finish_job` inside the caller's transaction; `None` (nothing

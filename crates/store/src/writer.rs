@@ -105,7 +105,7 @@ pub(crate) enum Work {
 /// What it answers.
 #[derive(Debug)]
 pub(crate) enum Value {
-    Claim(Claim),
+    Claim(Claim, Option<i64>),
     Unit,
     Final(Option<JobStatus>),
 }
@@ -163,7 +163,8 @@ impl Work {
     ) -> Result<Value, OpError> {
         Ok(match self {
             Work::Claim { job_id, worker_id } => {
-                Value::Claim(crate::jobs::claim_in(conn, backend, job_id, worker_id).await?)
+                let (c, g) = crate::jobs::claim_in(conn, backend, job_id, worker_id).await?;
+                Value::Claim(c, g)
             }
             Work::Append {
                 job_id,

@@ -36,6 +36,8 @@ struct Running<'a> {
     ctx: &'a Ctx,
     job: &'a Job,
     d: &'a Delivery,
+    /// The connection generation the claim returned.
+    generation: Option<i64>,
 }
 
 /// First and longest pause between tries of a write that ends a job (the
@@ -147,9 +149,86 @@ impl Running<'_> {
     }
 }
 
+/// A server's connection target as built at a connection generation (see [`TargetCache`]).
+#[derive(Clone)]
+struct CachedTarget {
+    generation: i64,
+    target: Target,
+    server_id: String,
+    sudo_password: Option<String>,
+}
+
+/// The connection targets the worker built, by server id, each with the connection generation
+/// its job's claim returned (`Store::claim_job_gen`). A job whose claim returns the same
+/// generation reuses it: nothing a connection is made from changed since, so the job reads no
+/// server, secret or trusted CA and decrypts nothing. Any such change moves the generation on
+/// and the next job of every server reads afresh. At most [`TARGET_CACHE_MAX`] servers (then it
+/// starts afresh). It holds decrypted credentials in memory, as the worker's pooled
+/// connections do.
+#[derive(Default)]
+pub struct TargetCache(std::sync::Mutex<std::collections::HashMap<String, CachedTarget>>);
+
+/// Most servers [`TargetCache`] holds.
+pub const TARGET_CACHE_MAX: usize = 20_000;
+
+impl TargetCache {
+    fn get(&self, server_id: &str, generation: i64) -> Option<CachedTarget> {
+        let m = self.0.lock().ok()?;
+        m.get(server_id)
+            .filter(|c| c.generation == generation)
+            .cloned()
+    }
+
+    fn put(&self, key: &str, c: CachedTarget) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= TARGET_CACHE_MAX && !m.contains_key(key) {
+                m.clear();
+            }
+            m.insert(key.to_string(), c);
+        }
+    }
+
+    /// Servers held (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.0.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The job's target (through its jump chain), its server's id, and, for a `become` job, the
-/// sudo password of the same decrypted credential (one read of the secrets).
+/// sudo password of the same decrypted credential: from the worker's [`TargetCache`] when
+/// the claim's connection generation is the one it was built at, else read (one read of the
+/// secrets) and cached at that generation.
 async fn target_for(
+    ctx: &Ctx,
+    job: &Job,
+    generation: Option<i64>,
+) -> Result<(Target, String, Option<String>), (String, ErrorCode)> {
+    if let Some(c) = generation.and_then(|g| ctx.targets.get(&job.server_id, g)) {
+        ctx.metrics.target_cache_hits.inc();
+        let sudo = c.sudo_password.filter(|_| job.options.sudo);
+        return Ok((c.target, c.server_id, sudo));
+    }
+    let (target, server_id, sudo) = read_target(ctx, job).await?;
+    if let Some(g) = generation {
+        ctx.targets.put(
+            &job.server_id,
+            CachedTarget {
+                generation: g,
+                target: target.clone(),
+                server_id: server_id.clone(),
+                sudo_password: sudo.clone(),
+            },
+        );
+    }
+    Ok((target, server_id, sudo.filter(|_| job.options.sudo)))
+}
+
+/// [`target_for`] from the database; the sudo password whatever the job's options.
+async fn read_target(
     ctx: &Ctx,
     job: &Job,
 ) -> Result<(Target, String, Option<String>), (String, ErrorCode)> {
@@ -174,7 +253,7 @@ async fn target_for(
         Ok(None) => return Err(deleted()),
         Err(e) => return Err((e.to_string(), ErrorCode::SecretUnreadable)),
     };
-    let sudo_password = secrets.sudo_password.take().filter(|_| job.options.sudo);
+    let sudo_password = secrets.sudo_password.take();
     let max = ctx.cfg.ssh.max_jump_depth;
     match remora_ssh::chain::target_with_jumps(&ctx.store, &ctx.vault, &server, secrets, max).await
     {
@@ -183,23 +262,46 @@ async fn target_for(
     }
 }
 
-pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
-    let r = Running { ctx, job: &job, d };
+/// Run a claimed job. `registered`: its cancel token, in `ctx.running` since before the claim
+/// (so no cancel after the claim can be missed); `None` registers it now and asks the database
+/// about a cancel that landed in between. `generation`: the connection generation its claim
+/// returned (see [`TargetCache`]).
+pub async fn run_job(
+    ctx: &Ctx,
+    job: Job,
+    d: &Delivery,
+    registered: Option<CancellationToken>,
+    generation: Option<i64>,
+) -> Outcome {
+    let r = Running {
+        ctx,
+        job: &job,
+        d,
+        generation,
+    };
     ctx.publish_status(&job.id, JobStatus::Running, None).await;
-    let cancel = CancellationToken::new();
-    if let Ok(mut m) = ctx.running.lock() {
-        m.insert(job.id.clone(), cancel.clone());
-    }
-    ctx.metrics.jobs_running.inc();
-    // A cancel may have landed between the claim and the registration above.
-    if ctx
-        .store
-        .is_cancel_requested(&job.id)
-        .await
-        .unwrap_or(false)
-    {
+    let cancel = match registered {
+        Some(t) => t,
+        None => {
+            let t = CancellationToken::new();
+            if let Ok(mut m) = ctx.running.lock() {
+                m.insert(job.id.clone(), t.clone());
+            }
+            if ctx
+                .store
+                .is_cancel_requested(&job.id)
+                .await
+                .unwrap_or(false)
+            {
+                t.cancel();
+            }
+            t
+        }
+    };
+    if job.cancel_requested {
         cancel.cancel();
     }
+    ctx.metrics.jobs_running.inc();
     let out = run_inner(&r, d, cancel).await;
     if let Ok(mut m) = ctx.running.lock() {
         m.remove(&job.id);
@@ -210,7 +312,7 @@ pub async fn run_job(ctx: &Ctx, job: Job, d: &Delivery) -> Outcome {
 
 async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> Outcome {
     let (ctx, job) = (r.ctx, r.job);
-    let (target, server_id, sudo_password) = match target_for(ctx, job).await {
+    let (target, server_id, sudo_password) = match target_for(ctx, job, r.generation).await {
         Ok(t) => t,
         Err((msg, code)) => return r.fail(&msg, code).await,
     };
@@ -271,6 +373,10 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
 
 /// A template job's parameter values (sealed in the job row by the API), none otherwise.
 async fn template_params(ctx: &Ctx, job: &Job) -> Result<Vec<ParamValue>, String> {
+    // Only a template's job has sealed parameters (the claim returned its template_id).
+    if job.template_id.is_none() {
+        return Ok(Vec::new());
+    }
     let origin = ctx
         .store
         .job_origin(&job.id)

@@ -90,6 +90,8 @@ pub struct Ctx {
     pub cfg: WorkerConfig,
     /// Cancel tokens of the jobs running here, by job id.
     pub running: Mutex<HashMap<String, CancellationToken>>,
+    /// Connection targets by server, while nothing they are made from changed.
+    pub targets: exec::TargetCache,
     pub metrics: metrics::Metrics,
     /// Shutting down: no more reserves.
     pub draining: AtomicBool,
@@ -153,6 +155,7 @@ pub async fn run_with(
         pool: Pool::new(cfg.ssh.clone()),
         cfg,
         running: Mutex::new(HashMap::new()),
+        targets: exec::TargetCache::default(),
         metrics: metrics::Metrics::new(),
         draining: AtomicBool::new(false),
         drain_expired: AtomicBool::new(false),
@@ -378,8 +381,38 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
         }
     };
     tracing::Span::current().record("job_id", msg.job_id.as_str());
-    match ctx.store.claim_job(&msg.job_id, &ctx.cfg.id).await {
-        Ok(Claim::Claimed(job)) if ctx.drain_expired.load(Ordering::Relaxed) => {
+    // The job's cancel token goes in before the claim: a cancel that comes after the claim then
+    // always finds it, without a read of `cancel_requested` per job. A second copy of a job
+    // already running here registers nothing (and its claim finds the job not queued).
+    let token = CancellationToken::new();
+    let registered = ctx
+        .running
+        .lock()
+        .map(|mut m| match m.entry(msg.job_id.clone()) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(token.clone());
+                true
+            }
+            std::collections::hash_map::Entry::Occupied(_) => false,
+        })
+        .unwrap_or(false);
+    let unregister = || {
+        if registered {
+            if let Ok(mut m) = ctx.running.lock() {
+                m.remove(&msg.job_id);
+            }
+        }
+    };
+    let (claim, generation) = match ctx.store.claim_job_gen(&msg.job_id, &ctx.cfg.id).await {
+        Ok((c, g)) => (Ok(c), g),
+        Err(e) => (Err(e), None),
+    };
+    let drained = ctx.drain_expired.load(Ordering::Relaxed);
+    if !matches!(claim, Ok(Claim::Claimed(_))) || drained {
+        unregister();
+    }
+    match claim {
+        Ok(Claim::Claimed(job)) if drained => {
             // Claimed just as the drain ran out: hand it to another worker.
             let _ = ctx
                 .store
@@ -395,7 +428,8 @@ async fn handle_delivery(ctx: Arc<Ctx>, d: remora_netqueue::Delivery) {
                 .await;
         }
         Ok(Claim::Claimed(job)) => {
-            let outcome = exec::run_job(&ctx, *job, &d).await;
+            let outcome =
+                exec::run_job(&ctx, *job, &d, registered.then_some(token), generation).await;
             match outcome {
                 exec::Outcome::Done => {
                     let _ = ctx.queue.ack(&d.queue, &d.id, d.lease_id).await;

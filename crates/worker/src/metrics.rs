@@ -38,6 +38,8 @@ pub struct Metrics {
     pub queue_active: IntGaugeVec,
     /// Moves of the worker's queue connection to another address of its list.
     pub queue_failovers: IntCounter,
+    /// Jobs whose connection target came from the worker's cache (nothing read or decrypted).
+    pub target_cache_hits: IntCounter,
 }
 
 impl Default for Metrics {
@@ -131,7 +133,13 @@ impl Metrics {
             "Moves of this worker's queue connection to another address of REMORA_QUEUE_ADDR",
         )
         .expect("static metric");
+        let target_cache_hits = IntCounter::new(
+            "target_cache_hits_total",
+            "Jobs whose server, credentials and trusted CAs came from the worker's cache (unchanged since it read them)",
+        )
+        .expect("static metric");
         let all: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(target_cache_hits.clone()),
             Box::new(jobs_finished.clone()),
             Box::new(jobs_running.clone()),
             Box::new(retries.clone()),
@@ -166,6 +174,7 @@ impl Metrics {
             dropped_not_queued,
             queue_active,
             queue_failovers,
+            target_cache_hits,
         }
     }
 

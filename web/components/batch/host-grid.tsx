@@ -12,15 +12,27 @@ import { ErrorState } from "@/components/states";
 import { JobStatusBadge } from "@/components/status-badge";
 
 const ROW = 36;
-/** More than the rows ever in the DOM at once (viewport + overscan): the row keys. */
-const ROW_SLOTS = 128;
+/** Rows kept beyond the viewport on either side. */
+const OVERSCAN = 8;
+/** The rows in the DOM: a fixed window of `slots` consecutive hosts (the viewport plus
+ * OVERSCAN either side), each row keyed by `index % slots`. A host scrolled out and the one
+ * scrolled in have the same key, so a scroll step moves and relabels the same elements and
+ * creates none (a window of varying size would mount and unmount rows at its ends). */
+const slotsFor = (height: number) => Math.ceil(height / ROW) + 2 * OVERSCAN + 1;
 const COLS = "grid-cols-[minmax(10rem,2fr)_7rem_5rem_minmax(8rem,3fr)]";
 
 /** One row. Memoised on its cell: React Query keeps an unchanged cell the same object across
  * refetches, so a poll re-renders only the hosts whose status changed. */
-const HostRow = React.memo(function HostRow({ index, start, cell: c, onOpen }: { index: number; start: number; cell: BatchCell | undefined; onOpen: (cell: BatchCell) => void }) {
+const HostRow = React.memo(function HostRow({ index, count, cell: c, onOpen }: { index: number; count: number; cell: BatchCell | undefined; onOpen: (cell: BatchCell) => void }) {
   return (
-    <div role="listitem" className="absolute left-0 top-0 w-full border-b last:border-0" style={{ height: ROW, transform: `translateY(${start}px)`, contain: "strict" }} data-index={index}>
+    <div
+      role="listitem"
+      aria-posinset={index + 1}
+      aria-setsize={count}
+      className="absolute left-0 top-0 w-full border-b bg-background"
+      style={{ height: ROW, transform: `translateY(${index * ROW}px)`, contain: "strict" }}
+      data-index={index}
+    >
       {c ? (
         <button
           type="button"
@@ -75,12 +87,14 @@ export const HostGrid = React.memo(function HostGrid({
     count,
     getScrollElement: () => parent.current,
     estimateSize: () => ROW,
-    overscan: 12,
+    overscan: 0,
     initialRect: { width: 1000, height },
   });
   const items = v.getVirtualItems();
-  const lo = items[0]?.index ?? 0;
-  const hi = items[items.length - 1]?.index ?? 0;
+  // The window: `slots` hosts from OVERSCAN above the first one in view, shifted up at the end.
+  const slots = Math.min(count, slotsFor(height));
+  const lo = Math.max(0, Math.min((items[0]?.index ?? 0) - OVERSCAN, count - slots));
+  const hi = Math.max(0, lo + slots - 1);
   // A quarter page of look-ahead either side, so the next page is there before it scrolls into
   // view. Derived while rendering (no state): a scroll re-renders once, and the page list only
   // changes when a page boundary comes near.
@@ -119,7 +133,7 @@ export const HostGrid = React.memo(function HostGrid({
       </div>
       <div
         ref={parent}
-        className="overflow-auto"
+        className="overflow-auto bg-background"
         style={{ height, contain: "strict", overscrollBehavior: "contain" }}
         role="list"
         aria-label="Servers in this batch"
@@ -129,11 +143,11 @@ export const HostGrid = React.memo(function HostGrid({
       >
         {first.data && count === 0 ? <p className="p-4 text-sm text-muted-foreground">No host matches.</p> : null}
         <div style={{ height: v.getTotalSize(), position: "relative", contain: "layout paint" }}>
-          {items.map((it) => (
-            // Keyed by slot, not by host: a row scrolled out is reused for the one scrolled in
-            // (its text and offset change), so a scroll step creates no elements.
-            <HostRow key={it.index % ROW_SLOTS} index={it.index} start={it.start} cell={cell(it.index)} onOpen={onOpen} />
-          ))}
+          {Array.from({ length: slots }, (_, k) => {
+            const i = lo + k;
+            // Keyed by slot (see slotsFor): the elements stay, their host changes.
+            return <HostRow key={i % slots} index={i} count={count} cell={cell(i)} onOpen={onOpen} />;
+          })}
         </div>
       </div>
     </div>

@@ -976,3 +976,51 @@ async fn a_second_batch_reuses_the_first_use_connections() {
         );
     }
 }
+
+/// The worker keeps the connection target it built for a server while the connection
+/// generation stays the same (no server, secret or CA read per job), and a change of the
+/// server counts from the next job: a job after the user was changed to one that does not
+/// exist fails to authenticate instead of running on the cached target and its pooled
+/// connection, and the job after the change back runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_changed_server_counts_from_the_next_job_despite_the_target_cache() {
+    let host = require!(SshHost::start());
+    let stack = stack(Some(Default::default())).await;
+    let body = |user: &str| json!({ "name": "cached", "hostname": host.host(), "port": host.port(), "user": user, "private_key": host.private_key(), "max_concurrency": 4 });
+    let (st, v) = stack.post("/api/v1/servers", body(host.user())).await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    for round in 0..3 {
+        let j = stack.submit("cached", "echo same").await;
+        let j = stack.wait_final(&j, Duration::from_secs(60)).await;
+        assert_eq!(j["status"], "completed", "round {round}: {j}");
+    }
+    let g = stack.store.conn_generation().await.unwrap();
+    let (st, v) = stack
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/servers/{id}"),
+            Some(body("no-such-user-here")),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(stack.store.conn_generation().await.unwrap() > g);
+    let j = stack.submit("cached", "echo changed").await;
+    let j = stack.wait_final(&j, Duration::from_secs(60)).await;
+    assert_eq!(
+        j["status"], "failed",
+        "a job ran as the old user after the change: {j}"
+    );
+    assert_eq!(j["error_code"], "auth_failed", "{j}");
+    let (st, v) = stack
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/servers/{id}"),
+            Some(body(host.user())),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let j = stack.submit("cached", "echo back").await;
+    let j = stack.wait_final(&j, Duration::from_secs(60)).await;
+    assert_eq!(j["status"], "completed", "{j}");
+}

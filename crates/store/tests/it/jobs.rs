@@ -256,3 +256,90 @@ async fn queued_jobs_page_through_ties(s: &Store) {
     assert!(!seen.contains(&gone.id));
 }
 on_both!(queued_jobs_page_through_ties);
+
+/// The connection generation (migration 0019) moves on with every change to what a connection
+/// is made from, is returned by a claim in the claim's own transaction, and stays put for the
+/// status columns checks and jobs write (so a worker's cached targets survive them).
+async fn connection_generation_moves_with_connection_settings(s: &Store) {
+    let a = unlimited_server(s, "gen-a").await;
+    let g0 = s.conn_generation().await.unwrap();
+    // A claim returns the generation of its transaction.
+    let j = job(&a.id, 1, "echo gen");
+    s.insert_job(&j).await.unwrap();
+    let (c, g) = s.claim_job_gen(&j.id, "w1").await.unwrap();
+    assert!(matches!(c, Claim::Claimed(_)), "{c:?}");
+    assert_eq!(g, Some(g0));
+    let (c, g) = s.claim_job_gen(&j.id, "w1").await.unwrap();
+    assert_eq!((c, g), (Claim::NotQueued, None));
+
+    // Status columns: no move.
+    s.set_server_status(&a.id, "reachable").await.unwrap();
+    s.set_host_key_presented(&a.id, Some("SHA256:x"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.conn_generation().await.unwrap(),
+        g0,
+        "status writes moved it"
+    );
+
+    // Each change a connection depends on: a move.
+    let mut last = g0;
+    let mut moved = |what: &str, now: i64| {
+        assert!(
+            now > last,
+            "{what} did not move the generation ({last} → {now})"
+        );
+        last = now;
+    };
+    s.pin_host_key(&a.id, "SHA256:pinned").await.unwrap();
+    moved("a first-use pin", s.conn_generation().await.unwrap());
+    s.set_host_key(&a.id, Some("SHA256:other")).await.unwrap();
+    moved("an accepted host key", s.conn_generation().await.unwrap());
+    let edited = NewServer {
+        port: 2222,
+        max_concurrency: 0,
+        ..server("gen-a")
+    };
+    assert!(s.update_server(&a.id, &edited).await.unwrap());
+    moved("a server edit", s.conn_generation().await.unwrap());
+    let cred = s
+        .insert_credential(&remora_store::NewCredential {
+            name: "gen-cred".into(),
+            kind: "password".into(),
+            password_enc: Some(vec![9, 9]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    moved("a new credential", s.conn_generation().await.unwrap());
+    assert!(s
+        .update_credential(
+            &cred.id,
+            &remora_store::NewCredential {
+                name: "gen-cred".into(),
+                kind: "password".into(),
+                password_enc: Some(vec![8, 8]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap());
+    moved("a credential edit", s.conn_generation().await.unwrap());
+    let ca = s
+        .insert_trusted_ca(
+            "gen-ca",
+            "ssh-ed25519 AAAA",
+            "ssh-ed25519",
+            "SHA256:ca",
+            &["*".into()],
+        )
+        .await
+        .unwrap();
+    moved("a new trusted CA", s.conn_generation().await.unwrap());
+    assert!(s.delete_trusted_ca(&ca.id).await.unwrap());
+    moved("a removed trusted CA", s.conn_generation().await.unwrap());
+    assert!(s.delete_server(&a.id).await.unwrap());
+    moved("a deleted server", s.conn_generation().await.unwrap());
+}
+on_both!(connection_generation_moves_with_connection_settings);
