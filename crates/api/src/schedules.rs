@@ -402,7 +402,7 @@ async fn fire(state: &AppState, s: &ScheduleRow, due: i64) {
                 .await
         }
         Err(e) => {
-            warn!(schedule_id = %s.id, error = %e.message(), "a schedule's run could not start");
+            warn!(schedule_id = %s.id, error = %e.message(), detail = %e, "a schedule's run could not start");
             state
                 .store
                 .finish_schedule_run(&s.id, due, RunStatus::Failed, &[], None, Some(&e.message()))

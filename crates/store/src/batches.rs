@@ -165,7 +165,7 @@ impl Store {
     /// Cancel a running batch: its queued hosts end `canceled` (`batch_stopped`)
     /// and its running ones are asked to stop. False if it was not running.
     pub async fn cancel_batch(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",

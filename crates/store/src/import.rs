@@ -34,7 +34,7 @@ impl Store {
     /// Apply `ops` in one transaction: all of them or, on the first error, none.
     pub async fn apply_import(&self, ops: &[ImportOp]) -> Result<()> {
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         for op in ops {
             match op {
                 ImportOp::Create {

@@ -170,7 +170,7 @@ impl Store {
                 other => Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
             };
         }
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let claim = claim_in(&mut tx, self.backend, job_id, worker_id)
             .await
             .map_err(OpError::into_store)?;
@@ -255,7 +255,7 @@ impl Store {
         error: &str,
         error_code: &str,
     ) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let row = sqlx::query(
             "UPDATE jobs SET status = $1, error = $2, error_code = $3, finished_at = $4
              WHERE id = $5 AND status IN ($6, $7)

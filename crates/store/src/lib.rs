@@ -180,6 +180,21 @@ fn sqlite_constraint(message: &str, primary_key: bool) -> String {
     }
 }
 
+/// A write transaction on `pool`. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken at
+/// `BEGIN`, waiting up to `busy_timeout` for another process's writer. A deferred `BEGIN` takes
+/// it at the first write, and when the transaction (or SQLite preparing its statement) has read
+/// by then and another process committed meanwhile, SQLite answers `database is locked` at once
+/// instead of waiting (seen with two API processes on one SQLite file firing schedules).
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
 impl Store {
     /// SQL for "now" in milliseconds since the epoch on the database server's clock, for the
     /// timestamps several processes compare (heartbeats): one clock, whatever each host's says.
@@ -208,8 +223,10 @@ impl Store {
         };
         let (read, write) = match backend {
             Backend::Sqlite => {
+                // No ping before each acquire: a SQLite connection is a file, it does not drop,
+                // and the ping is one more round trip to sqlx's connection thread per statement.
                 let opts = || {
-                    AnyPoolOptions::new().after_connect(|conn, _| {
+                    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
                             conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")

@@ -375,7 +375,7 @@ impl Store {
 
     /// Delete a target with its deliveries and their attempts.
     pub async fn delete_target(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         sqlx::query("DELETE FROM notification_attempts WHERE delivery_id IN (SELECT id FROM notification_deliveries WHERE target_id = $1)")
             .bind(id)
             .execute(&mut *tx)
@@ -406,7 +406,7 @@ impl Store {
             return Ok(0);
         }
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let mut n = 0;
         for t in &targets {
             n += insert_delivery(&mut tx, &t.id, ev, now, window_ms).await? as usize;
@@ -468,7 +468,7 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let sql = format!(
             "UPDATE jobs SET notified = 1 WHERE notified = 0 AND finished_at IS NOT NULL AND id IN ({list}) RETURNING id"
         );
@@ -564,7 +564,7 @@ impl Store {
             (false, Some(at)) => (DeliveryState::Pending, at),
             (false, None) => (DeliveryState::Failed, now),
         };
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         sqlx::query(
             "INSERT INTO notification_attempts (delivery_id, attempt, at, status_code, latency_ms, error)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",

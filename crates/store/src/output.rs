@@ -262,7 +262,7 @@ impl Store {
             packed.push(Packed { id, data, max_seq });
         }
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         for p in &packed {
             // Only a still-final, still-unpacked job (a purge may have won).
             let r = sqlx::query(

@@ -162,7 +162,7 @@ impl Store {
             .map(|i| format!("${}", i + 3))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let mut n = 0;
         for (i, sql) in [
             format!("DELETE FROM job_output WHERE job_id IN (SELECT id FROM jobs WHERE status = $1 AND finished_at < $2 AND id IN ({list}))"),

@@ -193,7 +193,7 @@ impl Store {
 
     /// Delete a schedule and its run history.
     pub async fn delete_schedule(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let r = sqlx::query("DELETE FROM schedules WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -234,7 +234,7 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<bool> {
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let r = sqlx::query("UPDATE schedules SET next_due_at = $1, next_run_at = $2, updated_at = $3 WHERE id = $4 AND next_due_at = $5 AND enabled = 1")
             .bind(new_due)
             .bind(new_run)
@@ -352,7 +352,7 @@ impl Store {
         jobs: &[remora_domain::Job],
         origin: &JobOrigin,
     ) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         for j in jobs {
             crate::jobs::insert_job_query(j)
                 .execute(&mut *tx)

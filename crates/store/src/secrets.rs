@@ -147,7 +147,7 @@ impl Store {
         let now = remora_domain::time::now_ms();
         // The key lives in a shared credential with the same id (`pem:ID`);
         // pem_files keeps the upload's metadata.
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         sqlx::query("INSERT INTO pem_files (id, key_type, fingerprint, content_enc, passphrase_enc, size, created_at) VALUES ($1, $2, $3, $4, NULL, $5, $6)")
             .bind(&id)
             .bind(key_type)
@@ -210,7 +210,7 @@ impl Store {
     }
 
     pub async fn delete_pem(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let r = sqlx::query("DELETE FROM pem_files WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -227,7 +227,7 @@ impl Store {
     /// passphrases and sudo passwords; uploaded key files are credentials) from `old` (which may know previous keys) to
     /// `new`, in one transaction. Returns how many values were rewritten.
     pub async fn rekey(&self, old: &Vault, new: &Vault) -> Result<usize> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let mut n = 0;
         for (table, cols) in [(
             "credentials",

@@ -197,7 +197,7 @@ impl Store {
     pub async fn insert_server(&self, s: &NewServer) -> Result<Server> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let (cred, private) = if let Some(c) = &s.credential_id {
             (Some(c.clone()), None)
         } else if has_inline(s) {
@@ -234,7 +234,7 @@ impl Store {
     /// follows the rules of [`Store::insert_server`]; the server's private
     /// credential is rotated in place, or deleted when no longer used.
     pub async fn update_server(&self, id: &str, s: &NewServer) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let private: Option<String> = sqlx::query(
             "SELECT c.id FROM servers s JOIN credentials c ON c.id = s.credential_id AND c.owner_server_id = s.id WHERE s.id = $1",
         )
@@ -492,7 +492,7 @@ impl Store {
 
     /// Delete a server and its private credential (shared ones stay).
     pub async fn delete_server(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let r = sqlx::query("DELETE FROM servers WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -76,7 +76,7 @@ impl Store {
     pub async fn insert_template(&self, name: &str, def: &TemplateDef) -> Result<TemplateRow> {
         let id = remora_domain::new_id();
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         sqlx::query("INSERT INTO templates (id, name, current_version, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)")
             .bind(&id)
             .bind(name)
@@ -103,7 +103,7 @@ impl Store {
         def: &TemplateDef,
     ) -> Result<Option<TemplateRow>> {
         let now = remora_domain::time::now_ms();
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let Some(row) = sqlx::query("SELECT current_version FROM templates WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -178,7 +178,7 @@ impl Store {
 
     /// Delete a template, its versions and its triggers. `Conflict` while a schedule uses it.
     pub async fn delete_template(&self, id: &str) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = crate::begin_write(&self.write, self.backend).await?;
         let used: Option<String> =
             sqlx::query("SELECT name FROM schedules WHERE template_id = $1 LIMIT 1")
                 .bind(id)

@@ -353,7 +353,7 @@ enum Together {
 }
 
 async fn together(pool: &AnyPool, backend: Backend, ops: &[Op]) -> Together {
-    let mut tx = match pool.begin().await {
+    let mut tx = match crate::begin_write(pool, backend).await {
         Ok(tx) => tx,
         Err(e) => return Together::NotCommitted(e.into()),
     };
@@ -375,7 +375,7 @@ async fn together(pool: &AnyPool, backend: Backend, ops: &[Op]) -> Together {
 
 /// One operation in its own transaction (a round of one, or after a rollback).
 async fn alone(pool: &AnyPool, backend: Backend, work: &Work) -> Result<Value> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::begin_write(pool, backend).await?;
     match work.run(&mut tx, backend).await {
         Ok(v) => {
             tx.commit().await?;

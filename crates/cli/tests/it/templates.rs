@@ -495,9 +495,11 @@ async fn exactly_once(db: Db) {
     }
     let runs = stack.store.list_schedule_runs(&id, 100).await.unwrap();
     assert_eq!(runs.len(), 50);
-    assert!(runs
-        .iter()
-        .all(|r| r.status == "started" && r.job_ids.len() == 1));
+    assert!(
+        runs.iter()
+            .all(|r| r.status == "started" && r.job_ids.len() == 1),
+        "{runs:?}"
+    );
     let jobs = stack.get("/api/v1/jobs?limit=100").await;
     assert_eq!(jobs["pagination"]["total"], 50, "50 jobs, one per due time");
     eprintln!("claims by instance: {claimed:?}");
