@@ -154,7 +154,6 @@ impl Running<'_> {
 struct CachedTarget {
     generation: i64,
     target: Target,
-    server_id: String,
     sudo_password: Option<String>,
 }
 
@@ -187,15 +186,6 @@ impl TargetCache {
             m.insert(key.to_string(), c);
         }
     }
-
-    /// Servers held (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.0.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The job's target (through its jump chain), its server's id, and, for a `become` job, the
@@ -210,7 +200,7 @@ async fn target_for(
     if let Some(c) = generation.and_then(|g| ctx.targets.get(&job.server_id, g)) {
         ctx.metrics.target_cache_hits.inc();
         let sudo = c.sudo_password.filter(|_| job.options.sudo);
-        return Ok((c.target, c.server_id, sudo));
+        return Ok((c.target, job.server_id.clone(), sudo));
     }
     let (target, server_id, sudo) = read_target(ctx, job).await?;
     if let Some(g) = generation {
@@ -219,7 +209,6 @@ async fn target_for(
             CachedTarget {
                 generation: g,
                 target: target.clone(),
-                server_id: server_id.clone(),
                 sudo_password: sudo.clone(),
             },
         );
