@@ -156,6 +156,11 @@ fn log_writer(
             }
             Err(e) => {
                 let delay = backoff.next_delay();
+                // Resync is set before anyone can see the failure: a client told of it must find
+                // the journal already dropped (its next changes go to the snapshot, not `pending`).
+                let mut core = shared.lock();
+                core.pending = Vec::new();
+                core.resync = true;
                 if !failing {
                     warn!(error = %e, "queue log write failed; refusing pushes and retrying");
                     failing = true;
@@ -164,17 +169,23 @@ fn log_writer(
                 } else {
                     debug!(error = %e, ?delay, "queue log still not writable");
                 }
-                let mut core = shared.lock();
-                core.pending = Vec::new();
-                core.resync = true;
                 if core.stopping {
                     return Err(e);
                 }
-                // Woken early only by a stop; new records just wait for the snapshot.
-                let _ = shared
-                    .log_cv
-                    .wait_timeout(core, delay)
-                    .unwrap_or_else(|e| e.into_inner());
+                // Woken early only by a stop: every change notifies the writer, and retrying the
+                // snapshot on each one would spin on a full disk. New records wait for it.
+                let until = std::time::Instant::now() + delay;
+                while !core.stopping {
+                    let now = std::time::Instant::now();
+                    if now >= until {
+                        break;
+                    }
+                    core = shared
+                        .log_cv
+                        .wait_timeout(core, until - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
                 continue;
             }
         }
