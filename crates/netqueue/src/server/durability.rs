@@ -174,18 +174,10 @@ fn log_writer(
                 }
                 // Woken early only by a stop: every change notifies the writer, and retrying the
                 // snapshot on each one would spin on a full disk. New records wait for it.
-                let until = std::time::Instant::now() + delay;
-                while !core.stopping {
-                    let now = std::time::Instant::now();
-                    if now >= until {
-                        break;
-                    }
-                    core = shared
-                        .log_cv
-                        .wait_timeout(core, until - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+                let _ = shared
+                    .log_cv
+                    .wait_timeout_while(core, delay, |c| !c.stopping)
+                    .unwrap_or_else(|e| e.into_inner());
                 continue;
             }
         }
