@@ -5,6 +5,7 @@ mod list;
 pub(crate) use list::like_pattern;
 pub use list::{JobFilter, Page};
 
+use crate::output::PendingOutput;
 use crate::writer::{NewAudit, OpError, Value, Work};
 use crate::{map_unique, Backend, BatchRow, Result, Store, StoreError};
 use remora_domain::{Job, JobKind, JobOptions, JobSpec, JobSpecFields, JobStatus};
@@ -213,12 +214,29 @@ impl Store {
         worker_id: &str,
         f: &Finish,
     ) -> Result<Option<JobStatus>> {
+        self.finish_job_with_output(job_id, worker_id, f, None)
+            .await
+    }
+
+    /// `finish_job` with the job's last output in the same transaction: its chunks are appended
+    /// (as `append_output` would) and its byte counters set by the final status's own update. The
+    /// output is stored even when the final status is refused (the job no longer running on
+    /// this worker), as a flush of its own would have been. A retry after an unconfirmed commit
+    /// sends the same chunks again, which are kept.
+    pub async fn finish_job_with_output(
+        &self,
+        job_id: &str,
+        worker_id: &str,
+        f: &Finish,
+        output: Option<PendingOutput>,
+    ) -> Result<Option<JobStatus>> {
         match self
             .writer
             .submit(Work::Finish {
                 job_id: job_id.to_string(),
                 worker_id: worker_id.to_string(),
                 finish: f.clone(),
+                output,
             })
             .await?
         {
@@ -529,7 +547,11 @@ pub(crate) async fn finish_in(
     job_id: &str,
     worker_id: &str,
     f: &Finish,
+    output: Option<&PendingOutput>,
 ) -> Result<Option<JobStatus>, OpError> {
+    if let Some(o) = output.filter(|o| !o.chunks.is_empty()) {
+        crate::output::insert_chunks_in(&mut *conn, job_id, &o.chunks).await?;
+    }
     let status = f.status.unwrap_or(JobStatus::Failed);
     // What a pending cancel request makes of it: a run that ended by
     // itself (or failed) was canceled; a timeout stays a timeout.
@@ -538,25 +560,50 @@ pub(crate) async fn finish_in(
         other => other,
     };
     let now = remora_domain::time::now_ms();
-    let row = sqlx::query(
-        "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+    let sql = match output {
+        None => {
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
              exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
          WHERE id = $7 AND status = $10 AND worker_id = $8
-         RETURNING status, batch_id",
-    )
-    .bind(status.as_str())
-    .bind(f.exit_code)
-    .bind(f.exit_signal.clone())
-    .bind(f.error.clone())
-    .bind(f.error_code.clone())
-    .bind(now)
-    .bind(job_id)
-    .bind(worker_id)
-    .bind(if_canceled.as_str())
-    .bind(JobStatus::Running.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
+         RETURNING status, batch_id"
+        }
+        Some(_) => {
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+             exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6,
+             stdout_bytes = $11, stderr_bytes = $12, truncated = $13
+         WHERE id = $7 AND status = $10 AND worker_id = $8
+         RETURNING status, batch_id"
+        }
+    };
+    let mut q = sqlx::query(sql)
+        .bind(status.as_str())
+        .bind(f.exit_code)
+        .bind(f.exit_signal.clone())
+        .bind(f.error.clone())
+        .bind(f.error_code.clone())
+        .bind(now)
+        .bind(job_id)
+        .bind(worker_id)
+        .bind(if_canceled.as_str())
+        .bind(JobStatus::Running.as_str());
+    if let Some(o) = output {
+        q = q
+            .bind(o.stdout_bytes)
+            .bind(o.stderr_bytes)
+            .bind(o.truncated as i64);
+    }
+    let row = q.fetch_optional(&mut *conn).await?;
     let Some(row) = row else {
+        if let Some(o) = output {
+            crate::output::update_counters(
+                &mut *conn,
+                job_id,
+                o.stdout_bytes,
+                o.stderr_bytes,
+                o.truncated,
+            )
+            .await?;
+        }
         return Ok(None);
     };
     let final_status: String = row.try_get(0)?;

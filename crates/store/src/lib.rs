@@ -63,7 +63,7 @@ pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page, QueuedRef};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
 };
-pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport};
+pub use output::{CompressionTotals, OutputChunk, PackOptions, PackReport, PendingOutput};
 pub use schedules::{JobOrigin, RunStatus, ScheduleRow, ScheduleRun};
 pub use secrets::{PemFile, PlainSecrets, ServerSecrets};
 pub use servers::{NewServer, ServerPage, ServerQuery, ServerState, REACHABLE_STATUSES};

@@ -21,6 +21,17 @@ pub struct OutputChunk {
     pub data: Vec<u8>,
 }
 
+/// What a job's final status carries of its output: the chunks its sink still buffers (none is
+/// fine) and the byte counters as of them, stored in the final status's transaction
+/// (`Store::finish_job_with_output`) instead of a flush of their own just before it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingOutput {
+    pub chunks: Vec<OutputChunk>,
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+    pub truncated: bool,
+}
+
 /// The codec name stored with packed output.
 pub const CODEC_ZSTD: &str = "zstd-records-v1";
 
@@ -349,6 +360,17 @@ pub(crate) async fn append_in(
     stderr_bytes: i64,
     truncated: bool,
 ) -> Result<(), crate::writer::OpError> {
+    insert_chunks_in(conn, job_id, chunks).await?;
+    update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await
+}
+
+/// The chunks of an append, each row at most once: an identical retry of a stored chunk is kept,
+/// a different chunk under a stored seq is a conflict (`job_output_pkey`).
+pub(crate) async fn insert_chunks_in(
+    conn: &mut sqlx::AnyConnection,
+    job_id: &str,
+    chunks: &[OutputChunk],
+) -> Result<(), crate::writer::OpError> {
     let now = remora_domain::time::now_ms();
     let mut inserted = 0;
     // At most 200 rows per statement, so the bind count stays far under SQLite's 32,766 and
@@ -414,10 +436,10 @@ pub(crate) async fn append_in(
             }));
         }
     }
-    update_counters(conn, job_id, stdout_bytes, stderr_bytes, truncated).await
+    Ok(())
 }
 
-async fn update_counters(
+pub(crate) async fn update_counters(
     conn: &mut sqlx::AnyConnection,
     job_id: &str,
     stdout_bytes: i64,

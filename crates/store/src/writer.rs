@@ -29,7 +29,7 @@
 //! locks of several servers at once and rounds of several workers would deadlock on them.
 
 use crate::jobs::{Claim, Finish};
-use crate::output::OutputChunk;
+use crate::output::{OutputChunk, PendingOutput};
 use crate::{Backend, BatchRow, Result, StoreError};
 use remora_domain::{Job, JobStatus};
 use sqlx::AnyPool;
@@ -94,6 +94,7 @@ pub(crate) enum Work {
         job_id: String,
         worker_id: String,
         finish: Finish,
+        output: Option<PendingOutput>,
     },
     Submit {
         batch: Option<BatchRow>,
@@ -152,7 +153,12 @@ impl Work {
                         + f.args.iter().map(|a| a.len()).sum::<usize>()
                 })
                 .sum(),
-            Work::Claim { .. } | Work::Finish { .. } => 128,
+            Work::Finish { output, .. } => {
+                128 + output.as_ref().map_or(0, |o| {
+                    o.chunks.iter().map(|c| c.data.len() + 32).sum::<usize>()
+                })
+            }
+            Work::Claim { .. } => 128,
         }
     }
 
@@ -188,8 +194,10 @@ impl Work {
                 job_id,
                 worker_id,
                 finish,
+                output,
             } => Value::Final(
-                crate::jobs::finish_in(conn, backend, job_id, worker_id, finish).await?,
+                crate::jobs::finish_in(conn, backend, job_id, worker_id, finish, output.as_ref())
+                    .await?,
             ),
             Work::Submit { batch, jobs, audit } => {
                 crate::jobs::submit_in(conn, batch.as_ref(), jobs, audit.as_ref()).await?;

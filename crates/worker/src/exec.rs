@@ -17,7 +17,7 @@ use remora_domain::{ErrorCode, Job, JobStatus, OutputEvent, Stream};
 use remora_netqueue::Delivery;
 use remora_ssh::pool::Lease;
 use remora_ssh::{sig_name, Sig, SshError, Target};
-use remora_store::Finish;
+use remora_store::{Finish, PendingOutput};
 use russh::client::Msg;
 use russh::{Channel, ChannelMsg};
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ struct Running<'a> {
 }
 
 /// First and longest pause between tries of a write that ends a job (the
-/// last output flush, the final status).
+/// final status with the last output).
 const STORE_RETRY_MIN: Duration = Duration::from_millis(200);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -116,12 +116,18 @@ impl Running<'_> {
     /// Record the final status, retrying while the database is unavailable:
     /// the caller acks the queue message only after this returns.
     async fn finish(&self, f: Finish) -> Outcome {
+        self.finish_with_output(f, None).await
+    }
+
+    /// `finish` with the run's last output (what its sink still buffers and the byte
+    /// counters), stored in the final status's transaction: one write instead of two.
+    async fn finish_with_output(&self, f: Finish, output: Option<PendingOutput>) -> Outcome {
         let mut retry = StoreRetry::new(self.ctx, self.d, "recording the final status");
         let stored = loop {
             match self
                 .ctx
                 .store
-                .finish_job(&self.job.id, &self.ctx.cfg.id, &f)
+                .finish_job_with_output(&self.job.id, &self.ctx.cfg.id, &f, output.clone())
                 .await
             {
                 Ok(v) => {
@@ -327,13 +333,13 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
     secrets.extend(sudo_password.as_deref().filter(|p| p.len() >= 4));
     let pty = job.options.pty;
     let mut attempt = 0;
-    let ran = loop {
+    let (ran, output) = loop {
         let (lease, channel) = match open_channel(r, &target, &server_id, EXEC, pty, &cancel).await
         {
             Ok(opened) => opened,
             Err(ended) => return ended,
         };
-        let ran = run_channel(
+        let (ran, output) = run_channel(
             r,
             d,
             &cancel,
@@ -344,8 +350,9 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
             &secrets,
         )
         .await;
+        // A run that never started printed nothing: its sink holds no output to store.
         if !ran.never_started(pty) || attempt == NOT_STARTED_RETRIES || cancel.is_cancelled() {
-            break ran;
+            break (ran, output);
         }
         attempt += 1;
         info!(
@@ -357,7 +364,8 @@ async fn run_inner(r: &Running<'_>, d: &Delivery, cancel: CancellationToken) -> 
         .drain_expired
         .load(Ordering::Relaxed)
         .then(|| (ctx.cfg.id.as_str(), ctx.cfg.drain_timeout));
-    r.finish(final_status(&ran, job.timeout, drain)).await
+    r.finish_with_output(final_status(&ran, job.timeout, drain), Some(output))
+        .await
 }
 
 /// A template job's parameter values (sealed in the job row by the API), none otherwise.
@@ -635,7 +643,8 @@ const HEAD_BYTES: usize = 4096;
 
 /// Phase 2: feed the script, stream output into the sink and live
 /// subscribers, keep the queue lease, and stop the job (TERM, KILL after
-/// the grace) on cancel or timeout; after a stop, sweep what escaped.
+/// the grace) on cancel or timeout; after a stop, sweep what escaped. What the sink still holds
+/// at the end is returned, to be stored with the final status.
 async fn run_channel(
     r: &Running<'_>,
     d: &Delivery,
@@ -645,7 +654,7 @@ async fn run_channel(
     env: &[(String, String)],
     sudo_password: Option<&str>,
     secrets: &[&str],
-) -> Ran {
+) -> (Ran, PendingOutput) {
     let (ctx, job) = (r.ctx, r.job);
     // Secret parameter values become `***` before output is stored or published.
     let mut masks = [Masker::new(secrets), Masker::new(secrets)];
@@ -791,16 +800,8 @@ async fn run_channel(
             let _ = ctx.queue.publish(&m.topic, m.payload.into()).await;
         }
     }
-    // The last flush is retried until stored: the final status follows it.
-    let mut retry = StoreRetry::new(ctx, d, "storing the job's last output");
-    loop {
-        match sink.flush().await {
-            Ok(()) => break retry.stored(),
-            Err(e) if retry.again(&e).await => continue,
-            Err(_) => break,
-        }
-    }
-    ran
+    // What is still buffered goes with the final status, in its transaction.
+    (ran, sink.into_pending())
 }
 
 /// Phase 3: the final status, message and error code of a run. `timeout`

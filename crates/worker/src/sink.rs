@@ -1,13 +1,14 @@
 //! Output sink: buffers a job's stdout and stderr and appends them to the
 //! database as chunks — at least every `flush_interval`, or once
-//! `flush_lines` lines (or 64 KiB) are buffered, and once more at exit.
+//! `flush_lines` lines (or 64 KiB) are buffered; what is left at exit goes
+//! with the final status ([`Sink::into_pending`]).
 //! Offsets, sequence numbers and the per-job cap are the domain's
 //! [`OutputLedger`]: past the cap output is counted and dropped, so memory
 //! stays bounded whatever the job prints.
 
 use remora_domain::output::{Accepted, OutputLedger};
 use remora_domain::Stream;
-use remora_store::{OutputChunk, Store, StoreError};
+use remora_store::{OutputChunk, PendingOutput, Store, StoreError};
 use std::time::{Duration, Instant};
 
 const MAX_BUFFER: usize = 64 * 1024;
@@ -79,6 +80,17 @@ impl Sink {
     /// When the time-based flush is due, if anything is buffered.
     pub fn deadline(&self) -> Option<Instant> {
         self.oldest.map(|t| t + self.flush_interval)
+    }
+
+    /// What is still buffered and the byte counters, for the final status to store in its own
+    /// transaction (`Store::finish_job_with_output`) instead of a last flush before it.
+    pub fn into_pending(self) -> PendingOutput {
+        PendingOutput {
+            stdout_bytes: self.ledger.kept(Stream::Stdout),
+            stderr_bytes: self.ledger.kept(Stream::Stderr),
+            truncated: self.ledger.truncated(),
+            chunks: self.buf,
+        }
     }
 
     /// Store the buffered chunks and the byte counters in one transaction.

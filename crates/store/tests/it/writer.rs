@@ -4,7 +4,7 @@
 use crate::{job, unlimited_server};
 use futures::future::join_all;
 use remora_domain::{JobStatus, Stream};
-use remora_store::{BatchLimits, Claim, Finish, OutputChunk, Store, StoreError};
+use remora_store::{BatchLimits, Claim, Finish, OutputChunk, PendingOutput, Store, StoreError};
 
 fn chunk(seq: i64, stream: Stream, data: &[u8]) -> OutputChunk {
     OutputChunk {
@@ -190,6 +190,104 @@ async fn each_caller_gets_its_own_result(s: &Store) {
     );
 }
 on_both!(each_caller_gets_its_own_result);
+
+/// The final status with the last output: the chunks and the counters are stored in its
+/// transaction; an identical retry is kept; a refused finish (the job not running on that
+/// worker) still stores its output; a conflicting chunk fails the whole call and stores none of it.
+async fn finish_carries_the_last_output(s: &Store) {
+    let srv = unlimited_server(s, "carry").await;
+    let jobs: Vec<_> = (0..3)
+        .map(|i| job(&srv.id, 2000 + i, &format!("echo {i}")))
+        .collect();
+    s.insert_jobs(&jobs).await.unwrap();
+    for j in &jobs {
+        assert!(matches!(
+            s.claim_job(&j.id, "w1").await.unwrap(),
+            Claim::Claimed(_)
+        ));
+    }
+    let (a, b, c) = (&jobs[0].id, &jobs[1].id, &jobs[2].id);
+    // Job a: one flush during the run, the rest with the final status (sent twice, as after
+    // an unconfirmed commit).
+    s.append_output(a, &[chunk(0, Stream::Stdout, b"one\n")], 4, 0, false)
+        .await
+        .unwrap();
+    let last = PendingOutput {
+        chunks: vec![
+            chunk(1, Stream::Stderr, b"warn"),
+            chunk(2, Stream::Stdout, b"two\n"),
+        ],
+        stdout_bytes: 8,
+        stderr_bytes: 4,
+        truncated: true,
+    };
+    assert_eq!(
+        s.finish_job_with_output(a, "w1", &done(), Some(last.clone()))
+            .await
+            .unwrap(),
+        Some(JobStatus::Completed)
+    );
+    assert_eq!(
+        s.finish_job_with_output(a, "w1", &done(), Some(last.clone()))
+            .await
+            .unwrap(),
+        None,
+        "the retry's status applies to nothing; its identical chunks are kept"
+    );
+    let (out, err) = s.job_output(a).await.unwrap();
+    assert_eq!(
+        (out.as_slice(), err.as_slice()),
+        (&b"one\ntwo\n"[..], &b"warn"[..])
+    );
+    let got = s.get_job(a).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.status,
+            got.stdout_bytes,
+            got.stderr_bytes,
+            got.truncated
+        ),
+        (JobStatus::Completed, 8, 4, true)
+    );
+
+    // Job b: finished by a worker it is not running on; its output is stored all the same.
+    let other = PendingOutput {
+        chunks: vec![chunk(0, Stream::Stdout, b"late")],
+        stdout_bytes: 4,
+        ..Default::default()
+    };
+    assert_eq!(
+        s.finish_job_with_output(b, "w2", &done(), Some(other))
+            .await
+            .unwrap(),
+        None
+    );
+    let got = s.get_job(b).await.unwrap().unwrap();
+    assert_eq!((got.status, got.stdout_bytes), (JobStatus::Running, 4));
+    assert_eq!(s.job_output(b).await.unwrap().0, b"late");
+
+    // Job c: a chunk under a stored seq with other bytes: an error, and nothing of the call.
+    s.append_output(c, &[chunk(0, Stream::Stdout, b"x")], 1, 0, false)
+        .await
+        .unwrap();
+    let bad = PendingOutput {
+        chunks: vec![
+            chunk(0, Stream::Stdout, b"y"),
+            chunk(1, Stream::Stdout, b"z"),
+        ],
+        stdout_bytes: 2,
+        ..Default::default()
+    };
+    let e = s
+        .finish_job_with_output(c, "w1", &done(), Some(bad))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+    let got = s.get_job(c).await.unwrap().unwrap();
+    assert_eq!((got.status, got.stdout_bytes), (JobStatus::Running, 1));
+    assert_eq!(s.job_output(c).await.unwrap().0, b"x");
+}
+on_both!(finish_carries_the_last_output);
 
 /// `max_ops` and `max_bytes` bound a round.
 async fn limits_bound_a_round(url: &str) {
