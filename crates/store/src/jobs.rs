@@ -560,39 +560,30 @@ pub(crate) async fn finish_in(
         other => other,
     };
     let now = remora_domain::time::now_ms();
-    let sql = match output {
-        None => {
-            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
-             exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6
-         WHERE id = $7 AND status = $10 AND worker_id = $8
-         RETURNING status, batch_id"
-        }
-        Some(_) => {
-            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+    // Without output the counters keep their values (NULL binds leave them as they are).
+    let row = sqlx::query(
+        "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
              exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6,
-             stdout_bytes = $11, stderr_bytes = $12, truncated = $13
+             stdout_bytes = COALESCE($11, stdout_bytes), stderr_bytes = COALESCE($12, stderr_bytes),
+             truncated = COALESCE($13, truncated)
          WHERE id = $7 AND status = $10 AND worker_id = $8
-         RETURNING status, batch_id"
-        }
-    };
-    let mut q = sqlx::query(sql)
-        .bind(status.as_str())
-        .bind(f.exit_code)
-        .bind(f.exit_signal.clone())
-        .bind(f.error.clone())
-        .bind(f.error_code.clone())
-        .bind(now)
-        .bind(job_id)
-        .bind(worker_id)
-        .bind(if_canceled.as_str())
-        .bind(JobStatus::Running.as_str());
-    if let Some(o) = output {
-        q = q
-            .bind(o.stdout_bytes)
-            .bind(o.stderr_bytes)
-            .bind(o.truncated as i64);
-    }
-    let row = q.fetch_optional(&mut *conn).await?;
+         RETURNING status, batch_id",
+    )
+    .bind(status.as_str())
+    .bind(f.exit_code)
+    .bind(f.exit_signal.clone())
+    .bind(f.error.clone())
+    .bind(f.error_code.clone())
+    .bind(now)
+    .bind(job_id)
+    .bind(worker_id)
+    .bind(if_canceled.as_str())
+    .bind(JobStatus::Running.as_str())
+    .bind(output.map(|o| o.stdout_bytes))
+    .bind(output.map(|o| o.stderr_bytes))
+    .bind(output.map(|o| o.truncated as i64))
+    .fetch_optional(&mut *conn)
+    .await?;
     let Some(row) = row else {
         if let Some(o) = output {
             crate::output::update_counters(

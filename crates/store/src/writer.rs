@@ -139,11 +139,16 @@ impl OpError {
     }
 }
 
+/// The bytes output chunks carry, for `max_bytes`.
+fn chunk_bytes(chunks: &[OutputChunk]) -> usize {
+    chunks.iter().map(|c| c.data.len() + 32).sum()
+}
+
 impl Work {
     /// The bytes an operation carries, for `max_bytes`.
     fn bytes(&self) -> usize {
         match self {
-            Work::Append { chunks, .. } => chunks.iter().map(|c| c.data.len() + 32).sum::<usize>(),
+            Work::Append { chunks, .. } => chunk_bytes(chunks),
             Work::Submit { jobs, .. } => jobs
                 .iter()
                 .map(|j| {
@@ -154,9 +159,7 @@ impl Work {
                 })
                 .sum(),
             Work::Finish { output, .. } => {
-                128 + output.as_ref().map_or(0, |o| {
-                    o.chunks.iter().map(|c| c.data.len() + 32).sum::<usize>()
-                })
+                128 + output.as_ref().map_or(0, |o| chunk_bytes(&o.chunks))
             }
             Work::Claim { .. } => 128,
         }
