@@ -207,6 +207,9 @@ pub async fn reap_once(state: &AppState) -> usize {
     n
 }
 
+/// How often the API moves new jobs into SQLite's search index.
+pub const SEARCH_INDEX_INTERVAL: Duration = Duration::from_secs(1);
+
 pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationToken) {
     // Notifications (dispatcher + sender) and retention/compression.
     remora_notify::spawn(
@@ -221,6 +224,23 @@ pub fn spawn_all(tracker: &TaskTracker, state: AppState, shutdown: CancellationT
         state.cfg.maintenance.clone(),
         shutdown.clone(),
     ));
+    // SQLite's search indexer: new jobs wait in a backlog, which searches read directly, and
+    // are moved into the search index in batches (docs/jobs.md, "Search").
+    if state.store.backend() == remora_store::Backend::Sqlite {
+        let store = state.store.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            loop {
+                if let Err(e) = store.index_search_backlog().await {
+                    warn!(error = %e, "search indexer: will try again");
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(SEARCH_INDEX_INTERVAL) => {}
+                }
+            }
+        });
+    }
     // Reconciler: at start, when a push failed, when the queue connection is re-established (a
     // restarted or standby queue may not hold what the database has queued), and every
     // `reconcile_interval`.

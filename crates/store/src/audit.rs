@@ -1,5 +1,6 @@
 //! Audit log: who did what to which object, newest first.
 
+use crate::sql::Conn;
 use crate::{Result, Store};
 use sqlx::Row;
 
@@ -33,7 +34,7 @@ impl Store {
             detail: detail.map(str::to_string),
         };
         let mut conn = self.write.acquire().await?;
-        insert_in(&mut conn, &a).await?;
+        insert_in(&mut Conn::Any(&mut conn), &a).await?;
         Ok(())
     }
 
@@ -61,19 +62,20 @@ impl Store {
 }
 
 /// An audit row, on the caller's connection (inside its transaction, if any).
-pub(crate) async fn insert_in(
-    conn: &mut sqlx::AnyConnection,
-    a: &crate::writer::NewAudit,
-) -> Result<()> {
-    sqlx::query("INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(remora_domain::new_id())
-        .bind(a.token_id.clone())
-        .bind(a.action.clone())
-        .bind(a.object_type.clone())
-        .bind(a.object_id.clone())
-        .bind(a.detail.clone())
-        .bind(remora_domain::time::now_ms())
-        .execute(&mut *conn)
-        .await?;
+pub(crate) async fn insert_in(conn: &mut Conn<'_>, a: &crate::writer::NewAudit) -> Result<()> {
+    let id = remora_domain::new_id();
+    conn.execute(
+        "INSERT INTO audit_log (id, token_id, action, object_type, object_id, detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            (&id).into(),
+            (&a.token_id).into(),
+            (&a.action).into(),
+            (&a.object_type).into(),
+            (&a.object_id).into(),
+            (&a.detail).into(),
+            remora_domain::time::now_ms().into(),
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Batches: a multi-server submission's policy row, its counts, and stopping it
 //! (fail threshold reached, or canceled), in the transaction of the final status.
 
-use crate::{map_unique, Backend, Result, Store};
+use crate::sql::Conn;
+use crate::{Backend, Result, Store};
 use remora_domain::batch::{BatchStatus, Counts, OnFail};
 use remora_domain::{ErrorCode, Job, JobStatus};
 use sqlx::Row;
@@ -44,37 +45,42 @@ fn batch_from_row(r: &sqlx::any::AnyRow) -> Result<BatchRow> {
 /// Cancel the batch's queued jobs (`batch_stopped`) and mark it `state`; with
 /// `abort`, ask its running jobs to stop too. Runs inside the caller's transaction.
 async fn stop_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     batch_id: &str,
     state: BatchStatus,
     abort: bool,
 ) -> Result<()> {
     let now = remora_domain::time::now_ms();
-    sqlx::query("UPDATE batches SET state = $1, stopped_at = $2 WHERE id = $3 AND state = $4")
-        .bind(state.as_str())
-        .bind(now)
-        .bind(batch_id)
-        .bind(BatchStatus::Running.as_str())
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    conn.execute(
+        "UPDATE batches SET state = $1, stopped_at = $2 WHERE id = $3 AND state = $4",
+        &[
+            state.as_str().into(),
+            now.into(),
+            batch_id.into(),
+            BatchStatus::Running.as_str().into(),
+        ],
+    )
+    .await?;
+    let why = format!("not started: the batch was {}", state.as_str());
+    conn.execute(
         "UPDATE jobs SET status = $1, cancel_requested = 1, finished_at = $2, error = $3, error_code = $4
          WHERE batch_id = $5 AND status = $6",
+        &[
+            JobStatus::Canceled.as_str().into(),
+            now.into(),
+            (&why).into(),
+            ErrorCode::BatchStopped.as_str().into(),
+            batch_id.into(),
+            JobStatus::Queued.as_str().into(),
+        ],
     )
-    .bind(JobStatus::Canceled.as_str())
-    .bind(now)
-    .bind(format!("not started: the batch was {}", state.as_str()))
-    .bind(ErrorCode::BatchStopped.as_str())
-    .bind(batch_id)
-    .bind(JobStatus::Queued.as_str())
-    .execute(&mut *conn)
     .await?;
     if abort {
-        sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE batch_id = $1 AND status = $2")
-            .bind(batch_id)
-            .bind(JobStatus::Running.as_str())
-            .execute(&mut *conn)
-            .await?;
+        conn.execute(
+            "UPDATE jobs SET cancel_requested = 1 WHERE batch_id = $1 AND status = $2",
+            &[batch_id.into(), JobStatus::Running.as_str().into()],
+        )
+        .await?;
     }
     Ok(())
 }
@@ -84,7 +90,7 @@ async fn stop_in(
 /// transaction, with the batch row locked on PostgreSQL, so exactly the
 /// finish that crosses the threshold stops it.
 pub(crate) async fn after_final(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     batch_id: &str,
 ) -> Result<bool> {
@@ -92,27 +98,36 @@ pub(crate) async fn after_final(
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
-    let row = sqlx::query(&format!(
-        "SELECT fail_threshold, on_fail, state FROM batches WHERE id = $1{lock}"
-    ))
-    .bind(batch_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(false) };
-    let threshold: i64 = row.try_get(0)?;
-    let on_fail: String = row.try_get(1)?;
-    let state: String = row.try_get(2)?;
+    let row = conn
+        .fetch_optional(
+            &format!("SELECT fail_threshold, on_fail, state FROM batches WHERE id = $1{lock}"),
+            &[batch_id.into()],
+            |r| {
+                Ok((
+                    r.get::<i64>(0usize)?,
+                    r.get::<String>(1usize)?,
+                    r.get::<String>(2usize)?,
+                ))
+            },
+        )
+        .await?;
+    let Some((threshold, on_fail, state)) = row else {
+        return Ok(false);
+    };
     if threshold <= 0 || state != BatchStatus::Running.as_str() {
         return Ok(false);
     }
-    let failures: i64 =
-        sqlx::query("SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status IN ($2, $3)")
-            .bind(batch_id)
-            .bind(JobStatus::Failed.as_str())
-            .bind(JobStatus::TimedOut.as_str())
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get(0)?;
+    let failures: i64 = conn
+        .fetch_value(
+            "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status IN ($2, $3)",
+            &[
+                batch_id.into(),
+                JobStatus::Failed.as_str().into(),
+                JobStatus::TimedOut.as_str().into(),
+            ],
+        )
+        .await?
+        .unwrap_or(0);
     if !remora_domain::batch::threshold_reached(failures as u64, threshold as u64) {
         return Ok(false);
     }
@@ -180,28 +195,28 @@ impl Store {
         if state.as_deref() != Some(BatchStatus::Running.as_str()) {
             return Ok(false);
         }
-        stop_in(&mut tx, id, BatchStatus::Canceled, true).await?;
+        stop_in(&mut Conn::Any(&mut tx), id, BatchStatus::Canceled, true).await?;
         tx.commit().await?;
         Ok(true)
     }
 }
 
 /// The policy row of a new batch, inside the caller's transaction.
-pub(crate) async fn insert_batch_in(conn: &mut sqlx::AnyConnection, b: &BatchRow) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(b.id.clone())
-    .bind(b.total)
-    .bind(b.max_parallel)
-    .bind(b.fail_threshold)
-    .bind(b.on_fail.as_str())
-    .bind(b.state.as_str())
-    .bind(b.source_batch_id.clone())
-    .bind(b.created_at)
-    .bind(b.stopped_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_unique)?;
+pub(crate) async fn insert_batch_in(conn: &mut Conn<'_>, b: &BatchRow) -> Result<()> {
+    conn.execute(
+        &format!("INSERT INTO batches ({BATCH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        &[
+            (&b.id).into(),
+            b.total.into(),
+            b.max_parallel.into(),
+            b.fail_threshold.into(),
+            b.on_fail.as_str().into(),
+            b.state.as_str().into(),
+            (&b.source_batch_id).into(),
+            b.created_at.into(),
+            b.stopped_at.into(),
+        ],
+    )
+    .await?;
     Ok(())
 }

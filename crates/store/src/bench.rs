@@ -36,6 +36,8 @@ impl Store {
             .bind(JobStatus::Completed.as_str())
             .execute(&self.write)
             .await?;
+        // As the API's search indexer would have by the time anyone searches.
+        self.index_search_backlog().await?;
         // As autovacuum would have done on PostgreSQL. SQLite gathers no
         // statistics by itself: measured as a real database would be, unless
         // `analyze_sqlite`.

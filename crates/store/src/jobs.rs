@@ -6,11 +6,13 @@ pub(crate) use list::like_pattern;
 pub use list::{JobFilter, Page};
 
 use crate::output::PendingOutput;
+use crate::sql::{Arg, Conn, Row};
 use crate::writer::{NewAudit, OpError, Value, Work};
-use crate::{map_unique, Backend, BatchRow, Result, Store, StoreError};
+use crate::{Backend, BatchRow, Result, Store, StoreError};
 use remora_domain::{Job, JobKind, JobOptions, JobSpec, JobSpecFields, JobStatus};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::Row as _;
+
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,77 +51,87 @@ const CONN_GEN: &str = "(SELECT n FROM conn_generation WHERE id = 1) AS conn_gen
 pub(crate) const JOB_COLS: &str = "id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, exit_code, exit_signal, error, error_code, attempt, max_retries, worker_id, cancel_requested, created_at, started_at, finished_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env, template_id, template_version, schedule_id";
 
 pub(crate) fn job_from_row(r: &AnyRow) -> Result<Job> {
-    let kind: String = r.try_get("kind")?;
-    let status: String = r.try_get("status")?;
-    let args: String = r.try_get("args")?;
+    job_from(&Row::Any(r))
+}
+
+/// A job from a row of `JOB_COLS`, on either connection.
+pub(crate) fn job_from(r: &Row<'_, '_>) -> Result<Job> {
+    let kind: String = r.get("kind")?;
+    let status: String = r.get("status")?;
+    let args: String = r.get("args")?;
     let spec = JobSpecFields {
         kind: JobKind::parse(&kind)
             .ok_or_else(|| StoreError::Corrupt(format!("job kind {kind}")))?,
-        command: r.try_get("command")?,
+        command: r.get("command")?,
         args: serde_json::from_str(&args).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        script: r.try_get("script")?,
-        shell: r.try_get("shell")?,
+        script: r.get("script")?,
+        shell: r.get("shell")?,
     };
     Ok(Job {
-        id: r.try_get("id")?,
+        id: r.get("id")?,
         spec: JobSpec::try_from(spec).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        server_id: r.try_get("server_id")?,
-        batch_id: r.try_get("batch_id")?,
+        server_id: r.get("server_id")?,
+        batch_id: r.get("batch_id")?,
         status: JobStatus::from_str(&status).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        priority: r.try_get("priority")?,
-        timeout: r.try_get("timeout_secs")?,
-        exit_code: r.try_get("exit_code")?,
-        exit_signal: r.try_get("exit_signal")?,
-        error: r.try_get("error")?,
-        error_code: r.try_get("error_code")?,
-        attempt: r.try_get("attempt")?,
-        max_retries: r.try_get("max_retries")?,
-        worker_id: r.try_get("worker_id")?,
-        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
-        created_at: r.try_get("created_at")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        stdout_bytes: r.try_get("stdout_bytes")?,
-        stderr_bytes: r.try_get("stderr_bytes")?,
-        truncated: r.try_get::<i64, _>("truncated")? != 0,
+        priority: r.get("priority")?,
+        timeout: r.get("timeout_secs")?,
+        exit_code: r.get("exit_code")?,
+        exit_signal: r.get("exit_signal")?,
+        error: r.get("error")?,
+        error_code: r.get("error_code")?,
+        attempt: r.get("attempt")?,
+        max_retries: r.get("max_retries")?,
+        worker_id: r.get("worker_id")?,
+        cancel_requested: r.get::<i64>("cancel_requested")? != 0,
+        created_at: r.get("created_at")?,
+        started_at: r.get("started_at")?,
+        finished_at: r.get("finished_at")?,
+        stdout_bytes: r.get("stdout_bytes")?,
+        stderr_bytes: r.get("stderr_bytes")?,
+        truncated: r.get::<i64>("truncated")? != 0,
         options: JobOptions {
-            pty: r.try_get::<i64, _>("pty")? != 0,
-            sudo: r.try_get::<i64, _>("become")? != 0,
-            become_user: r.try_get("become_user")?,
-            env: serde_json::from_str(&r.try_get::<String, _>("env")?)
+            pty: r.get::<i64>("pty")? != 0,
+            sudo: r.get::<i64>("become")? != 0,
+            become_user: r.get("become_user")?,
+            env: serde_json::from_str(&r.get::<String>("env")?)
                 .map_err(|e| StoreError::Corrupt(format!("job env: {e}")))?,
         },
-        template_id: r.try_get("template_id")?,
-        template_version: r.try_get("template_version")?,
-        schedule_id: r.try_get("schedule_id")?,
+        template_id: r.get("template_id")?,
+        template_version: r.get("template_version")?,
+        schedule_id: r.get("schedule_id")?,
     })
 }
 
-pub(crate) fn insert_job_query(
-    j: &Job,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+/// Insert a new job's row, inside the caller's transaction.
+pub(crate) async fn insert_job(conn: &mut Conn<'_>, j: &Job) -> Result<()> {
     let spec = JobSpecFields::from(j.spec.clone());
-    sqlx::query(
+    let args = serde_json::to_string(&spec.args).unwrap_or_else(|_| "[]".into());
+    let env = serde_json::to_string(&j.options.env).unwrap_or_else(|_| "{}".into());
+    conn.execute(
         "INSERT INTO jobs (id, kind, command, args, script, shell, server_id, batch_id, status, priority, timeout_secs, attempt, max_retries, cancel_requested, created_at, stdout_bytes, stderr_bytes, truncated, pty, become, become_user, env)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, 0, $13, 0, 0, 0, $14, $15, $16, $17)",
+        &[
+            (&j.id).into(),
+            spec.kind.as_str().into(),
+            (&spec.command).into(),
+            (&args).into(),
+            (&spec.script).into(),
+            (&spec.shell).into(),
+            (&j.server_id).into(),
+            (&j.batch_id).into(),
+            j.status.as_str().into(),
+            j.priority.into(),
+            j.timeout.into(),
+            j.max_retries.into(),
+            j.created_at.into(),
+            i64::from(j.options.pty).into(),
+            i64::from(j.options.sudo).into(),
+            (&j.options.become_user).into(),
+            (&env).into(),
+        ],
     )
-    .bind(j.id.clone())
-    .bind(spec.kind.as_str())
-    .bind(spec.command)
-    .bind(serde_json::to_string(&spec.args).unwrap_or_else(|_| "[]".into()))
-    .bind(spec.script)
-    .bind(spec.shell)
-    .bind(j.server_id.clone())
-    .bind(j.batch_id.clone())
-    .bind(j.status.as_str())
-    .bind(j.priority)
-    .bind(j.timeout)
-    .bind(j.max_retries)
-    .bind(j.created_at)
-    .bind(i64::from(j.options.pty))
-    .bind(i64::from(j.options.sudo))
-    .bind(j.options.become_user.clone())
-    .bind(serde_json::to_string(&j.options.env).unwrap_or_else(|_| "{}".into()))
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -172,7 +184,7 @@ impl Store {
             };
         }
         let mut tx = crate::begin_write(&self.write, self.backend).await?;
-        let claim = claim_in(&mut tx, self.backend, job_id, worker_id)
+        let claim = claim_in(&mut Conn::Any(&mut tx), self.backend, job_id, worker_id)
             .await
             .map_err(OpError::into_store)?;
         tx.commit().await?;
@@ -293,7 +305,7 @@ impl Store {
         };
         let batch_id: Option<String> = row.try_get(0)?;
         if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, status) {
-            crate::batches::after_final(&mut tx, self.backend, b).await?;
+            crate::batches::after_final(&mut Conn::Any(&mut tx), self.backend, b).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -401,7 +413,7 @@ pub struct QueuedRef {
 /// `Store::claim_job` inside the caller's transaction. Writes only when it
 /// claims; every other answer is a refusal that wrote nothing.
 pub(crate) async fn claim_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     job_id: &str,
     worker_id: &str,
@@ -409,35 +421,40 @@ pub(crate) async fn claim_in(
     if backend == Backend::Sqlite {
         return claim_in_sqlite(conn, job_id, worker_id).await;
     }
-    let job_row = sqlx::query("SELECT server_id, status, batch_id FROM jobs WHERE id = $1")
-        .bind(job_id)
-        .fetch_optional(&mut *conn)
+    let job_row = conn
+        .fetch_optional(
+            "SELECT server_id, status, batch_id FROM jobs WHERE id = $1",
+            &[job_id.into()],
+            |r| {
+                Ok((
+                    r.get::<String>(0usize)?,
+                    r.get::<String>(1usize)?,
+                    r.get::<Option<String>>(2usize)?,
+                ))
+            },
+        )
         .await?;
-    let Some(job_row) = job_row else {
+    let Some((server_id, status, batch_id)) = job_row else {
         return Ok((Claim::NotQueued, None));
     };
-    let server_id: String = job_row.try_get(0)?;
-    let status: String = job_row.try_get(1)?;
-    let batch_id: Option<String> = job_row.try_get(2)?;
     if status != JobStatus::Queued.as_str() {
         return Ok((Claim::NotQueued, None));
     }
     // Serialise claims per server so the running count cannot race.
-    let max: Option<i64> =
-        sqlx::query("SELECT max_concurrency FROM servers WHERE id = $1 FOR UPDATE")
-            .bind(&server_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+    let max: Option<i64> = conn
+        .fetch_value(
+            "SELECT max_concurrency FROM servers WHERE id = $1 FOR UPDATE",
+            &[(&server_id).into()],
+        )
+        .await?;
     if let Some(max) = max {
-        let running: i64 =
-            sqlx::query("SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2")
-                .bind(&server_id)
-                .bind(JobStatus::Running.as_str())
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get(0)?;
+        let running: i64 = conn
+            .fetch_value(
+                "SELECT COUNT(*) FROM jobs WHERE server_id = $1 AND status = $2",
+                &[(&server_id).into(), JobStatus::Running.as_str().into()],
+            )
+            .await?
+            .unwrap_or(0);
         if max > 0 && running >= max {
             return Ok((Claim::Busy, None));
         }
@@ -445,91 +462,94 @@ pub(crate) async fn claim_in(
     // The batch's max_parallel, counted under its row lock so claims of
     // the batch's jobs on different servers and workers serialise.
     if let Some(batch_id) = &batch_id {
-        let max: Option<i64> =
-            sqlx::query("SELECT max_parallel FROM batches WHERE id = $1 FOR UPDATE")
-                .bind(batch_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?;
+        let max: Option<i64> = conn
+            .fetch_value(
+                "SELECT max_parallel FROM batches WHERE id = $1 FOR UPDATE",
+                &[batch_id.into()],
+            )
+            .await?;
         if let Some(max) = max.filter(|m| *m > 0) {
-            let running: i64 =
-                sqlx::query("SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status = $2")
-                    .bind(batch_id)
-                    .bind(JobStatus::Running.as_str())
-                    .fetch_one(&mut *conn)
-                    .await?
-                    .try_get(0)?;
+            let running: i64 = conn
+                .fetch_value(
+                    "SELECT COUNT(*) FROM jobs WHERE batch_id = $1 AND status = $2",
+                    &[batch_id.into(), JobStatus::Running.as_str().into()],
+                )
+                .await?
+                .unwrap_or(0);
             if running >= max {
                 return Ok((Claim::Busy, None));
             }
         }
     }
     let now = remora_domain::time::now_ms();
-    let row = sqlx::query(&format!(
-        "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
-         WHERE id = $3 AND status = $5
-         RETURNING {JOB_COLS}, {CONN_GEN}"
-    ))
-    .bind(worker_id)
-    .bind(now)
-    .bind(job_id)
-    .bind(JobStatus::Running.as_str())
-    .bind(JobStatus::Queued.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => Ok((
-            Claim::Claimed(Box::new(job_from_row(&row)?)),
-            Some(row.try_get("conn_gen")?),
-        )),
-        None => Ok((Claim::NotQueued, None)),
-    }
+    let claimed = conn
+        .fetch_optional(
+            &format!(
+                "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+                 WHERE id = $3 AND status = $5
+                 RETURNING {JOB_COLS}, {CONN_GEN}"
+            ),
+            &claim_args(worker_id, now, job_id),
+            claimed_row,
+        )
+        .await?;
+    Ok(match claimed {
+        Some((job, g)) => (Claim::Claimed(Box::new(job)), Some(g)),
+        None => (Claim::NotQueued, None),
+    })
+}
+
+/// The binds of a claim's `UPDATE`: `$1` worker, `$2` now, `$3` job, `$4` running, `$5` queued.
+fn claim_args<'a>(worker_id: &'a str, now: i64, job_id: &'a str) -> [Arg<'a>; 5] {
+    [
+        worker_id.into(),
+        now.into(),
+        job_id.into(),
+        JobStatus::Running.as_str().into(),
+        JobStatus::Queued.as_str().into(),
+    ]
+}
+
+/// The job and connection generation of a claim's `RETURNING`.
+fn claimed_row(r: &Row<'_, '_>) -> Result<(Job, i64)> {
+    Ok((job_from(r)?, r.get("conn_gen")?))
 }
 
 /// `claim_in` on SQLite: one statement. Every write goes through the single
 /// write connection (and its group-commit writer), so the running count
-/// cannot race, and each statement there is a round trip to SQLite's thread:
-/// the seven statements of the PostgreSQL claim made it the largest part of
-/// a short job's time on the writer.
+/// cannot race, and the seven statements of the PostgreSQL claim would make
+/// it the largest part of a short job's time on the writer.
 async fn claim_in_sqlite(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     job_id: &str,
     worker_id: &str,
 ) -> Result<(Claim, Option<i64>), OpError> {
     let now = remora_domain::time::now_ms();
-    let row = sqlx::query(&format!(
-        "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
-         WHERE id = $3 AND status = $5
-           AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
-                OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
-                   < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
-           AND (jobs.batch_id IS NULL OR NOT EXISTS (
-                SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
-                  AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
-                      >= b.max_parallel))
-         RETURNING {JOB_COLS}, {CONN_GEN}"
-    ))
-    .bind(worker_id)
-    .bind(now)
-    .bind(job_id)
-    .bind(JobStatus::Running.as_str())
-    .bind(JobStatus::Queued.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = row {
-        return Ok((
-            Claim::Claimed(Box::new(job_from_row(&row)?)),
-            Some(row.try_get("conn_gen")?),
-        ));
+    let claimed = conn
+        .fetch_optional(
+            &format!(
+                "UPDATE jobs SET status = $4, worker_id = $1, started_at = $2, attempt = attempt + 1
+                 WHERE id = $3 AND status = $5
+                   AND (COALESCE((SELECT max_concurrency FROM servers WHERE id = jobs.server_id), 0) <= 0
+                        OR (SELECT COUNT(*) FROM jobs r WHERE r.server_id = jobs.server_id AND r.status = $4)
+                           < (SELECT max_concurrency FROM servers WHERE id = jobs.server_id))
+                   AND (jobs.batch_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM batches b WHERE b.id = jobs.batch_id AND b.max_parallel > 0
+                          AND (SELECT COUNT(*) FROM jobs r WHERE r.batch_id = b.id AND r.status = $4)
+                              >= b.max_parallel))
+                 RETURNING {JOB_COLS}, {CONN_GEN}"
+            ),
+            &claim_args(worker_id, now, job_id),
+            claimed_row,
+        )
+        .await?;
+    if let Some((job, g)) = claimed {
+        return Ok((Claim::Claimed(Box::new(job)), Some(g)));
     }
     // Not claimed: queued still means its server (or its batch) is full.
-    let status: Option<String> = sqlx::query("SELECT status FROM jobs WHERE id = $1")
-        .bind(job_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
+    let status: Option<String> = conn
+        .fetch_value("SELECT status FROM jobs WHERE id = $1", &[job_id.into()])
+        .await?;
     Ok((
         match status {
             Some(s) if s == JobStatus::Queued.as_str() => Claim::Busy,
@@ -542,7 +562,7 @@ async fn claim_in_sqlite(
 /// `Store::finish_job` inside the caller's transaction; `None` (nothing
 /// written) when the job is not running on `worker_id`.
 pub(crate) async fn finish_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     backend: Backend,
     job_id: &str,
     worker_id: &str,
@@ -561,30 +581,33 @@ pub(crate) async fn finish_in(
     };
     let now = remora_domain::time::now_ms();
     // Without output the counters keep their values (NULL binds leave them as they are).
-    let row = sqlx::query(
-        "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
-             exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6,
-             stdout_bytes = COALESCE($11, stdout_bytes), stderr_bytes = COALESCE($12, stderr_bytes),
-             truncated = COALESCE($13, truncated)
-         WHERE id = $7 AND status = $10 AND worker_id = $8
-         RETURNING status, batch_id",
-    )
-    .bind(status.as_str())
-    .bind(f.exit_code)
-    .bind(f.exit_signal.clone())
-    .bind(f.error.clone())
-    .bind(f.error_code.clone())
-    .bind(now)
-    .bind(job_id)
-    .bind(worker_id)
-    .bind(if_canceled.as_str())
-    .bind(JobStatus::Running.as_str())
-    .bind(output.map(|o| o.stdout_bytes))
-    .bind(output.map(|o| o.stderr_bytes))
-    .bind(output.map(|o| o.truncated as i64))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
+    let row = conn
+        .fetch_optional(
+            "UPDATE jobs SET status = CASE WHEN cancel_requested = 1 THEN $9 ELSE $1 END,
+                 exit_code = $2, exit_signal = $3, error = $4, error_code = $5, finished_at = $6,
+                 stdout_bytes = COALESCE($11, stdout_bytes), stderr_bytes = COALESCE($12, stderr_bytes),
+                 truncated = COALESCE($13, truncated)
+             WHERE id = $7 AND status = $10 AND worker_id = $8
+             RETURNING status, batch_id",
+            &[
+                status.as_str().into(),
+                f.exit_code.into(),
+                (&f.exit_signal).into(),
+                (&f.error).into(),
+                (&f.error_code).into(),
+                now.into(),
+                job_id.into(),
+                worker_id.into(),
+                if_canceled.as_str().into(),
+                JobStatus::Running.as_str().into(),
+                output.map(|o| o.stdout_bytes).into(),
+                output.map(|o| o.stderr_bytes).into(),
+                output.map(|o| o.truncated as i64).into(),
+            ],
+            |r| Ok((r.get::<String>(0usize)?, r.get::<Option<String>>(1usize)?)),
+        )
+        .await?;
+    let Some((final_status, batch_id)) = row else {
         if let Some(o) = output {
             crate::output::update_counters(
                 &mut *conn,
@@ -597,8 +620,6 @@ pub(crate) async fn finish_in(
         }
         return Ok(None);
     };
-    let final_status: String = row.try_get(0)?;
-    let batch_id: Option<String> = row.try_get(1)?;
     let final_status = JobStatus::from_str(&final_status)
         .map_err(|_| StoreError::Corrupt(format!("job status `{final_status}`")))?;
     if let (Some(b), JobStatus::Failed | JobStatus::TimedOut) = (&batch_id, final_status) {
@@ -609,7 +630,7 @@ pub(crate) async fn finish_in(
 
 /// `Store::submit_jobs` inside the caller's transaction.
 pub(crate) async fn submit_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     batch: Option<&BatchRow>,
     jobs: &[Job],
     audit: Option<&NewAudit>,
@@ -618,13 +639,85 @@ pub(crate) async fn submit_in(
         crate::batches::insert_batch_in(&mut *conn, b).await?;
     }
     for j in jobs {
-        insert_job_query(j)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_unique)?;
+        insert_job(&mut *conn, j).await?;
     }
     if let Some(a) = audit {
         crate::audit::insert_in(&mut *conn, a).await?;
     }
     Ok(())
+}
+
+/// SQLite: move up to `limit` jobs of the search backlog (migration 0020) into the search index,
+/// oldest ids first, inside the caller's transaction; how many it moved.
+pub(crate) async fn index_search_in(conn: &mut Conn<'_>, limit: i64) -> Result<u64, OpError> {
+    // The same `limit` oldest ids in each statement: the transaction holds the write lock, so
+    // the backlog does not change between them.
+    const TAKE: &str = "SELECT id FROM jobs_fts_backlog ORDER BY id LIMIT $1";
+    let n = conn
+        .execute(
+            &format!("INSERT INTO jobs_fts_keys (id) {TAKE}"),
+            &[limit.into()],
+        )
+        .await?;
+    if n == 0 {
+        return Ok(0);
+    }
+    conn.execute(
+        &format!(
+            "INSERT INTO jobs_fts (rowid, id, command, script)
+             SELECT k.rid, j.id, j.command, j.script
+             FROM ({TAKE}) b JOIN jobs j ON j.id = b.id JOIN jobs_fts_keys k ON k.id = b.id"
+        ),
+        &[limit.into()],
+    )
+    .await?;
+    conn.execute(
+        &format!("DELETE FROM jobs_fts_backlog WHERE id IN ({TAKE})"),
+        &[limit.into()],
+    )
+    .await?;
+    Ok(n)
+}
+
+/// Jobs moved into the search index per transaction (`Store::index_search_backlog`).
+pub const SEARCH_INDEX_BATCH: i64 = 2_000;
+
+impl Store {
+    /// SQLite: move every job of the search backlog into the search index (migration 0020),
+    /// [`SEARCH_INDEX_BATCH`] per transaction through the group-commit writer, so no round
+    /// holds the writer long. Searches are exact whether or not this ran; it keeps them on the
+    /// index. PostgreSQL indexes on insert: nothing to do. How many jobs it moved.
+    pub async fn index_search_backlog(&self) -> Result<u64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        let mut total = 0;
+        loop {
+            let n = match self
+                .writer
+                .submit(Work::IndexSearch {
+                    limit: SEARCH_INDEX_BATCH,
+                })
+                .await?
+            {
+                Value::Count(n) => n,
+                other => return Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
+            };
+            total += n;
+            if n < SEARCH_INDEX_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// SQLite: jobs not yet in the search index (0 on PostgreSQL).
+    pub async fn search_backlog(&self) -> Result<i64> {
+        if self.backend != Backend::Sqlite {
+            return Ok(0);
+        }
+        Ok(sqlx::query("SELECT COUNT(*) FROM jobs_fts_backlog")
+            .fetch_one(&self.read)
+            .await?
+            .try_get(0)?)
+    }
 }

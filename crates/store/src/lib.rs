@@ -16,6 +16,7 @@
 //! PostgreSQL both pools are the same. The writes every job makes (claim,
 //! output appends, final status) and submissions go through the group-commit
 //! writer (`writer`), which runs whatever is waiting in one transaction.
+//! On an SQLite file that writer has a `rusqlite` connection of its own (`sql`).
 //!
 //! # One module per aggregate
 //! `Store` is one type; its methods live beside the rows they own: `servers`,
@@ -42,6 +43,7 @@ pub mod retention;
 mod schedules;
 mod secrets;
 mod servers;
+mod sql;
 mod stats;
 mod templates;
 mod tokens;
@@ -59,7 +61,7 @@ pub use batch_read::{BatchCellRow, BatchTally, CellFilter, HostOutput, MAX_OUTPU
 pub use batches::BatchRow;
 pub use credentials::{Credential, NewCredential, SealedCredential, TrustedCaRow};
 pub use import::ImportOp;
-pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page, QueuedRef};
+pub use jobs::{CancelOutcome, Claim, Finish, JobFilter, Page, QueuedRef, SEARCH_INDEX_BATCH};
 pub use notifications::{
     Attempt, ClaimedDelivery, Delivery, DeliveryState, NewTarget, NotifyEvent, Target, TargetKind,
 };
@@ -78,6 +80,9 @@ pub use writer::{BatchLimits, NewAudit, WriterStats};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// An error of the group-commit writer's own SQLite connection (see `sql`).
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A unique index refused the row. `constraint` names it the way
@@ -133,6 +138,9 @@ pub const DENSE_MATCHES: i64 = 5_000;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The settings of every SQLite connection of the store (sqlx's and the writer's own).
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;";
 
 /// The default database: SQLite in the data directory.
 pub fn default_url(data_dir: &Path) -> String {
@@ -226,14 +234,15 @@ impl Store {
                 // No ping before each acquire: a SQLite connection is a file, it does not drop,
                 // and the ping is one more round trip to sqlx's connection thread per statement.
                 let opts = || {
-                    AnyPoolOptions::new().test_before_acquire(false).after_connect(|conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;")
-                                .await?;
-                            Ok(())
+                    AnyPoolOptions::new()
+                        .test_before_acquire(false)
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                use sqlx::Executor;
+                                conn.execute(SQLITE_PRAGMAS).await?;
+                                Ok(())
+                            })
                         })
-                    })
                 };
                 let write = opts().max_connections(1).connect(url).await?;
                 // Processes starting together on a fresh data dir (API and a
@@ -288,7 +297,12 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
-        let writer = std::sync::Arc::new(writer::Writer::start(write.clone(), backend, limits));
+        let writer = std::sync::Arc::new(writer::Writer::start(
+            write.clone(),
+            backend,
+            limits,
+            sqlite_path(url),
+        )?);
         Ok(Store {
             read,
             write,

@@ -10,9 +10,10 @@
 //! by `seq`, so a reader racing the packing transaction sees each chunk once
 //! and never none: the bytes are the same before and after.
 
+use crate::sql::{Arg, Conn, Row};
 use crate::{map_unique, Result, Store, StoreError};
 use remora_domain::Stream;
-use sqlx::Row;
+use sqlx::Row as _;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputChunk {
@@ -134,17 +135,18 @@ pub fn unpack(data: &[u8], raw_bytes: i64, chunks: i64) -> Result<Vec<OutputChun
 }
 
 fn chunk_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<OutputChunk>> {
-    rows.iter()
-        .map(|r| {
-            let code: i64 = r.try_get(1)?;
-            Ok(OutputChunk {
-                seq: r.try_get(0)?,
-                stream: Stream::from_code(code)
-                    .ok_or_else(|| StoreError::Corrupt(format!("stream {code}")))?,
-                data: r.try_get(2)?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| chunk_from(&Row::Any(r))).collect()
+}
+
+/// An output chunk from a `seq, stream, data` row.
+fn chunk_from(r: &Row<'_, '_>) -> Result<OutputChunk> {
+    let code: i64 = r.get(1usize)?;
+    Ok(OutputChunk {
+        seq: r.get(0usize)?,
+        stream: Stream::from_code(code)
+            .ok_or_else(|| StoreError::Corrupt(format!("stream {code}")))?,
+        data: r.get(2usize)?,
+    })
 }
 
 impl Store {
@@ -353,7 +355,7 @@ impl Store {
 /// because the call's other rows are inserted by then — the writer rolls the
 /// transaction back (and runs the call alone, where the rollback undoes just it).
 pub(crate) async fn append_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     job_id: &str,
     chunks: &[OutputChunk],
     stdout_bytes: i64,
@@ -367,7 +369,7 @@ pub(crate) async fn append_in(
 /// The chunks of an append, each row at most once: an identical retry of a stored chunk is kept,
 /// a different chunk under a stored seq is a conflict (`job_output_pkey`).
 pub(crate) async fn insert_chunks_in(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     job_id: &str,
     chunks: &[OutputChunk],
 ) -> Result<(), crate::writer::OpError> {
@@ -378,7 +380,8 @@ pub(crate) async fn insert_chunks_in(
     for part in chunks.chunks(200) {
         let mut sql =
             String::from("INSERT INTO job_output (job_id, seq, stream, data, created_at) VALUES ");
-        for i in 0..part.len() {
+        let mut args: Vec<Arg<'_>> = Vec::with_capacity(part.len() * 5);
+        for (i, c) in part.iter().enumerate() {
             let b = i * 5;
             if i > 0 {
                 sql.push_str(", ");
@@ -391,37 +394,29 @@ pub(crate) async fn insert_chunks_in(
                 b + 4,
                 b + 5
             ));
+            args.extend::<[Arg<'_>; 5]>([
+                job_id.into(),
+                c.seq.into(),
+                c.stream.code().into(),
+                c.data.as_slice().into(),
+                now.into(),
+            ]);
         }
         sql.push_str(" ON CONFLICT (job_id, seq) DO NOTHING");
-        let mut q = sqlx::query(&sql);
-        for c in part {
-            q = q
-                .bind(job_id)
-                .bind(c.seq)
-                .bind(c.stream.code())
-                .bind(c.data.clone())
-                .bind(now);
-        }
-        inserted += q
-            .execute(&mut *conn)
-            .await
-            .map_err(map_unique)?
-            .rows_affected();
+        inserted += conn.execute(&sql, &args).await?;
     }
     if inserted != chunks.len() as u64 {
         let (lo, hi) = (
             chunks.iter().map(|c| c.seq).min().unwrap_or(0),
             chunks.iter().map(|c| c.seq).max().unwrap_or(0),
         );
-        let stored = sqlx::query(
-            "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
-        )
-        .bind(job_id)
-        .bind(lo)
-        .bind(hi)
-        .fetch_all(&mut *conn)
-        .await?;
-        let stored: std::collections::HashMap<i64, OutputChunk> = chunk_rows(&stored)?
+        let stored: std::collections::HashMap<i64, OutputChunk> = conn
+            .fetch_all(
+                "SELECT seq, stream, data FROM job_output WHERE job_id = $1 AND seq >= $2 AND seq <= $3",
+                &[job_id.into(), lo.into(), hi.into()],
+                chunk_from,
+            )
+            .await?
             .into_iter()
             .map(|c| (c.seq, c))
             .collect();
@@ -440,20 +435,21 @@ pub(crate) async fn insert_chunks_in(
 }
 
 pub(crate) async fn update_counters(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn<'_>,
     job_id: &str,
     stdout_bytes: i64,
     stderr_bytes: i64,
     truncated: bool,
 ) -> Result<(), crate::writer::OpError> {
-    sqlx::query(
+    conn.execute(
         "UPDATE jobs SET stdout_bytes = $1, stderr_bytes = $2, truncated = $3 WHERE id = $4",
+        &[
+            stdout_bytes.into(),
+            stderr_bytes.into(),
+            (truncated as i64).into(),
+            job_id.into(),
+        ],
     )
-    .bind(stdout_bytes)
-    .bind(stderr_bytes)
-    .bind(truncated as i64)
-    .bind(job_id)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

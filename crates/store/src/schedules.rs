@@ -354,10 +354,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = crate::begin_write(&self.write, self.backend).await?;
         for j in jobs {
-            crate::jobs::insert_job_query(j)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_unique)?;
+            crate::jobs::insert_job(&mut crate::sql::Conn::Any(&mut tx), j).await?;
             sqlx::query("UPDATE jobs SET template_id = $1, template_version = $2, schedule_id = $3, params_enc = $4 WHERE id = $5")
                 .bind(origin.template_id.clone())
                 .bind(origin.template_version)

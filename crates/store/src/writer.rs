@@ -23,13 +23,16 @@
 //! failed `COMMIT` is every operation's error in that round (none of them is committed).
 //!
 //! # SQLite and PostgreSQL
-//! On SQLite there is one writer (SQLite has one write connection anyway). On PostgreSQL,
+//! On SQLite there is one writer (SQLite has one write connection anyway): on a file, a thread with
+//! its own connection that runs each round synchronously while it holds the sqlx write connection
+//! as a lock (`run_lite`, and `crate::sql` for why). On PostgreSQL,
 //! [`BatchLimits::writers`] writers share the queue, so rounds overlap as single writes did;
 //! claims there stay out of rounds (see `Store::claim_job`), since a round would hold the row
 //! locks of several servers at once and rounds of several workers would deadlock on them.
 
 use crate::jobs::{Claim, Finish};
 use crate::output::{OutputChunk, PendingOutput};
+use crate::sql::Conn;
 use crate::{Backend, BatchRow, Result, StoreError};
 use remora_domain::{Job, JobStatus};
 use sqlx::AnyPool;
@@ -101,6 +104,10 @@ pub(crate) enum Work {
         jobs: Vec<Job>,
         audit: Option<NewAudit>,
     },
+    /// Move up to `limit` new jobs into SQLite's search index (`Store::index_search_backlog`).
+    IndexSearch {
+        limit: i64,
+    },
 }
 
 /// What it answers.
@@ -109,6 +116,7 @@ pub(crate) enum Value {
     Claim(Claim, Option<i64>),
     Unit,
     Final(Option<JobStatus>),
+    Count(u64),
 }
 
 /// Why an operation did not apply. A refusal that wrote nothing (a lost claim, a finish of a
@@ -162,14 +170,11 @@ impl Work {
                 128 + output.as_ref().map_or(0, |o| chunk_bytes(&o.chunks))
             }
             Work::Claim { .. } => 128,
+            Work::IndexSearch { limit } => 128 * (*limit).max(1) as usize,
         }
     }
 
-    async fn run(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        backend: Backend,
-    ) -> Result<Value, OpError> {
+    async fn run(&self, conn: &mut Conn<'_>, backend: Backend) -> Result<Value, OpError> {
         Ok(match self {
             Work::Claim { job_id, worker_id } => {
                 let (c, g) = crate::jobs::claim_in(conn, backend, job_id, worker_id).await?;
@@ -206,6 +211,9 @@ impl Work {
                 crate::jobs::submit_in(conn, batch.as_ref(), jobs, audit.as_ref()).await?;
                 Value::Unit
             }
+            Work::IndexSearch { limit } => {
+                Value::Count(crate::jobs::index_search_in(conn, *limit).await?)
+            }
         })
     }
 }
@@ -239,8 +247,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Start the writer tasks on the current runtime.
-    pub(crate) fn start(pool: AnyPool, backend: Backend, limits: BatchLimits) -> Writer {
+    /// Start the writer on the current runtime: on an SQLite file, one thread with its own
+    /// connection (`sqlite_file`; see `crate::sql`); otherwise writer tasks on `pool`.
+    pub(crate) fn start(
+        pool: AnyPool,
+        backend: Backend,
+        limits: BatchLimits,
+        sqlite_file: Option<String>,
+    ) -> Result<Writer> {
         let limits = BatchLimits {
             max_ops: limits.max_ops.max(1),
             max_bytes: limits.max_bytes.max(1),
@@ -250,18 +264,31 @@ impl Writer {
             },
         };
         let (tx, rx) = mpsc::channel(limits.max_ops * 4);
-        let rx = Arc::new(Mutex::new(rx));
         let counters = Arc::new(Counters::default());
-        for _ in 0..limits.writers {
-            tokio::spawn(run(
-                pool.clone(),
-                backend,
-                limits,
-                rx.clone(),
-                counters.clone(),
-            ));
+        match (backend, sqlite_file) {
+            (Backend::Sqlite, Some(file)) => {
+                let conn = crate::sql::open_lite(&file)?;
+                let rt = tokio::runtime::Handle::current();
+                let counters = counters.clone();
+                std::thread::Builder::new()
+                    .name("remora-sqlite-writer".into())
+                    .spawn(move || run_lite(conn, pool, rt, limits, rx, &counters))
+                    .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+            }
+            _ => {
+                let rx = Arc::new(Mutex::new(rx));
+                for _ in 0..limits.writers {
+                    tokio::spawn(run(
+                        pool.clone(),
+                        backend,
+                        limits,
+                        rx.clone(),
+                        counters.clone(),
+                    ));
+                }
+            }
         }
-        Writer { tx, counters }
+        Ok(Writer { tx, counters })
     }
 
     pub(crate) async fn submit(&self, work: Work) -> Result<Value> {
@@ -293,9 +320,7 @@ async fn run(
     // An operation that did not fit the last round's bytes opens the next one.
     let mut carry: Option<Op> = None;
     loop {
-        let mut ops = Vec::new();
-        let mut bytes = 0;
-        {
+        let ops = {
             let mut rx = rx.lock().await;
             let first = match carry.take() {
                 Some(op) => op,
@@ -304,54 +329,80 @@ async fn run(
                     None => return,
                 },
             };
-            bytes += first.work.bytes();
-            ops.push(first);
-            while ops.len() < limits.max_ops && bytes < limits.max_bytes {
-                let Ok(op) = rx.try_recv() else { break };
-                let b = op.work.bytes();
-                if bytes + b > limits.max_bytes {
-                    carry = Some(op);
-                    break;
-                }
-                bytes += b;
-                ops.push(op);
-            }
-        }
-        counters.rounds.fetch_add(1, Ordering::Relaxed);
-        counters.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
+            gather(first, &mut rx, limits, &mut carry, &counters)
+        };
         round(&pool, backend, ops, &counters).await;
     }
 }
 
-async fn round(pool: &AnyPool, backend: Backend, ops: Vec<Op>, counters: &Counters) {
-    if ops.len() > 1 {
-        match together(pool, backend, &ops).await {
-            Together::Committed(results) => {
-                for (op, v) in ops.into_iter().zip(results) {
-                    let _ = op.reply.send(Ok(v));
-                }
-                return;
-            }
-            Together::NotCommitted(e) => {
-                let msg = e.to_string();
-                for op in ops {
-                    let _ = op
-                        .reply
-                        .send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
-                            "the transaction this write shared did not commit: {msg}"
-                        )))));
-                }
-                return;
-            }
-            Together::RolledBack(e) => {
-                counters.fallbacks.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, ops = ops.len(), "a write failed; running the round's writes one by one");
-            }
+/// A round: `first`, then whatever else is queued within `limits`; an operation that does not
+/// fit the bytes is left in `carry` for the next round.
+fn gather(
+    first: Op,
+    rx: &mut mpsc::Receiver<Op>,
+    limits: BatchLimits,
+    carry: &mut Option<Op>,
+    counters: &Counters,
+) -> Vec<Op> {
+    let mut bytes = first.work.bytes();
+    let mut ops = vec![first];
+    while ops.len() < limits.max_ops && bytes < limits.max_bytes {
+        let Ok(op) = rx.try_recv() else { break };
+        let b = op.work.bytes();
+        if bytes + b > limits.max_bytes {
+            *carry = Some(op);
+            break;
         }
+        bytes += b;
+        ops.push(op);
     }
+    counters.rounds.fetch_add(1, Ordering::Relaxed);
+    counters.ops.fetch_add(ops.len() as u64, Ordering::Relaxed);
+    ops
+}
+
+async fn round(pool: &AnyPool, backend: Backend, ops: Vec<Op>, counters: &Counters) {
+    let ops = if ops.len() > 1 {
+        let t = together(pool, backend, &ops).await;
+        match answer(ops, t, counters) {
+            Some(ops) => ops,
+            None => return,
+        }
+    } else {
+        ops
+    };
     for op in ops {
         let r = alone(pool, backend, &op.work).await;
         let _ = op.reply.send(r);
+    }
+}
+
+/// Answer the callers of a round run together; the operations to run again one by one when it
+/// was rolled back.
+fn answer(ops: Vec<Op>, t: Together, counters: &Counters) -> Option<Vec<Op>> {
+    match t {
+        Together::Committed(results) => {
+            for (op, v) in ops.into_iter().zip(results) {
+                let _ = op.reply.send(Ok(v));
+            }
+            None
+        }
+        Together::NotCommitted(e) => {
+            let msg = e.to_string();
+            for op in ops {
+                let _ = op
+                    .reply
+                    .send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                        "the transaction this write shared did not commit: {msg}"
+                    )))));
+            }
+            None
+        }
+        Together::RolledBack(e) => {
+            counters.fallbacks.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(error = %e, ops = ops.len(), "a write failed; running the round's writes one by one");
+            Some(ops)
+        }
     }
 }
 
@@ -370,7 +421,7 @@ async fn together(pool: &AnyPool, backend: Backend, ops: &[Op]) -> Together {
     };
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        match op.work.run(&mut tx, backend).await {
+        match op.work.run(&mut Conn::Any(&mut tx), backend).await {
             Ok(v) => out.push(v),
             Err(OpError::Broken(e)) => {
                 let _ = tx.rollback().await;
@@ -387,13 +438,119 @@ async fn together(pool: &AnyPool, backend: Backend, ops: &[Op]) -> Together {
 /// One operation in its own transaction (a round of one, or after a rollback).
 async fn alone(pool: &AnyPool, backend: Backend, work: &Work) -> Result<Value> {
     let mut tx = crate::begin_write(pool, backend).await?;
-    match work.run(&mut tx, backend).await {
+    match work.run(&mut Conn::Any(&mut tx), backend).await {
         Ok(v) => {
             tx.commit().await?;
             Ok(v)
         }
         Err(e) => {
             let _ = tx.rollback().await;
+            Err(e.into_store())
+        }
+    }
+}
+
+/// The writer of an SQLite file: a thread that owns its own connection and runs each round on
+/// it synchronously, holding the store's sqlx write connection (`Gate`) meanwhile so that no
+/// other write of the process runs beside it (see `crate::sql`).
+fn run_lite(
+    mut conn: rusqlite::Connection,
+    pool: AnyPool,
+    rt: tokio::runtime::Handle,
+    limits: BatchLimits,
+    mut rx: mpsc::Receiver<Op>,
+    counters: &Counters,
+) {
+    // sqlx hands a released connection back to its pool on a task of this runtime.
+    let _rt = rt.enter();
+    let mut carry: Option<Op> = None;
+    loop {
+        let first = match carry.take() {
+            Some(op) => op,
+            None => match rx.blocking_recv() {
+                Some(op) => op,
+                None => return,
+            },
+        };
+        let ops = gather(first, &mut rx, limits, &mut carry, counters);
+        let gate = match rt.block_on(pool.acquire()) {
+            Ok(gate) => gate,
+            Err(e) => {
+                let msg = e.to_string();
+                for op in ops {
+                    let _ = op
+                        .reply
+                        .send(Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                            "the write connection is not available: {msg}"
+                        )))));
+                }
+                continue;
+            }
+        };
+        round_lite(&mut conn, ops, counters);
+        drop(gate);
+    }
+}
+
+fn round_lite(conn: &mut rusqlite::Connection, ops: Vec<Op>, counters: &Counters) {
+    let ops = if ops.len() > 1 {
+        let t = together_lite(conn, &ops);
+        match answer(ops, t, counters) {
+            Some(ops) => ops,
+            None => return,
+        }
+    } else {
+        ops
+    };
+    for op in ops {
+        let r = alone_lite(conn, &op.work);
+        let _ = op.reply.send(r);
+    }
+}
+
+/// End a transaction that did not commit, if it is still open.
+fn rollback_lite(conn: &rusqlite::Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+fn together_lite(conn: &mut rusqlite::Connection, ops: &[Op]) -> Together {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        return Together::NotCommitted(crate::sql::lite_err(e));
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        match crate::sql::run_now(op.work.run(&mut Conn::Lite(conn), Backend::Sqlite)) {
+            Ok(v) => out.push(v),
+            Err(OpError::Broken(e)) => {
+                rollback_lite(conn);
+                return Together::RolledBack(e);
+            }
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => Together::Committed(out),
+        Err(e) => {
+            rollback_lite(conn);
+            Together::NotCommitted(crate::sql::lite_err(e))
+        }
+    }
+}
+
+fn alone_lite(conn: &mut rusqlite::Connection, work: &Work) -> Result<Value> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(crate::sql::lite_err)?;
+    match crate::sql::run_now(work.run(&mut Conn::Lite(conn), Backend::Sqlite)) {
+        Ok(v) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                rollback_lite(conn);
+                Err(crate::sql::lite_err(e))
+            }
+        },
+        Err(e) => {
+            rollback_lite(conn);
             Err(e.into_store())
         }
     }

@@ -263,20 +263,34 @@ impl Store {
             0 => String::new(),
             cap => format!("LIMIT {cap}"),
         };
-        let matches: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM jobs_fts WHERE jobs_fts MATCH $1 {probe}) m"
+        // Jobs not yet moved into the index (migration 0020) are matched on their text; the
+        // backlog is what was submitted since the indexer's last pass.
+        let backlog = |p: &str| {
+            format!(
+                "SELECT id FROM jobs WHERE id IN (SELECT id FROM jobs_fts_backlog) \
+                 AND INSTR({SEARCH_TEXT}, LOWER(REPLACE(SUBSTR({p}, 2, LENGTH({p}) - 2), '\"\"', '\"'))) > 0"
+            )
+        };
+        let row = sqlx::query(&format!(
+            "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM jobs_fts WHERE jobs_fts MATCH $1 {probe}) m),
+                    (SELECT COUNT(*) FROM ({}) b)",
+            backlog("$1")
         ))
         .bind(&phrase)
         .fetch_one(&self.read)
-        .await?
-        .try_get(0)?;
+        .await?;
+        let matches: i64 = row.try_get::<i64, _>(0)? + row.try_get::<i64, _>(1)?;
         let total = Some(capped(matches, count_cap));
         if matches >= self.dense_matches {
             return Ok((like, total));
         }
+        let p = format!("${n}");
         Ok((
             (
-                format!("id IN (SELECT id FROM jobs_fts WHERE jobs_fts MATCH ${n})"),
+                format!(
+                    "(id IN (SELECT id FROM jobs_fts WHERE jobs_fts MATCH {p}) OR id IN ({}))",
+                    backlog(&p)
+                ),
                 phrase,
             ),
             total,

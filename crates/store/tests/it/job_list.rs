@@ -1,7 +1,7 @@
 //! Job lists: pages, filters, sorting, free-text search on every path and capped counts.
 
 use crate::{job, postgres, server, sqlite, three_jobs};
-use remora_domain::{Job, JobSpec};
+use remora_domain::{Job, JobSpec, JobStatus};
 use remora_store::{JobFilter, Store};
 
 /// Pages, newest first or oldest, by server, searched, capped, by time window.
@@ -113,7 +113,8 @@ on_both!(listing);
 
 /// Free-text search gives the same answer on every path: the trigram index
 /// read by id (rare strings), LIKE along the list's index (common strings, and
-/// strings shorter than a trigram), alone and with other filters.
+/// strings shorter than a trigram), alone and with other filters; on SQLite
+/// with part of the jobs still in the search backlog and with all of them indexed.
 async fn search(s: &Store) {
     let a = s.insert_server(&server("search-a")).await.unwrap();
     let b = s.insert_server(&server("search-b")).await.unwrap();
@@ -136,9 +137,16 @@ async fn search(s: &Store) {
         shell: remora_domain::DEFAULT_SHELL.into(),
     };
     jobs.push(script.clone());
-    for j in &jobs {
+    for (i, j) in jobs.iter().enumerate() {
+        if i == 15 {
+            assert_eq!(s.index_search_backlog().await.unwrap(), sqlite_only(s, 15));
+        }
         s.insert_job(j).await.unwrap();
     }
+    assert_eq!(
+        s.search_backlog().await.unwrap(),
+        sqlite_only(s, jobs.len() - 15) as i64
+    );
     let expect = |q: &str, server: Option<&str>| -> Vec<String> {
         let q = q.to_lowercase();
         let mut m: Vec<&Job> = jobs
@@ -169,63 +177,28 @@ async fn search(s: &Store) {
         ("pl", Some(&a.id)),
         ("zzzz", None),
     ];
-    for dense in [1, 1_000_000] {
-        let s = s.clone().with_dense_matches(dense);
-        // A limit of 100 holds every match; with 2 the total comes from the count.
-        for (q, server, limit) in cases
-            .iter()
-            .flat_map(|&(q, sv)| [(q, sv, 100usize), (q, sv, 2)])
-        {
-            let want = expect(q, server);
-            let p = s
-                .list_jobs_page(&JobFilter {
-                    page: 1,
-                    limit: limit as i64,
-                    search: Some(q.into()),
-                    server_id: server.map(str::to_string),
-                    count_cap: 1000,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            let got: Vec<String> = p.items.iter().map(|j| j.id.clone()).collect();
+    for stage in ["part in the backlog", "all indexed"] {
+        if stage == "all indexed" {
             assert_eq!(
-                got,
-                want[..want.len().min(limit)],
-                "search {q:?} server {server:?} dense {dense} limit {limit}"
+                s.index_search_backlog().await.unwrap(),
+                sqlite_only(s, jobs.len() - 15)
             );
-            assert_eq!(
-                (p.total, p.total_exact),
-                (want.len() as i64, true),
-                "{q:?} limit {limit}"
-            );
+            assert_eq!(s.search_backlog().await.unwrap(), 0);
         }
-        // A filtered list sorted by another column: through the filter's
-        // index (dense 1,000,000) or along the sort column's (dense 1).
-        for (sort, asc, server, after) in [
-            ("priority", false, Some(&a.id), None),
-            ("priority", true, Some(&b.id), Some(1010)),
-            ("priority", false, None, Some(1005)),
-        ] {
-            let mut want: Vec<&Job> = jobs
+        for dense in [1, 1_000_000] {
+            let s = s.clone().with_dense_matches(dense);
+            // A limit of 100 holds every match; with 2 the total comes from the count.
+            for (q, server, limit) in cases
                 .iter()
-                .filter(|j| server.is_none_or(|sv| &j.server_id == sv))
-                .filter(|j| after.is_none_or(|t| j.created_at >= t))
-                .collect();
-            want.sort_by(|x, y| (x.priority, &x.id).cmp(&(y.priority, &y.id)));
-            if !asc {
-                want.reverse();
-            }
-            let want: Vec<String> = want.iter().map(|j| j.id.clone()).collect();
-            for limit in [100usize, 3] {
+                .flat_map(|&(q, sv)| [(q, sv, 100usize), (q, sv, 2)])
+            {
+                let want = expect(q, server);
                 let p = s
                     .list_jobs_page(&JobFilter {
                         page: 1,
                         limit: limit as i64,
-                        server_id: server.cloned(),
-                        created_after: after,
-                        sort_by: Some(sort.into()),
-                        ascending: asc,
+                        search: Some(q.into()),
+                        server_id: server.map(str::to_string),
                         count_cap: 1000,
                         ..Default::default()
                     })
@@ -235,29 +208,81 @@ async fn search(s: &Store) {
                 assert_eq!(
                     got,
                     want[..want.len().min(limit)],
-                    "sort {sort} asc {asc} server {server:?} after {after:?} dense {dense}"
+                    "search {q:?} server {server:?} dense {dense} limit {limit}, {stage}"
                 );
-                assert_eq!((p.total, p.total_exact), (want.len() as i64, true));
+                assert_eq!(
+                    (p.total, p.total_exact),
+                    (want.len() as i64, true),
+                    "{q:?} limit {limit}"
+                );
             }
+            // A filtered list sorted by another column: through the filter's
+            // index (dense 1,000,000) or along the sort column's (dense 1).
+            for (sort, asc, server, after) in [
+                ("priority", false, Some(&a.id), None),
+                ("priority", true, Some(&b.id), Some(1010)),
+                ("priority", false, None, Some(1005)),
+            ] {
+                let mut want: Vec<&Job> = jobs
+                    .iter()
+                    .filter(|j| server.is_none_or(|sv| &j.server_id == sv))
+                    .filter(|j| after.is_none_or(|t| j.created_at >= t))
+                    .collect();
+                want.sort_by(|x, y| (x.priority, &x.id).cmp(&(y.priority, &y.id)));
+                if !asc {
+                    want.reverse();
+                }
+                let want: Vec<String> = want.iter().map(|j| j.id.clone()).collect();
+                for limit in [100usize, 3] {
+                    let p = s
+                        .list_jobs_page(&JobFilter {
+                            page: 1,
+                            limit: limit as i64,
+                            server_id: server.cloned(),
+                            created_after: after,
+                            sort_by: Some(sort.into()),
+                            ascending: asc,
+                            count_cap: 1000,
+                            ..Default::default()
+                        })
+                        .await
+                        .unwrap();
+                    let got: Vec<String> = p.items.iter().map(|j| j.id.clone()).collect();
+                    assert_eq!(
+                        got,
+                        want[..want.len().min(limit)],
+                        "sort {sort} asc {asc} server {server:?} after {after:?} dense {dense}"
+                    );
+                    assert_eq!((p.total, p.total_exact), (want.len() as i64, true));
+                }
+            }
+            assert_eq!(expect("deploy", None).len(), 10);
+            assert_eq!(expect("rollback", None), vec![script.id.clone()]);
+            // A capped count and a second page.
+            let p = s
+                .list_jobs_page(&JobFilter {
+                    page: 2,
+                    limit: 4,
+                    search: Some("deploy".into()),
+                    count_cap: 3,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                p.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+                expect("deploy", None)[4..8].to_vec()
+            );
+            assert!(p.has_next && !p.total_exact && p.total >= 8, "{}", p.total);
         }
-        assert_eq!(expect("deploy", None).len(), 10);
-        assert_eq!(expect("rollback", None), vec![script.id.clone()]);
-        // A capped count and a second page.
-        let p = s
-            .list_jobs_page(&JobFilter {
-                page: 2,
-                limit: 4,
-                search: Some("deploy".into()),
-                count_cap: 3,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            p.items.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
-            expect("deploy", None)[4..8].to_vec()
-        );
-        assert!(p.has_next && !p.total_exact && p.total >= 8, "{}", p.total);
+    }
+}
+
+/// `n` on SQLite (the jobs its search indexer moves), 0 on PostgreSQL (indexed on insert).
+fn sqlite_only(s: &Store, n: usize) -> u64 {
+    match s.backend() {
+        remora_store::Backend::Sqlite => n as u64,
+        remora_store::Backend::Postgres => 0,
     }
 }
 
@@ -316,4 +341,69 @@ async fn postgres_without_the_trigram_extension_still_starts_and_searches() {
     s.close().await;
     db.psql(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\";"))
         .unwrap();
+}
+
+/// SQLite's search backlog: the indexer moves more than one batch ([`SEARCH_INDEX_BATCH`]) in
+/// turns until none is left, and a job purged while still in the backlog or after it was indexed
+/// is found by no search.
+#[tokio::test]
+async fn search_backlog_moves_in_batches_and_forgets_purged_jobs() {
+    let (s, _d) = sqlite().await;
+    let a = s.insert_server(&server("backlog")).await.unwrap();
+    let n = remora_store::SEARCH_INDEX_BATCH as usize + 100;
+    let jobs: Vec<Job> = (0..n)
+        .map(|i| job(&a.id, 1000 + i as i64, &format!("echo item-{i:05}")))
+        .collect();
+    s.insert_jobs(&jobs).await.unwrap();
+    let search = |q: &'static str| {
+        let s = s.clone();
+        async move {
+            let p = s
+                .list_jobs_page(&JobFilter {
+                    page: 1,
+                    limit: 10,
+                    search: Some(q.into()),
+                    count_cap: 10_000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            (
+                p.items.into_iter().map(|j| j.id).collect::<Vec<_>>(),
+                p.total,
+            )
+        }
+    };
+    assert_eq!(search("item-00007").await, (vec![jobs[7].id.clone()], 1));
+    // The oldest ids go first: item-00007 is indexed in the first batch.
+    assert_eq!(s.index_search_backlog().await.unwrap(), n as u64);
+    assert_eq!(s.search_backlog().await.unwrap(), 0);
+    assert_eq!(search("item-00007").await, (vec![jobs[7].id.clone()], 1));
+    assert_eq!(search("item-0").await.1, n as i64);
+
+    // Purged: one indexed job and one still in the backlog.
+    let late = job(&a.id, 9_000_000, "echo item-late");
+    s.insert_job(&late).await.unwrap();
+    assert_eq!(s.search_backlog().await.unwrap(), 1);
+    let now = remora_domain::time::now_ms();
+    for id in [&jobs[7].id, &late.id] {
+        assert!(s
+            .force_finish(id, JobStatus::Completed, "done", "test")
+            .await
+            .unwrap());
+        s.set_finished_at(id, now - 1000).await.unwrap();
+    }
+    let purged = s
+        .purge_jobs(
+            &[jobs[7].id.clone(), late.id.clone()],
+            JobStatus::Completed,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(s.search_backlog().await.unwrap(), 0);
+    assert_eq!(search("item-00007").await, (vec![], 0));
+    assert_eq!(search("item-late").await, (vec![], 0));
+    assert_eq!(s.index_search_backlog().await.unwrap(), 0);
 }
