@@ -514,17 +514,29 @@ async fn submit(
     let spec = spec.with_args(args.clone());
     check_text(&spec, state.cfg.text_limits)?;
     let options = job_options(&state, &b, &spec)?;
-    let (servers, batch) = targets(&state, &b).await?;
+    // One server by id or name: resolved in the submission's own transaction (no read of the
+    // server before it; `Store::submit_job_to`), a 404 when there is none.
+    let single = match (&b.server_id, &b.server_ids, &b.tag) {
+        (Some(id), None, None) => Some(id.clone()),
+        _ => None,
+    };
+    let (servers, batch) = match &single {
+        Some(id) => (vec![id.clone()], false),
+        None => {
+            let (servers, batch) = targets(&state, &b).await?;
+            (servers.into_iter().map(|s| s.id).collect(), batch)
+        }
+    };
     let batch_id = batch.then(remora_domain::new_id);
     let mut jobs = Vec::with_capacity(servers.len());
-    for s in &servers {
+    for server_id in &servers {
         let job = Job {
             batch_id: batch_id.clone(),
             priority,
             timeout,
             max_retries,
             options: options.clone(),
-            ..Job::queued(spec.clone().with_args(args.clone()), s.id.clone())
+            ..Job::queued(spec.clone().with_args(args.clone()), server_id.clone())
         };
         jobs.push(job);
     }
@@ -546,10 +558,22 @@ async fn submit(
         object_id: batch_id.clone().or(first),
         detail: None,
     };
-    state
-        .store
-        .submit_jobs(row.as_ref(), &jobs, Some(audit))
-        .await?;
+    match &single {
+        Some(named) => match state
+            .store
+            .submit_job_to(named, &jobs[0], Some(audit))
+            .await?
+        {
+            Some(id) => jobs[0].server_id = id,
+            None => return Err(ApiError::not_found("server", named)),
+        },
+        None => {
+            state
+                .store
+                .submit_jobs(row.as_ref(), &jobs, Some(audit))
+                .await?
+        }
+    }
     crate::background::push_jobs_in_background(&state, &jobs);
     tracing::info!(jobs = jobs.len(), batch_id = ?batch_id, "jobs submitted");
     if let (false, Some(job)) = (batch, jobs.first()) {

@@ -271,9 +271,34 @@ impl Store {
                 batch: batch.cloned(),
                 jobs: jobs.to_vec(),
                 audit,
+                resolve: None,
             })
             .await?;
         Ok(())
+    }
+
+    /// Store one job for the server `server` names (its id, else its name), resolved in the
+    /// job's own transaction, with the audit row: the server's id, or `None` (nothing stored)
+    /// when there is no such server. `job.server_id` is replaced by the resolved id.
+    pub async fn submit_job_to(
+        &self,
+        server: &str,
+        job: &Job,
+        audit: Option<NewAudit>,
+    ) -> Result<Option<String>> {
+        match self
+            .writer
+            .submit(Work::Submit {
+                batch: None,
+                jobs: vec![job.clone()],
+                audit,
+                resolve: Some(server.to_string()),
+            })
+            .await?
+        {
+            Value::Server(s) => Ok(s),
+            other => Err(StoreError::Corrupt(format!("writer answered {other:?}"))),
+        }
     }
 
     /// End a job whatever worker holds it (the reaper, a cancel of a job
@@ -628,23 +653,57 @@ pub(crate) async fn finish_in(
     Ok(Some(final_status))
 }
 
-/// `Store::submit_jobs` inside the caller's transaction.
+/// `Store::submit_jobs` inside the caller's transaction. With `resolve` (the one job's server
+/// as the caller named it: an id, else a name), the job goes to that server's id, returned;
+/// `None` and nothing written when there is no such server.
 pub(crate) async fn submit_in(
     conn: &mut Conn<'_>,
     batch: Option<&BatchRow>,
     jobs: &[Job],
     audit: Option<&NewAudit>,
-) -> Result<(), OpError> {
+    resolve: Option<&str>,
+) -> Result<Option<String>, OpError> {
+    let server = match resolve {
+        None => None,
+        Some(r) => {
+            let found = match conn
+                .fetch_value::<String>("SELECT id FROM servers WHERE id = $1", &[r.into()])
+                .await?
+            {
+                Some(id) => Some(id),
+                None => {
+                    conn.fetch_value::<String>(
+                        "SELECT id FROM servers WHERE name = $1",
+                        &[r.into()],
+                    )
+                    .await?
+                }
+            };
+            match found {
+                Some(id) => Some(id),
+                None => return Ok(None),
+            }
+        }
+    };
     if let Some(b) = batch {
         crate::batches::insert_batch_in(&mut *conn, b).await?;
     }
     for j in jobs {
-        insert_job(&mut *conn, j).await?;
+        match &server {
+            Some(id) if *id != j.server_id => {
+                let j = Job {
+                    server_id: id.clone(),
+                    ..j.clone()
+                };
+                insert_job(&mut *conn, &j).await?
+            }
+            _ => insert_job(&mut *conn, j).await?,
+        }
     }
     if let Some(a) = audit {
         crate::audit::insert_in(&mut *conn, a).await?;
     }
-    Ok(())
+    Ok(server)
 }
 
 /// SQLite: move up to `limit` jobs of the search backlog (migration 0020) into the search index,

@@ -103,6 +103,10 @@ pub(crate) enum Work {
         batch: Option<BatchRow>,
         jobs: Vec<Job>,
         audit: Option<NewAudit>,
+        /// A single job's server as the caller named it (id, else name), resolved in the
+        /// transaction: the job goes to that server's id, or nothing is written
+        /// (`Value::Server(None)`).
+        resolve: Option<String>,
     },
     /// Move up to `limit` new jobs into SQLite's search index (`Store::index_search_backlog`).
     IndexSearch {
@@ -117,6 +121,8 @@ pub(crate) enum Value {
     Unit,
     Final(Option<JobStatus>),
     Count(u64),
+    /// The server a submission resolved (`Work::Submit::resolve`), if it exists.
+    Server(Option<String>),
 }
 
 /// Why an operation did not apply. A refusal that wrote nothing (a lost claim, a finish of a
@@ -207,9 +213,24 @@ impl Work {
                 crate::jobs::finish_in(conn, backend, job_id, worker_id, finish, output.as_ref())
                     .await?,
             ),
-            Work::Submit { batch, jobs, audit } => {
-                crate::jobs::submit_in(conn, batch.as_ref(), jobs, audit.as_ref()).await?;
-                Value::Unit
+            Work::Submit {
+                batch,
+                jobs,
+                audit,
+                resolve,
+            } => {
+                let r = crate::jobs::submit_in(
+                    conn,
+                    batch.as_ref(),
+                    jobs,
+                    audit.as_ref(),
+                    resolve.as_deref(),
+                )
+                .await?;
+                match resolve {
+                    Some(_) => Value::Server(r),
+                    None => Value::Unit,
+                }
             }
             Work::IndexSearch { limit } => {
                 Value::Count(crate::jobs::index_search_in(conn, *limit).await?)

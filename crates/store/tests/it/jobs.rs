@@ -343,3 +343,34 @@ async fn connection_generation_moves_with_connection_settings(s: &Store) {
     moved("a deleted server", s.conn_generation().await.unwrap());
 }
 on_both!(connection_generation_moves_with_connection_settings);
+
+/// A single job for a server named by id or by name: the server is resolved in the job's own
+/// transaction; an unknown one stores neither the job nor its audit row.
+async fn submit_to_a_server_by_id_or_name(s: &Store) {
+    let srv = s.insert_server(&server("by-name")).await.unwrap();
+    let audit = || remora_store::NewAudit {
+        token_id: None,
+        action: "job.submit".into(),
+        object_type: "job".into(),
+        object_id: None,
+        detail: None,
+    };
+    for named in [srv.id.as_str(), "by-name"] {
+        let j = job(named, 6000, "echo named");
+        let got = s.submit_job_to(named, &j, Some(audit())).await.unwrap();
+        assert_eq!(got.as_deref(), Some(srv.id.as_str()), "{named}");
+        let stored = s.get_job(&j.id).await.unwrap().unwrap();
+        assert_eq!(stored.server_id, srv.id, "{named}");
+    }
+    let before = s.list_audit(100).await.unwrap().len();
+    let j = job("no-such-server", 6001, "echo lost");
+    assert_eq!(
+        s.submit_job_to("no-such-server", &j, Some(audit()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(s.get_job(&j.id).await.unwrap().is_none());
+    assert_eq!(s.list_audit(100).await.unwrap().len(), before);
+}
+on_both!(submit_to_a_server_by_id_or_name);
